@@ -1,0 +1,46 @@
+# JeCloud: `make help` lists the targets.
+GO      ?= go
+BIN     ?= bin
+LDFLAGS ?= -s -w
+export CGO_ENABLED ?= 0
+
+.PHONY: help build cross test test-race lint fmt vet e2e bench fuzz demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/jeagent and bin/jepush for this machine
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent ./agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jepush ./client
+
+cross: ## static jeagent for linux amd64/arm64, jepush for linux and macOS amd64/arm64
+	for arch in amd64 arm64; do \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  for os in linux darwin; do \
+	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
+	  done; \
+	done
+
+test: lint ## all tests: lint, then the unit and integration tests with the race detector
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+lint: fmt vet ## gofmt and go vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
+	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-20s}
+
+bench: ## benchmarks (see docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: build ## deploy the example app to a local agent and show where it stands
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

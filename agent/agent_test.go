@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// These tests run the real jeagent binary against a state tree in a temp dir.
+
+var jeagent string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jeagent-test")
+	if err != nil {
+		panic(err)
+	}
+	jeagent = filepath.Join(dir, "jeagent")
+	if out, err := exec.Command("go", "build", "-o", jeagent, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build jeagent: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+	signal         syscall.Signal
+}
+
+func run(t *testing.T, root string, env []string, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(jeagent, args...)
+	cmd.Env = append(append(os.Environ(), "JECLOUD_ROOT="+root), env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.signal = ws.Signal()
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// makeBundle returns a bundle of files and its ID.
+func makeBundle(t *testing.T, files map[string]string) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	var buf bytes.Buffer
+	id, err := bundle.Write(dir, &buf, bundle.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, buf.Bytes()
+}
+
+// userHook installs an executable hook that appends "phase version" to calls.log.
+func userHook(t *testing.T, root, body string) string {
+	t.Helper()
+	l := state.Layout{Root: root}
+	os.MkdirAll(l.HooksDir(), 0o755)
+	calls := filepath.Join(root, "calls.log")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$1 $JECLOUD_VERSION\" >> %s\n%s\n", calls, body)
+	if err := os.WriteFile(filepath.Join(l.HooksDir(), "10-test"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}
+
+func readApp(t *testing.T, root string) state.App {
+	t.Helper()
+	var a state.App
+	if err := state.Read(filepath.Join(root, "web", "prod", "app.json"), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestReceiveHasDeployWait(t *testing.T) {
+	root := t.TempDir()
+	if r := run(t, root, nil, nil, "init"); r.code != 0 {
+		t.Fatalf("init: %+v", r)
+	}
+	userHook(t, root, "")
+	id, data := makeBundle(t, map[string]string{"server.js": "hello"})
+
+	if r := run(t, root, nil, nil, "has", "web", "prod", id); r.code != 3 {
+		t.Fatalf("has before upload: %+v", r)
+	}
+	// A corrupted upload is refused and leaves nothing.
+	bad := append([]byte(nil), data...)
+	bad[len(bad)/2] ^= 0xff
+	if r := run(t, root, nil, bad, "receive", "web", "prod", id); r.code == 0 {
+		t.Fatalf("corrupted upload accepted: %+v", r)
+	}
+	other, _ := makeBundle(t, map[string]string{"server.js": "other"})
+	if r := run(t, root, nil, data, "receive", "web", "prod", other); r.code == 0 || !strings.Contains(r.stderr, "hashes to "+id) {
+		t.Fatalf("upload under the wrong ID: %+v", r)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "web", "prod", "source", "versions"))
+	if len(entries) != 0 {
+		t.Fatalf("leftovers after refused uploads: %v", entries)
+	}
+	if r := run(t, root, nil, data, "receive", "web", "prod", id); r.code != 0 {
+		t.Fatalf("receive: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "has", "web", "prod", id); r.code != 0 {
+		t.Fatalf("has after upload: %+v", r)
+	}
+	// Flags after the positional arguments.
+	r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait")
+	if r.code != 0 || !strings.Contains(r.stdout, id+" is live") || !strings.Contains(r.stdout, "deploy:preparing") {
+		t.Fatalf("deploy --wait: %+v", r)
+	}
+	if a := readApp(t, root); a.CurrentVersion != id {
+		t.Fatalf("app.json: %+v", a)
+	}
+	// status --json is what scripts read.
+	r = run(t, root, nil, nil, "status", "--json")
+	var st struct {
+		Apps []struct {
+			App            string `json:"app"`
+			Env            string `json:"env"`
+			CurrentVersion string `json:"current_version"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Apps) != 1 || st.Apps[0].CurrentVersion != id {
+		t.Fatalf("status --json: %v %+v\n%s", err, st, r.stdout)
+	}
+}
+
+func TestDeployWaitReportsFailure(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	userHook(t, root, `[ "$1" = prepare ] && { echo "npm ci: missing package-lock.json" >&2; exit 1; }; exit 0`)
+	id, data := makeBundle(t, map[string]string{"server.js": "hello"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	r := run(t, root, nil, nil, "deploy", "--wait", "web", "prod", id)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code == 0 || !strings.Contains(lines[len(lines)-1], "deploy of "+id+" failed: prepare hook 10-test failed: npm ci: missing package-lock.json") {
+		t.Fatalf("deploy --wait of a failing version: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "status"); !strings.Contains(r.stdout, "npm ci: missing package-lock.json") {
+		t.Fatalf("status does not show the failure: %s", r.stdout)
+	}
+}
+
+func TestLockHeld(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	id, data := makeBundle(t, map[string]string{"a": "1"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	state.UpdateApp(filepath.Join(root, "web", "prod", "app.json"), func(a *state.App) error {
+		a.Request(id, state.Now(), false)
+		return nil
+	})
+	unlock, ok, _, err := rollforward.Lock(state.Layout{Root: root})
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	r := run(t, root, nil, nil, "rollforward")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("rollforward under a held lock: %+v", r)
+	}
+	if a := readApp(t, root); a.Deployment == nil || a.Deployment.State != state.StateRequested {
+		t.Fatalf("the run went ahead despite the lock: %+v", a)
+	}
+	unlock()
+	if r := run(t, root, nil, nil, "fwd"); r.code != 0 {
+		t.Fatalf("fwd: %+v", r)
+	}
+	if a := readApp(t, root); a.CurrentVersion != id {
+		t.Fatalf("after the lock was freed: %+v", a)
+	}
+}
+
+// TestKillAtEveryStep kills the agent with SIGKILL at every fault point of
+// a deployment and of a cleanup, then checks that the next run converges
+// with nothing lost and nothing done twice.
+func TestKillAtEveryStep(t *testing.T) {
+	points := []string{
+		"after:verifying", "after:extracting", "extract:mid", "extract:renamed",
+		"hook:install", "after:installing", "hook:prepare", "after:preparing",
+		"after:switching", "switch:done", "hook:deployed", "after:starting",
+	}
+	big := strings.Repeat("some content that compresses, ", 20000) // > 64 KiB of bundle
+	for _, point := range points {
+		t.Run(point, func(t *testing.T) {
+			root := t.TempDir()
+			run(t, root, nil, nil, "init")
+			calls := userHook(t, root, "")
+			v1, d1 := makeBundle(t, map[string]string{"x": "1"})
+			files := map[string]string{"x": "2", "big.txt": big}
+			for i := 0; i < 50; i++ {
+				files[fmt.Sprintf("lib/f%02d.js", i)] = fmt.Sprintf("module.exports = %d; // %s", i, big[:4000])
+			}
+			v2, d2 := makeBundle(t, files)
+			run(t, root, nil, d1, "receive", "web", "prod", v1)
+			run(t, root, nil, d2, "receive", "web", "prod", v2)
+			if r := run(t, root, nil, nil, "deploy", "--wait", "web", "prod", v1); r.code != 0 {
+				t.Fatalf("deploy v1: %+v", r)
+			}
+			os.Remove(calls)
+			state.UpdateApp(filepath.Join(root, "web", "prod", "app.json"), func(a *state.App) error {
+				a.Request(v2, state.Now(), false)
+				return nil
+			})
+			r := run(t, root, []string{"JECLOUD_FAULT=" + point}, nil, "rollforward")
+			if r.signal != syscall.SIGKILL {
+				t.Fatalf("fault point %s was not reached: %+v", point, r)
+			}
+			// Whatever the crash left, state files parse and current is a complete release.
+			a := readApp(t, root)
+			live, _ := os.Readlink(filepath.Join(root, "web", "prod", "source", "versions", "current"))
+			if got, err := os.ReadFile(filepath.Join(root, "web", "prod", "source", "versions", live, "x")); err != nil {
+				t.Fatalf("current -> %s is not a complete release: %v", live, err)
+			} else if string(got) != "1" && string(got) != "2" {
+				t.Fatalf("current release content %q", got)
+			}
+			if r := run(t, root, nil, nil, "rollforward"); r.code != 0 {
+				t.Fatalf("second run: %+v", r)
+			}
+			a = readApp(t, root)
+			live, _ = os.Readlink(filepath.Join(root, "web", "prod", "source", "versions", "current"))
+			if a.CurrentVersion != v2 || live != v2 || a.Deployment != nil || len(a.RecentFailedDeployments) != 0 {
+				t.Fatalf("did not converge: current %s live %s %+v", a.CurrentVersion, live, a)
+			}
+			n := 0
+			for _, d := range a.DeployedVersions {
+				if d.Version == v2 {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("v2 recorded live %d times", n)
+			}
+			entries, _ := os.ReadDir(filepath.Join(root, "web", "prod", "source", "versions"))
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("leftover %s", e.Name())
+				}
+			}
+			got, _ := os.ReadFile(filepath.Join(root, "web", "prod", "source", "versions", v2, "lib", "f49.js"))
+			if !strings.HasPrefix(string(got), "module.exports = 49;") {
+				t.Errorf("release incomplete: f49.js = %.30q", got)
+			}
+			// Each phase ran at least once, in order, and deployed ran for v2.
+			log, _ := os.ReadFile(calls)
+			if !strings.Contains(string(log), "prepare "+v2) || !strings.HasSuffix(strings.TrimSpace(string(log)), "deployed "+v2) {
+				t.Errorf("hook calls:\n%s", log)
+			}
+		})
+	}
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	root := t.TempDir()
+	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs"} {
+		args := []string{"--help"}
+		if cmd != "" {
+			args = []string{cmd, "--help"}
+		}
+		r := run(t, root, nil, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "USAGE") {
+			t.Errorf("jeagent %s --help: %+v", cmd, r)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy", "Web", "prod", "841bc9a0e2f1"}, `invalid app name "Web"`},
+		{[]string{"deploy", "web", "../x", "841bc9a0e2f1"}, `invalid environment name "../x"`},
+		{[]string{"deploy", "web", "prod", "v1.0"}, `invalid version ID "v1.0"`},
+		{[]string{"deploy", "web", "prod"}, "want 3 to 3 arguments"},
+		{[]string{"deploy", "web", "prod", "841bc9a0e2f1"}, "is not on this server"},
+		{[]string{"rollback", "web", "prod"}, "app.json"},
+	} {
+		r := run(t, root, nil, nil, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("jeagent %v: %+v, want %q", tc.args, r, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "Web")); err == nil {
+		t.Error("an invalid name touched the filesystem")
+	}
+}

@@ -1,0 +1,103 @@
+// Package command holds jeagent's commands, one file each; they are thin
+// over the packages under internal/.
+package command
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/state"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// exitError carries an exit status other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// App is jeagent's command line.
+func App() *cli.App {
+	return &cli.App{
+		Name:  "jeagent",
+		Usage: "roll this server forward to what /var/cloud asks for",
+		Description: "jeagent owns the state under its root (/var/cloud): sys/server.json and one APP/ENV/app.json\n" +
+			"per app environment. Deploys, rollbacks and hand edits of app.json are carried out by\n" +
+			"`jeagent rollforward`, which a systemd timer runs every minute. See docs/agent.md.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: state.DefaultRoot, EnvVars: []string{"JECLOUD_ROOT"},
+				Usage: "the state tree `DIR`"},
+		},
+		Commands: []*cli.Command{
+			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
+			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(),
+		},
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*cli.Context, error) {},
+	}
+}
+
+// Main runs jeagent with args and returns the exit status.
+func Main(args []string) int {
+	app := App()
+	err := app.Run(cliargs.Permute(app, args))
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "jeagent: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func layout(c *cli.Context) state.Layout { return state.Layout{Root: c.String("root")} }
+
+// appEnvArgs reads APP ENV from the positional arguments.
+func appEnvArgs(c *cli.Context, min, max int) (state.AppEnv, error) {
+	n := c.NArg()
+	if n < min || n > max {
+		return state.AppEnv{}, fmt.Errorf("%s: want %d to %d arguments, got %d; see `jeagent %s --help`", c.Command.Name, min, max, n, c.Command.Name)
+	}
+	ae := state.AppEnv{App: c.Args().Get(0), Env: c.Args().Get(1)}
+	return ae, ae.Check()
+}
+
+func versionArg(c *cli.Context, i int) (string, error) {
+	v := c.Args().Get(i)
+	return v, names.CheckVersion(v)
+}
+
+// engine builds the roll-forward engine for this tree, logging to the
+// size-capped log file and, unless quiet, to stderr.
+func engine(c *cli.Context, quiet bool) *rollforward.Engine {
+	l := layout(c)
+	var logw io.Writer = io.Discard
+	if err := os.MkdirAll(l.LogDir(), 0o755); err == nil {
+		// lumberjack: size-capped rotation with numbered backups, widely used,
+		// so the log can never fill the disk.
+		logw = &lumberjack.Logger{Filename: l.LogFile(), MaxSize: 10, MaxBackups: 3}
+	}
+	if !quiet {
+		logw = io.MultiWriter(logw, os.Stderr)
+	}
+	return &rollforward.Engine{
+		Layout:      l,
+		Log:         logw,
+		Hooks:       func() ([]hook.Hook, error) { return hook.Dir(l.HooksDir(), 30*time.Minute) },
+		DiskReserve: 64 << 20,
+		Fault:       faultFromEnv(),
+	}
+}

@@ -1,0 +1,104 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/launch"
+	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/state"
+	"github.com/urfave/cli/v2"
+)
+
+var waitFlags = []cli.Flag{
+	&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "stream progress and exit 0 only when the version is live"},
+	&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "with --wait: give up waiting after `DURATION` (the deployment goes on)"},
+}
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "record a deployment of version ID and start a roll-forward",
+		ArgsUsage: "APP ENV ID",
+		Description: "The bundle ROOT/APP/ENV/source/versions/ID.tar.zst (or the release ID/) must be on\n" +
+			"this server (`jepush` uploads it). A deployment already pending is aborted: the newest wins.\n" +
+			"The roll-forward runs apart from this command, so interrupting it stops nothing.",
+		Flags: waitFlags,
+		Action: func(c *cli.Context) error {
+			ae, err := appEnvArgs(c, 3, 3)
+			if err != nil {
+				return err
+			}
+			id, err := versionArg(c, 2)
+			if err != nil {
+				return err
+			}
+			l := layout(c)
+			if !present(l, ae, id) {
+				return &exitError{3, fmt.Errorf("version %s is not on this server (no %s): push it with `jepush`", id, l.Bundle(ae, id))}
+			}
+			return request(c, ae, id, false)
+		},
+	}
+}
+
+// present reports whether version id is on the server, as bundle or release.
+func present(l state.Layout, ae state.AppEnv, id string) bool {
+	for _, p := range []string{l.Bundle(ae, id), l.Release(ae, id)} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// request records the deployment, starts a roll-forward and, with --wait, follows it.
+func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
+	l := layout(c)
+	from := rollforward.LogSize(l)
+	a, err := state.UpdateApp(l.AppJSON(ae), func(a *state.App) error {
+		a.Request(id, state.Now(), rollback)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	requested := a.Deployment.RequestDate
+	out := c.App.Writer
+	fmt.Fprintf(out, "%s: deployment of %s requested\n", ae, id)
+	how, err := launch.Rollforward(c.Context, l.Root)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %s\n", ae, how)
+	if !c.Bool("wait") {
+		return nil
+	}
+	return follow(c, ae, id, requested, from)
+}
+
+// follow streams the deployment's progress until it ends.
+func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, from int64) error {
+	l := layout(c)
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	kick := func() error { _, err := launch.Rollforward(ctx, l.Root); return err }
+	res, err := rollforward.Follow(ctx, l, ae, id, requested, from, c.App.Writer, kick)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{2, fmt.Errorf("stopped waiting for %s (%v); the deployment goes on: follow it with `jeagent status %s %s --follow`",
+				id, context.Cause(ctx), ae.App, ae.Env)}
+		}
+		return err
+	}
+	if !res.Live {
+		return fmt.Errorf("deploy of %s failed: %s", id, res.Reason)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %s is live\n", ae, id)
+	return nil
+}

@@ -1,0 +1,32 @@
+package command
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+func hasCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "has",
+		Usage:     "exit 0 if version ID is on this server, 3 if not",
+		ArgsUsage: "APP ENV ID",
+		Description: "`jepush` asks this before uploading: a version the server has (as a bundle or an\n" +
+			"extracted release) is not sent again.",
+		Action: func(c *cli.Context) error {
+			ae, err := appEnvArgs(c, 3, 3)
+			if err != nil {
+				return err
+			}
+			id, err := versionArg(c, 2)
+			if err != nil {
+				return err
+			}
+			if !present(layout(c), ae, id) {
+				return &exitError{3, fmt.Errorf("%s: version %s is not here", ae, id)}
+			}
+			fmt.Fprintf(c.App.Writer, "%s: version %s is here\n", ae, id)
+			return nil
+		},
+	}
+}

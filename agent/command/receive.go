@@ -1,0 +1,95 @@
+package command
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/urfave/cli/v2"
+)
+
+func receiveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "receive",
+		Usage:     "store a bundle read on stdin as version ID, after checking its hash",
+		ArgsUsage: "APP ENV ID",
+		Description: "Writes stdin to a temp file beside versions/ID.tar.zst while hashing its tar stream and\n" +
+			"checking every entry; renames it into place only if the SHA-256 matches ID. Nothing is left\n" +
+			"behind on any failure. `jepush` calls this over SSH.",
+		Action: func(c *cli.Context) error {
+			ae, err := appEnvArgs(c, 3, 3)
+			if err != nil {
+				return err
+			}
+			id, err := versionArg(c, 2)
+			if err != nil {
+				return err
+			}
+			l := layout(c)
+			final := l.Bundle(ae, id)
+			if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+				return err
+			}
+			tmp := atomicfile.TempName(final)
+			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return err
+			}
+			n, err := receive(f, c.App.Reader, id)
+			if err == nil {
+				err = os.Rename(tmp, final)
+			}
+			if err != nil {
+				os.Remove(tmp)
+				if errors.Is(err, syscall.ENOSPC) {
+					return fmt.Errorf("out of disk space in %s while receiving %s: free some space and push again", filepath.Dir(final), id)
+				}
+				return err
+			}
+			if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "received %s (%d bytes)\n", id, n)
+			return nil
+		},
+	}
+}
+
+// receive copies r to f, checking the bundle as it goes, and closes f.
+func receive(f *os.File, r io.Reader, id string) (int64, error) {
+	defer f.Close()
+	cw := &countWriter{w: f}
+	tee := io.TeeReader(r, cw)
+	info, err := bundle.Inspect(tee, bundle.DefaultLimits())
+	if err != nil {
+		io.Copy(io.Discard, r)
+		return cw.n, fmt.Errorf("bundle for %s refused: %w", id, err)
+	}
+	// The zstd reader may stop before the end of the input: keep the rest.
+	if _, err := io.Copy(cw, r); err != nil {
+		return cw.n, err
+	}
+	if info.ID != id {
+		return cw.n, fmt.Errorf("bundle received for %s hashes to %s: the upload was corrupted or the ID is wrong; push again", id, info.ID)
+	}
+	if err := f.Sync(); err != nil {
+		return cw.n, err
+	}
+	return cw.n, f.Close()
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,155 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/state"
+	"github.com/urfave/cli/v2"
+)
+
+// appStatus is one app environment in `status --json`.
+type appStatus struct {
+	App             string            `json:"app"`
+	Env             string            `json:"env"`
+	CurrentVersion  string            `json:"current_version"`
+	Live            string            `json:"live"` // where versions/current points
+	Deployment      *state.Deployment `json:"deployment"`
+	RecentFailed    []state.Failure   `json:"recent_failed_deployments"`
+	DeployedVersion []state.Deployed  `json:"deployed_versions"`
+	Backoff         *state.Backoff    `json:"backoff"`
+	Error           string            `json:"error"`
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show where every app environment stands",
+		ArgsUsage: "[APP [ENV]]",
+		Description: "Per app environment: the live version, a pending deployment and its step, recent\n" +
+			"failures, a step that is backing off, and app.json files that do not parse.\n" +
+			"With --follow APP ENV, streams the pending deployment until it ends (exit status as deploy --wait).",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the pending deployment of APP ENV"},
+		}, waitFlags[1]),
+		Action: func(c *cli.Context) error {
+			l := layout(c)
+			if c.Bool("follow") {
+				return followPending(c)
+			}
+			if c.NArg() > 2 {
+				return fmt.Errorf("status: want at most APP ENV, got %d arguments", c.NArg())
+			}
+			aes, err := l.AppEnvs()
+			if err != nil {
+				return err
+			}
+			var list []appStatus
+			for _, ae := range aes {
+				if (c.Args().Get(0) != "" && ae.App != c.Args().Get(0)) || (c.Args().Get(1) != "" && ae.Env != c.Args().Get(1)) {
+					continue
+				}
+				list = append(list, readStatus(l, ae))
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"apps": nonNil(list)})
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(c.App.Writer, "no app environments under %s\n", l.Root)
+			}
+			for _, s := range list {
+				printStatus(c.App.Writer, s)
+			}
+			if rollforward.Locked(l) {
+				fmt.Fprintf(c.App.Writer, "a roll-forward is running (pid %d)\n", rollforward.LockHolder(l))
+			}
+			return nil
+		},
+	}
+}
+
+func nonNil(s []appStatus) []appStatus {
+	if s == nil {
+		return []appStatus{}
+	}
+	return s
+}
+
+func readStatus(l state.Layout, ae state.AppEnv) appStatus {
+	s := appStatus{App: ae.App, Env: ae.Env}
+	s.Live, _ = os.Readlink(l.Current(ae))
+	var a state.App
+	if err := state.Read(l.AppJSON(ae), &a); err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	s.CurrentVersion, s.Deployment, s.Backoff = a.CurrentVersion, a.Deployment, a.Backoff
+	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
+	return s
+}
+
+func printStatus(w io.Writer, s appStatus) {
+	fmt.Fprintf(w, "%s/%s\n", s.App, s.Env)
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error:      %s\n", s.Error)
+		return
+	}
+	live := s.CurrentVersion
+	if live == "" {
+		live = "(none)"
+	}
+	if n := len(s.DeployedVersion); n > 0 && s.DeployedVersion[n-1].Version == s.CurrentVersion {
+		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "  live:       %s\n", live)
+	if s.Live != s.CurrentVersion && s.Deployment == nil {
+		fmt.Fprintf(w, "  note:       versions/current points at %q: the next roll-forward deploys current_version\n", s.Live)
+	}
+	if d := s.Deployment; d != nil {
+		st := d.State
+		if st == "" {
+			st = state.StateRequested
+		}
+		fmt.Fprintf(w, "  deploying:  %s  step %s, requested %s\n", d.Version, st, d.RequestDate.Format(time.RFC3339))
+	}
+	if b := s.Backoff; b != nil {
+		fmt.Fprintf(w, "  backoff:    %s failed %d time(s); next try %s; last error: %s\n", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
+	}
+	n := len(s.RecentFailed)
+	for i := max(0, n-3); i < n; i++ {
+		f := s.RecentFailed[i]
+		fmt.Fprintf(w, "  failed:     %s  %s: %s\n", f.Version, f.FailDate.Format(time.RFC3339), f.Reason)
+	}
+}
+
+// followPending follows the pending deployment of APP ENV.
+func followPending(c *cli.Context) error {
+	ae, err := appEnvArgs(c, 2, 2)
+	if err != nil {
+		return err
+	}
+	l := layout(c)
+	from := rollforward.LogSize(l)
+	var a state.App
+	if err := state.Read(l.AppJSON(ae), &a); err != nil {
+		return err
+	}
+	if a.Deployment == nil {
+		if n := len(a.RecentFailedDeployments); n > 0 && a.RecentFailedDeployments[n-1].Version != a.CurrentVersion {
+			f := a.RecentFailedDeployments[n-1]
+			if len(a.DeployedVersions) == 0 || a.DeployedVersions[len(a.DeployedVersions)-1].Date.Before(f.FailDate) {
+				return fmt.Errorf("deploy of %s failed: %s", f.Version, f.Reason)
+			}
+		}
+		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s is live\n", ae, a.CurrentVersion)
+		return nil
+	}
+	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from)
+}

@@ -1,0 +1,73 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.json")
+	for _, content := range []string{"one", "two, longer", ""} {
+		if err := WriteFile(p, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != content {
+			t.Fatalf("read %q, %v; want %q", got, err, content)
+		}
+		fi, _ := os.Stat(p)
+		if fi.Mode().Perm() != 0o640 {
+			t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("leftover files: %v", entries)
+	}
+}
+
+func TestWriteFileFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	// Renaming a file over a directory fails: the temp file must go.
+	p := filepath.Join(dir, "target")
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("x"), 0o644); err == nil {
+		t.Fatal("want an error writing over a non-empty directory")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("leftover files: %v", entries)
+	}
+}
+
+func TestSymlinkAndCleanTemps(t *testing.T) {
+	dir := t.TempDir()
+	cur := filepath.Join(dir, "current")
+	for _, target := range []string{"aaa", "bbb"} {
+		if err := Symlink(target, cur); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.Readlink(cur); got != target {
+			t.Fatalf("current -> %q, want %q", got, target)
+		}
+	}
+	// Leftovers as a crash would leave them.
+	stale := TempName(filepath.Join(dir, "app.json"))
+	os.WriteFile(stale, []byte("{"), 0o644)
+	os.Symlink("x", TempName(cur))
+	os.Mkdir(filepath.Join(dir, ".keepdir.tmp-1"), 0o755)
+	removed, err := CleanTemps(dir)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("CleanTemps removed %v, %v; want 2 files", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".keepdir.tmp-1")); err != nil {
+		t.Error("CleanTemps removed a directory")
+	}
+}

@@ -1,0 +1,171 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// WriteOptions tune Write. The zero value is ready to use.
+type WriteOptions struct {
+	Level zstd.EncoderLevel // 0 means zstd.SpeedDefault
+	// Progress, if set, is called now and then while writing (at most every
+	// 100 ms, and once at the end) with the regular files and file bytes
+	// written so far. It runs on Write's goroutine.
+	Progress func(files int, bytes int64)
+}
+
+const (
+	copyBufSize     = 1 << 20
+	outBufSize      = 1 << 20
+	progressEvery   = 100 * time.Millisecond
+	maxEncoderProcs = 8 // beyond this, more goroutines only add memory
+)
+
+// epoch is the time of every entry: time.Time{} cannot be written in a
+// USTAR header, the Unix epoch can.
+var epoch = time.Unix(0, 0)
+
+// Write walks dir, writes the canonical tar compressed with zstd to w, and
+// returns the version ID. See Files for what goes in and the package
+// documentation for the format. Nothing is written when the walk finds an
+// error (a symlink leading outside dir, a socket...). Memory does not grow
+// with the size of the files, only with the number of paths.
+func Write(dir string, w io.Writer, opt WriteOptions) (id string, err error) {
+	ents, err := collect(dir)
+	if err != nil {
+		return "", err
+	}
+	level := opt.Level
+	if level == 0 {
+		level = zstd.SpeedDefault
+	}
+	bw := bufio.NewWriterSize(w, outBufSize)
+	enc, err := zstd.NewWriter(bw,
+		zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), maxEncoderProcs)),
+		zstd.WithConcurrentBlocks(true),
+	)
+	if err != nil {
+		return "", fmt.Errorf("bundle: zstd encoder: %w", err)
+	}
+	defer enc.Close() // releases the goroutines after an error; a second Close is harmless
+
+	sum := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(sum, enc))
+	tp := tarWriter{tw: tw, root: dir, buf: make([]byte, copyBufSize), progress: opt.Progress}
+	for i := range ents {
+		if err := tp.add(&ents[i]); err != nil {
+			return "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", fmt.Errorf("bundle: write: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return "", fmt.Errorf("bundle: write: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return "", fmt.Errorf("bundle: write: %w", err)
+	}
+	if tp.progress != nil {
+		tp.progress(tp.files, tp.bytes)
+	}
+	return ID(sum.Sum(nil)), nil
+}
+
+// tarWriter writes the entries of one bundle.
+type tarWriter struct {
+	tw       *tar.Writer
+	root     string
+	buf      []byte
+	hdr      tar.Header
+	files    int
+	bytes    int64
+	progress func(int, int64)
+	last     time.Time
+}
+
+// add writes one entry with its canonical header.
+func (t *tarWriter) add(e *entry) error {
+	// AccessTime and ChangeTime stay zero: archive/tar then writes no PAX
+	// time records for them.
+	t.hdr = tar.Header{Name: e.name, ModTime: epoch, Format: tar.FormatPAX}
+	h := &t.hdr
+	switch e.kind {
+	case kindDir:
+		h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		return t.writeHeader()
+	case kindSymlink:
+		h.Typeflag, h.Mode, h.Linkname = tar.TypeSymlink, 0o777, e.target
+		return t.writeHeader()
+	}
+	return t.addFile(e)
+}
+
+func (t *tarWriter) writeHeader() error {
+	if err := t.tw.WriteHeader(&t.hdr); err != nil {
+		return fmt.Errorf("bundle: write %s: %w", t.hdr.Name, err)
+	}
+	return nil
+}
+
+// addFile writes a regular file, checking it does not change size meanwhile.
+func (t *tarWriter) addFile(e *entry) error {
+	path := filepath.Join(t.root, filepath.FromSlash(e.name))
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("bundle: %s changed while it was being bundled (no longer a regular file); run again", path)
+	}
+	t.hdr.Typeflag, t.hdr.Mode, t.hdr.Size = tar.TypeReg, 0o644, st.Size()
+	if st.Mode()&0o111 != 0 {
+		t.hdr.Mode = 0o755
+	}
+	if err := t.writeHeader(); err != nil {
+		return err
+	}
+	for left := st.Size(); left > 0; {
+		n, err := f.Read(t.buf[:min(int64(len(t.buf)), left)])
+		if n > 0 {
+			if _, werr := t.tw.Write(t.buf[:n]); werr != nil {
+				return fmt.Errorf("bundle: write: %w", werr)
+			}
+			left -= int64(n)
+			t.bytes += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("bundle: %s shrank while it was being bundled; run again", path)
+		}
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+	}
+	if n, _ := f.Read(t.buf[:1]); n > 0 {
+		return fmt.Errorf("bundle: %s grew while it was being bundled; run again", path)
+	}
+	t.files++
+	if t.progress != nil {
+		if now := time.Now(); now.Sub(t.last) >= progressEvery {
+			t.last = now
+			t.progress(t.files, t.bytes)
+		}
+	}
+	return nil
+}

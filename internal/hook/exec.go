@@ -1,0 +1,185 @@
+package hook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// maxStdout caps what is read of a hook's stdout.
+const maxStdout = 1 << 20
+
+// Exec is a hook that is an executable file.
+type Exec struct {
+	Path    string
+	Timeout time.Duration // 0: no limit beyond the caller's context
+}
+
+func (e Exec) Name() string { return filepath.Base(e.Path) }
+
+// Run starts the executable with the protocol's argv, environment and stdin.
+func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, error) {
+	if e.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
+		defer cancel()
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, err
+	}
+	cmd := exec.CommandContext(ctx, e.Path, req.Phase)
+	cmd.Env = append(os.Environ(), Environ(req)...)
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Dir = "/"
+	if req.ReleaseDir != "" {
+		if fi, err := os.Stat(req.ReleaseDir); err == nil && fi.IsDir() {
+			cmd.Dir = req.ReleaseDir
+		}
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &limitWriter{w: &stdout, n: maxStdout}
+	lastLine := &lastLineWriter{w: log, prefix: e.Name() + ": "}
+	cmd.Stderr = lastLine
+	setProcAttr(cmd)
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	lastLine.flush()
+
+	var resp Response
+	if out := bytes.TrimSpace(stdout.Bytes()); len(out) > 0 {
+		if err := json.Unmarshal(out, &resp); err != nil && runErr == nil {
+			return resp, &Error{Hook: e.Name(), Phase: req.Phase,
+				Reason: fmt.Sprintf("stdout is not one JSON object (%v): print nothing, or {\"vars\": {...}}", err)}
+		}
+	}
+	if runErr == nil {
+		return resp, nil
+	}
+	reason := resp.Message
+	if reason == "" {
+		reason = lastLine.last
+	}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		reason = fmt.Sprintf("timed out after %s", e.Timeout)
+	case reason == "" && errors.As(runErr, &ee):
+		reason = ee.ProcessState.String()
+	case reason == "":
+		reason = runErr.Error()
+	}
+	return resp, &Error{Hook: e.Name(), Phase: req.Phase, Reason: reason}
+}
+
+// Environ is the protocol's environment for req.
+func Environ(req Request) []string {
+	return []string{
+		"JECLOUD_PHASE=" + req.Phase,
+		"JECLOUD_APP=" + req.App,
+		"JECLOUD_ENV=" + req.Env,
+		"JECLOUD_VERSION=" + req.Version,
+		"JECLOUD_RELEASE_DIR=" + req.ReleaseDir,
+		"JECLOUD_ROOT=" + req.Root,
+	}
+}
+
+// Dir lists the user hooks in dir: executable regular files, by name.
+// Names starting with "." or ending in "~" (editor leftovers) are skipped.
+func Dir(dir string, timeout time.Duration) ([]Hook, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var hooks []Hook
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, "~") {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		hooks = append(hooks, Exec{Path: p, Timeout: timeout})
+	}
+	sort.Slice(hooks, func(i, j int) bool { return hooks[i].Name() < hooks[j].Name() })
+	return hooks, nil
+}
+
+// lastLineWriter copies lines to w with a prefix and remembers the last
+// non-empty one (a failed hook's reason, when it gives no message).
+type lastLineWriter struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+	last   string
+}
+
+func (l *lastLineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 64<<10 { // a very long line without newline
+		l.line(string(l.buf))
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (l *lastLineWriter) line(s string) {
+	s = strings.TrimRight(s, "\r")
+	if strings.TrimSpace(s) != "" {
+		l.last = strings.TrimSpace(s)
+	}
+	fmt.Fprintf(l.w, "%s%s\n", l.prefix, s)
+}
+
+func (l *lastLineWriter) flush() {
+	if len(l.buf) > 0 {
+		l.line(string(l.buf))
+		l.buf = nil
+	}
+}
+
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n <= 0 {
+		return len(p), nil
+	}
+	q := p
+	if int64(len(q)) > l.n {
+		q = q[:l.n]
+	}
+	l.n -= int64(len(q))
+	l.w.Write(q)
+	return len(p), nil
+}
+
+// readAllLimited reads at most maxStdout bytes of r (Serve's stdin).
+func readAllLimited(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, maxStdout))
+}

@@ -1,0 +1,373 @@
+package rollforward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// failure is a deployment that cannot succeed (a bad bundle, a hook that
+// said no): it is recorded in recent_failed_deployments at once, not retried.
+type failure struct{ reason string }
+
+func (f *failure) Error() string { return f.reason }
+
+func failf(format string, args ...any) error { return &failure{fmt.Sprintf(format, args...)} }
+
+// planDeployment returns the next step of the pending deployment, or the
+// request that a hand edit of current_version amounts to.
+func (e *Engine) planDeployment(o *observed) (Step, bool) {
+	d := o.app.Deployment
+	if d == nil {
+		if o.app.CurrentVersion != "" && o.app.CurrentVersion != o.live {
+			return Step{AppEnv: o.ae, Name: "deploy:request",
+				Reason: fmt.Sprintf("current_version is %s but versions/current points at %q (a hand edit?): deploying %s",
+					o.app.CurrentVersion, o.live, o.app.CurrentVersion),
+				apply: e.requestCurrent(o)}, true
+		}
+		return Step{}, false
+	}
+	st := d.State
+	if st == "" {
+		st = state.StateRequested
+	}
+	dir, _ := o.has(d.Version)
+	// The state says where to resume; what is on disk can overrule it
+	// (a hand edit, or a release removed by hand).
+	switch st {
+	case state.StateInstalling, state.StatePreparing, state.StateSwitching:
+		if !dir {
+			st = state.StateRequested
+		}
+	case state.StateStarting:
+		if o.live != d.Version {
+			st = state.StateRequested
+		}
+	}
+	s := Step{AppEnv: o.ae, Name: "deploy:" + st, deployment: d}
+	v := d.Version
+	switch st {
+	case state.StateRequested:
+		s.Reason, s.apply = "deployment of "+v+" requested", e.start(o)
+	case state.StateVerifying:
+		s.Reason, s.apply = "check "+v+".tar.zst against its ID", e.verify(o)
+	case state.StateExtracting:
+		s.Reason, s.apply = "unpack "+v+" into versions/"+v, e.extract(o)
+	case state.StateInstalling:
+		s.Reason, s.apply = "install prerequisites of "+v, e.runPhase(o, hook.Install, state.StatePreparing)
+	case state.StatePreparing:
+		s.Reason, s.apply = "prepare "+v+" before the switch", e.runPhase(o, hook.Prepare, state.StateSwitching)
+	case state.StateSwitching:
+		s.Reason, s.apply = "switch versions/current to "+v, e.switchCurrent(o)
+	case state.StateStarting:
+		s.Reason, s.apply = "start "+v, e.startApp(o)
+	case state.StateRollingBack:
+		s.Reason, s.apply = "starting "+v+" failed: going back to "+d.PreviousVersion, e.rollBack(o)
+	}
+	return s, true
+}
+
+// advance persists the deployment's move from the state the step planned
+// from to next (after fn, if any, edits it further). If the deployment
+// changed meanwhile (a newer request), nothing is written: the newest wins.
+func (e *Engine) advance(o *observed, next string, fn func(*state.App)) error {
+	planned := *o.app.Deployment
+	_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
+		d := a.Deployment
+		if d == nil || d.Version != planned.Version || d.State != planned.State {
+			return errSuperseded
+		}
+		d.State = next
+		a.Backoff = nil // progress: whatever was failing has passed
+		if fn != nil {
+			fn(a)
+		}
+		return nil
+	})
+	if errors.Is(err, errSuperseded) {
+		e.logf(o.ae, "deployment of %s was superseded while it ran; dropping its step", planned.Version)
+		return nil
+	}
+	if err == nil && next != "" {
+		e.fault("after:" + next)
+	}
+	return err
+}
+
+var errSuperseded = errors.New("the deployment changed while the step ran")
+
+func (e *Engine) requestCurrent(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
+			if a.Deployment != nil || a.CurrentVersion != o.app.CurrentVersion {
+				return errSuperseded
+			}
+			want := a.CurrentVersion
+			// current_version keeps saying what is live; the deployment
+			// will set it when want is.
+			a.CurrentVersion = o.live
+			if o.live == "" {
+				a.CurrentVersion = ""
+			}
+			a.Request(want, e.now(), false)
+			return nil
+		})
+		if errors.Is(err, errSuperseded) {
+			return nil
+		}
+		return err
+	}
+}
+
+func (e *Engine) start(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := o.app.Deployment
+		dir, bundleOK := o.has(d.Version)
+		next := state.StateVerifying
+		switch {
+		case o.live == d.Version:
+			next = state.StateStarting // already live: restart it
+		case dir:
+			next = state.StateInstalling // an earlier release: no need to unpack again
+		case !bundleOK:
+			return failf("version %s is not on this server (no %s): push it with `jepush`, or upload it with `jeagent receive`",
+				d.Version, e.Layout.Bundle(o.ae, d.Version))
+		}
+		return e.advance(o, next, func(a *state.App) {
+			if a.Deployment.StartDate.IsZero() {
+				a.Deployment.StartDate = e.now()
+			}
+			if a.Deployment.RequestDate.IsZero() {
+				a.Deployment.RequestDate = e.now()
+			}
+			a.Deployment.PreviousVersion = a.CurrentVersion
+		})
+	}
+}
+
+func (e *Engine) verify(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v := o.app.Deployment.Version
+		path := e.Layout.Bundle(o.ae, v)
+		f, err := os.Open(path)
+		if err != nil {
+			if isNotExist(err) {
+				return failf("bundle %s disappeared before it was verified: push it again", path)
+			}
+			return err
+		}
+		info, err := bundle.Inspect(f, e.limits())
+		f.Close()
+		var unsafe *bundle.UnsafeEntryError
+		switch {
+		case err != nil && (errors.As(err, &unsafe) || errors.Is(err, bundle.ErrTooLarge) || !isIOError(err)):
+			e.discard(o.ae, path)
+			return failf("bundle %s refused: %v", filepath.Base(path), err)
+		case err != nil:
+			return err
+		case info.ID != v:
+			e.discard(o.ae, path)
+			return failf("bundle %s is corrupted: its content hashes to %s, not %s; push it again", filepath.Base(path), info.ID, v)
+		}
+		return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = info.ContentBytes })
+	}
+}
+
+// discard removes a bundle that can never deploy, so that the next push
+// uploads it afresh instead of finding it present.
+func (e *Engine) discard(ae state.AppEnv, path string) {
+	if err := os.Remove(path); err == nil {
+		e.logf(ae, "removed %s", path)
+	}
+}
+
+// isIOError tells errors of the machine (worth a retry) from errors of the
+// bundle's content.
+func isIOError(err error) bool {
+	var pe *os.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+func (e *Engine) extract(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := o.app.Deployment
+		v := d.Version
+		final := e.Layout.Release(o.ae, v)
+		if fi, err := os.Stat(final); err == nil && fi.IsDir() {
+			return e.advance(o, state.StateInstalling, nil) // renamed before a crash
+		}
+		need := d.TarBytes + e.DiskReserve
+		if free, err := freeBytes(e.Layout.Versions(o.ae)); err == nil && free < need {
+			return failf("out of disk space: %s needs %s plus a reserve of %s, %s free in %s; free some space, then deploy again",
+				v, size(d.TarBytes), size(e.DiskReserve), size(free), e.Layout.Versions(o.ae))
+		}
+		tmp := filepath.Join(e.Layout.Versions(o.ae), "."+v+".extract-"+randomSuffix())
+		if err := os.Mkdir(tmp, 0o755); err != nil {
+			return err
+		}
+		err := e.unpack(o.ae, v, tmp)
+		if err != nil {
+			os.RemoveAll(tmp)
+			if errors.Is(err, syscall.ENOSPC) {
+				return failf("out of disk space while unpacking %s into %s; free some space, then deploy again", v, e.Layout.Versions(o.ae))
+			}
+			return err
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
+			return err
+		}
+		e.fault("extract:renamed")
+		return e.advance(o, state.StateInstalling, nil)
+	}
+}
+
+func (e *Engine) unpack(ae state.AppEnv, v, dir string) error {
+	f, err := os.Open(e.Layout.Bundle(ae, v))
+	if err != nil {
+		if isNotExist(err) {
+			return failf("bundle %s disappeared during the deployment: push it again", e.Layout.Bundle(ae, v))
+		}
+		return err
+	}
+	defer f.Close()
+	r := io.Reader(f)
+	if e.Fault != nil {
+		half := int64(1)
+		if fi, err := f.Stat(); err == nil && fi.Size() > 2 {
+			half = fi.Size() / 2
+		}
+		r = &faultReader{r: f, at: half, fn: func() { e.fault("extract:mid") }}
+	}
+	info, err := bundle.Extract(r, dir, e.limits())
+	if err != nil {
+		if isIOError(err) {
+			return err
+		}
+		return failf("unpacking %s: %v", filepath.Base(e.Layout.Bundle(ae, v)), err)
+	}
+	if info.ID != v {
+		return failf("bundle %s.tar.zst changed after it was verified: its content hashes to %s; push it again", v, info.ID)
+	}
+	// One sync of the filesystem makes every extracted file durable before
+	// the rename publishes the release.
+	return syncFS(dir)
+}
+
+func (e *Engine) runPhase(o *observed, phase, next string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := o.app.Deployment
+		if err := e.callHooks(ctx, o.ae, phase, d.Version, d.PreviousVersion); err != nil {
+			return err
+		}
+		return e.advance(o, next, nil)
+	}
+}
+
+// callHooks runs every hook for phase; a hook's failure is a failure of the deployment.
+func (e *Engine) callHooks(ctx context.Context, ae state.AppEnv, phase, version, previous string) error {
+	hooks, err := e.Hooks()
+	if err != nil {
+		return err
+	}
+	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
+		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous}
+	e.fault("hook:" + phase)
+	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
+	var he *hook.Error
+	if errors.As(err, &he) {
+		return &failure{he.Error()}
+	}
+	return err
+}
+
+func (e *Engine) switchCurrent(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v := o.app.Deployment.Version
+		if err := atomicfile.Symlink(v, e.Layout.Current(o.ae)); err != nil {
+			return err
+		}
+		e.fault("switch:done")
+		return e.advance(o, state.StateStarting, nil)
+	}
+}
+
+func (e *Engine) startApp(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := o.app.Deployment
+		err := e.callHooks(ctx, o.ae, hook.Deployed, d.Version, d.PreviousVersion)
+		var f *failure
+		switch {
+		case errors.As(err, &f):
+			if d.PreviousVersion == d.Version {
+				return f // a restart of what was live: it stays live
+			}
+			prevDir, _ := o.has(d.PreviousVersion)
+			if d.PreviousVersion == "" || !prevDir {
+				// Nothing to go back to: take the failed release offline.
+				if rerr := os.Remove(e.Layout.Current(o.ae)); rerr != nil && !isNotExist(rerr) {
+					return rerr
+				}
+				return f
+			}
+			return e.advance(o, state.StateRollingBack, func(a *state.App) { a.Deployment.FailReason = f.reason })
+		case err != nil:
+			return err
+		}
+		return e.finish(o, func(a *state.App) { a.Succeed(e.now()) })
+	}
+}
+
+func (e *Engine) rollBack(o *observed) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := o.app.Deployment
+		prev := d.PreviousVersion
+		if err := atomicfile.Symlink(prev, e.Layout.Current(o.ae)); err != nil {
+			return err
+		}
+		e.fault("rollback:switched")
+		reason := d.FailReason + "; rolled back to " + prev
+		err := e.callHooks(ctx, o.ae, hook.Deployed, prev, d.Version)
+		var f *failure
+		switch {
+		case errors.As(err, &f):
+			reason = d.FailReason + "; rolled back to " + prev + ", but restarting it failed too: " + f.reason
+		case err != nil:
+			return err
+		}
+		return e.finish(o, func(a *state.App) {
+			a.CurrentVersion = prev
+			a.Fail(reason, e.now())
+		})
+	}
+}
+
+// finish ends the deployment the step planned from with fn.
+func (e *Engine) finish(o *observed, fn func(*state.App)) error {
+	planned := *o.app.Deployment
+	_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
+		d := a.Deployment
+		if d == nil || d.Version != planned.Version || d.State != planned.State {
+			return errSuperseded
+		}
+		fn(a)
+		return nil
+	})
+	if errors.Is(err, errSuperseded) {
+		return nil
+	}
+	return err
+}

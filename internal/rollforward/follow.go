@@ -1,0 +1,118 @@
+package rollforward
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Outcome is how a deployment ended.
+type Outcome struct {
+	Live   bool
+	Reason string // why it is not live
+}
+
+// Follow waits for the deployment of version requested at requested to
+// end, copying the app environment's log lines (from byte offset logFrom
+// of the roll-forward log) to out. Every few seconds, if the deployment is
+// still pending and no run holds the lock, it calls kick to start one.
+func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string, requested time.Time,
+	logFrom int64, out io.Writer, kick func() error) (Outcome, error) {
+	tail := &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastKick := time.Now()
+	var lastBackoff string
+	for {
+		tail.copy(out)
+		var a state.App
+		err := state.Read(l.AppJSON(ae), &a)
+		switch {
+		case err != nil:
+			fmt.Fprintf(out, "waiting: %v\n", err)
+		case a.Deployment == nil || a.Deployment.Version != version || !a.Deployment.RequestDate.Equal(requested):
+			tail.copy(out)
+			return outcome(&a, version, requested), nil
+		default:
+			if b := a.Backoff; b != nil {
+				msg := fmt.Sprintf("waiting: %s failed %d time(s), next try at %s: %s", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
+				if msg != lastBackoff {
+					fmt.Fprintln(out, msg)
+					lastBackoff = msg
+				}
+			} else if time.Since(lastKick) > 2*time.Second && !Locked(l) && kick != nil {
+				lastKick = time.Now()
+				if err := kick(); err != nil {
+					return Outcome{}, err
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func outcome(a *state.App, version string, requested time.Time) Outcome {
+	for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
+		f := a.RecentFailedDeployments[i]
+		if f.Version == version && f.RequestDate.Equal(requested) {
+			return Outcome{Reason: f.Reason}
+		}
+	}
+	if a.CurrentVersion == version {
+		return Outcome{Live: true}
+	}
+	if a.Deployment != nil {
+		return Outcome{Reason: "superseded by a newer deployment of " + a.Deployment.Version}
+	}
+	return Outcome{Reason: "superseded by a newer deployment (see aborted_deployment_versions)"}
+}
+
+// LogSize is the current end of the roll-forward log, where a follower starts.
+func LogSize(l state.Layout) int64 {
+	if fi, err := os.Stat(l.LogFile()); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// logTail copies new lines of the log that contain match.
+type logTail struct {
+	path  string
+	off   int64
+	match string
+}
+
+func (t *logTail) copy(out io.Writer) {
+	f, err := os.Open(t.path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < t.off {
+		t.off = 0 // rotated
+	}
+	if _, err := f.Seek(t.off, io.SeekStart); err != nil {
+		return
+	}
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return // a partial line is read again next time
+		}
+		t.off += int64(len(line))
+		if i := strings.Index(line, t.match); i >= 0 {
+			io.WriteString(out, line[i+len(t.match):])
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package rollforward
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+)
+
+// uploadGrace is how long an upload's or a state write's temp file is left
+// alone: other processes (`jeagent receive`, `jeagent deploy`) make those
+// while a run goes on. Extraction and deletion dirs and symlink temps are
+// made only by the run holding the lock, so any found are leftovers.
+const uploadGrace = time.Hour
+
+func concurrentTemp(name string) bool {
+	return strings.Contains(name, ".tar.zst.tmp-") || strings.Contains(name, ".json.tmp-")
+}
+
+func (e *Engine) planLeftovers(o *observed, now time.Time) (Step, bool) {
+	var remove []string
+	for _, t := range o.temps {
+		name := filepath.Base(t.path)
+		if strings.HasSuffix(name, ".lock") {
+			continue
+		}
+		if concurrentTemp(name) && now.Sub(t.modTime) < uploadGrace {
+			continue
+		}
+		remove = append(remove, t.path)
+	}
+	if len(remove) == 0 {
+		return Step{}, false
+	}
+	return Step{
+		AppEnv: o.ae,
+		Name:   "leftovers",
+		Reason: fmt.Sprintf("%d leftover(s) of interrupted work, e.g. %s", len(remove), filepath.Base(remove[0])),
+		apply: func(ctx context.Context) error {
+			for _, p := range remove {
+				if err := os.RemoveAll(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}, true
+}
+

@@ -1,0 +1,238 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/names"
+)
+
+// The steps of a deployment, in order; Deployment.State holds the one it is
+// in, so that the next run resumes there. See docs/state.md.
+const (
+	StateRequested   = "requested"    // recorded; nothing done yet
+	StateVerifying   = "verifying"    // hashing the bundle and checking every entry
+	StateExtracting  = "extracting"   // unpacking into a temp dir, then renaming it into versions/ID/
+	StateInstalling  = "installing"   // install hooks: prerequisites (runtimes, packages)
+	StatePreparing   = "preparing"    // prepare hooks: before the switch (npm ci, ...)
+	StateSwitching   = "switching"    // versions/current -> ID
+	StateStarting    = "starting"     // deployed hooks: (re)start the app
+	StateRollingBack = "rolling_back" // deployed hooks failed: current -> previous, restart it
+)
+
+// States lists the deployment states in order.
+var States = []string{StateRequested, StateVerifying, StateExtracting, StateInstalling,
+	StatePreparing, StateSwitching, StateStarting, StateRollingBack}
+
+// Caps on the lists kept in app.json.
+const (
+	MaxFailed   = 100
+	MaxAborted  = 100
+	MaxDeployed = 50
+)
+
+// App is APP/ENV/app.json.
+type App struct {
+	CurrentVersion            string        `json:"current_version,omitempty"`
+	Deployment                *Deployment   `json:"deployment,omitempty"`
+	AbortedDeploymentVersions []string      `json:"aborted_deployment_versions,omitempty"`
+	RecentFailedDeployments   []Failure     `json:"recent_failed_deployments,omitempty"`
+	DeployedVersions          []Deployed    `json:"deployed_versions,omitempty"`
+	Backoff                   *Backoff      `json:"backoff,omitempty"`
+	Extra                     Extra         `json:"-"`
+}
+
+// Deployment is a requested version on its way to being live.
+type Deployment struct {
+	Version     string    `json:"version"`
+	RequestDate time.Time `json:"request_date,omitzero"`
+	StartDate   time.Time `json:"start_date,omitzero"`
+	State       string    `json:"state,omitempty"`
+	// PreviousVersion is what was live when the switch happened: where an
+	// automatic rollback goes back to.
+	PreviousVersion string `json:"previous_version,omitempty"`
+	// Rollback marks a deployment asked for by `jeagent rollback`.
+	Rollback bool `json:"rollback,omitempty"`
+	// TarBytes is the size of the verified tar stream (for the disk check).
+	TarBytes int64 `json:"tar_bytes,omitempty"`
+	// FailReason is set while rolling back after a failed start.
+	FailReason string `json:"fail_reason,omitempty"`
+	Extra      Extra  `json:"-"`
+}
+
+// Failure is one entry of recent_failed_deployments.
+type Failure struct {
+	Version     string    `json:"version"`
+	RequestDate time.Time `json:"request_date,omitzero"`
+	StartDate   time.Time `json:"start_date,omitzero"`
+	FailDate    time.Time `json:"fail_date,omitzero"`
+	State       string    `json:"state,omitempty"`
+	Reason      string    `json:"reason"`
+	Extra       Extra     `json:"-"`
+}
+
+// Deployed is one entry of deployed_versions: a version that went live.
+type Deployed struct {
+	Version string    `json:"version"`
+	Date    time.Time `json:"date,omitzero"`
+	Extra   Extra     `json:"-"`
+}
+
+// Backoff records a step that keeps failing for reasons that may pass (an
+// I/O error, a hook that could not reach the network), so that the agent
+// waits before trying again instead of hammering every minute.
+type Backoff struct {
+	Step      string    `json:"step"`
+	Failures  int       `json:"failures"`
+	LastError string    `json:"last_error"`
+	LastDate  time.Time `json:"last_date,omitzero"`
+	NextTry   time.Time `json:"next_try,omitzero"`
+	Extra     Extra     `json:"-"`
+}
+
+func (a *App) UnmarshalJSON(b []byte) error {
+	type plain App
+	x, err := decodeKeep(b, (*plain)(a))
+	a.Extra = x
+	return err
+}
+func (a App) MarshalJSON() ([]byte, error) { type plain App; return encodeKeep(plain(a), a.Extra) }
+
+func (d *Deployment) UnmarshalJSON(b []byte) error {
+	type plain Deployment
+	x, err := decodeKeep(b, (*plain)(d))
+	d.Extra = x
+	return err
+}
+func (d Deployment) MarshalJSON() ([]byte, error) {
+	type plain Deployment
+	return encodeKeep(plain(d), d.Extra)
+}
+
+func (f *Failure) UnmarshalJSON(b []byte) error {
+	type plain Failure
+	x, err := decodeKeep(b, (*plain)(f))
+	f.Extra = x
+	return err
+}
+func (f Failure) MarshalJSON() ([]byte, error) { type plain Failure; return encodeKeep(plain(f), f.Extra) }
+
+func (d *Deployed) UnmarshalJSON(b []byte) error {
+	type plain Deployed
+	x, err := decodeKeep(b, (*plain)(d))
+	d.Extra = x
+	return err
+}
+func (d Deployed) MarshalJSON() ([]byte, error) { type plain Deployed; return encodeKeep(plain(d), d.Extra) }
+
+func (k *Backoff) UnmarshalJSON(b []byte) error {
+	type plain Backoff
+	x, err := decodeKeep(b, (*plain)(k))
+	k.Extra = x
+	return err
+}
+func (k Backoff) MarshalJSON() ([]byte, error) { type plain Backoff; return encodeKeep(plain(k), k.Extra) }
+
+// Now is the agent's clock for dates written to state: UTC, whole seconds.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// Request records a deployment of version. A different version pending or
+// running is moved to aborted_deployment_versions: the newest request wins.
+// Asking again for the version already pending changes nothing.
+func (a *App) Request(version string, now time.Time, rollback bool) {
+	if d := a.Deployment; d != nil {
+		if d.Version == version {
+			return
+		}
+		a.AbortedDeploymentVersions = capTail(append(a.AbortedDeploymentVersions, d.Version), MaxAborted)
+	}
+	a.Deployment = &Deployment{Version: version, RequestDate: now, State: StateRequested, Rollback: rollback}
+	a.Backoff = nil
+}
+
+// Fail ends the pending deployment with reason.
+func (a *App) Fail(reason string, now time.Time) {
+	d := a.Deployment
+	if d == nil {
+		return
+	}
+	a.RecentFailedDeployments = capTail(append(a.RecentFailedDeployments, Failure{
+		Version: d.Version, RequestDate: d.RequestDate, StartDate: d.StartDate,
+		FailDate: now, State: d.State, Reason: reason,
+	}), MaxFailed)
+	a.Deployment = nil
+	a.Backoff = nil
+}
+
+// Succeed ends the pending deployment: its version is live.
+func (a *App) Succeed(now time.Time) {
+	d := a.Deployment
+	if d == nil {
+		return
+	}
+	a.CurrentVersion = d.Version
+	a.DeployedVersions = capTail(append(a.DeployedVersions, Deployed{Version: d.Version, Date: now}), MaxDeployed)
+	a.Deployment = nil
+	a.Backoff = nil
+}
+
+// LastGood returns the version that was live before the current one, or "".
+func (a *App) LastGood() string {
+	for i := len(a.DeployedVersions) - 1; i >= 0; i-- {
+		if v := a.DeployedVersions[i].Version; v != a.CurrentVersion {
+			return v
+		}
+	}
+	return ""
+}
+
+// Failed reports whether version's last deployment failed (and it never went live after).
+func (a *App) Failed(version string) bool {
+	for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
+		if a.RecentFailedDeployments[i].Version == version {
+			for _, d := range a.DeployedVersions {
+				if d.Version == version && d.Date.After(a.RecentFailedDeployments[i].FailDate) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the values a person may have typed; it returns the key
+// path and value at fault.
+func (a *App) Validate() error {
+	if a.CurrentVersion != "" {
+		if err := names.CheckVersion(a.CurrentVersion); err != nil {
+			return &ValueError{Key: "current_version", Value: a.CurrentVersion, Err: err}
+		}
+	}
+	if d := a.Deployment; d != nil {
+		if err := names.CheckVersion(d.Version); err != nil {
+			return &ValueError{Key: "deployment.version", Value: d.Version, Err: err}
+		}
+		if d.State != "" && !knownState(d.State) {
+			return &ValueError{Key: "deployment.state", Value: d.State,
+				Err: fmt.Errorf("unknown state: use one of %v, or remove the key to start over", States)}
+		}
+	}
+	return nil
+}
+
+func knownState(s string) bool {
+	for _, k := range States {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+func capTail[T any](s []T, n int) []T {
+	if len(s) > n {
+		return append([]T(nil), s[len(s)-n:]...)
+	}
+	return s
+}

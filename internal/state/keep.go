@@ -1,0 +1,81 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Extra holds the keys of a JSON object that its Go type does not name, so
+// that a rewrite keeps what people (or newer agents) put there.
+type Extra map[string]json.RawMessage
+
+// decodeKeep decodes data into v (a pointer to a struct type without custom
+// JSON methods) and returns the keys v's fields do not name.
+func decodeKeep(data []byte, v any) (Extra, error) {
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	known := jsonKeys(reflect.TypeOf(v).Elem())
+	var extra Extra
+	for k, raw := range all {
+		if !known[k] {
+			if extra == nil {
+				extra = Extra{}
+			}
+			extra[k] = raw
+		}
+	}
+	return extra, nil
+}
+
+// encodeKeep encodes v and appends the extra keys, sorted, after its own.
+func encodeKeep(v any, extra Extra) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	buf.Write(b[:len(b)-1]) // without the closing brace
+	for _, k := range keys {
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(extra[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func jsonKeys(t reflect.Type) map[string]bool {
+	keys := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		keys[name] = true
+	}
+	return keys
+}

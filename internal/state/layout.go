@@ -1,0 +1,82 @@
+// Package state is the agent's typed view of /var/cloud: where every file
+// lives, what server.json and app.json hold, and how they are read and
+// written (crash-safely, keeping keys it does not know, never overwriting a
+// file that does not parse).
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/jecloud/jecloud/internal/names"
+)
+
+// DefaultRoot is where the agent keeps everything on a server.
+const DefaultRoot = "/var/cloud"
+
+// Layout names the files under one root.
+type Layout struct{ Root string }
+
+func (l Layout) Sys() string        { return filepath.Join(l.Root, "sys") }
+func (l Layout) ServerJSON() string { return filepath.Join(l.Root, "sys", "server.json") }
+func (l Layout) PIDDir() string     { return filepath.Join(l.Root, "sys", "pids") }
+func (l Layout) PIDFile() string    { return filepath.Join(l.Root, "sys", "pids", "rollforward.pid") }
+func (l Layout) LogDir() string     { return filepath.Join(l.Root, "sys", "logs") }
+func (l Layout) LogFile() string    { return filepath.Join(l.Root, "sys", "logs", "rollforward.log") }
+func (l Layout) HooksDir() string   { return filepath.Join(l.Root, "sys", "hooks.d") }
+
+// AppEnv is one app environment: the unit the agent deploys.
+type AppEnv struct{ App, Env string }
+
+func (a AppEnv) String() string { return a.App + "/" + a.Env }
+
+// Check validates both names.
+func (a AppEnv) Check() error {
+	if err := names.CheckApp(a.App); err != nil {
+		return err
+	}
+	return names.CheckEnv(a.Env)
+}
+
+func (l Layout) AppDir(a AppEnv) string   { return filepath.Join(l.Root, a.App, a.Env) }
+func (l Layout) AppJSON(a AppEnv) string  { return filepath.Join(l.Root, a.App, a.Env, "app.json") }
+func (l Layout) Versions(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env, "source", "versions") }
+func (l Layout) Current(a AppEnv) string  { return filepath.Join(l.Versions(a), "current") }
+func (l Layout) Bundle(a AppEnv, id string) string {
+	return filepath.Join(l.Versions(a), id+".tar.zst")
+}
+func (l Layout) Release(a AppEnv, id string) string { return filepath.Join(l.Versions(a), id) }
+
+// AppEnvs lists the app environments that have an app.json, sorted. Folders
+// whose names are not valid app or environment names are ignored.
+func (l Layout) AppEnvs() ([]AppEnv, error) {
+	apps, err := os.ReadDir(l.Root)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []AppEnv
+	for _, a := range apps {
+		if !a.IsDir() || names.CheckApp(a.Name()) != nil {
+			continue
+		}
+		envs, err := os.ReadDir(filepath.Join(l.Root, a.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range envs {
+			ae := AppEnv{a.Name(), e.Name()}
+			if !e.IsDir() || names.CheckEnv(e.Name()) != nil {
+				continue
+			}
+			if _, err := os.Lstat(l.AppJSON(ae)); err == nil {
+				out = append(out, ae)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
