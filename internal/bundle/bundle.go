@@ -14,7 +14,8 @@
 //   - modes: directories 0755, symlinks 0777, regular files 0755 if any
 //     executable bit is set and 0644 otherwise;
 //   - archive/tar with [tar.FormatPAX]: plain USTAR headers, plus a PAX record
-//     only where USTAR cannot hold a value (long or non-ASCII names);
+//     only where USTAR cannot hold a value (long or non-ASCII names and
+//     symlink targets, files of 8 GiB or more);
 //   - the end-of-archive trailer of two zero blocks.
 //
 // The version ID is the first [IDLen] hex digits of the SHA-256 of that
@@ -100,7 +101,22 @@ type Info struct {
 // exceeds one of the Limits; the message names the cap and its value.
 var ErrTooLarge = errors.New("bundle too large")
 
-// UnsafeEntryError is returned for an entry the rules refuse.
+// UnsafeEntryError is returned for an entry the rules refuse. Inspect and
+// Extract accept:
+//
+//   - directories, regular files and symlinks, and PAX global headers
+//     (skipped); hard links, devices, FIFOs, sparse files and other types
+//     are refused;
+//   - relative names with no ".." element, no element over 255 bytes and
+//     4096 bytes at most; one or more leading "./" and a directory's
+//     trailing "/" are normalised, other non-canonical forms ("a//b",
+//     "a/./b") refused; "./" or "." names the top directory, which the
+//     caller made, and may only be a directory;
+//   - each path once, and only after its parent directory: no duplicate,
+//     nothing written through a symlink or below a file;
+//   - symlinks with a relative target that, followed the way the kernel
+//     would through the other symlinks of the bundle, stays inside the top
+//     directory (checked again once the whole bundle is read, then created).
 type UnsafeEntryError struct {
 	Name   string // the entry's name as stored in the tar
 	Reason string

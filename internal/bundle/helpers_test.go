@@ -123,9 +123,13 @@ type tarEntry struct {
 	size int64 // header size when data is not given (0: len(data))
 }
 
-func dir(name string) tarEntry           { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
-func reg(name, data string) tarEntry     { return tarEntry{name: name, typ: tar.TypeReg, data: data, mode: 0o644} }
-func symlink(name, link string) tarEntry { return tarEntry{name: name, typ: tar.TypeSymlink, link: link, mode: 0o777} }
+func dirEnt(name string) tarEntry { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func regEnt(name, data string) tarEntry {
+	return tarEntry{name: name, typ: tar.TypeReg, data: data, mode: 0o644}
+}
+func linkEnt(name, link string) tarEntry {
+	return tarEntry{name: name, typ: tar.TypeSymlink, link: link, mode: 0o777}
+}
 
 // mkTar builds an uncompressed tar with archive/tar, trailer included.
 func mkTar(t testing.TB, ents ...tarEntry) []byte {

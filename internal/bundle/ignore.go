@@ -28,15 +28,16 @@ type ignorePattern struct {
 	basename bool   // no '/' inside: matches the last element at any depth
 }
 
+// gitDir is never bundled, whatever the ignore files say: a .git directory,
+// or the .git file of a worktree or submodule.
+const gitDir = ".git"
+
 // defaultPatterns behave as if they were the first lines of the top
 // .jepushignore: later lines there (or in deeper files) override them, so
-// "!node_modules/" re-includes node_modules. ".git" has no trailing slash:
-// it leaves out the .git file of worktrees and submodules too.
+// "!node_modules/" re-includes node_modules, and so does the "!*/" of the
+// "ignore all but" idiom.
 func defaultPatterns() []ignorePattern {
-	return []ignorePattern{
-		{glob: ".git", basename: true},
-		{glob: "node_modules", dirOnly: true, basename: true},
-	}
+	return []ignorePattern{{glob: "node_modules", dirOnly: true, basename: true}}
 }
 
 // parseIgnore parses an ignore file found in directory base ("" for the top,

@@ -41,7 +41,7 @@ func (discard) file(_ string, _ fs.FileMode, r io.Reader, buf []byte) error {
 }
 
 // read decompresses and checks a bundle, hands its entries to s and returns
-// its Info. The rules are those of UnsafeEntryError's documentation.
+// its Info. The rules are listed on UnsafeEntryError.
 func read(r io.Reader, lim Limits, s sink) (Info, error) {
 	lim = lim.orDefault()
 	dec, err := zstd.NewReader(bufio.NewReaderSize(r, 256<<10),
@@ -72,6 +72,9 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 	}
 	rd.info.ID = ID(m.sum.Sum(nil))
 	rd.info.TarBytes = m.n
+	if err := rd.symlinks(); err != nil {
+		return rd.info, err
+	}
 	return rd.info, nil
 }
 
@@ -83,8 +86,11 @@ type reader struct {
 	m     *meter
 	kinds map[string]kind // every path so far ("" is the top directory)
 	links linkSet
-	buf   []byte
-	info  Info
+	// linkOrder lists the symlinks in bundle order, to check and create
+	// them in a stable order at the end.
+	linkOrder []string
+	buf       []byte
+	info      Info
 }
 
 // entries reads the tar up to its end-of-archive trailer.
@@ -93,13 +99,16 @@ func (rd *reader) entries() error {
 		before := rd.m.n
 		h, err := rd.tr.Next()
 		if errors.Is(err, io.EOF) {
-			// Next reads the previous entry's padding (< 512 bytes), then
-			// stops at the two zero blocks of the trailer, or at the end of
-			// the stream after zero or one block.
-			if rd.m.n-before < 1024 {
+			// Next has read the previous entry's padding (< 512 bytes), then
+			// the two zero blocks of the trailer, or zero or one block up to
+			// the end of the stream.
+			switch {
+			case rd.m.n == 0:
+				return fmt.Errorf("read bundle: empty stream")
+			case rd.m.n-before < 1024:
 				return fmt.Errorf("read bundle: truncated tar stream: no end-of-archive marker")
 			}
-			break
+			return nil
 		}
 		if err != nil {
 			return rd.m.readError(err)
@@ -111,11 +120,20 @@ func (rd *reader) entries() error {
 			return err
 		}
 	}
-	// A later symlink can make an earlier one lead outside: check them all
-	// again now that the tree is complete.
-	for name := range rd.links {
+}
+
+// symlinks checks every symlink again, now that the tree is complete (a
+// later link can make an earlier one lead outside), and only then creates
+// them: no link that leads outside ever exists, even for a moment.
+func (rd *reader) symlinks() error {
+	for _, name := range rd.linkOrder {
 		if reason := rd.links.escape(name); reason != "" {
 			return unsafeEntry(name, "symlink to %q: %s", rd.links[name], reason)
+		}
+	}
+	for _, name := range rd.linkOrder {
+		if err := rd.sink.symlink(name, rd.links[name]); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -130,22 +148,9 @@ func (rd *reader) entry(h *tar.Header) error {
 	if err != nil {
 		return err
 	}
-	var k kind
-	switch h.Typeflag {
-	case tar.TypeDir:
-		k = kindDir
-	case tar.TypeReg:
-		k = kindFile
-	case tar.TypeSymlink:
-		k = kindSymlink
-	case tar.TypeLink:
-		return unsafeEntry(h.Name, "hard links are not allowed")
-	case tar.TypeChar, tar.TypeBlock:
-		return unsafeEntry(h.Name, "device files are not allowed")
-	case tar.TypeFifo:
-		return unsafeEntry(h.Name, "FIFOs are not allowed")
-	default:
-		return unsafeEntry(h.Name, "unsupported entry type %q", h.Typeflag)
+	k, err := entryKind(h)
+	if err != nil {
+		return err
 	}
 	if name == "" {
 		return nil // the top directory: the caller made it
@@ -153,7 +158,6 @@ func (rd *reader) entry(h *tar.Header) error {
 	if err := rd.place(h.Name, name, k); err != nil {
 		return err
 	}
-
 	switch k {
 	case kindDir:
 		return rd.sink.mkdir(name)
@@ -162,17 +166,42 @@ func (rd *reader) entry(h *tar.Header) error {
 			return unsafeEntry(h.Name, "symlink to %q: %s", h.Linkname, reason)
 		}
 		rd.links[name] = h.Linkname
+		rd.linkOrder = append(rd.linkOrder, name)
 		if reason := rd.links.escape(name); reason != "" {
 			return unsafeEntry(h.Name, "symlink to %q: %s", h.Linkname, reason)
 		}
-		return rd.sink.symlink(name, h.Linkname)
+		return nil // created by symlinks, at the end
 	}
-	for key := range h.PAXRecords {
-		if strings.HasPrefix(key, "GNU.sparse.") {
-			// Holes would not count against MaxTarBytes.
-			return unsafeEntry(h.Name, "sparse files are not allowed")
+	return rd.file(h, name)
+}
+
+// entryKind returns the kind of path an entry makes, or why it is refused.
+func entryKind(h *tar.Header) (kind, error) {
+	switch h.Typeflag {
+	case tar.TypeDir:
+		return kindDir, nil
+	case tar.TypeReg:
+		for key := range h.PAXRecords {
+			if strings.HasPrefix(key, "GNU.sparse.") {
+				// Holes would not count against MaxTarBytes.
+				return kindNone, unsafeEntry(h.Name, "sparse files are not allowed")
+			}
 		}
+		return kindFile, nil
+	case tar.TypeSymlink:
+		return kindSymlink, nil
+	case tar.TypeLink:
+		return kindNone, unsafeEntry(h.Name, "hard links are not allowed")
+	case tar.TypeChar, tar.TypeBlock:
+		return kindNone, unsafeEntry(h.Name, "device files are not allowed")
+	case tar.TypeFifo:
+		return kindNone, unsafeEntry(h.Name, "FIFOs are not allowed")
 	}
+	return kindNone, unsafeEntry(h.Name, "unsupported entry type %q", h.Typeflag)
+}
+
+// file hands a regular file to the sink.
+func (rd *reader) file(h *tar.Header, name string) error {
 	if h.Size > rd.lim.MaxFileBytes {
 		return tooLarge("file %q is %d bytes, over the %d-byte cap (MaxFileBytes)", h.Name, h.Size, rd.lim.MaxFileBytes)
 	}
@@ -183,7 +212,7 @@ func (rd *reader) entry(h *tar.Header) error {
 	}
 	src := &errReader{r: rd.tr}
 	if err := rd.sink.file(name, mode, src, rd.buf); err != nil {
-		if src.err != nil {
+		if src.err != nil { // the bundle is at fault, not the disk
 			return rd.m.readError(src.err)
 		}
 		return err
@@ -261,11 +290,11 @@ func (m *meter) readError(err error) error {
 	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
 		return tooLarge("zstd window over %d bytes (MaxWindow): %v", m.window, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("read bundle: truncated stream after %d bytes: %w", m.n, err)
+		return fmt.Errorf("read bundle: truncated stream after %d decompressed bytes: %w", m.n, err)
 	case errors.Is(err, zstd.ErrMagicMismatch):
 		return fmt.Errorf("read bundle: not a zstd stream: %w", err)
 	case errors.Is(err, tar.ErrHeader):
-		return fmt.Errorf("read bundle: corrupt tar stream after %d bytes: %w", m.n, err)
+		return fmt.Errorf("read bundle: corrupt tar stream after %d decompressed bytes: %w", m.n, err)
 	}
-	return fmt.Errorf("read bundle: corrupt stream after %d bytes: %w", m.n, err)
+	return fmt.Errorf("read bundle: corrupt stream after %d decompressed bytes: %w", m.n, err)
 }

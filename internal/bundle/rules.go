@@ -10,6 +10,8 @@ import (
 const (
 	// maxPathLen caps entry names and symlink targets (PATH_MAX on Linux).
 	maxPathLen = 4096
+	// maxElemLen caps one element of a name (NAME_MAX on Linux and macOS).
+	maxElemLen = 255
 	// maxLinkHops caps the symlinks followed while resolving one path (Linux
 	// gives up after 40).
 	maxLinkHops = 40
@@ -41,9 +43,12 @@ func entryName(h *tar.Header) (string, error) {
 	case len(name) > maxPathLen:
 		return "", unsafeEntry(h.Name[:64]+"...", "name longer than %d bytes", maxPathLen)
 	}
-	for _, elem := range strings.Split(name, "/") {
-		if elem == ".." {
+	for elem := range strings.SplitSeq(name, "/") {
+		switch {
+		case elem == "..":
 			return "", unsafeEntry(h.Name, `path contains a ".." element`)
+		case len(elem) > maxElemLen:
+			return "", unsafeEntry(h.Name, "path element longer than %d bytes", maxElemLen)
 		}
 	}
 	for strings.HasPrefix(name, "./") {

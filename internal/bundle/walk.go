@@ -22,14 +22,16 @@ type entry struct {
 //
 // Everything under dir goes in except what the ignore rules leave out:
 //
-//   - .git (file or directory) and node_modules/ directories, at any depth;
+//   - .git, file or directory, at any depth, always;
+//   - node_modules/ directories at any depth, by default;
 //   - what .jepushignore files exclude, with the full .gitignore syntax
 //     ("!" to re-include, "**", a trailing "/" for directories, a leading
-//     "/" to anchor, "#" comments). A .jepushignore applies to its own
-//     directory and below, like a .gitignore; deeper files win over
-//     shallower ones, and the last matching line wins. The defaults come
-//     before the lines of the top file, so "!node_modules/" there puts
-//     node_modules back. Nothing below an excluded directory can be
+//     "/" to anchor, "#" comments, "\" escapes). A .jepushignore applies to
+//     its own directory and below, like a .gitignore; deeper files win over
+//     shallower ones, and the last matching line wins. The node_modules/
+//     default comes before the lines of the top file, so a negation that
+//     matches it ("!node_modules/", or the "!*/" of "*", "!*/", "!*.md")
+//     puts node_modules back. Nothing below an excluded directory can be
 //     re-included. Matching is case-sensitive on every system, so a tree
 //     gives the same bundle on Linux and macOS.
 //
@@ -53,10 +55,10 @@ func Files(dir string) ([]string, error) {
 func collect(dir string) ([]entry, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("bundle %s: not a directory", dir)
+		return nil, fmt.Errorf("bundle: %s is not a directory", dir)
 	}
 	w := walker{root: dir, pats: defaultPatterns(), links: linkSet{}}
 	if err := w.walk(""); err != nil {
@@ -99,7 +101,7 @@ func (w *walker) walk(rel string) error {
 	for _, de := range des {
 		name := rel + de.Name()
 		typ := de.Type()
-		if excluded(w.pats, name, typ.IsDir()) {
+		if de.Name() == gitDir || excluded(w.pats, name, typ.IsDir()) {
 			continue
 		}
 		if len(name) >= maxPathLen {

@@ -55,4 +55,6 @@ type Error struct {
 	Hook, Phase, Reason string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s hook %s failed: %s", e.Phase, e.Hook, e.Reason) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s hook %s failed: %s", e.Phase, e.Hook, e.Reason)
+}

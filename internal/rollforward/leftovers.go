@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
 )
 
 // uploadGrace is how long an upload's or a state write's temp file is left
@@ -49,4 +48,3 @@ func (e *Engine) planLeftovers(o *observed, now time.Time) (Step, bool) {
 		},
 	}, true
 }
-

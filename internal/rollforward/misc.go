@@ -76,4 +76,3 @@ func (f *faultReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-

@@ -22,9 +22,9 @@ type observed struct {
 
 // release is what a version has on disk.
 type release struct {
-	id             string
-	bundle, dir    bool
-	modTime        time.Time // newest of the bundle's and the dir's
+	id          string
+	bundle, dir bool
+	modTime     time.Time // newest of the bundle's and the dir's
 }
 
 type tempEntry struct {

@@ -33,13 +33,13 @@ const (
 
 // App is APP/ENV/app.json.
 type App struct {
-	CurrentVersion            string        `json:"current_version,omitempty"`
-	Deployment                *Deployment   `json:"deployment,omitempty"`
-	AbortedDeploymentVersions []string      `json:"aborted_deployment_versions,omitempty"`
-	RecentFailedDeployments   []Failure     `json:"recent_failed_deployments,omitempty"`
-	DeployedVersions          []Deployed    `json:"deployed_versions,omitempty"`
-	Backoff                   *Backoff      `json:"backoff,omitempty"`
-	Extra                     Extra         `json:"-"`
+	CurrentVersion            string      `json:"current_version,omitempty"`
+	Deployment                *Deployment `json:"deployment,omitempty"`
+	AbortedDeploymentVersions []string    `json:"aborted_deployment_versions,omitempty"`
+	RecentFailedDeployments   []Failure   `json:"recent_failed_deployments,omitempty"`
+	DeployedVersions          []Deployed  `json:"deployed_versions,omitempty"`
+	Backoff                   *Backoff    `json:"backoff,omitempty"`
+	Extra                     Extra       `json:"-"`
 }
 
 // Deployment is a requested version on its way to being live.
@@ -115,7 +115,10 @@ func (f *Failure) UnmarshalJSON(b []byte) error {
 	f.Extra = x
 	return err
 }
-func (f Failure) MarshalJSON() ([]byte, error) { type plain Failure; return encodeKeep(plain(f), f.Extra) }
+func (f Failure) MarshalJSON() ([]byte, error) {
+	type plain Failure
+	return encodeKeep(plain(f), f.Extra)
+}
 
 func (d *Deployed) UnmarshalJSON(b []byte) error {
 	type plain Deployed
@@ -123,7 +126,10 @@ func (d *Deployed) UnmarshalJSON(b []byte) error {
 	d.Extra = x
 	return err
 }
-func (d Deployed) MarshalJSON() ([]byte, error) { type plain Deployed; return encodeKeep(plain(d), d.Extra) }
+func (d Deployed) MarshalJSON() ([]byte, error) {
+	type plain Deployed
+	return encodeKeep(plain(d), d.Extra)
+}
 
 func (k *Backoff) UnmarshalJSON(b []byte) error {
 	type plain Backoff
@@ -131,7 +137,10 @@ func (k *Backoff) UnmarshalJSON(b []byte) error {
 	k.Extra = x
 	return err
 }
-func (k Backoff) MarshalJSON() ([]byte, error) { type plain Backoff; return encodeKeep(plain(k), k.Extra) }
+func (k Backoff) MarshalJSON() ([]byte, error) {
+	type plain Backoff
+	return encodeKeep(plain(k), k.Extra)
+}
 
 // Now is the agent's clock for dates written to state: UTC, whole seconds.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Second) }

@@ -39,10 +39,12 @@ func (a AppEnv) Check() error {
 	return names.CheckEnv(a.Env)
 }
 
-func (l Layout) AppDir(a AppEnv) string   { return filepath.Join(l.Root, a.App, a.Env) }
-func (l Layout) AppJSON(a AppEnv) string  { return filepath.Join(l.Root, a.App, a.Env, "app.json") }
-func (l Layout) Versions(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env, "source", "versions") }
-func (l Layout) Current(a AppEnv) string  { return filepath.Join(l.Versions(a), "current") }
+func (l Layout) AppDir(a AppEnv) string  { return filepath.Join(l.Root, a.App, a.Env) }
+func (l Layout) AppJSON(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env, "app.json") }
+func (l Layout) Versions(a AppEnv) string {
+	return filepath.Join(l.Root, a.App, a.Env, "source", "versions")
+}
+func (l Layout) Current(a AppEnv) string { return filepath.Join(l.Versions(a), "current") }
 func (l Layout) Bundle(a AppEnv, id string) string {
 	return filepath.Join(l.Versions(a), id+".tar.zst")
 }

@@ -49,7 +49,10 @@ func (s *Server) UnmarshalJSON(b []byte) error {
 	s.Extra = x
 	return err
 }
-func (s Server) MarshalJSON() ([]byte, error) { type plain Server; return encodeKeep(plain(s), s.Extra) }
+func (s Server) MarshalJSON() ([]byte, error) {
+	type plain Server
+	return encodeKeep(plain(s), s.Extra)
+}
 
 func (r *Retention) UnmarshalJSON(b []byte) error {
 	type plain Retention

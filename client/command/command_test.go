@@ -1,0 +1,179 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/remote/sshdtest"
+)
+
+var fakeAgent, _ = filepath.Abs("../../internal/push/testdata/fakeagent.sh")
+
+// jepush runs the CLI and returns its exit code, stdout and stderr.
+func jepush(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Run(ctx, append([]string{"jepush"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func app(t *testing.T) string {
+	dir := t.TempDir()
+	sshdtest.WriteFile(t, filepath.Join(dir, "package.json"), `{"name":"shop"}`, 0o644)
+	sshdtest.WriteFile(t, filepath.Join(dir, "index.js"), "1\n", 0o644)
+	return dir
+}
+
+func TestHelp(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{{"--help"}, {"push", "--help"}, {"bundle", "--help"}, {"status", "--help"},
+		{"rollback", "--help"}, {"logs", "--help"}, {"help", "status"}, {"./app", "prod", "--help"}} {
+		code, out, errb := jepush(ctx, args...)
+		if code != 0 || !strings.Contains(out, "USAGE") {
+			t.Errorf("jepush %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := app(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{dir}, "push expects DIR ENV, got 1"},
+		{[]string{dir, "prod", "extra"}, "push expects DIR ENV, got 3"},
+		{[]string{dir, "Prod", "--host", "web1"}, `invalid environment name "Prod"`},
+		{[]string{dir, "prod"}, "no jecloud.toml in " + dir + " and no --host"},
+		{[]string{dir, "prod", "--bogus"}, "flag provided but not defined: -bogus (see: jepush push --help)"},
+		{[]string{dir, "prod", "--host", "a;b"}, "invalid SSH destination"},
+		{[]string{dir, "prod", "--host", "a", "--local"}, "choose one"},
+		{[]string{"/nonexistent", "prod", "--local"}, "app directory"},
+		{[]string{"rollback", "prod", "HEAD", "--dir", dir, "--local"}, `invalid version ID "HEAD"`},
+		{[]string{"status", "prod", "--json", "--follow"}, "do not go together"},
+		{[]string{"logs"}, "logs expects ENV, got 0"},
+	} {
+		code, _, errb := jepush(ctx, tc.args...)
+		if code != ExitUsage || !strings.Contains(errb, tc.want) {
+			t.Errorf("jepush %s: exit %d, stderr:\n%s\nwant exit 2 and %q", strings.Join(tc.args, " "), code, errb, tc.want)
+		}
+	}
+}
+
+func TestBundle(t *testing.T) {
+	ctx := context.Background()
+	dir := app(t)
+	code, out, errb := jepush(ctx, "bundle", dir)
+	id := strings.TrimSpace(out)
+	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("bundle: exit %d, stdout %q, stderr %q", code, out, errb)
+	}
+	file := filepath.Join(t.TempDir(), "b.tar.zst")
+	code, out, _ = jepush(ctx, "bundle", "-o", file, dir)
+	if st, err := os.Stat(file); code != 0 || strings.TrimSpace(out) != id || err != nil || st.Size() == 0 {
+		t.Errorf("bundle -o: exit %d, %q, %v", code, out, err)
+	}
+	code, out, _ = jepush(ctx, "bundle", dir, "--list")
+	if code != 0 || out != "index.js\npackage.json\n" {
+		t.Errorf("bundle --list: exit %d, %q", code, out)
+	}
+	if code, _, errb := jepush(ctx, "bundle", "/nonexistent"); code != ExitFailed || errb == "" {
+		t.Errorf("bundle of a missing directory: exit %d %q", code, errb)
+	}
+}
+
+func TestLocalPush(t *testing.T) {
+	ctx := context.Background()
+	dir, root := app(t), t.TempDir()
+	// Flags after the arguments, and the default command.
+	code, out, errb := jepush(ctx, dir, "dev", "--local", "--root", root, "--agent", fakeAgent)
+	if code != 0 || !strings.Contains(out, "local: extracting") || !strings.Contains(errb, "app shop (from "+dir+`/package.json's "name"), environment dev, on local`) {
+		t.Fatalf("push: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	sshdtest.WriteFile(t, filepath.Join(root, "fail"), "port 3000 already in use", 0o644)
+	sshdtest.WriteFile(t, filepath.Join(dir, "index.js"), "2\n", 0o644)
+	code, _, errb = jepush(ctx, "push", "--local", "--root", root, "--agent", fakeAgent, dir, "dev")
+	if code != ExitFailed || !strings.Contains(errb, "jepush: error: local: deploy of ") || !strings.Contains(errb, "failed: port 3000 already in use") {
+		t.Errorf("failed deploy: exit %d\n%s", code, errb)
+	}
+	code, out, _ = jepush(ctx, "status", "dev", "--json", "--dir", dir, "--local", "--root", root, "--agent", fakeAgent)
+	if code != 0 || !strings.Contains(out, `"host": "local"`) || !strings.Contains(out, `"current_version"`) {
+		t.Errorf("status --json: exit %d\n%s", code, out)
+	}
+}
+
+func TestPushOverSSHWithConfigFile(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	home := s.Home(t, s.KnownHostsLines())
+	sshConfig := filepath.Join(t.TempDir(), "ssh_config")
+	sshdtest.WriteFile(t, sshConfig, fmt.Sprintf("Host web1\n  HostName 127.0.0.1\n  Port %d\n  User %s\n", s.Port, s.User), 0o600)
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	t.Setenv("JEPUSH_SSH_CONFIG", sshConfig)
+	root := t.TempDir()
+	dir := app(t)
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf(`
+app = "shop"
+[env.prod]
+hosts = ["web1"]
+agent = %q
+root = %q
+`, fakeAgent, root), 0o644)
+	ctx := context.Background()
+	code, out, errb := jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(out, "web1: extracting") || !strings.Contains(errb, "uploading to web1") {
+		t.Fatalf("push: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	code, _, errb = jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(errb, "web1 already has version") {
+		t.Errorf("re-push: exit %d\n%s", code, errb)
+	}
+	code, out, _ = jepush(ctx, "status", "prod", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "web1  live") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+
+	// Ctrl-C while watching: exit 130 and how to follow.
+	sshdtest.WriteFile(t, filepath.Join(root, "slow"), "2", 0o644)
+	sshdtest.WriteFile(t, filepath.Join(dir, "index.js"), "3\n", 0o644)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var sout, serr syncBuffer
+	go func() {
+		for !strings.Contains(sout.String(), "web1: extracting") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	code = Run(cctx, []string{"jepush", dir, "prod"}, &sout, &serr)
+	errb = serr.String()
+	if code != ExitInterrupted || !strings.Contains(errb, "goes on there") || !strings.Contains(errb, "jepush status prod --dir "+dir+" --follow") {
+		t.Errorf("interrupted: exit %d\n%s", code, errb)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

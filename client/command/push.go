@@ -1,0 +1,36 @@
+package command
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jecloud/jecloud/internal/push"
+)
+
+func pushCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "push",
+		Usage:     "bundle DIR, upload it and deploy it to ENV's servers (the default command)",
+		ArgsUsage: "DIR ENV",
+		Description: "Bundles DIR, asks each server of ENV whether it has that version, uploads it if\n" +
+			"not, runs `jeagent deploy --wait` and shows its progress. Servers are done one\n" +
+			"after another; the first failure stops the push. Exit status 0 only when the\n" +
+			"version is live on every server. `jepush DIR ENV` is short for `jepush push DIR ENV`.",
+		Flags: append(targetFlags(),
+			&cli.DurationFlag{Name: "timeout", Usage: "give up on a server's deploy after this long (default: the agent's, 15m)"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := args(c, 2, 2, "DIR ENV"); err != nil {
+				return err
+			}
+			dir, env := c.Args().Get(0), c.Args().Get(1)
+			cl, cfg, err := loadClient(c, dir, env)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cl.Stderr, "pushing %s: app %s (from %s), environment %s, on %s\n", dir, cl.App, cfg.AppFrom, env, targets(cl))
+			return cl.Push(c.Context, dir, push.Options{Timeout: c.Duration("timeout")})
+		},
+	}
+}

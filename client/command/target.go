@@ -1,0 +1,100 @@
+package command
+
+import (
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jecloud/jecloud/internal/config"
+	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/progress"
+	"github.com/jecloud/jecloud/internal/push"
+	"github.com/jecloud/jecloud/internal/remote"
+)
+
+// targetFlags say where an environment's agents are, over the config file.
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "host", Usage: "use this SSH destination instead of the config's hosts; repeat for several (HOST, USER@HOST, USER@HOST:PORT or a ~/.ssh/config alias)"},
+		&cli.BoolFlag{Name: "local", Usage: "use the agent on this machine, without SSH"},
+		&cli.StringFlag{Name: "root", Usage: "the agent's root directory (default: the config's root; for --local $JECLOUD_ROOT, else /var/cloud)"},
+		&cli.StringFlag{Name: "agent", Usage: "the command that runs jeagent (default: the config's agent, else jeagent; over SSH as a user other than root, sudo -n jeagent)"},
+	}
+}
+
+// dirFlag names the app directory for commands that do not take it as an argument.
+func dirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "dir", Value: ".", Usage: "the app directory (where jecloud.toml or package.json is)"}
+}
+
+// newClient loads dir's config and returns a client for environment env.
+func newClient(c *cli.Context, dir, env string) (*push.Client, error) {
+	cl, _, err := loadClient(c, dir, env)
+	return cl, err
+}
+
+// loadClient is newClient, also returning the config.
+func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, error) {
+	if err := names.CheckEnv(env); err != nil {
+		return nil, nil, usageError{err}
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	e, err := cfg.Env(env, config.Overrides{
+		Hosts: c.StringSlice("host"),
+		Local: c.Bool("local"),
+		Root:  c.String("root"),
+		Agent: c.String("agent"),
+	})
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	stderr := c.App.ErrWriter
+	interactive, color := false, false
+	if f, ok := stderr.(*os.File); ok {
+		interactive, color = progress.Interactive(f), progress.Color(f)
+	}
+	return &push.Client{
+		App:         cfg.App,
+		Env:         env,
+		Targets:     e.Targets(),
+		Stdout:      c.App.Writer,
+		Stderr:      stderr,
+		Interactive: interactive,
+		Color:       color,
+		StatusCmd:   statusCmd(c, dir, env),
+	}, cfg, nil
+}
+
+// statusCmd is the command line that shows env's status with the same
+// targets, for hints.
+func statusCmd(c *cli.Context, dir, env string) string {
+	argv := []string{"jepush", "status", env}
+	if dir != "." {
+		argv = append(argv, "--dir", dir)
+	}
+	for _, h := range c.StringSlice("host") {
+		argv = append(argv, "--host", h)
+	}
+	if c.Bool("local") {
+		argv = append(argv, "--local")
+	}
+	for _, f := range []string{"root", "agent"} {
+		if v := c.String(f); v != "" {
+			argv = append(argv, "--"+f, v)
+		}
+	}
+	return remote.ShellJoin(argv)
+}
+
+// targets lists the client's targets for messages.
+func targets(cl *push.Client) string {
+	ts := make([]string, len(cl.Targets))
+	for i, t := range cl.Targets {
+		ts[i] = t.Name()
+	}
+	return strings.Join(ts, ", ")
+}

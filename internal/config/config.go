@@ -1,0 +1,316 @@
+// Package config reads an app's jecloud.toml: the app's name and, for each
+// environment (prod, stage, ...), where its agents are: SSH hosts or this
+// machine. Without a config file the app name comes from package.json or the
+// directory's name, and the command line (--host, --local) says where to go.
+//
+// Other parts of JeCloud add their own tables to the same file ([services],
+// [packages], ...): keys this package does not own are left alone, but a
+// misspelt key in the tables it owns is an error naming file, line and key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/remote"
+)
+
+// FileName is the name of the config file in an app directory.
+const FileName = "jecloud.toml"
+
+// Config is an app's deploy configuration.
+type Config struct {
+	// Dir is the app directory.
+	Dir string
+	// File is the path of the config file, or "" when the directory has none.
+	File string
+	// App is the app's name.
+	App string
+	// AppFrom says where App came from, for messages: the config file,
+	// package.json or "the directory's name".
+	AppFrom string
+	// Envs are the environments of the config file, by name.
+	Envs map[string]*Env
+}
+
+// Env is where one environment of the app is deployed.
+type Env struct {
+	Name string
+	// Hosts are SSH destinations ("web1", "deploy@10.0.0.5:2222"), deployed
+	// one after another. Empty when Local.
+	Hosts []string
+	// Local deploys to the agent on this machine, without SSH.
+	Local bool
+	// Root is the agent's root directory ("" lets the agent choose; for a
+	// local target it is resolved to $JECLOUD_ROOT, else /var/cloud).
+	Root string
+	// Agent is the command that runs jeagent ("" for the default).
+	Agent string
+}
+
+// Overrides are the command line's say on where an environment goes.
+type Overrides struct {
+	Hosts []string // --host, replaces the config's hosts
+	Local bool     // --local
+	Root  string   // --root
+	Agent string   // --agent
+}
+
+// DefaultRoot is the agent's root when neither the config nor JECLOUD_ROOT says.
+const DefaultRoot = "/var/cloud"
+
+// file is jecloud.toml as decoded; only the keys this package owns.
+type file struct {
+	App string              `toml:"app"`
+	Env map[string]envTable `toml:"env"`
+}
+
+type envTable struct {
+	Hosts  []string `toml:"hosts"`
+	Target string   `toml:"target"`
+	Root   string   `toml:"root"`
+	Agent  string   `toml:"agent"`
+}
+
+// ownedTop are the top-level keys this package owns; a key a letter away
+// from one of them is taken for a typo.
+var ownedTop = []string{"app", "env"}
+
+// Load reads dir's config file if there is one and works out the app's name.
+func Load(dir string) (*Config, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("app directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("app directory %s is not a directory: pass the directory that holds your app", dir)
+	}
+	c := &Config{Dir: dir, Envs: map[string]*Env{}}
+	path := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read config: %w", err)
+	default:
+		c.File = path
+		if err := c.parse(data); err != nil {
+			return nil, err
+		}
+	}
+	if c.App == "" {
+		if err := c.guessApp(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Config) parse(data []byte) error {
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s:%d:%d: %s", c.File, pe.Position.Line, pe.Position.Col, pe.Message)
+		}
+		return c.typeError(err)
+	}
+	if err := c.checkKeys(data, md.Keys()); err != nil {
+		return err
+	}
+	if md.IsDefined("app") {
+		if err := names.CheckApp(f.App); err != nil {
+			return fmt.Errorf("%s:%d: %w", c.File, keyLine(data, "", "app"), err)
+		}
+		c.App, c.AppFrom = f.App, c.File
+	}
+	for name, t := range f.Env {
+		line := tableLine(data, "env."+name)
+		if err := names.CheckEnv(name); err != nil {
+			return fmt.Errorf("%s:%d: [env.%s]: %w", c.File, line, name, err)
+		}
+		e, err := t.env(name)
+		if err != nil {
+			return fmt.Errorf("%s:%d: [env.%s]: %w", c.File, line, name, err)
+		}
+		if e.Root != "" && !filepath.IsAbs(e.Root) && e.Local {
+			e.Root = filepath.Join(c.Dir, e.Root)
+		}
+		c.Envs[name] = e
+	}
+	return nil
+}
+
+func (t envTable) env(name string) (*Env, error) {
+	e := &Env{Name: name, Root: t.Root, Agent: strings.TrimSpace(t.Agent)}
+	switch t.Target {
+	case "", "ssh":
+	case "local":
+		e.Local = true
+	default:
+		return nil, fmt.Errorf("target = %q: use target = \"local\" for this machine, or leave target out and list hosts = [...]", t.Target)
+	}
+	if e.Local && len(t.Hosts) > 0 {
+		return nil, errors.New(`target = "local" and hosts are both set: keep one of them`)
+	}
+	if !e.Local && t.Hosts == nil {
+		return nil, errors.New(`no hosts: add hosts = ["HOST", ...] (SSH destinations) or target = "local"`)
+	}
+	if !e.Local && len(t.Hosts) == 0 {
+		return nil, errors.New(`hosts = [] is empty: list at least one SSH destination, e.g. hosts = ["web1"]`)
+	}
+	for _, h := range t.Hosts {
+		if _, err := remote.ParseDest(h); err != nil {
+			return nil, fmt.Errorf("hosts: %w", err)
+		}
+	}
+	e.Hosts = t.Hosts
+	return e, nil
+}
+
+// checkKeys refuses unknown keys in the tables this package owns and
+// likely typos of its top-level keys; other keys belong to other parts of
+// JeCloud. (The TOML library matches keys to fields without regard to case,
+// so every key is checked, not only the undecoded ones.)
+func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
+	for _, k := range keys {
+		switch {
+		case len(k) == 0:
+		case k[0] != "app" && k[0] != "env":
+			for _, own := range ownedTop {
+				if nearly(k[0], own) {
+					return fmt.Errorf("%s:%d: unknown key %q: did you mean %q?", c.File, keyLine(data, "", k[0]), k[0], own)
+				}
+			}
+		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
+			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent",
+				c.File, keyLine(data, "env."+k[1], k[2]), k[2], k[1])
+		}
+	}
+	return nil
+}
+
+var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true}
+
+// typeErrorRE matches the library's errors for a value of the wrong type.
+var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+func (c *Config) typeError(err error) error {
+	m := typeErrorRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %w", c.File, err)
+	}
+	key, msg := m[2], m[3]
+	switch {
+	case strings.HasSuffix(key, ".hosts"):
+		msg = `hosts must be a list of SSH destinations, e.g. hosts = ["web1", "deploy@10.0.0.5:2222"]`
+	case strings.HasPrefix(key, "env.") && strings.Count(key, ".") == 1:
+		msg = fmt.Sprintf("%s must be a table: [%s] with hosts = [...] or target = \"local\"", key, key)
+	case strings.Contains(msg, "incompatible types") || strings.Contains(msg, "type mismatch"):
+		msg = key + " must be a string, e.g. " + key[strings.LastIndexByte(key, '.')+1:] + ` = "..."`
+	}
+	return fmt.Errorf("%s:%s: %s", c.File, m[1], msg)
+}
+
+// nearly reports whether a is b in another case, or b with one letter
+// more or less ("ap", "apps", "envs"). A changed letter is not counted, so
+// that other parts' keys such as "apt" are not taken for typos.
+func nearly(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if a == b {
+		return true
+	}
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	if len(a) != len(b)+1 {
+		return false
+	}
+	for i := range a {
+		if a[:i]+a[i+1:] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Env returns where environment name goes, the command line's overrides
+// applied. It is an error, saying what to do, when nothing says where.
+func (c *Config) Env(name string, o Overrides) (*Env, error) {
+	if err := names.CheckEnv(name); err != nil {
+		return nil, err
+	}
+	if len(o.Hosts) > 0 && o.Local {
+		return nil, errors.New("--host and --local both given: choose one")
+	}
+	e := &Env{Name: name}
+	if ce := c.Envs[name]; ce != nil {
+		*e = *ce
+		e.Hosts = append([]string(nil), ce.Hosts...)
+	}
+	switch {
+	case len(o.Hosts) > 0:
+		for _, h := range o.Hosts {
+			if _, err := remote.ParseDest(h); err != nil {
+				return nil, fmt.Errorf("--host: %w", err)
+			}
+		}
+		e.Hosts, e.Local = o.Hosts, false
+	case o.Local:
+		e.Hosts, e.Local = nil, true
+	case c.Envs[name] == nil:
+		return nil, c.noEnv(name)
+	}
+	if o.Root != "" {
+		e.Root = o.Root
+	}
+	if o.Agent != "" {
+		e.Agent = o.Agent
+	}
+	if e.Local && e.Root == "" {
+		e.Root = os.Getenv("JECLOUD_ROOT")
+		if e.Root == "" {
+			e.Root = DefaultRoot
+		}
+	}
+	return e, nil
+}
+
+func (c *Config) noEnv(name string) error {
+	if c.File == "" {
+		return fmt.Errorf("no %s in %s and no --host: pass --host HOST (or --local), or create %s with\n  app = %q\n  [env.%s]\n  hosts = [\"HOST\"]",
+			FileName, c.Dir, filepath.Join(c.Dir, FileName), c.App, name)
+	}
+	have := make([]string, 0, len(c.Envs))
+	for n := range c.Envs {
+		have = append(have, n)
+	}
+	sort.Strings(have)
+	list := "none"
+	if len(have) > 0 {
+		list = strings.Join(have, ", ")
+	}
+	return fmt.Errorf("no environment %q in %s (it has: %s): add [env.%s] with hosts = [\"HOST\"], or pass --host HOST",
+		name, c.File, list, name)
+}
+
+// Targets returns the agents to deploy e to, in order.
+func (e *Env) Targets() []remote.Target {
+	if e.Local {
+		return []remote.Target{{Local: true, Root: e.Root, Agent: e.Agent}}
+	}
+	ts := make([]remote.Target, 0, len(e.Hosts))
+	for _, h := range e.Hosts {
+		ts = append(ts, remote.Target{Dest: h, Root: e.Root, Agent: e.Agent})
+	}
+	return ts
+}

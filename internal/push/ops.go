@@ -1,0 +1,111 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/jecloud/jecloud/internal/remote"
+)
+
+// Rollback asks each target, one after another, to go back to the last
+// good version (or to id) and waits until it is live there.
+func (c *Client) Rollback(ctx context.Context, id string) error {
+	argv := []string{"rollback", c.App, c.Env}
+	if id != "" {
+		argv = append(argv, id)
+	}
+	argv = append(argv, "--wait")
+	return c.eachWatched(ctx, argv, "rollback")
+}
+
+// Follow streams the pending deployment's progress on each target until
+// it ends; it fails if a deployment fails.
+func (c *Client) Follow(ctx context.Context) error {
+	return c.eachWatched(ctx, []string{"status", c.App, c.Env, "--follow"}, "follow")
+}
+
+// eachWatched runs a watching agent command on each target in turn and
+// stops at the first failure.
+func (c *Client) eachWatched(ctx context.Context, argv []string, what string) error {
+	for i, t := range c.Targets {
+		err := c.watchOne(ctx, t, argv, what)
+		if err == nil {
+			continue
+		}
+		if rest := c.Targets[i+1:]; len(rest) > 0 && ctx.Err() == nil {
+			err = fmt.Errorf("%w\nnot done on: %s", err, names(rest))
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, what string) error {
+	r, err := c.open(ctx, t)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while connecting to %s", ErrInterrupted, t.Name())
+		}
+		return err
+	}
+	defer r.Close()
+	_, err = c.run(ctx, r, argv, nil, true)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: stopped watching %s; the %s goes on there.\nFollow it with: %s --follow", ErrInterrupted, t.Name(), what, c.StatusCmd)
+	case errors.Is(err, remote.ErrConnectionLost):
+		return fmt.Errorf("%w\nSee where it stands with: %s", err, c.StatusCmd)
+	}
+	return err
+}
+
+// Logs shows the app's journal from each target: one after another, or,
+// with follow, all at once. With several targets each line is prefixed
+// with its host.
+func (c *Client) Logs(ctx context.Context, follow bool, lines int) error {
+	argv := []string{"logs", c.App, c.Env}
+	if follow {
+		argv = append(argv, "-f")
+	}
+	if lines > 0 {
+		argv = append(argv, "-n", strconv.Itoa(lines))
+	}
+	prefix := len(c.Targets) > 1
+	one := func(t remote.Target) error {
+		r, err := c.open(ctx, t)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		_, err = c.run(ctx, r, argv, nil, prefix)
+		return err
+	}
+	if !follow {
+		var errs []error
+		for _, t := range c.Targets {
+			if err := one(t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Targets))
+	for i, t := range c.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = one(t)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil // Ctrl-C is how one stops following logs
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,185 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/progress"
+	"github.com/jecloud/jecloud/internal/remote"
+)
+
+// Options tune Push.
+type Options struct {
+	// Timeout is passed to `jeagent deploy --timeout` (0: the agent's default).
+	Timeout time.Duration
+}
+
+// Push bundles dir and deploys it to every target, one after another,
+// stopping at the first failure. It returns nil only when the version is
+// live on every target.
+func (c *Client) Push(ctx context.Context, dir string, o Options) error {
+	f, err := os.CreateTemp("", "jepush-*.tar.zst")
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	id, size, err := c.bundle(ctx, dir, f)
+	if err != nil {
+		return err
+	}
+	for i, t := range c.Targets {
+		err := c.pushOne(ctx, t, f, size, id, o)
+		if err == nil {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(err.Error())
+		if i > 0 {
+			fmt.Fprintf(&b, "\nlive on: %s", names(c.Targets[:i]))
+		}
+		if rest := c.Targets[i+1:]; len(rest) > 0 {
+			fmt.Fprintf(&b, "\nnot deployed: %s", names(rest))
+		}
+		return &pushError{msg: b.String(), err: err}
+	}
+	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
+	return nil
+}
+
+type pushError struct {
+	msg string
+	err error
+}
+
+func (e *pushError) Error() string { return e.msg }
+func (e *pushError) Unwrap() error { return e.err }
+
+// bundle writes dir's bundle to f and returns its ID and size.
+func (c *Client) bundle(ctx context.Context, dir string, f *os.File) (string, int64, error) {
+	bar := progress.Start(c.Stderr, c.Interactive, "bundling "+dir, 0)
+	var files int
+	var bytes int64
+	id, err := bundle.Write(dir, ctxWriter{ctx, f}, bundle.WriteOptions{Progress: func(n int, b int64) {
+		files, bytes = n, b
+		bar.Set(n, b)
+	}})
+	if err != nil {
+		bar.Fail()
+		if ctx.Err() != nil {
+			return "", 0, fmt.Errorf("%w while bundling: nothing was sent", ErrInterrupted)
+		}
+		return "", 0, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		bar.Fail()
+		return "", 0, fmt.Errorf("bundle: %w", err)
+	}
+	plural := "s"
+	if files == 1 {
+		plural = ""
+	}
+	bar.Done(fmt.Sprintf("%d file%s, %s (%s compressed), version %s", files, plural, progress.Bytes(bytes), progress.Bytes(st.Size()), id))
+	return id, st.Size(), nil
+}
+
+// ctxWriter fails writes once ctx is done, which stops bundle.Write.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(p)
+}
+
+// pushOne uploads the bundle to t unless it has it, and deploys it there.
+func (c *Client) pushOne(ctx context.Context, t remote.Target, f *os.File, size int64, id string, o Options) error {
+	name := t.Name()
+	r, err := c.open(ctx, t)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while connecting to %s: nothing was deployed there", ErrInterrupted, name)
+		}
+		return err
+	}
+	defer r.Close()
+
+	has, err := c.has(ctx, r, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: nothing was deployed on %s", ErrInterrupted, name)
+		}
+		return err
+	}
+	if has {
+		c.say("%s already has version %s: not uploading", name, id)
+	} else if err := c.upload(ctx, r, f, size, id); err != nil {
+		return err
+	}
+
+	argv := []string{"deploy", c.App, c.Env, id, "--wait"}
+	if o.Timeout > 0 {
+		argv = append(argv, "--timeout", o.Timeout.String())
+	}
+	c.say("deploying %s to %s %s on %s", id, c.App, c.Env, name)
+	_, err = c.run(ctx, r, argv, nil, true)
+	switch {
+	case err == nil:
+		c.say("%s: %s", name, c.style("ok", "version "+id+" is live"))
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: stopped watching %s; the deploy of %s goes on there.\nFollow it with: %s --follow",
+			ErrInterrupted, name, id, c.StatusCmd)
+	case errors.Is(err, remote.ErrConnectionLost):
+		return fmt.Errorf("%w\nThe deploy of %s may go on on %s: see where it stands with: %s", err, id, name, c.StatusCmd)
+	}
+	var ae *AgentError
+	if errors.As(err, &ae) && !strings.Contains(ae.Msg, id) {
+		ae.Msg = fmt.Sprintf("deploy of %s failed: %s", id, ae.Msg)
+	}
+	return err
+}
+
+// has asks the agent whether it has version id.
+func (c *Client) has(ctx context.Context, r remote.Runner, id string) (bool, error) {
+	t := &tail{}
+	err := r.Run(ctx, []string{"has", c.App, c.Env, id}, nil, io.Discard, t)
+	if code, ok := remote.ExitCode(err); ok && code == 3 {
+		return false, nil
+	}
+	if err != nil {
+		return false, explain(r.Name(), []string{"has"}, err, t)
+	}
+	return true, nil
+}
+
+// upload sends the bundle to the agent, which stores it under a temporary
+// name, checks its hash against id and renames it into place.
+func (c *Client) upload(ctx context.Context, r remote.Runner, f *os.File, size int64, id string) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	bar := progress.Start(c.Stderr, c.Interactive, "uploading to "+r.Name(), size)
+	t := &tail{}
+	err := r.Run(ctx, []string{"receive", c.App, c.Env, id}, bar.Reader(io.LimitReader(f, size)), io.Discard, t)
+	if err != nil {
+		bar.Fail()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while uploading to %s: nothing was deployed there", ErrInterrupted, r.Name())
+		}
+		return explain(r.Name(), []string{"receive"}, err, t)
+	}
+	bar.Done("")
+	return nil
+}

@@ -1,0 +1,58 @@
+#!/bin/sh
+# A stand-in for jeagent, for tests: it implements has, receive, deploy,
+# status, rollback and logs as the agent's command contract says, keeping
+# its state in files under --root. Files that steer it:
+#   ROOT/fail      deploy fails with its content as the reason
+#   ROOT/full      receive fails with "no space left on device"
+#   ROOT/slow      deploy sleeps that many seconds before going live
+# Every call is appended to ROOT/calls.log.
+set -u
+root=/var/cloud
+if [ "${1:-}" = "--root" ]; then root=$2; shift 2; fi
+cmd=${1:-}; shift
+mkdir -p "$root"
+echo "$cmd $*" >> "$root/calls.log"
+app=${1:-}; env=${2:-}
+versions=$root/$app/$env/source/versions
+case $cmd in
+has)
+	[ -f "$versions/$3.tar.zst" ] && exit 0
+	exit 3 ;;
+receive)
+	id=$3
+	mkdir -p "$versions"
+	tmp=$versions/.$id.tar.zst.tmp.$$
+	cat > "$tmp"
+	if [ -f "$root/full" ]; then rm -f "$tmp"; echo "receive $id: write $tmp: no space left on device" >&2; exit 1; fi
+	if command -v zstd >/dev/null 2>&1; then
+		sum=$(zstd -dc < "$tmp" | sha256sum | cut -c1-12)
+		if [ "$sum" != "$id" ]; then rm -f "$tmp"; echo "receive $id: the bundle's hash is $sum, not $id" >&2; exit 1; fi
+	fi
+	mv "$tmp" "$versions/$id.tar.zst" ;;
+deploy|rollback)
+	if [ "$cmd" = rollback ]; then id=$(cat "$root/$app/$env/previous" 2>/dev/null || echo none); else id=$3; fi
+	case " $* " in *" --wait "*) ;; *) echo "fake agent: --wait missing" >&2; exit 2;; esac
+	echo "$id" > "$root/$app/$env/pending"
+	echo "deployment of $id recorded"
+	echo "extracting $id"
+	if [ -f "$root/slow" ]; then sleep "$(cat "$root/slow")"; fi
+	if [ -f "$root/fail" ]; then
+		echo "hook node: npm ci" >&2
+		echo "deploy of $id failed: $(cat "$root/fail")" >&2
+		exit 1
+	fi
+	cp "$root/$app/$env/current" "$root/$app/$env/previous" 2>/dev/null
+	echo "$id" > "$root/$app/$env/current"
+	rm -f "$root/$app/$env/pending"
+	echo "$id is live" ;;
+status)
+	cur=$(cat "$root/$app/$env/current" 2>/dev/null)
+	dep=null
+	if [ -f "$root/$app/$env/pending" ]; then dep="{\"version\":\"$(cat "$root/$app/$env/pending")\",\"state\":\"extracting\",\"start_date\":\"2024-05-01T12:00:00Z\"}"; fi
+	case " $* " in *" --follow "*) echo "following"; exit 0;; esac
+	printf '{"apps":[{"app":"%s","env":"%s","current_version":"%s","deployment":%s,"recent_failed_deployments":[{"version":"7c3e92c0ab12","fail_date":"2024-05-01T11:00:00Z","reason":"out of disk space"}],"backoff":null,"error":""}]}\n' "$app" "$env" "$cur" "$dep" ;;
+logs)
+	echo "May 01 12:00:00 web1 node[123]: listening on :3000" ;;
+*)
+	echo "fake agent: unknown command $cmd" >&2; exit 2 ;;
+esac

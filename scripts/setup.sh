@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing JeCloud needs on Debian, if it is missing.
+# Idempotent; needs root only when something must be installed.
+set -euo pipefail
+export PATH=/usr/local/go/bin:$PATH DEBIAN_FRONTEND=noninteractive
+
+if ! command -v go >/dev/null; then
+  echo "setup: Go is missing: install Go 1.26 into /usr/local/go (https://go.dev/doc/install), then run this again" >&2
+  exit 1
+fi
+# make and gcc (for -race) build and test; openssh-server gives the tests a
+# real sshd on loopback (the system service is never started by the tests).
+pkgs=(make gcc libc6-dev git openssh-server ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing packages: ${missing[*]}; run as root (sudo $0) to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
