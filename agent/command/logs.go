@@ -34,7 +34,10 @@ func logsCommand() *cli.Command {
 			}
 			cmd := exec.CommandContext(c.Context, jc, args...)
 			cmd.Stdout, cmd.Stderr = c.App.Writer, os.Stderr
-			return cmd.Run()
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("journalctl %v: %w (is systemd's journal running on this server?)", args, err)
+			}
+			return nil
 		},
 	}
 }

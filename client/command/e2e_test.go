@@ -1,0 +1,94 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jecloud/jecloud/internal/remote/sshdtest"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// TestPushToRealAgentOverSSH is the main job end to end: jepush, a real
+// sshd on loopback, and the real jeagent built from ./agent.
+func TestPushToRealAgentOverSSH(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{ECDSA: true})
+	agent := filepath.Join(t.TempDir(), "jeagent")
+	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
+		t.Fatalf("build jeagent: %v\n%s", err, out)
+	}
+	home := s.Home(t, s.KnownHostsLines())
+	sshConfig := filepath.Join(t.TempDir(), "ssh_config")
+	sshdtest.WriteFile(t, sshConfig, fmt.Sprintf("Host web1\n  HostName 127.0.0.1\n  Port %d\n  User %s\n", s.Port, s.User), 0o600)
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	t.Setenv("JEPUSH_SSH_CONFIG", sshConfig)
+
+	root := t.TempDir()
+	if out, err := exec.Command(agent, "--root", root, "init").CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	sshdtest.WriteFile(t, filepath.Join(dir, "server.js"), "console.log(1)\n", 0o644)
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [\"web1\"]\nagent = %q\nroot = %q\n", agent, root), 0o644)
+	ctx := context.Background()
+	l := state.Layout{Root: root}
+	shop := state.AppEnv{App: "shop", Env: "prod"}
+	readApp := func() state.App {
+		var a state.App
+		if err := state.Read(l.AppJSON(shop), &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	// First push: uploads, deploys, streams the agent's steps.
+	code, out, errb := jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(out, "deploy:extracting") || !strings.Contains(errb, "uploading to web1") {
+		t.Fatalf("push: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	v1 := readApp().CurrentVersion
+	if target, _ := os.Readlink(l.Current(shop)); target != v1 || v1 == "" {
+		t.Fatalf("current -> %q, current_version %q", target, v1)
+	}
+	// Same tree again: nothing uploaded.
+	code, _, errb = jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(errb, "web1 already has version "+v1) || strings.Contains(errb, "uploading to") {
+		t.Fatalf("re-push: exit %d\n%s", code, errb)
+	}
+	// A version whose prepare hook fails: non-zero exit with the hook's reason, v1 stays live.
+	sshdtest.WriteFile(t, filepath.Join(l.HooksDir(), "10-check"),
+		"#!/bin/sh\n[ \"$1\" = prepare ] && [ -e \"$JECLOUD_RELEASE_DIR/broken\" ] && { echo 'npm ci: lockfile out of date' >&2; exit 1; }\nexit 0\n", 0o755)
+	sshdtest.WriteFile(t, filepath.Join(dir, "broken"), "", 0o644)
+	code, _, errb = jepush(ctx, dir, "prod")
+	if code == 0 || !strings.Contains(errb, "prepare hook 10-check failed: npm ci: lockfile out of date") {
+		t.Fatalf("failing deploy: exit %d\n%s", code, errb)
+	}
+	if a := readApp(); a.CurrentVersion != v1 {
+		t.Fatalf("a failed deploy changed current_version to %s", a.CurrentVersion)
+	}
+	// A good second version, then a rollback to v1.
+	os.Remove(filepath.Join(dir, "broken"))
+	sshdtest.WriteFile(t, filepath.Join(dir, "server.js"), "console.log(2)\n", 0o644)
+	if code, _, errb = jepush(ctx, dir, "prod"); code != 0 {
+		t.Fatalf("second push: exit %d\n%s", code, errb)
+	}
+	v2 := readApp().CurrentVersion
+	if code, out, errb = jepush(ctx, "rollback", "prod", "--dir", dir); code != 0 {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, errb)
+	}
+	if a := readApp(); a.CurrentVersion != v1 || v2 == v1 {
+		t.Fatalf("after rollback: current %s, want %s", a.CurrentVersion, v1)
+	}
+	// status --json is what scripts read.
+	code, out, _ = jepush(ctx, "status", "prod", "--dir", dir, "--json")
+	var st any
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !strings.Contains(out, v1) {
+		t.Fatalf("status --json: exit %d\n%s", code, out)
+	}
+}
