@@ -75,6 +75,16 @@ func appEnvArgs(c *cli.Context, min, max int) (state.AppEnv, error) {
 	return ae, ae.Check()
 }
 
+// appEnvVersionArgs reads APP ENV ID, the arguments of deploy, receive and has.
+func appEnvVersionArgs(c *cli.Context) (state.AppEnv, string, error) {
+	ae, err := appEnvArgs(c, 3, 3)
+	if err != nil {
+		return ae, "", err
+	}
+	id, err := versionArg(c, 2)
+	return ae, id, err
+}
+
 func versionArg(c *cli.Context, i int) (string, error) {
 	v := c.Args().Get(i)
 	return v, names.CheckVersion(v)

@@ -28,11 +28,7 @@ func deployCommand() *cli.Command {
 			"The roll-forward runs apart from this command, so interrupting it stops nothing.",
 		Flags: waitFlags,
 		Action: func(c *cli.Context) error {
-			ae, err := appEnvArgs(c, 3, 3)
-			if err != nil {
-				return err
-			}
-			id, err := versionArg(c, 2)
+			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
 				return err
 			}

@@ -14,11 +14,7 @@ func hasCommand() *cli.Command {
 		Description: "`jepush` asks this before uploading: a version the server has (as a bundle or an\n" +
 			"extracted release) is not sent again.",
 		Action: func(c *cli.Context) error {
-			ae, err := appEnvArgs(c, 3, 3)
-			if err != nil {
-				return err
-			}
-			id, err := versionArg(c, 2)
+			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
 				return err
 			}

@@ -22,11 +22,7 @@ func receiveCommand() *cli.Command {
 			"checking every entry; renames it into place only if the SHA-256 matches ID. Nothing is left\n" +
 			"behind on any failure. `jepush` calls this over SSH.",
 		Action: func(c *cli.Context) error {
-			ae, err := appEnvArgs(c, 3, 3)
-			if err != nil {
-				return err
-			}
-			id, err := versionArg(c, 2)
+			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
 				return err
 			}
