@@ -34,7 +34,8 @@ vet:
 	$(GO) vet ./...
 
 fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
-	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
+	$(GO) test ./internal/state/ -run '^$$' -fuzz FuzzApp -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
 
 bench: ## benchmarks (see docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
