@@ -282,7 +282,7 @@ func TestKillAtEveryStep(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	root := t.TempDir()
-	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs"} {
+	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs", "hook"} {
 		args := []string{"--help"}
 		if cmd != "" {
 			args = []string{cmd, "--help"}

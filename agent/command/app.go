@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/node"
 	"github.com/jecloud/jecloud/internal/cliargs"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
@@ -40,7 +41,7 @@ func App() *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(),
+			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(), hookCommand(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
@@ -90,6 +91,15 @@ func versionArg(c *cli.Context, i int) (string, error) {
 	return v, names.CheckVersion(v)
 }
 
+// builtins are the built-in hooks, in the order they run.
+func builtins() []hook.Hook { return []hook.Hook{node.New()} }
+
+// hooks returns the built-in hooks, then the executables of hooks.d.
+func hooks(l state.Layout) ([]hook.Hook, error) {
+	user, err := hook.Dir(l.HooksDir(), 30*time.Minute)
+	return append(builtins(), user...), err
+}
+
 // engine builds the roll-forward engine for this tree, logging to the
 // size-capped log file and, unless quiet, to stderr.
 func engine(c *cli.Context, quiet bool) *rollforward.Engine {
@@ -106,7 +116,7 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 	return &rollforward.Engine{
 		Layout:      l,
 		Log:         logw,
-		Hooks:       func() ([]hook.Hook, error) { return hook.Dir(l.HooksDir(), 30*time.Minute) },
+		Hooks:       func() ([]hook.Hook, error) { return hooks(l) },
 		DiskReserve: 64 << 20,
 		Fault:       faultFromEnv(),
 	}

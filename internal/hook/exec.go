@@ -48,12 +48,12 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 	}
 	var stdout bytes.Buffer
 	cmd.Stdout = &limitWriter{w: &stdout, n: maxStdout}
-	lastLine := &lastLineWriter{w: log, prefix: e.Name() + ": "}
+	lastLine := &LineWriter{W: log, Prefix: e.Name() + ": "}
 	cmd.Stderr = lastLine
 	setProcAttr(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	runErr := cmd.Run()
-	lastLine.flush()
+	lastLine.Flush()
 
 	var resp Response
 	if out := bytes.TrimSpace(stdout.Bytes()); len(out) > 0 {
@@ -67,7 +67,7 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 	}
 	reason := resp.Message
 	if reason == "" {
-		reason = lastLine.last
+		reason = lastLine.Last()
 	}
 	var ee *exec.ExitError
 	switch {
@@ -120,16 +120,19 @@ func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 	return hooks, nil
 }
 
-// lastLineWriter copies lines to w with a prefix and remembers the last
-// non-empty one (a failed hook's reason, when it gives no message).
-type lastLineWriter struct {
-	w      io.Writer
-	prefix string
+// LineWriter copies lines to W with a prefix and remembers the last
+// non-empty one (a failed command's reason, when it gives no message).
+type LineWriter struct {
+	W      io.Writer
+	Prefix string
 	buf    []byte
 	last   string
 }
 
-func (l *lastLineWriter) Write(p []byte) (int, error) {
+// Last returns the last non-empty line written.
+func (l *LineWriter) Last() string { return l.last }
+
+func (l *LineWriter) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
@@ -146,15 +149,16 @@ func (l *lastLineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *lastLineWriter) line(s string) {
+func (l *LineWriter) line(s string) {
 	s = strings.TrimRight(s, "\r")
 	if strings.TrimSpace(s) != "" {
 		l.last = strings.TrimSpace(s)
 	}
-	fmt.Fprintf(l.w, "%s%s\n", l.prefix, s)
+	fmt.Fprintf(l.W, "%s%s\n", l.Prefix, s)
 }
 
-func (l *lastLineWriter) flush() {
+// Flush writes a last line that has no newline.
+func (l *LineWriter) Flush() {
 	if len(l.buf) > 0 {
 		l.line(string(l.buf))
 		l.buf = nil

@@ -1,0 +1,243 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/atomicfile"
+)
+
+// deployed writes the release's units and (re)starts every instance, one
+// at a time, each checked before the next, then soaks.
+func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars map[string]string, log io.Writer) error {
+	version, err := a.version()
+	if err != nil {
+		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
+	}
+	port, err := allocatePort(a)
+	if err != nil {
+		return err
+	}
+	u := appUnits{
+		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
+		NodeBin: a.runtimes().Bin(version), Port: port, Socket: spec.Web.Socket(),
+		Processes: spec.Processes, Vars: vars, StopTimeout: 30,
+	}
+	set := u.render()
+	changed, err := h.writeUnits(set)
+	if err != nil {
+		return err
+	}
+	sd, closeFn, err := h.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if changed {
+		if err := sd.Reload(ctx); err != nil {
+			return fmt.Errorf("systemctl daemon-reload: %w", err)
+		}
+	}
+	restarts := map[string]uint32{}
+	for _, typ := range spec.ProcessNames() {
+		n := spec.Instances(typ)
+		for i := 1; i <= n; i++ {
+			svc := instance(u.serviceName(typ), i)
+			enable := []string{svc}
+			if typ == "web" && u.Socket {
+				sock := instance(u.socketName(typ), i)
+				enable = append(enable, sock)
+				if err := sd.Start(ctx, sock); err != nil {
+					return err
+				}
+			}
+			if err := sd.Enable(ctx, enable); err != nil {
+				return fmt.Errorf("enable %v: %w", enable, err)
+			}
+			fmt.Fprintf(log, "restarting %s\n", svc)
+			if err := sd.Restart(ctx, svc); err != nil {
+				return fmt.Errorf("%w\n%s", err, journalTail(svc))
+			}
+			if typ == "web" {
+				if err := h.waitHealthy(ctx, port, spec.Web.Health, svc); err != nil {
+					return err
+				}
+			}
+			_, restarts[svc], _ = sd.State(ctx, svc)
+		}
+		if err := scaleDown(ctx, sd, u, typ, n, log); err != nil {
+			return err
+		}
+	}
+	if err := h.stopRemovedTypes(ctx, sd, u, spec, log); err != nil {
+		return err
+	}
+	return h.soak(ctx, sd, restarts, log)
+}
+
+// writeUnits writes the unit files that differ and removes this app's unit
+// files that the release no longer has. It reports whether anything changed.
+func (h *Hook) writeUnits(s unitSet) (bool, error) {
+	if err := os.MkdirAll(h.UnitDir, 0o755); err != nil {
+		return false, err
+	}
+	changed := false
+	for name, content := range s.files {
+		p := filepath.Join(h.UnitDir, name)
+		if old, err := os.ReadFile(p); err == nil && string(old) == content {
+			continue
+		}
+		if err := atomicfile.WriteFile(p, []byte(content), 0o644); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	entries, err := os.ReadDir(h.UnitDir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), s.prefix) && s.files[e.Name()] == "" && !e.IsDir() {
+			if err := os.Remove(filepath.Join(h.UnitDir, e.Name())); err != nil {
+				return false, err
+			}
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// scaleDown stops and disables the instances of typ beyond n.
+func scaleDown(ctx context.Context, sd systemd, u appUnits, typ string, n int, log io.Writer) error {
+	units, err := sd.Units(ctx, []string{u.prefix() + typ + "@*"})
+	if err != nil {
+		return err
+	}
+	for _, name := range units {
+		i, ok := instanceNumber(name)
+		if !ok || i <= n {
+			continue
+		}
+		fmt.Fprintf(log, "stopping %s (scale %s=%d)\n", name, typ, n)
+		if err := sd.Stop(ctx, name); err != nil {
+			return err
+		}
+		if err := sd.Disable(ctx, []string{name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopRemovedTypes stops the instances of process types the release dropped.
+func (h *Hook) stopRemovedTypes(ctx context.Context, sd systemd, u appUnits, spec *appspec.Spec, log io.Writer) error {
+	units, err := sd.Units(ctx, []string{u.prefix() + "*"})
+	if err != nil {
+		return err
+	}
+	for _, name := range units {
+		typ, _, _ := strings.Cut(strings.TrimPrefix(name, u.prefix()), "@")
+		if _, ok := spec.Processes[typ]; ok {
+			continue
+		}
+		fmt.Fprintf(log, "stopping %s (no longer in the Procfile)\n", name)
+		if err := sd.Stop(ctx, name); err != nil {
+			return err
+		}
+		sd.Disable(ctx, []string{name})
+	}
+	return nil
+}
+
+func instanceNumber(unit string) (int, bool) {
+	_, rest, ok := strings.Cut(unit, "@")
+	if !ok {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, ".")
+	i, err := strconv.Atoi(num)
+	return i, err == nil
+}
+
+// waitHealthy waits until the web port answers an HTTP request on a fresh
+// connection: 2xx or 3xx on the health path if one is declared, else any
+// answer below 500 on "/".
+func (h *Hook) waitHealthy(ctx context.Context, port int, path, svc string) error {
+	strict := path != ""
+	if path == "" {
+		path = "/"
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(h.HealthTimeout)
+	var last string
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode < 400 || !strict && resp.StatusCode < 500 {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not answer GET %s healthily within %s (last: %s)\n%s", svc, url, h.HealthTimeout, last, journalTail(svc))
+}
+
+// soak waits, then checks that every instance is still active and has not
+// been restarted by systemd since it was started.
+func (h *Hook) soak(ctx context.Context, sd systemd, restarts map[string]uint32, log io.Writer) error {
+	if len(restarts) == 0 || h.Soak <= 0 {
+		return nil
+	}
+	fmt.Fprintf(log, "watching %d process(es) for %s\n", len(restarts), h.Soak)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(h.Soak):
+	}
+	names := make([]string, 0, len(restarts))
+	for n := range restarts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		active, n, err := sd.State(ctx, name)
+		if err != nil {
+			return err
+		}
+		if active != "active" || n != restarts[name] {
+			return fmt.Errorf("%s crashed after it started (state %s, restarted %d time(s))\n%s", name, active, n-restarts[name], journalTail(name))
+		}
+	}
+	return nil
+}
+
+// journalTail returns the unit's last log lines, for a failure's reason.
+func journalTail(unit string) string {
+	out, err := exec.Command("journalctl", "-u", unit, "-n", "8", "--no-pager", "-o", "cat").Output()
+	if err != nil {
+		return ""
+	}
+	return "last lines of " + unit + ":\n" + string(bytes.TrimSpace(out))
+}

@@ -1,0 +1,167 @@
+// Package node is the built-in hook for Node.js apps (a release with a
+// package.json). In `install` it pins and installs the Node.js version of
+// engines.node and creates the app's own unprivileged user; in `prepare` it
+// installs the dependencies with npm as that user; in `deployed` it writes
+// one sandboxed systemd unit per Procfile process type, restarts the
+// instances one at a time (the web port held by a systemd socket, so no
+// connection is refused meanwhile), and waits until the web process answers
+// and everything stays up for a soak period. See docs/node.md.
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/hook"
+)
+
+// Hook is the Node.js hook.
+type Hook struct {
+	// UnitDir is where unit files go (/etc/systemd/system).
+	UnitDir string
+	// HealthTimeout bounds the wait for a restarted web process to answer.
+	HealthTimeout time.Duration
+	// Soak is how long every process must stay up after the restarts.
+	Soak time.Duration
+	// Active reports whether the hook can work here: it needs systemd as
+	// PID 1. Elsewhere (a container without systemd, a demo) it says so in
+	// the log and leaves the release unpacked but not started.
+	Active func() bool
+	// dial connects to systemd (tests replace it).
+	dial func(ctx context.Context) (systemd, func(), error)
+}
+
+// New returns the hook with its defaults.
+func New() *Hook {
+	return &Hook{
+		UnitDir:       "/etc/systemd/system",
+		HealthTimeout: 60 * time.Second,
+		Soak:          5 * time.Second,
+		Active:        util.IsRunningSystemd,
+		dial: func(ctx context.Context) (systemd, func(), error) {
+			b, err := dialSystemd(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return b, b.Close, nil
+		},
+	}
+}
+
+func (h *Hook) Name() string { return "node" }
+
+// Run carries out one phase for a Node.js release; other releases are not its business.
+func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
+	if req.Phase == hook.Cleanup {
+		return hook.Response{}, nil // the agent removes the release; units name the live one only
+	}
+	spec, err := appspec.Read(req.ReleaseDir)
+	if err != nil {
+		return hook.Response{}, h.fail(req, err)
+	}
+	if spec.Node == nil {
+		return hook.Response{}, nil
+	}
+	if !h.Active() {
+		if req.Phase == hook.Deployed {
+			fmt.Fprintln(log, "systemd is not running here: the Node.js app is unpacked but not started")
+		}
+		return hook.Response{}, nil
+	}
+	a, err := h.app(req)
+	if err != nil {
+		return hook.Response{}, h.fail(req, err)
+	}
+	switch req.Phase {
+	case hook.Install:
+		err = h.install(ctx, a, spec, log)
+	case hook.Prepare:
+		err = h.prepare(ctx, a, spec, log)
+	case hook.Deployed:
+		err = h.deployed(ctx, a, spec, req.Vars, log)
+	}
+	if err != nil {
+		return hook.Response{}, h.fail(req, err)
+	}
+	return hook.Response{}, nil
+}
+
+func (h *Hook) fail(req hook.Request, err error) error {
+	return &hook.Error{Hook: h.Name(), Phase: req.Phase, Reason: err.Error()}
+}
+
+// app is one app environment as the hook sees it.
+type app struct {
+	root, name, env string
+	dir             string // ROOT/APP/ENV
+	release         string
+	user            string
+	settings        settings
+}
+
+func (h *Hook) app(req hook.Request) (*app, error) {
+	s, err := readSettings(req.Root)
+	if err != nil {
+		return nil, err
+	}
+	return &app{
+		root: req.Root, name: req.App, env: req.Env,
+		dir:      filepath.Join(req.Root, req.App, req.Env),
+		release:  req.ReleaseDir,
+		user:     userName(req.App, req.Env),
+		settings: s,
+	}, nil
+}
+
+func (a *app) runtimes() *Runtimes {
+	return &Runtimes{Dir: filepath.Join(a.root, "sys", "runtimes", "node"), Mirror: a.settings.Node.Mirror}
+}
+
+// versionFile records the exact Node.js version in the release, so that a
+// range in engines.node is resolved once and never drifts.
+func (a *app) versionFile() string { return filepath.Join(a.release, ".jecloud", "node-version") }
+
+func (h *Hook) install(ctx context.Context, a *app, spec *appspec.Spec, log io.Writer) error {
+	rt := a.runtimes()
+	version, err := a.version()
+	if err != nil {
+		if version, err = rt.Resolve(ctx, spec.Node.Engine); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(a.versionFile()), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(a.versionFile(), []byte(version+"\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "engines.node %q: Node.js %s\n", spec.Node.Engine, version)
+	}
+	if _, err := rt.Install(ctx, version, log); err != nil {
+		return err
+	}
+	return ensureUser(a, log)
+}
+
+func (a *app) version() (string, error) {
+	b, err := os.ReadFile(a.versionFile())
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (h *Hook) prepare(ctx context.Context, a *app, spec *appspec.Spec, log io.Writer) error {
+	version, err := a.version()
+	if err != nil {
+		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
+	}
+	return npmInstall(ctx, a, a.runtimes().Bin(version), spec.Node.HasLock, log)
+}

@@ -1,0 +1,198 @@
+package node
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// mirror makes a local Node.js mirror with the given versions (tarballs
+// holding a bin/node script) and an index.json listing them newest first.
+func mirror(t *testing.T, versions []string, lts map[string]bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	var index []string
+	for _, v := range versions {
+		name := fmt.Sprintf("node-v%s-linux-%s", v, arch())
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		body := "#!/bin/sh\necho v" + v + "\n"
+		tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+		tw.WriteHeader(&tar.Header{Name: name + "/bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+		tw.WriteHeader(&tar.Header{Name: name + "/bin/node", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body))})
+		io.WriteString(tw, body)
+		tw.WriteHeader(&tar.Header{Name: name + "/bin/npm", Typeflag: tar.TypeSymlink, Linkname: "../lib/npm-cli.js"})
+		tw.Close()
+		zw.Close()
+		os.MkdirAll(filepath.Join(dir, "v"+v), 0o755)
+		os.WriteFile(filepath.Join(dir, "v"+v, name+".tar.gz"), buf.Bytes(), 0o644)
+		sum := sha256.Sum256(buf.Bytes())
+		os.WriteFile(filepath.Join(dir, "v"+v, "SHASUMS256.txt"), []byte(hex.EncodeToString(sum[:])+"  "+name+".tar.gz\n"), 0o644)
+		l := "false"
+		if lts[v] {
+			l = `"Iron"`
+		}
+		index = append(index, fmt.Sprintf(`{"version":"v%s","lts":%s}`, v, l))
+	}
+	os.WriteFile(filepath.Join(dir, "index.json"), []byte("["+strings.Join(index, ",")+"]"), 0o644)
+	return dir
+}
+
+func TestResolve(t *testing.T) {
+	m := mirror(t, []string{"22.1.0", "20.11.1", "20.10.0", "18.19.0"}, map[string]bool{"20.11.1": true, "20.10.0": true, "18.19.0": true})
+	rt := &Runtimes{Dir: t.TempDir(), Mirror: m}
+	ctx := context.Background()
+	for _, tc := range []struct{ engine, want, err string }{
+		{"20.10.0", "20.10.0", ""},
+		{"v18.19.0", "18.19.0", ""},
+		{"20.x", "20.11.1", ""},
+		{"^20.1", "20.11.1", ""},
+		{"~20.10", "20.10.0", ""},
+		{">=18 <21", "20.11.1", ""},
+		{"18 || 22", "22.1.0", ""},
+		{"", "20.11.1", ""}, // newest LTS
+		{"16.x", "", `no Node.js release on ` + m + ` matches engines.node "16.x"`},
+		{"latest please", "", `engines.node "latest please" is neither`},
+	} {
+		got, err := rt.Resolve(ctx, tc.engine)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Resolve(%q) = %q, %v; want error %q", tc.engine, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %s", tc.engine, got, err, tc.want)
+		}
+	}
+}
+
+func TestInstall(t *testing.T) {
+	m := mirror(t, []string{"20.11.1", "18.19.0"}, nil)
+	rt := &Runtimes{Dir: t.TempDir(), Mirror: m}
+	ctx := context.Background()
+	var log bytes.Buffer
+	bin, err := rt.Install(ctx, "20.11.1", &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bin, "node")); !strings.Contains(string(b), "v20.11.1") {
+		t.Fatalf("bin/node = %q", b)
+	}
+	if target, _ := os.Readlink(filepath.Join(bin, "npm")); target != "../lib/npm-cli.js" {
+		t.Errorf("npm link -> %q", target)
+	}
+	// Side by side, once each.
+	if _, err := rt.Install(ctx, "18.19.0", &log); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	if _, err := rt.Install(ctx, "20.11.1", &log); err != nil || log.Len() != 0 {
+		t.Fatalf("second install of 20.11.1: %v %q", err, log.String())
+	}
+	// Without the mirror, a range resolves to what is installed.
+	rt.Mirror = filepath.Join(t.TempDir(), "gone")
+	if v, err := rt.Resolve(ctx, "18.x"); err != nil || v != "18.19.0" {
+		t.Errorf("offline Resolve = %q, %v", v, err)
+	}
+
+	// A tarball that does not match SHASUMS256.txt is refused and leaves nothing.
+	m2 := mirror(t, []string{"21.0.0"}, nil)
+	tb := filepath.Join(m2, "v21.0.0", fmt.Sprintf("node-v21.0.0-linux-%s.tar.gz", arch()))
+	other, _ := os.ReadFile(filepath.Join(m, "v18.19.0", fmt.Sprintf("node-v18.19.0-linux-%s.tar.gz", arch())))
+	os.WriteFile(tb, other, 0o644)
+	rt = &Runtimes{Dir: t.TempDir(), Mirror: m2}
+	if _, err := rt.Install(ctx, "21.0.0", &log); err == nil || !strings.Contains(err.Error(), "SHASUMS256.txt says") {
+		t.Fatalf("corrupt tarball: %v", err)
+	}
+	if entries, _ := os.ReadDir(rt.Dir); len(entries) != 0 {
+		t.Errorf("leftovers: %v", entries)
+	}
+	if _, err := rt.Install(ctx, "99.0.0", &log); err == nil {
+		t.Error("a version the mirror lacks installed")
+	}
+}
+
+func TestUnits(t *testing.T) {
+	u := appUnits{App: "shop", Env: "prod", User: "jc-shop-prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
+		ReleaseDir: "/var/cloud/shop/prod/source/versions/841bc9a0e2f1", NodeBin: "/var/cloud/sys/runtimes/node/20.11.1/bin",
+		Port: 5000, Socket: true, StopTimeout: 30,
+		Processes: map[string]string{"web": "node server.js", "worker": "node worker.js --rate=50%"},
+		Vars:      map[string]string{"REDIS_URL": `redis://:p"w@127.0.0.1:6379/0`}}
+	s := u.render()
+	web := s.files["jecloud-shop-prod-web@.service"]
+	for _, want := range []string{
+		"User=jc-shop-prod", "WorkingDirectory=/var/cloud/shop/prod/source/versions/841bc9a0e2f1",
+		`Environment="PORT=5000"`, `Environment="NODE_ENV=production"`, `Environment="REDIS_URL=redis://:p\"w@127.0.0.1:6379/0"`,
+		"EnvironmentFile=-/var/cloud/shop/prod/config.env", "ExecStart=/bin/sh -c 'exec node server.js'",
+		"Restart=always", "StartLimitIntervalSec=0", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
+		"PrivateTmp=yes", "ReadWritePaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home",
+		"InaccessiblePaths=-/var/cloud/sys", "Requires=jecloud-shop-prod-web@%i.socket", "WantedBy=multi-user.target",
+	} {
+		if !strings.Contains(web, want) {
+			t.Errorf("web unit lacks %q:\n%s", want, web)
+		}
+	}
+	worker := s.files["jecloud-shop-prod-worker@.service"]
+	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") {
+		t.Errorf("worker unit:\n%s", worker)
+	}
+	sock := s.files["jecloud-shop-prod-web@.socket"]
+	for _, want := range []string{"ListenStream=5000", "ReusePort=yes", "Service=jecloud-shop-prod-web@%i.service"} {
+		if !strings.Contains(sock, want) {
+			t.Errorf("socket unit lacks %q:\n%s", want, sock)
+		}
+	}
+	u.Socket = false
+	if s := u.render(); len(s.files) != 2 {
+		t.Errorf("without socket activation: %v", s.files)
+	}
+	if got := instance("jecloud-shop-prod-web@.service", 2); got != "jecloud-shop-prod-web@2.service" {
+		t.Errorf("instance = %s", got)
+	}
+}
+
+func TestUserName(t *testing.T) {
+	if got := userName("shop", "prod"); got != "jc-shop-prod" {
+		t.Errorf("userName = %s", got)
+	}
+	long := userName(strings.Repeat("a", 40), "prod")
+	if len(long) > 32 || !strings.HasPrefix(long, "jc-") || long == userName(strings.Repeat("a", 41), "prod") {
+		t.Errorf("long userName = %s", long)
+	}
+}
+
+func TestAllocatePort(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name, env string) *app {
+		d := filepath.Join(root, name, env)
+		os.MkdirAll(d, 0o755)
+		return &app{root: root, name: name, env: env, dir: d}
+	}
+	a, b := mk("shop", "prod"), mk("shop", "stage")
+	pa, err := allocatePort(a)
+	if err != nil || pa != 5000 {
+		t.Fatalf("first port %d, %v", pa, err)
+	}
+	pb, _ := allocatePort(b)
+	if pb != 5001 {
+		t.Fatalf("second port %d", pb)
+	}
+	if again, _ := allocatePort(a); again != 5000 {
+		t.Errorf("port changed to %d", again)
+	}
+	os.WriteFile(portFile(a.dir), []byte(`{"port": "x"}`), 0o644)
+	if _, err := allocatePort(a); err == nil || !strings.Contains(err.Error(), "node.json") {
+		t.Errorf("bad node.json: %v", err)
+	}
+}

@@ -1,0 +1,49 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/jecloud/jecloud/internal/hook"
+)
+
+// npmInstall installs the release's production dependencies as the app's
+// user: `npm ci` from the lockfile, else `npm install`, with the app's own
+// npm cache. A failure fails the deployment before the switch.
+func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.Writer) error {
+	uid, gid, err := ids(a.user)
+	if err != nil {
+		return err
+	}
+	if err := chownTree(a.release, uid, gid); err != nil {
+		return err
+	}
+	args := []string{"ci"}
+	if !lock {
+		args = []string{"install"}
+		fmt.Fprintln(log, "no package-lock.json: running npm install (commit a lockfile for repeatable deploys)")
+	}
+	args = append(args, "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier")
+	cmd := exec.CommandContext(ctx, filepath.Join(nodeBin, "npm"), args...)
+	cmd.Dir = a.release
+	home := filepath.Join(a.dir, "home")
+	cmd.Env = []string{
+		"PATH=" + nodeBin + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + home,
+		"npm_config_cache=" + filepath.Join(home, ".npm"),
+		"NODE_ENV=production",
+	}
+	out := &hook.LineWriter{W: log}
+	cmd.Stdout, cmd.Stderr = out, out
+	asUser(cmd, uid, gid)
+	fmt.Fprintf(log, "npm %v (as %s)\n", args, a.user)
+	err = cmd.Run()
+	out.Flush()
+	if err != nil {
+		return fmt.Errorf("npm %s failed (%v): %s", args[0], err, out.Last())
+	}
+	return nil
+}

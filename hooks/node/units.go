@@ -1,0 +1,172 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+// unitSet is what one app environment runs: its unit files by name.
+type unitSet struct {
+	prefix string            // "jecloud-APP-ENV-"
+	files  map[string]string // unit file name -> content
+}
+
+// appUnits describes how to render the units of one release.
+type appUnits struct {
+	App, Env    string
+	User        string
+	ReleaseDir  string // the exact release, not `current`: a unit names what it runs
+	NodeBin     string // the pinned Node.js bin dir
+	Root        string // /var/cloud
+	AppDir      string // /var/cloud/APP/ENV
+	Port        int    // the web port
+	Socket      bool   // the web process gets its socket from systemd (zero-downtime restarts)
+	Processes   map[string]string
+	Vars        map[string]string // from hooks before this one (REDIS_URL, ...)
+	StopTimeout int               // seconds a process gets to drain on SIGTERM
+}
+
+func (a appUnits) prefix() string { return "jecloud-" + a.App + "-" + a.Env + "-" }
+
+// serviceName is the template of a process type: jecloud-APP-ENV-TYPE@.service.
+func (a appUnits) serviceName(typ string) string { return a.prefix() + typ + "@.service" }
+func (a appUnits) socketName(typ string) string  { return a.prefix() + typ + "@.socket" }
+
+// instance names instance i (1-based) of a template unit.
+func instance(template string, i int) string {
+	return strings.Replace(template, "@.", "@"+strconv.Itoa(i)+".", 1)
+}
+
+func (a appUnits) render() unitSet {
+	s := unitSet{prefix: a.prefix(), files: map[string]string{}}
+	types := make([]string, 0, len(a.Processes))
+	for t := range a.Processes {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		s.files[a.serviceName(t)] = serialize(a.service(t))
+		if t == "web" && a.Socket {
+			s.files[a.socketName(t)] = serialize(a.socket())
+		}
+	}
+	return s
+}
+
+func opt(section, name, value string) *unit.UnitOption {
+	return &unit.UnitOption{Section: section, Name: name, Value: value}
+}
+
+func serialize(opts []*unit.UnitOption) string {
+	b, _ := io.ReadAll(unit.Serialize(opts))
+	return "# Written by jeagent's node hook on each deploy: edits are lost.\n" + string(b)
+}
+
+// environment returns the process's variables, sorted, without secrets:
+// config vars come from an EnvironmentFile readable only by root and the app.
+func (a appUnits) environment(typ string) []string {
+	env := map[string]string{
+		"NODE_ENV":        "production",
+		"JECLOUD_APP":     a.App,
+		"JECLOUD_ENV":     a.Env,
+		"JECLOUD_VERSION": filepath.Base(a.ReleaseDir),
+		"PATH":            a.NodeBin + ":" + filepath.Join(a.ReleaseDir, "node_modules", ".bin") + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME":            filepath.Join(a.AppDir, "home"),
+	}
+	if typ == "web" {
+		env["PORT"] = strconv.Itoa(a.Port)
+	}
+	for k, v := range a.Vars {
+		env[k] = v
+	}
+	var out []string
+	for k, v := range env {
+		out = append(out, systemdQuote(k+"="+v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (a appUnits) service(typ string) []*unit.UnitOption {
+	o := []*unit.UnitOption{
+		opt("Unit", "Description", fmt.Sprintf("%s %s: %s process %%i (JeCloud)", a.App, a.Env, typ)),
+		opt("Unit", "After", "network-online.target"),
+		opt("Unit", "Wants", "network-online.target"),
+		// Restart forever, paced: the default burst limit would fail the
+		// unit (and close its socket) after 5 crashes in 10 s.
+		opt("Unit", "StartLimitIntervalSec", "0"),
+	}
+	if typ == "web" && a.Socket {
+		o = append(o, opt("Unit", "Requires", a.prefix()+typ+"@%i.socket"),
+			opt("Unit", "After", a.prefix()+typ+"@%i.socket"))
+	}
+	o = append(o,
+		opt("Service", "Type", "simple"),
+		opt("Service", "User", a.User),
+		opt("Service", "Group", a.User),
+		opt("Service", "WorkingDirectory", a.ReleaseDir),
+	)
+	for _, kv := range a.environment(typ) {
+		o = append(o, opt("Service", "Environment", kv))
+	}
+	o = append(o,
+		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, "config.env")),
+		opt("Service", "ExecStart", "/bin/sh -c "+shellQuote("exec "+a.Processes[typ])),
+		opt("Service", "Restart", "always"),
+		opt("Service", "RestartSec", "1"),
+		opt("Service", "KillSignal", "SIGTERM"),
+		opt("Service", "KillMode", "mixed"),
+		opt("Service", "TimeoutStopSec", strconv.Itoa(a.StopTimeout)),
+		opt("Service", "SyslogIdentifier", a.prefix()+typ),
+		// Sandbox: the app sees the system read-only, its own data dir
+		// writable, no home directories, its own /tmp and no devices.
+		opt("Service", "NoNewPrivileges", "yes"),
+		opt("Service", "ProtectSystem", "strict"),
+		opt("Service", "ProtectHome", "yes"),
+		opt("Service", "PrivateTmp", "yes"),
+		opt("Service", "PrivateDevices", "yes"),
+		opt("Service", "ProtectKernelTunables", "yes"),
+		opt("Service", "ProtectKernelModules", "yes"),
+		opt("Service", "ProtectControlGroups", "yes"),
+		opt("Service", "RestrictSUIDSGID", "yes"),
+		opt("Service", "LockPersonality", "yes"),
+		opt("Service", "UMask", "0027"),
+		opt("Service", "ReadWritePaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
+		// The agent's own state is none of the app's business.
+		opt("Service", "InaccessiblePaths", "-"+filepath.Join(a.Root, "sys")),
+		opt("Install", "WantedBy", "multi-user.target"),
+	)
+	return o
+}
+
+func (a appUnits) socket() []*unit.UnitOption {
+	return []*unit.UnitOption{
+		opt("Unit", "Description", fmt.Sprintf("%s %s: web socket %%i (JeCloud)", a.App, a.Env)),
+		opt("Socket", "ListenStream", strconv.Itoa(a.Port)),
+		// Every instance binds the same port: the kernel spreads connections,
+		// and while one instance restarts its socket keeps queueing them.
+		opt("Socket", "ReusePort", "yes"),
+		opt("Socket", "Backlog", "4096"),
+		opt("Socket", "Service", a.prefix()+"web@%i.service"),
+		opt("Install", "WantedBy", "sockets.target"),
+	}
+}
+
+// systemdQuote quotes one Environment= assignment: double quotes, with
+// backslashes, quotes and specifiers escaped.
+func systemdQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// shellQuote quotes s for /bin/sh, and escapes systemd's own specifiers.
+func shellQuote(s string) string {
+	s = strings.ReplaceAll(s, "%", "%%")
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,206 @@
+// Package appspec reads what a release says about itself, the way Heroku
+// reads an app: package.json (name, engines.node, scripts.start), the
+// Procfile's process types, and jecloud.toml's server-side tables
+// ([web], [scale], [packages], [services]). The agent's hooks use it on an
+// extracted release; errors name the file, the value and the fix.
+package appspec
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Spec is a release's declaration.
+type Spec struct {
+	// Node is set when the release has a package.json.
+	Node *Node
+	// Processes are the process types, by name ("web", "worker").
+	Processes map[string]string
+	// Web is the web process's settings.
+	Web Web
+	// Scale is how many instances of each type run (default 1 each).
+	Scale map[string]int
+	// Packages are extra OS packages the app needs.
+	Packages []string
+}
+
+// Node is what package.json says.
+type Node struct {
+	Name    string
+	Engine  string // engines.node, "" if absent
+	Start   string // scripts.start
+	HasLock bool   // package-lock.json or npm-shrinkwrap.json
+}
+
+// Web configures the web process.
+type Web struct {
+	// Health is the HTTP path that answers 2xx/3xx when the app is healthy
+	// ("" means any HTTP answer below 500 on "/").
+	Health string `toml:"health"`
+	// SocketActivation (key "socket", default true): systemd holds the web
+	// port and hands it to the app as fd 3 (LISTEN_FDS), so that restarts
+	// refuse no connection. false: the app binds $PORT itself.
+	SocketActivation *bool `toml:"socket"`
+}
+
+// Socket reports whether the web port is held by systemd.
+func (w Web) Socket() bool { return w.SocketActivation == nil || *w.SocketActivation }
+
+// ProcessNames returns the process types, sorted, web first.
+func (s *Spec) ProcessNames() []string {
+	var out []string
+	for n := range s.Processes {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i] == "web") != (out[j] == "web") {
+			return out[i] == "web"
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+var (
+	procNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,29}$`)
+	debNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+)
+
+// Read reads the declaration of the release in dir.
+func Read(dir string) (*Spec, error) {
+	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}}
+	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
+		return nil, err
+	}
+	if err := s.readProcfile(filepath.Join(dir, "Procfile")); err != nil {
+		return nil, err
+	}
+	if len(s.Processes) == 0 && s.Node != nil {
+		s.Processes["web"] = "npm start"
+	}
+	if err := s.readConfig(filepath.Join(dir, "jecloud.toml")); err != nil {
+		return nil, err
+	}
+	for name := range s.Scale {
+		if _, ok := s.Processes[name]; !ok {
+			return nil, fmt.Errorf("%s: [scale] names %q, which is not a process type of the Procfile (%v)",
+				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
+		}
+	}
+	return s, nil
+}
+
+func (s *Spec) readPackageJSON(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var pj struct {
+		Name    string            `json:"name"`
+		Engines map[string]any    `json:"engines"`
+		Scripts map[string]string `json:"scripts"`
+	}
+	if err := json.Unmarshal(data, &pj); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	n := &Node{Name: pj.Name, Start: pj.Scripts["start"]}
+	if v, ok := pj.Engines["node"]; ok {
+		str, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s: engines.node is %v: write a version or range as a string, e.g. \"20.x\"", path, v)
+		}
+		n.Engine = strings.TrimSpace(str)
+	}
+	dir := filepath.Dir(path)
+	for _, lock := range []string{"package-lock.json", "npm-shrinkwrap.json"} {
+		if _, err := os.Stat(filepath.Join(dir, lock)); err == nil {
+			n.HasLock = true
+		}
+	}
+	s.Node = n
+	return nil
+}
+
+// readProcfile reads "type: command" lines, as Heroku does.
+func (s *Spec) readProcfile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, cmd, ok := strings.Cut(text, ":")
+		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
+		switch {
+		case !ok || cmd == "":
+			return fmt.Errorf("%s:%d: %q is not \"type: command\"", path, line, text)
+		case !procNameRE.MatchString(name):
+			return fmt.Errorf("%s:%d: process type %q: use up to 30 characters of a-z, 0-9, '-' and '_'", path, line, name)
+		case s.Processes[name] != "":
+			return fmt.Errorf("%s:%d: process type %q is declared twice", path, line, name)
+		}
+		s.Processes[name] = cmd
+	}
+	return sc.Err()
+}
+
+// readConfig reads the tables of jecloud.toml that matter on the server.
+func (s *Spec) readConfig(path string) error {
+	var c struct {
+		Web      Web            `toml:"web"`
+		Scale    map[string]int `toml:"scale"`
+		Packages []string       `toml:"packages"`
+	}
+	_, err := toml.DecodeFile(path, &c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if c.Web.Health != "" && !strings.HasPrefix(c.Web.Health, "/") {
+		return fmt.Errorf("%s: [web] health = %q: give a path starting with /, e.g. \"/healthz\"", path, c.Web.Health)
+	}
+	for name, n := range c.Scale {
+		if n < 0 || n > 64 {
+			return fmt.Errorf("%s: [scale] %s = %d: give 0 to 64 instances", path, name, n)
+		}
+		s.Scale[name] = n
+	}
+	for _, p := range c.Packages {
+		if !debNameRE.MatchString(p) {
+			return fmt.Errorf("%s: packages: %q is not a Debian package name", path, p)
+		}
+	}
+	s.Web, s.Packages = c.Web, c.Packages
+	return nil
+}
+
+// Instances returns how many instances of type name run.
+func (s *Spec) Instances(name string) int {
+	if n, ok := s.Scale[name]; ok {
+		return n
+	}
+	return 1
+}

@@ -1,0 +1,74 @@
+package appspec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRead(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		check   func(t *testing.T, s *Spec)
+		wantErr string
+	}{
+		{"node default web", map[string]string{"package.json": `{"name":"shop","engines":{"node":"20.x"},"scripts":{"start":"node s.js"}}`, "package-lock.json": "{}"},
+			func(t *testing.T, s *Spec) {
+				if s.Node.Engine != "20.x" || !s.Node.HasLock || s.Processes["web"] != "npm start" || s.Instances("web") != 1 {
+					t.Errorf("%+v %+v", s.Node, s.Processes)
+				}
+			}, ""},
+		{"procfile and config", map[string]string{
+			"package.json": `{"name":"shop"}`,
+			"Procfile":     "# comment\nweb: node server.js\nworker:  node worker.js --queue=a:b\n",
+			"jecloud.toml": "app = \"shop\"\n[env.prod]\nhosts=[\"x\"]\n[web]\nhealth = \"/healthz\"\n[scale]\nworker = 3\n",
+		}, func(t *testing.T, s *Spec) {
+			if s.Processes["worker"] != "node worker.js --queue=a:b" || s.Instances("worker") != 3 || s.Web.Health != "/healthz" {
+				t.Errorf("%+v", s)
+			}
+			if got := strings.Join(s.ProcessNames(), ","); got != "web,worker" {
+				t.Errorf("names %s", got)
+			}
+		}, ""},
+		{"no app", map[string]string{}, func(t *testing.T, s *Spec) {
+			if s.Node != nil || len(s.Processes) != 0 {
+				t.Errorf("%+v", s)
+			}
+		}, ""},
+		{"bad procfile line", map[string]string{"Procfile": "web node x\n"}, nil, "Procfile:1: \"web node x\" is not"},
+		{"bad type", map[string]string{"Procfile": "Web: x\n"}, nil, `process type "Web"`},
+		{"twice", map[string]string{"Procfile": "web: a\nweb: b\n"}, nil, "declared twice"},
+		{"engine not string", map[string]string{"package.json": `{"engines":{"node":20}}`}, nil, "engines.node is 20"},
+		{"bad json", map[string]string{"package.json": `{`}, nil, "package.json"},
+		{"scale unknown", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scale]\nclock = 1\n"}, nil, `[scale] names "clock"`},
+		{"health", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nhealth = \"healthz\"\n"}, nil, `health = "healthz"`},
+		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, tc.files)
+			s, err := Read(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, s)
+		})
+	}
+}
