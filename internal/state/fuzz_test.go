@@ -48,4 +48,3 @@ func FuzzApp(f *testing.F) {
 		}
 	})
 }
-
