@@ -282,7 +282,7 @@ func TestKillAtEveryStep(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	root := t.TempDir()
-	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs", "hook"} {
+	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs", "hook", "config", "config:set", "config:unset"} {
 		args := []string{"--help"}
 		if cmd != "" {
 			args = []string{cmd, "--help"}
@@ -316,3 +316,54 @@ func TestBadInput(t *testing.T) {
 		t.Error("an invalid name touched the filesystem")
 	}
 }
+
+func TestConfigVars(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	calls := userHook(t, root, "")
+	id, data := makeBundle(t, map[string]string{"a": "1"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	if r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait"); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	os.Remove(calls)
+	secret := "hunter2 \"quoted\" $HOME"
+	r := run(t, root, nil, []byte(`{"DB_PASSWORD": `+strconvQuote(secret)+`}`), "config:set", "web", "prod", "API_KEY=abc", "--stdin", "--wait")
+	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+id) {
+		t.Fatalf("config:set: %+v", r)
+	}
+	if log, _ := os.ReadFile(calls); strings.TrimSpace(string(log)) != "deployed "+id {
+		t.Errorf("config:set should restart the live version only; hooks ran:\n%s", log)
+	}
+	path := filepath.Join(root, "web", "prod", "config.env")
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Fatalf("config.env must not be world-readable: %v %v", fi.Mode(), err)
+	}
+	r = run(t, root, nil, nil, "config", "web", "prod", "--json")
+	var got map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got["DB_PASSWORD"] != secret || got["API_KEY"] != "abc" {
+		t.Fatalf("config --json: %v %q", err, r.stdout)
+	}
+	// Secrets appear neither in status nor in the state or the log.
+	status := run(t, root, nil, nil, "status", "--json").stdout
+	appJSON, _ := os.ReadFile(filepath.Join(root, "web", "prod", "app.json"))
+	logFile, _ := os.ReadFile(filepath.Join(root, "sys", "logs", "rollforward.log"))
+	for what, s := range map[string]string{"status": status, "app.json": string(appJSON), "log": string(logFile)} {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "API_KEY") {
+			t.Errorf("a config var leaked into %s", what)
+		}
+	}
+	if r := run(t, root, nil, nil, "config:unset", "web", "prod", "API_KEY", "--no-restart"); r.code != 0 {
+		t.Fatalf("config:unset: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "config", "web", "prod"); strings.Contains(r.stdout, "API_KEY") || !strings.Contains(r.stdout, "DB_PASSWORD=") {
+		t.Errorf("after unset: %q", r.stdout)
+	}
+	for _, bad := range []string{"PORT=1", "1X=2", "novalue"} {
+		if r := run(t, root, nil, nil, "config:set", "web", "prod", bad); r.code == 0 {
+			t.Errorf("config:set %s accepted", bad)
+		}
+	}
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -39,10 +39,10 @@ func App() *cli.App {
 			&cli.StringFlag{Name: "root", Value: state.DefaultRoot, EnvVars: []string{"JECLOUD_ROOT"},
 				Usage: "the state tree `DIR`"},
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
 			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(), hookCommand(),
-		},
+		}, configCommands()...),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},

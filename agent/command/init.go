@@ -4,17 +4,26 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/sysd"
+	"github.com/jecloud/jecloud/systemd"
 	"github.com/urfave/cli/v2"
 )
 
 func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "init",
-		Usage: "create the state tree (idempotent)",
+		Usage: "create the state tree and install the systemd timer (idempotent)",
 		Description: "Creates ROOT/sys/{pids,logs,hooks.d} and ROOT/sys/server.json if missing, and removes\n" +
-			"leftover temp files of interrupted writes. Safe to run again.",
+			"leftover temp files of interrupted writes. Under systemd, with the default root, it also\n" +
+			"installs " + systemd.Service + " and " + systemd.Timer + " into " + sysd.UnitDir + "\n" +
+			"(rewritten only when they differ), reloads systemd and enables and starts the timer.\n" +
+			"Safe to run again: a second run changes nothing and says so.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "no-systemd", Usage: "do not install or enable the systemd units"},
+		},
 		Action: func(c *cli.Context) error {
 			l := layout(c)
 			for _, d := range []struct {
@@ -39,7 +48,34 @@ func initCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintf(c.App.Writer, "initialized %s\n", l.Root)
-			return nil
+			switch {
+			case c.Bool("no-systemd"):
+				return nil
+			case l.Root != state.DefaultRoot || !util.IsRunningSystemd():
+				// A test, a demo or a container without systemd: nothing to install.
+				return nil
+			}
+			r, err := sysd.Setup(c.Context, sysd.UnitDir, systemd.Units(executable()), systemd.Timer)
+			if r.Changed() || err == nil {
+				fmt.Fprintln(c.App.Writer, r)
+			}
+			return err
 		},
 	}
+}
+
+// executable is the path of this jeagent, for the service's ExecStart:
+// systemd.DefaultExec when that is this binary (or a link to it), else where
+// this binary is (/usr/bin/jeagent from a package, for example).
+func executable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	a, err1 := os.Stat(exe)
+	b, err2 := os.Stat(systemd.DefaultExec)
+	if err1 == nil && err2 == nil && os.SameFile(a, b) {
+		return systemd.DefaultExec
+	}
+	return exe
 }

@@ -92,3 +92,42 @@ func TestPushToRealAgentOverSSH(t *testing.T) {
 		t.Fatalf("status --json: exit %d\n%s", code, out)
 	}
 }
+
+// TestConfigVarsOverSSH sets, shows and unsets config vars through jepush,
+// SSH and the real agent: values travel on stdin, not on the command line.
+func TestConfigVarsOverSSH(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	agent := filepath.Join(t.TempDir(), "jeagent")
+	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
+		t.Fatalf("build jeagent: %v\n%s", err, out)
+	}
+	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
+	t.Setenv("SSH_AUTH_SOCK", "")
+	root := t.TempDir()
+	dir := t.TempDir()
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [%q]\nagent = %q\nroot = %q\n",
+		s.User+"@"+s.Addr(), agent, root), 0o644)
+	ctx := context.Background()
+	if code, _, errb := jepush(ctx, dir, "prod"); code != 0 {
+		t.Fatalf("push: %s", errb)
+	}
+	code, out, errb := jepush(ctx, "config:set", "prod", "API_KEY=s3cr3t value", "MODE=fast", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "restarting") {
+		t.Fatalf("config:set: exit %d\n%s\n%s", code, out, errb)
+	}
+	if strings.Contains(s.Log(), "s3cr3t") {
+		t.Error("a config var value reached the server's command line")
+	}
+	if code, out, _ = jepush(ctx, "config", "prod", "--dir", dir); code != 0 || !strings.Contains(out, "API_KEY=s3cr3t value") {
+		t.Fatalf("config: exit %d\n%s", code, out)
+	}
+	if code, _, errb = jepush(ctx, "config:unset", "prod", "MODE", "--no-restart", "--dir", dir); code != 0 {
+		t.Fatalf("config:unset: %s", errb)
+	}
+	if _, out, _ = jepush(ctx, "config", "prod", "--dir", dir); strings.Contains(out, "MODE") {
+		t.Errorf("MODE still set:\n%s", out)
+	}
+	if code, _, errb = jepush(ctx, "config:set", "prod", "PORT=1", "--dir", dir); code != 2 || !strings.Contains(errb, "set by JeCloud itself") {
+		t.Errorf("config:set PORT: exit %d %s", code, errb)
+	}
+}

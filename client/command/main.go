@@ -63,13 +63,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 		Suggest:        true,
 		ExitErrHandler: func(*cli.Context, error) {}, // Run reports errors
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			pushCommand(),
 			bundleCommand(),
 			statusCommand(),
 			rollbackCommand(),
 			logsCommand(),
-		},
+		}, configCommands()...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {

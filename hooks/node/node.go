@@ -19,6 +19,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/hook"
 )
@@ -116,7 +117,7 @@ func (h *Hook) app(req hook.Request) (*app, error) {
 		root: req.Root, name: req.App, env: req.Env,
 		dir:      filepath.Join(req.Root, req.App, req.Env),
 		release:  req.ReleaseDir,
-		user:     userName(req.App, req.Env),
+		user:     appuser.Name(req.App, req.Env),
 		settings: s,
 	}, nil
 }

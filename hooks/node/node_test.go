@@ -162,16 +162,6 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-func TestUserName(t *testing.T) {
-	if got := userName("shop", "prod"); got != "jc-shop-prod" {
-		t.Errorf("userName = %s", got)
-	}
-	long := userName(strings.Repeat("a", 40), "prod")
-	if len(long) > 32 || !strings.HasPrefix(long, "jc-") || long == userName(strings.Repeat("a", 41), "prod") {
-		t.Errorf("long userName = %s", long)
-	}
-}
-
 func TestAllocatePort(t *testing.T) {
 	root := t.TempDir()
 	mk := func(name, env string) *app {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 )
 
@@ -14,7 +15,7 @@ import (
 // user: `npm ci` from the lockfile, else `npm install`, with the app's own
 // npm cache. A failure fails the deployment before the switch.
 func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.Writer) error {
-	uid, gid, err := ids(a.user)
+	uid, gid, err := appuser.IDs(a.user)
 	if err != nil {
 		return err
 	}

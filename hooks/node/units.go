@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/jecloud/jecloud/internal/configvars"
 )
 
 // unitSet is what one app environment runs: its unit files by name.
@@ -116,7 +117,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		o = append(o, opt("Service", "Environment", kv))
 	}
 	o = append(o,
-		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, "config.env")),
+		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, configvars.FileName)),
 		opt("Service", "ExecStart", "/bin/sh -c "+shellQuote("exec "+a.Processes[typ])),
 		opt("Service", "Restart", "always"),
 		opt("Service", "RestartSec", "1"),

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -10,20 +8,16 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/jecloud/jecloud/internal/appuser"
+	"github.com/jecloud/jecloud/internal/configvars"
 )
 
-// userName is the app environment's own system user: "jc-APP-ENV", or a
-// hash of it when that is longer than Linux's 32 characters.
-func userName(app, env string) string {
-	n := "jc-" + app + "-" + env
-	if len(n) <= 32 {
-		return n
-	}
-	sum := sha256.Sum256([]byte(app + "/" + env))
-	return "jc-" + hex.EncodeToString(sum[:])[:16]
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // ensureUser creates the app's user and group (no login, no home
@@ -40,9 +34,15 @@ func ensureUser(a *app, log io.Writer) error {
 			return fmt.Errorf("useradd %s: %v: %s", a.user, err, strings.TrimSpace(string(out)))
 		}
 	}
-	uid, gid, err := ids(a.user)
+	uid, gid, err := appuser.IDs(a.user)
 	if err != nil {
 		return err
+	}
+	// Config vars set before the user existed: give its group read access.
+	if cv := filepath.Join(a.dir, configvars.FileName); fileExists(cv) {
+		if err := os.Chown(cv, 0, gid); err != nil {
+			return err
+		}
 	}
 	if err := os.Chown(a.dir, 0, gid); err != nil {
 		return err
@@ -60,16 +60,6 @@ func ensureUser(a *app, log io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func ids(name string) (uid, gid int, err error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, 0, fmt.Errorf("user %s: %w", name, err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return uid, gid, nil
 }
 
 // chownTree gives the app's user the release, so that npm (run as that

@@ -29,7 +29,14 @@ func IsTemp(name string) bool {
 }
 
 // WriteFile writes data to path atomically with the given permissions.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileOwned(path, data, perm, -1, -1)
+}
+
+// WriteFileOwned is WriteFile that also sets the owner and group (-1 keeps
+// the writer's) before the file is renamed into place: a secret is never
+// readable by others, not even for a moment.
+func WriteFileOwned(path string, data []byte, perm os.FileMode, uid, gid int) (err error) {
 	tmp := TempName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -43,6 +50,11 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	}()
 	if _, err = f.Write(data); err != nil {
 		return err
+	}
+	if uid != -1 || gid != -1 {
+		if err = f.Chown(uid, gid); err != nil {
+			return err
+		}
 	}
 	// The mode given to OpenFile is filtered by the umask; set it exactly.
 	if err = f.Chmod(perm); err != nil {

@@ -1,9 +1,11 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 
@@ -18,20 +20,20 @@ func (c *Client) Rollback(ctx context.Context, id string) error {
 		argv = append(argv, id)
 	}
 	argv = append(argv, "--wait")
-	return c.eachWatched(ctx, argv, "rollback")
+	return c.eachWatched(ctx, argv, nil, "rollback")
 }
 
 // Follow streams the pending deployment's progress on each target until
 // it ends; it fails if a deployment fails.
 func (c *Client) Follow(ctx context.Context) error {
-	return c.eachWatched(ctx, []string{"status", c.App, c.Env, "--follow"}, "follow")
+	return c.eachWatched(ctx, []string{"status", c.App, c.Env, "--follow"}, nil, "follow")
 }
 
-// eachWatched runs a watching agent command on each target in turn and
-// stops at the first failure.
-func (c *Client) eachWatched(ctx context.Context, argv []string, what string) error {
+// eachWatched runs a watching agent command on each target in turn (with
+// stdin, if not nil) and stops at the first failure.
+func (c *Client) eachWatched(ctx context.Context, argv []string, stdin []byte, what string) error {
 	for i, t := range c.Targets {
-		err := c.watchOne(ctx, t, argv, what)
+		err := c.watchOne(ctx, t, argv, stdin, what)
 		if err == nil {
 			continue
 		}
@@ -43,7 +45,7 @@ func (c *Client) eachWatched(ctx context.Context, argv []string, what string) er
 	return nil
 }
 
-func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, what string) error {
+func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, stdin []byte, what string) error {
 	r, err := c.open(ctx, t)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -52,7 +54,11 @@ func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, w
 		return err
 	}
 	defer r.Close()
-	_, err = c.run(ctx, r, argv, nil, true)
+	var in io.Reader
+	if stdin != nil {
+		in = bytes.NewReader(stdin)
+	}
+	_, err = c.run(ctx, r, argv, in, true)
 	switch {
 	case err == nil:
 		return nil

@@ -1,0 +1,153 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/jecloud/jecloud/internal/appuser"
+	"github.com/jecloud/jecloud/internal/configvars"
+	"github.com/jecloud/jecloud/internal/state"
+	"github.com/urfave/cli/v2"
+)
+
+func configPath(c *cli.Context, ae state.AppEnv) string {
+	return filepath.Join(layout(c).AppDir(ae), configvars.FileName)
+}
+
+func configCommands() []*cli.Command {
+	restart := append([]cli.Flag{
+		&cli.BoolFlag{Name: "no-restart", Usage: "apply the change at the next deploy or restart only"},
+		&cli.BoolFlag{Name: "stdin", Usage: "read the vars as one JSON object on stdin (keeps values out of argv)"},
+	}, waitFlags...)
+	return []*cli.Command{
+		{
+			Name:      "config",
+			Usage:     "print the app environment's config vars",
+			ArgsUsage: "APP ENV",
+			Description: "Config vars live in ROOT/APP/ENV/config.env (mode 0640, root and the app's group),\n" +
+				"never in app.json, status or the log.",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object"}},
+			Action: func(c *cli.Context) error {
+				ae, err := appEnvArgs(c, 2, 2)
+				if err != nil {
+					return err
+				}
+				vars, err := configvars.Read(configPath(c, ae))
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(vars)
+				}
+				keys := make([]string, 0, len(vars))
+				for k := range vars {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(c.App.Writer, "%s=%s\n", k, vars[k])
+				}
+				return nil
+			},
+		},
+		{
+			Name:      "config:set",
+			Usage:     "set config vars and restart the app with them",
+			ArgsUsage: "APP ENV KEY=VALUE...",
+			Flags:     restart,
+			Action: func(c *cli.Context) error {
+				return changeConfig(c, func(vars map[string]string, args []string) error {
+					set := map[string]string{}
+					if c.Bool("stdin") {
+						if err := json.NewDecoder(c.App.Reader).Decode(&set); err != nil {
+							return fmt.Errorf("config:set --stdin: want one JSON object of strings: %w", err)
+						}
+					}
+					for _, a := range args {
+						k, v, ok := strings.Cut(a, "=")
+						if !ok {
+							return fmt.Errorf("config:set: %q is not KEY=VALUE", a)
+						}
+						set[k] = v
+					}
+					if len(set) == 0 {
+						return fmt.Errorf("config:set: give KEY=VALUE pairs")
+					}
+					for k, v := range set {
+						if err := configvars.CheckName(k); err != nil {
+							return err
+						}
+						vars[k] = v
+					}
+					return nil
+				})
+			},
+		},
+		{
+			Name:      "config:unset",
+			Usage:     "remove config vars and restart the app without them",
+			ArgsUsage: "APP ENV KEY...",
+			Flags:     restart,
+			Action: func(c *cli.Context) error {
+				return changeConfig(c, func(vars map[string]string, args []string) error {
+					if len(args) == 0 {
+						return fmt.Errorf("config:unset: give the names to remove")
+					}
+					for _, k := range args {
+						delete(vars, k)
+					}
+					return nil
+				})
+			},
+		},
+	}
+}
+
+// changeConfig edits config.env with fn, then restarts the live version
+// (a deployment of it) unless --no-restart or a deployment is pending
+// (that one picks the vars up).
+func changeConfig(c *cli.Context, fn func(vars map[string]string, args []string) error) error {
+	ae, err := appEnvArgs(c, 2, 1<<20)
+	if err != nil {
+		return err
+	}
+	path := configPath(c, ae)
+	vars, err := configvars.Read(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(vars, c.Args().Slice()[2:]); err != nil {
+		return err
+	}
+	gid := -1
+	if _, g, err := appuser.IDs(appuser.Name(ae.App, ae.Env)); err == nil {
+		gid = g
+	}
+	if err := configvars.Write(path, vars, gid); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s: config vars saved (%d set)\n", ae, len(vars))
+	if c.Bool("no-restart") {
+		return nil
+	}
+	var a state.App
+	if err := state.Read(layout(c).AppJSON(ae), &a); err != nil {
+		if os.IsNotExist(err) {
+			return nil // never deployed: the first deploy reads them
+		}
+		return err
+	}
+	switch {
+	case a.Deployment != nil:
+		fmt.Fprintf(c.App.Writer, "%s: the pending deployment of %s will use them\n", ae, a.Deployment.Version)
+		return nil
+	case a.CurrentVersion == "":
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "%s: restarting %s\n", ae, a.CurrentVersion)
+	return request(c, ae, a.CurrentVersion, false)
+}

@@ -1,0 +1,55 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+)
+
+// ShowConfig prints the config vars of each target (prefixed with the host
+// when there are several).
+func (c *Client) ShowConfig(ctx context.Context) error {
+	var errs []error
+	for _, t := range c.Targets {
+		r, err := c.open(ctx, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, err = c.run(ctx, r, []string{"config", c.App, c.Env}, nil, len(c.Targets) > 1)
+		r.Close()
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetConfig sets vars on each target and, unless noRestart, restarts the
+// app there with them, watching it go live. The values travel on stdin,
+// never on a command line where `ps` on the server would show them.
+func (c *Client) SetConfig(ctx context.Context, vars map[string]string, noRestart bool) error {
+	in, err := json.Marshal(vars)
+	if err != nil {
+		return err
+	}
+	return c.eachWatched(ctx, c.configArgv("config:set", nil, noRestart), in, "restart")
+}
+
+// UnsetConfig removes config vars on each target, then restarts like SetConfig.
+func (c *Client) UnsetConfig(ctx context.Context, keys []string, noRestart bool) error {
+	sort.Strings(keys)
+	return c.eachWatched(ctx, c.configArgv("config:unset", keys, noRestart), nil, "restart")
+}
+
+func (c *Client) configArgv(cmd string, keys []string, noRestart bool) []string {
+	argv := append([]string{cmd, c.App, c.Env}, keys...)
+	if cmd == "config:set" {
+		argv = append(argv, "--stdin")
+	}
+	if noRestart {
+		return append(argv, "--no-restart")
+	}
+	return append(argv, "--wait")
+}
