@@ -16,6 +16,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/ports"
 )
 
 // deployed writes the release's units and (re)starts every instance, one
@@ -25,7 +26,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err != nil {
 		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
 	}
-	port, err := allocatePort(a)
+	port, err := ports.Allocate(a.root, a.dir, "web", a.settings.portBase())
 	if err != nil {
 		return err
 	}

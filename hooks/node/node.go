@@ -148,7 +148,8 @@ func (h *Hook) install(ctx context.Context, a *app, spec *appspec.Spec, log io.W
 	if _, err := rt.Install(ctx, version, log); err != nil {
 		return err
 	}
-	return ensureUser(a, log)
+	_, _, err = appuser.Ensure(a.name, a.env, a.dir, log)
+	return err
 }
 
 func (a *app) version() (string, error) {

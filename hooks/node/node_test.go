@@ -162,27 +162,3 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-func TestAllocatePort(t *testing.T) {
-	root := t.TempDir()
-	mk := func(name, env string) *app {
-		d := filepath.Join(root, name, env)
-		os.MkdirAll(d, 0o755)
-		return &app{root: root, name: name, env: env, dir: d}
-	}
-	a, b := mk("shop", "prod"), mk("shop", "stage")
-	pa, err := allocatePort(a)
-	if err != nil || pa != 5000 {
-		t.Fatalf("first port %d, %v", pa, err)
-	}
-	pb, _ := allocatePort(b)
-	if pb != 5001 {
-		t.Fatalf("second port %d", pb)
-	}
-	if again, _ := allocatePort(a); again != 5000 {
-		t.Errorf("port changed to %d", again)
-	}
-	os.WriteFile(portFile(a.dir), []byte(`{"port": "x"}`), 0o644)
-	if _, err := allocatePort(a); err == nil || !strings.Contains(err.Error(), "node.json") {
-		t.Errorf("bad node.json: %v", err)
-	}
-}

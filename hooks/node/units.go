@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/configvars"
 )
 
@@ -117,6 +118,9 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		o = append(o, opt("Service", "Environment", kv))
 	}
 	o = append(o,
+		// Services' variables (REDIS_URL, with its password) first, then the
+		// config vars, which may override them.
+		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, appuser.ServicesEnv)),
 		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, configvars.FileName)),
 		opt("Service", "ExecStart", "/bin/sh -c "+shellQuote("exec "+a.Processes[typ])),
 		opt("Service", "Restart", "always"),
