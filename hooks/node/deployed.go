@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appspec"
-	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/ports"
 )
 
@@ -90,19 +90,13 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 // writeUnits writes the unit files that differ and removes this app's unit
 // files that the release no longer has. It reports whether anything changed.
 func (h *Hook) writeUnits(s unitSet) (bool, error) {
-	if err := os.MkdirAll(h.UnitDir, 0o755); err != nil {
-		return false, err
-	}
 	changed := false
 	for name, content := range s.files {
-		p := filepath.Join(h.UnitDir, name)
-		if old, err := os.ReadFile(p); err == nil && string(old) == content {
-			continue
-		}
-		if err := atomicfile.WriteFile(p, []byte(content), 0o644); err != nil {
+		c, err := sdbus.WriteUnit(h.UnitDir, name, content)
+		if err != nil {
 			return false, err
 		}
-		changed = true
+		changed = changed || c
 	}
 	entries, err := os.ReadDir(h.UnitDir)
 	if err != nil {
@@ -120,7 +114,7 @@ func (h *Hook) writeUnits(s unitSet) (bool, error) {
 }
 
 // scaleDown stops and disables the instances of typ beyond n.
-func scaleDown(ctx context.Context, sd systemd, u appUnits, typ string, n int, log io.Writer) error {
+func scaleDown(ctx context.Context, sd sdbus.Systemd, u appUnits, typ string, n int, log io.Writer) error {
 	units, err := sd.Units(ctx, []string{u.prefix() + typ + "@*"})
 	if err != nil {
 		return err
@@ -142,7 +136,7 @@ func scaleDown(ctx context.Context, sd systemd, u appUnits, typ string, n int, l
 }
 
 // stopRemovedTypes stops the instances of process types the release dropped.
-func (h *Hook) stopRemovedTypes(ctx context.Context, sd systemd, u appUnits, spec *appspec.Spec, log io.Writer) error {
+func (h *Hook) stopRemovedTypes(ctx context.Context, sd sdbus.Systemd, u appUnits, spec *appspec.Spec, log io.Writer) error {
 	units, err := sd.Units(ctx, []string{u.prefix() + "*"})
 	if err != nil {
 		return err
@@ -207,7 +201,7 @@ func (h *Hook) waitHealthy(ctx context.Context, port int, path, svc string) erro
 
 // soak waits, then checks that every instance is still active and has not
 // been restarted by systemd since it was started.
-func (h *Hook) soak(ctx context.Context, sd systemd, restarts map[string]uint32, log io.Writer) error {
+func (h *Hook) soak(ctx context.Context, sd sdbus.Systemd, restarts map[string]uint32, log io.Writer) error {
 	if len(restarts) == 0 || h.Soak <= 0 {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
@@ -37,7 +38,7 @@ type Hook struct {
 	// the log and leaves the release unpacked but not started.
 	Active func() bool
 	// dial connects to systemd (tests replace it).
-	dial func(ctx context.Context) (systemd, func(), error)
+	dial func(ctx context.Context) (sdbus.Systemd, func(), error)
 }
 
 // New returns the hook with its defaults.
@@ -47,8 +48,8 @@ func New() *Hook {
 		HealthTimeout: 60 * time.Second,
 		Soak:          5 * time.Second,
 		Active:        util.IsRunningSystemd,
-		dial: func(ctx context.Context) (systemd, func(), error) {
-			b, err := dialSystemd(ctx)
+		dial: func(ctx context.Context) (sdbus.Systemd, func(), error) {
+			b, err := sdbus.Dial(ctx)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -161,4 +161,3 @@ func TestUnits(t *testing.T) {
 		t.Errorf("instance = %s", got)
 	}
 }
-

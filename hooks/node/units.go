@@ -2,13 +2,13 @@ package node
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/configvars"
 )
@@ -61,14 +61,7 @@ func (a appUnits) render() unitSet {
 	return s
 }
 
-func opt(section, name, value string) *unit.UnitOption {
-	return &unit.UnitOption{Section: section, Name: name, Value: value}
-}
-
-func serialize(opts []*unit.UnitOption) string {
-	b, _ := io.ReadAll(unit.Serialize(opts))
-	return "# Written by jeagent's node hook on each deploy: edits are lost.\n" + string(b)
-}
+var opt, serialize = sdbus.Opt, sdbus.Serialize
 
 // environment returns the process's variables, sorted, without secrets:
 // config vars come from an EnvironmentFile readable only by root and the app.
