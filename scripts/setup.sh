@@ -9,8 +9,9 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 # make and gcc (for -race) build and test; openssh-server gives the tests a
-# real sshd on loopback (the system service is never started by the tests).
-pkgs=(make gcc libc6-dev git openssh-server ca-certificates)
+# real sshd on loopback (the system service is never started by the tests);
+# redis-server is run by the Redis hook's tests.
+pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

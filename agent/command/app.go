@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/node"
+	"github.com/jecloud/jecloud/hooks/redis"
 	"github.com/jecloud/jecloud/internal/cliargs"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
@@ -92,7 +93,8 @@ func versionArg(c *cli.Context, i int) (string, error) {
 }
 
 // builtins are the built-in hooks, in the order they run.
-func builtins() []hook.Hook { return []hook.Hook{node.New()} }
+// Services come first, so that the app's units find them.
+func builtins() []hook.Hook { return []hook.Hook{redis.New(), node.New()} }
 
 // hooks returns the built-in hooks, then the executables of hooks.d.
 func hooks(l state.Layout) ([]hook.Hook, error) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -32,7 +33,13 @@ type Spec struct {
 	Scale map[string]int
 	// Packages are extra OS packages the app needs.
 	Packages []string
+	// Services are the services the app needs, with their versions
+	// ([services] redis = "7", mongodb = "7.0"; "" for any).
+	Services map[string]string
 }
+
+// KnownServices are the services a release may declare.
+var KnownServices = []string{"mongodb", "redis"}
 
 // Node is what package.json says.
 type Node struct {
@@ -168,9 +175,10 @@ func (s *Spec) readProcfile(path string) error {
 // readConfig reads the tables of jecloud.toml that matter on the server.
 func (s *Spec) readConfig(path string) error {
 	var c struct {
-		Web      Web            `toml:"web"`
-		Scale    map[string]int `toml:"scale"`
-		Packages []string       `toml:"packages"`
+		Services map[string]string `toml:"services"`
+		Web      Web               `toml:"web"`
+		Scale    map[string]int    `toml:"scale"`
+		Packages []string          `toml:"packages"`
 	}
 	_, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -193,7 +201,12 @@ func (s *Spec) readConfig(path string) error {
 			return fmt.Errorf("%s: packages: %q is not a Debian package name", path, p)
 		}
 	}
-	s.Web, s.Packages = c.Web, c.Packages
+	for name := range c.Services {
+		if !slices.Contains(KnownServices, name) {
+			return fmt.Errorf("%s: [services] %q: JeCloud knows %v", path, name, KnownServices)
+		}
+	}
+	s.Web, s.Packages, s.Services = c.Web, c.Packages, c.Services
 	return nil
 }
 

@@ -53,6 +53,12 @@ func TestRead(t *testing.T) {
 		{"bad json", map[string]string{"package.json": `{`}, nil, "package.json"},
 		{"scale unknown", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scale]\nclock = 1\n"}, nil, `[scale] names "clock"`},
 		{"health", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nhealth = \"healthz\"\n"}, nil, `health = "healthz"`},
+		{"services", map[string]string{"jecloud.toml": "[services]\nredis = \"7\"\nmongodb = \"\"\n"}, func(t *testing.T, s *Spec) {
+			if v, ok := s.Services["redis"]; !ok || v != "7" || len(s.Services) != 2 {
+				t.Errorf("services %v", s.Services)
+			}
+		}, ""},
+		{"unknown service", map[string]string{"jecloud.toml": "[services]\npostgres = \"16\"\n"}, nil, `[services] "postgres"`},
 		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

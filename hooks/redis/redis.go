@@ -1,0 +1,315 @@
+// Package redis is the built-in hook for apps that declare Redis
+// ([services] redis = "7" in jecloud.toml). In `install` it makes sure a
+// redis-server of that version is on the server (Debian's package), and
+// runs one instance per app environment: its own unit, port, data
+// directory and password, persistence on, as the app's own user; the app
+// gets REDIS_URL through APP/ENV/services.env. See docs/services.md.
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/appuser"
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/configvars"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/ports"
+)
+
+// PortBase is where Redis ports start.
+const PortBase = 6400
+
+// Hook is the Redis hook.
+type Hook struct {
+	UnitDir string
+	// Server is the redis-server binary.
+	Server string
+	// Active reports whether the hook can work here (systemd is PID 1).
+	Active func() bool
+	dial   func(ctx context.Context) (sdbus.Systemd, func(), error)
+}
+
+// New returns the hook with its defaults.
+func New() *Hook {
+	return &Hook{
+		UnitDir: "/etc/systemd/system",
+		Server:  "/usr/bin/redis-server",
+		Active:  util.IsRunningSystemd,
+		dial: func(ctx context.Context) (sdbus.Systemd, func(), error) {
+			b, err := sdbus.Dial(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return b, b.Close, nil
+		},
+	}
+}
+
+func (h *Hook) Name() string { return "redis" }
+
+// Run sets Redis up in the install phase; the other phases are not its business.
+func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
+	if req.Phase != hook.Install {
+		return hook.Response{}, nil
+	}
+	spec, err := appspec.Read(req.ReleaseDir)
+	if err != nil {
+		return hook.Response{}, h.fail(err)
+	}
+	want, declared := spec.Services["redis"]
+	if !declared {
+		return hook.Response{}, nil
+	}
+	if !h.Active() {
+		fmt.Fprintln(log, "systemd is not running here: Redis is not set up")
+		return hook.Response{}, nil
+	}
+	if err := h.install(ctx, req, want, log); err != nil {
+		return hook.Response{}, h.fail(err)
+	}
+	return hook.Response{}, nil
+}
+
+func (h *Hook) fail(err error) error {
+	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+}
+
+// instance is one app environment's Redis.
+type instance struct {
+	app, env, dir string // dir: ROOT/APP/ENV
+	port          int
+	password      string
+	user          string
+}
+
+func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-redis.service" }
+func (i instance) dataDir() string  { return filepath.Join(i.dir, "redis") }
+func (i instance) confPath() string { return filepath.Join(i.dir, "redis.conf") }
+func (i instance) url() string {
+	return fmt.Sprintf("redis://:%s@127.0.0.1:%d/0", i.password, i.port)
+}
+
+func (h *Hook) install(ctx context.Context, req hook.Request, want string, log io.Writer) error {
+	if err := h.ensureServer(want, log); err != nil {
+		return err
+	}
+	i := instance{app: req.App, env: req.Env, dir: filepath.Join(req.Root, req.App, req.Env), user: appuser.Name(req.App, req.Env)}
+	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
+	if err != nil {
+		return err
+	}
+	if i.port, err = ports.Allocate(req.Root, i.dir, "redis", PortBase); err != nil {
+		return err
+	}
+	if i.password, err = password(filepath.Join(i.dir, "redis.password")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(i.dataDir(), 0o750); err != nil {
+		return err
+	}
+	if err := os.Chown(i.dataDir(), uid, gid); err != nil {
+		return err
+	}
+	confChanged, err := writeIfChanged(i.confPath(), i.conf(), gid)
+	if err != nil {
+		return err
+	}
+	if err := setServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
+		return err
+	}
+	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(h.unitFile(i)))
+	if err != nil {
+		return err
+	}
+	sd, closeFn, err := h.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if unitChanged {
+		if err := sd.Reload(ctx); err != nil {
+			return err
+		}
+	}
+	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
+		return err
+	}
+	start := sd.Start
+	if confChanged || unitChanged {
+		start = sd.Restart
+	}
+	if err := start(ctx, i.unit()); err != nil {
+		return err
+	}
+	if err := ping(ctx, i.port, i.password, 30*time.Second); err != nil {
+		return fmt.Errorf("%s started but does not answer on port %d: %w", i.unit(), i.port, err)
+	}
+	fmt.Fprintf(log, "Redis for %s/%s is up on 127.0.0.1:%d (REDIS_URL in %s)\n", i.app, i.env, i.port, filepath.Join(i.dir, appuser.ServicesEnv))
+	return nil
+}
+
+var versionRE = regexp.MustCompile(`v=(\d+\.\d+\.\d+)`)
+
+// ensureServer installs Debian's redis-server if it is missing, then checks
+// its version against the declared one ("7" matches 7.x.y).
+func (h *Hook) ensureServer(want string, log io.Writer) error {
+	if _, err := os.Stat(h.Server); err != nil {
+		fmt.Fprintln(log, "installing redis-server (Debian's package)")
+		cmd := exec.Command("apt-get", "install", "-y", "--no-install-recommends", "redis-server")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("apt-get install redis-server: %w", err)
+		}
+		// Debian starts its own instance; JeCloud runs one per app instead.
+		exec.Command("systemctl", "disable", "--now", "redis-server.service").Run()
+	}
+	out, err := exec.Command(h.Server, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w", h.Server, err)
+	}
+	m := versionRE.FindSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("%s --version said %q: no version in it", h.Server, out)
+	}
+	have := string(m[1])
+	if want != "" && have != want && !strings.HasPrefix(have, strings.TrimSuffix(want, ".x")+".") {
+		return fmt.Errorf("jecloud.toml asks for redis %q but this server has %s (Debian's package): declare \"%s\" or a prefix of it",
+			want, have, have)
+	}
+	return nil
+}
+
+// conf is the instance's redis.conf: loopback only, a password,
+// append-only persistence in its data dir, logs to the journal.
+func (i instance) conf() string {
+	return strings.Join([]string{
+		"# Written by jeagent's redis hook: edits are lost.",
+		"bind 127.0.0.1 -::1",
+		"protected-mode yes",
+		"port " + strconv.Itoa(i.port),
+		"requirepass " + i.password,
+		"dir " + i.dataDir(),
+		"appendonly yes",
+		"appendfsync everysec",
+		"save 900 1",
+		"save 300 10",
+		"daemonize no",
+		"supervised no",
+		`logfile ""`,
+		"",
+	}, "\n")
+}
+
+func (h *Hook) unitFile(i instance) []*unit.UnitOption {
+	o := sdbus.Opt
+	return []*unit.UnitOption{
+		o("Unit", "Description", fmt.Sprintf("Redis of %s %s (JeCloud)", i.app, i.env)),
+		o("Unit", "After", "network.target"),
+		o("Unit", "StartLimitIntervalSec", "0"),
+		o("Service", "Type", "simple"),
+		o("Service", "User", i.user),
+		o("Service", "Group", i.user),
+		o("Service", "ExecStart", h.Server+" "+i.confPath()),
+		o("Service", "Restart", "always"),
+		o("Service", "RestartSec", "1"),
+		o("Service", "NoNewPrivileges", "yes"),
+		o("Service", "ProtectSystem", "strict"),
+		o("Service", "ProtectHome", "yes"),
+		o("Service", "PrivateTmp", "yes"),
+		o("Service", "PrivateDevices", "yes"),
+		o("Service", "ReadWritePaths", i.dataDir()),
+		o("Service", "UMask", "0077"),
+		o("Install", "WantedBy", "multi-user.target"),
+	}
+}
+
+// password returns the instance's password, made once and kept root-only.
+func password(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	pw := hex.EncodeToString(b[:])
+	return pw, atomicfile.WriteFile(path, []byte(pw+"\n"), 0o600)
+}
+
+// writeIfChanged writes a root:gid 0640 file, reporting whether it changed.
+func writeIfChanged(path, content string, gid int) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && string(old) == content {
+		return false, nil
+	}
+	return true, atomicfile.WriteFileOwned(path, []byte(content), 0o640, 0, gid)
+}
+
+// setServiceVar sets one variable of APP/ENV/services.env.
+func setServiceVar(dir, key, value string, gid int) error {
+	path := filepath.Join(dir, appuser.ServicesEnv)
+	vars, err := configvars.Read(path)
+	if err != nil {
+		return err
+	}
+	if vars[key] == value {
+		return nil
+	}
+	vars[key] = value
+	return configvars.Write(path, vars, gid)
+}
+
+// ping authenticates and PINGs until Redis answers +PONG or timeout passes.
+func ping(ctx context.Context, port int, password string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = pingOnce(port, password); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return last
+}
+
+func pingOnce(port int, password string) error {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "AUTH %s\r\nPING\r\n", password)
+	r := bufio.NewReader(c)
+	for _, want := range []string{"+OK", "+PONG"} {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(line) != want {
+			return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
+		}
+	}
+	return nil
+}
