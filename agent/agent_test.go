@@ -282,7 +282,7 @@ func TestKillAtEveryStep(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	root := t.TempDir()
-	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs", "hook", "config", "config:set", "config:unset"} {
+	for _, cmd := range []string{"", "init", "deploy", "rollforward", "fwd", "status", "rollback", "receive", "has", "logs", "hook", "config", "config:set", "config:unset", "ps:scale"} {
 		args := []string{"--help"}
 		if cmd != "" {
 			args = []string{cmd, "--help"}
@@ -367,3 +367,31 @@ func TestConfigVars(t *testing.T) {
 }
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestScale(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	// The hook saves the request it gets, to see the scale in it.
+	l := state.Layout{Root: root}
+	os.MkdirAll(l.HooksDir(), 0o755)
+	req := filepath.Join(root, "request.json")
+	os.WriteFile(filepath.Join(l.HooksDir(), "10-save"), []byte("#!/bin/sh\ncat > "+req+"\n"), 0o755)
+	id, data := makeBundle(t, map[string]string{"Procfile": "web: node s.js\nworker: node w.js\n"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait")
+	if r := run(t, root, nil, nil, "ps:scale", "web", "prod", "worker=3", "web=2", "--wait"); r.code != 0 {
+		t.Fatalf("ps:scale: %+v", r)
+	}
+	if a := readApp(t, root); a.Scale["worker"] != 3 || a.Scale["web"] != 2 {
+		t.Fatalf("app.json scale: %v", a.Scale)
+	}
+	b, _ := os.ReadFile(req)
+	if !strings.Contains(string(b), `"scale":{"web":2,"worker":3}`) || !strings.Contains(string(b), `"phase":"deployed"`) {
+		t.Errorf("the deployed hook did not get the scale: %s", b)
+	}
+	for _, bad := range []string{"worker=-1", "worker=65", "worker", "=2"} {
+		if r := run(t, root, nil, nil, "ps:scale", "web", "prod", bad); r.code == 0 {
+			t.Errorf("ps:scale %s accepted", bad)
+		}
+	}
+}

@@ -43,7 +43,7 @@ func App() *cli.App {
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
 			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(), hookCommand(),
-		}, configCommands()...),
+		}, append(configCommands(), scaleCommand())...),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},

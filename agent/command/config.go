@@ -3,9 +3,11 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/appuser"
@@ -108,8 +110,7 @@ func configCommands() []*cli.Command {
 }
 
 // changeConfig edits config.env with fn, then restarts the live version
-// (a deployment of it) unless --no-restart or a deployment is pending
-// (that one picks the vars up).
+// unless --no-restart.
 func changeConfig(c *cli.Context, fn func(vars map[string]string, args []string) error) error {
 	ae, err := appEnvArgs(c, 2, 1<<20)
 	if err != nil {
@@ -134,6 +135,13 @@ func changeConfig(c *cli.Context, fn func(vars map[string]string, args []string)
 	if c.Bool("no-restart") {
 		return nil
 	}
+	return restartLive(c, ae)
+}
+
+// restartLive restarts the live version (a deployment of it, which goes
+// straight to the deployed hooks), unless a deployment is pending: that
+// one picks the change up.
+func restartLive(c *cli.Context, ae state.AppEnv) error {
 	var a state.App
 	if err := state.Read(layout(c).AppJSON(ae), &a); err != nil {
 		if os.IsNotExist(err) {
@@ -143,11 +151,52 @@ func changeConfig(c *cli.Context, fn func(vars map[string]string, args []string)
 	}
 	switch {
 	case a.Deployment != nil:
-		fmt.Fprintf(c.App.Writer, "%s: the pending deployment of %s will use them\n", ae, a.Deployment.Version)
+		fmt.Fprintf(c.App.Writer, "%s: the pending deployment of %s will apply the change\n", ae, a.Deployment.Version)
 		return nil
 	case a.CurrentVersion == "":
 		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "%s: restarting %s\n", ae, a.CurrentVersion)
 	return request(c, ae, a.CurrentVersion, false)
+}
+
+func scaleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ps:scale",
+		Usage:     "set how many instances of each process type run, and apply it",
+		ArgsUsage: "APP ENV TYPE=N...",
+		Description: "Records the counts in app.json (\"scale\"), where they override jecloud.toml's [scale],\n" +
+			"then restarts the live version so that the node hook starts or stops instances.",
+		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "no-restart", Usage: "apply at the next deploy or restart only"}}, waitFlags...),
+		Action: func(c *cli.Context) error {
+			ae, err := appEnvArgs(c, 3, 1<<20)
+			if err != nil {
+				return err
+			}
+			set := map[string]int{}
+			for _, a := range c.Args().Slice()[2:] {
+				typ, num, ok := strings.Cut(a, "=")
+				n, err := strconv.Atoi(num)
+				if !ok || err != nil || n < 0 || n > state.MaxScale || typ == "" {
+					return fmt.Errorf("ps:scale: %q: want TYPE=N with N from 0 to %d, e.g. web=2", a, state.MaxScale)
+				}
+				set[typ] = n
+			}
+			l := layout(c)
+			if _, err := state.UpdateApp(l.AppJSON(ae), func(a *state.App) error {
+				if a.Scale == nil {
+					a.Scale = map[string]int{}
+				}
+				maps.Copy(a.Scale, set)
+				return nil
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s: scale recorded in %s\n", ae, l.AppJSON(ae))
+			if c.Bool("no-restart") {
+				return nil
+			}
+			return restartLive(c, ae)
+		},
+	}
 }

@@ -69,7 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statusCommand(),
 			rollbackCommand(),
 			logsCommand(),
-		}, configCommands()...),
+		}, append(configCommands(), scaleCommand())...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {

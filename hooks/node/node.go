@@ -82,6 +82,13 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)
 	}
+	for typ, n := range req.Scale { // ps:scale wins over jecloud.toml's [scale]
+		if _, ok := spec.Processes[typ]; ok {
+			spec.Scale[typ] = n
+		} else if req.Phase == hook.Deployed {
+			fmt.Fprintf(log, "scale %s=%d ignored: the Procfile has no %q process\n", typ, n, typ)
+		}
+	}
 	switch req.Phase {
 	case hook.Install:
 		err = h.install(ctx, a, spec, log)

@@ -32,6 +32,9 @@ type Request struct {
 	// Vars are environment variables returned by the hooks that ran before
 	// this one in this deployment (for example REDIS_URL), for the app.
 	Vars map[string]string `json:"vars,omitempty"`
+	// Scale is the number of instances per process type set with
+	// `ps:scale` (app.json "scale"); it overrides the release's own.
+	Scale map[string]int `json:"scale,omitempty"`
 }
 
 // Response is what a hook may print on stdout as one JSON object.

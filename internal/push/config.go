@@ -53,3 +53,15 @@ func (c *Client) configArgv(cmd string, keys []string, noRestart bool) []string 
 	}
 	return append(argv, "--wait")
 }
+
+// Scale sets instance counts ("web=2") on each target and restarts the app
+// there (unless noRestart), watching it go live.
+func (c *Client) Scale(ctx context.Context, counts []string, noRestart bool) error {
+	argv := append([]string{"ps:scale", c.App, c.Env}, counts...)
+	if noRestart {
+		argv = append(argv, "--no-restart")
+	} else {
+		argv = append(argv, "--wait")
+	}
+	return c.eachWatched(ctx, argv, nil, "restart")
+}

@@ -90,7 +90,7 @@ func (e *Engine) removeRelease(o *observed, rel *release) func(context.Context) 
 	return func(ctx context.Context) error {
 		if rel.dir {
 			// A failed cleanup hook is not a deployment's failure: the step backs off and retries.
-			if err := e.callHooks(ctx, o.ae, hook.Cleanup, rel.id, ""); err != nil {
+			if err := e.callHooks(ctx, o, hook.Cleanup, rel.id, ""); err != nil {
 				return err
 			}
 			dir := e.Layout.Release(o.ae, rel.id)

@@ -270,7 +270,7 @@ func (e *Engine) unpack(ae state.AppEnv, v, dir string) error {
 func (e *Engine) runPhase(o *observed, phase, next string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		d := o.app.Deployment
-		if err := e.callHooks(ctx, o.ae, phase, d.Version, d.PreviousVersion); err != nil {
+		if err := e.callHooks(ctx, o, phase, d.Version, d.PreviousVersion); err != nil {
 			return err
 		}
 		return e.advance(o, next, nil)
@@ -278,13 +278,15 @@ func (e *Engine) runPhase(o *observed, phase, next string) func(context.Context)
 }
 
 // callHooks runs every hook for phase; a hook's failure is a failure of the deployment.
-func (e *Engine) callHooks(ctx context.Context, ae state.AppEnv, phase, version, previous string) error {
+func (e *Engine) callHooks(ctx context.Context, o *observed, phase, version, previous string) error {
 	hooks, err := e.Hooks()
 	if err != nil {
 		return err
 	}
+	ae := o.ae
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
-		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous}
+		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous,
+		Scale: o.app.Scale}
 	e.fault("hook:" + phase)
 	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
 	var he *hook.Error
@@ -308,7 +310,7 @@ func (e *Engine) switchCurrent(o *observed) func(context.Context) error {
 func (e *Engine) startApp(o *observed) func(context.Context) error {
 	return func(ctx context.Context) error {
 		d := o.app.Deployment
-		err := e.callHooks(ctx, o.ae, hook.Deployed, d.Version, d.PreviousVersion)
+		err := e.callHooks(ctx, o, hook.Deployed, d.Version, d.PreviousVersion)
 		var f *failure
 		switch {
 		case errors.As(err, &f):
@@ -340,7 +342,7 @@ func (e *Engine) rollBack(o *observed) func(context.Context) error {
 		}
 		e.fault("rollback:switched")
 		reason := d.FailReason + "; rolled back to " + prev
-		err := e.callHooks(ctx, o.ae, hook.Deployed, prev, d.Version)
+		err := e.callHooks(ctx, o, hook.Deployed, prev, d.Version)
 		var f *failure
 		switch {
 		case errors.As(err, &f):

@@ -29,6 +29,7 @@ const (
 	MaxFailed   = 100
 	MaxAborted  = 100
 	MaxDeployed = 50
+	MaxScale    = 64
 )
 
 // App is APP/ENV/app.json.
@@ -39,7 +40,10 @@ type App struct {
 	RecentFailedDeployments   []Failure   `json:"recent_failed_deployments,omitempty"`
 	DeployedVersions          []Deployed  `json:"deployed_versions,omitempty"`
 	Backoff                   *Backoff    `json:"backoff,omitempty"`
-	Extra                     Extra       `json:"-"`
+	// Scale is the number of instances per process type, set with
+	// `ps:scale` or by hand; it overrides jecloud.toml's [scale].
+	Scale map[string]int `json:"scale,omitempty"`
+	Extra Extra          `json:"-"`
 }
 
 // Deployment is a requested version on its way to being live.
@@ -216,6 +220,11 @@ func (a *App) Validate() error {
 	if a.CurrentVersion != "" {
 		if err := names.CheckVersion(a.CurrentVersion); err != nil {
 			return &ValueError{Key: "current_version", Value: a.CurrentVersion, Err: err}
+		}
+	}
+	for typ, n := range a.Scale {
+		if n < 0 || n > MaxScale {
+			return &ValueError{Key: "scale." + typ, Value: fmt.Sprint(n), Err: fmt.Errorf("give 0 to %d instances", MaxScale)}
 		}
 	}
 	if d := a.Deployment; d != nil {

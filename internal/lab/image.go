@@ -1,0 +1,238 @@
+//go:build linux
+
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Suite is the Debian release of the image.
+const Suite = "bookworm"
+
+// Packages are installed into the image on top of debootstrap's minbase.
+// nodejs and redis-server are there for the hooks' tests; their units are
+// not enabled at boot (the hooks turn on what they need).
+var Packages = []string{
+	"systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "procps", "curl",
+	"ca-certificates", "openssh-server", "sudo", "nodejs", "redis-server",
+}
+
+// imageVersion names the set-up customize does; change it when that
+// changes so that cached images are rebuilt.
+const imageVersion = "jclab-image-1"
+
+// CacheDir is where images are kept: $JECLOUD_LAB_CACHE, else
+// /var/cache/jecloud-lab. Each image is KEY/rootfs, KEY a hash of the
+// package list and imageVersion; debs/ keeps downloaded packages.
+func CacheDir() string {
+	if d := os.Getenv("JECLOUD_LAB_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/jecloud-lab"
+}
+
+// Mirror is the Debian mirror debootstrap uses: $JECLOUD_LAB_MIRROR, else
+// deb.debian.org.
+func Mirror() string {
+	if m := os.Getenv("JECLOUD_LAB_MIRROR"); m != "" {
+		return m
+	}
+	return "http://deb.debian.org/debian"
+}
+
+// ImageKey identifies the image: what goes into it, not where it comes from.
+func ImageKey() string {
+	h := sha256.Sum256([]byte(imageVersion + "\n" + Suite + "\n" + strings.Join(Packages, ",") + "\n" + customizeSpec))
+	return hex.EncodeToString(h[:8])
+}
+
+func imageDir() string { return filepath.Join(CacheDir(), ImageKey()) }
+
+func imageReady() bool {
+	_, err := os.Stat(filepath.Join(imageDir(), "ready"))
+	return err == nil
+}
+
+var imageMu sync.Mutex
+
+// Image returns the root file system of the lab image, building it the
+// first time (debootstrap, about a minute or two) under a lock so that
+// concurrent test processes build it once.
+func Image(t testing.TB) string {
+	t.Helper()
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	dir := imageDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	if imageReady() {
+		return rootfs
+	}
+	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(filepath.Join(CacheDir(), "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Logf("lab: waiting for another process that builds the image in %s", CacheDir())
+		if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if imageReady() {
+		return rootfs
+	}
+	start := time.Now()
+	t.Logf("lab: building the %s image %s (debootstrap from %s; about 2 minutes, once)", Suite, dir, Mirror())
+	if err := buildImage(dir); err != nil {
+		t.Fatalf("lab: build image: %v", err)
+	}
+	t.Logf("lab: image built in %.0fs", time.Since(start).Seconds())
+	return rootfs
+}
+
+func buildImage(dir string) error {
+	var b [4]byte
+	rand.Read(b[:])
+	build := filepath.Join(CacheDir(), ".build-"+filepath.Base(dir)+"-"+hex.EncodeToString(b[:]))
+	debs := filepath.Join(CacheDir(), "debs")
+	for _, d := range []string{build, debs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			removeTree(build)
+		}
+	}()
+	rootfs := filepath.Join(build, "rootfs")
+	logf := filepath.Join(build, "debootstrap.log")
+	log, err := os.Create(logf)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","),
+		"--cache-dir="+debs, Suite, rootfs, Mirror())
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	err = cmd.Run()
+	log.Close()
+	if err != nil {
+		out, _ := os.ReadFile(logf)
+		return fmt.Errorf("debootstrap: %v\n%s", err, tail(string(out), 30))
+	}
+	if err := customize(rootfs); err != nil {
+		return fmt.Errorf("set up the image: %w", err)
+	}
+	info := fmt.Sprintf("%s\nsuite: %s\nmirror: %s\npackages: %s\nbuilt: %s\n", imageVersion, Suite, Mirror(),
+		strings.Join(Packages, " "), time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(build, "ready"), []byte(info), 0o644); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		if err := removeTree(dir); err != nil { // a broken earlier build
+			return err
+		}
+	}
+	if err := os.Rename(build, dir); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// customizeSpec describes what customize does; it is part of ImageKey.
+const customizeSpec = `mask apt-daily.timer apt-daily-upgrade.timer; disable ssh redis-server;
+no ssh host keys (each server gets its own); sshd: keys only, root by key, no DNS;
+no /etc/hostname (the machine name is the host name); empty machine-id (nspawn --uuid)`
+
+func customize(rootfs string) error {
+	chroot := func(args ...string) error {
+		out, err := exec.Command("chroot", append([]string{rootfs}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("chroot %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := chroot("systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer"); err != nil {
+		return err
+	}
+	if err := chroot("systemctl", "disable", "ssh.service", "redis-server.service"); err != nil {
+		return err
+	}
+	keys, _ := filepath.Glob(filepath.Join(rootfs, "etc/ssh/ssh_host_*"))
+	for _, k := range keys {
+		if err := os.Remove(k); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"etc/ssh/sshd_config.d/jclab.conf": "# The lab's sshd (internal/lab): its host key is written at boot.\n" +
+			"HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
+			"PermitRootLogin prohibit-password\nUseDNS no\n",
+		"etc/machine-id": "",
+	}
+	for p, content := range files {
+		if err := os.WriteFile(filepath.Join(rootfs, p), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(rootfs, "etc/hostname")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// sweepImages removes half-built images (their build was interrupted) and
+// ephemeral copies no container uses, unless an image is being built.
+func sweepImages() error {
+	var errs []error
+	dirs, _ := filepath.Glob(filepath.Join(CacheDir(), "*"))
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && !strings.HasPrefix(filepath.Base(d), ".") {
+			errs = append(errs, sweepCopies(d))
+		}
+	}
+	builds, _ := filepath.Glob(filepath.Join(CacheDir(), ".build-*"))
+	if len(builds) > 0 {
+		fd, err := unix.Open(filepath.Join(CacheDir(), "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+		if err == nil {
+			if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+				for _, b := range builds {
+					errs = append(errs, removeTree(b))
+				}
+			}
+			unix.Close(fd)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.TrimSpace([]byte(strings.Join(lines, "\n"))))
+}

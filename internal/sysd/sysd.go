@@ -1,0 +1,188 @@
+// Package sysd installs jeagent's systemd units on a server and turns the
+// timer on, over D-Bus (github.com/coreos/go-systemd/v22/dbus), the way
+// `systemctl daemon-reload; systemctl enable --now TIMER` would, but only
+// doing what is not done yet: a second run changes nothing and says so.
+package sysd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/systemd"
+)
+
+// UnitDir is where units written by the administrator (and by `jeagent
+// init`) live; it wins over units shipped by packages in /lib/systemd/system.
+const UnitDir = "/etc/systemd/system"
+
+// Result says what Setup did.
+type Result struct {
+	Written  []string // unit files written (new or changed)
+	Reloaded bool     // daemon-reload
+	Enabled  bool     // the timer was enabled
+	Started  bool     // the timer was started or restarted
+	Notes    []string // things left alone, and why
+}
+
+// Changed reports whether Setup changed anything.
+func (r Result) Changed() bool {
+	return len(r.Written) > 0 || r.Reloaded || r.Enabled || r.Started
+}
+
+// String describes the result in one line per change.
+func (r Result) String() string {
+	var lines []string
+	for _, w := range r.Written {
+		lines = append(lines, "systemd: wrote "+w)
+	}
+	if r.Reloaded {
+		lines = append(lines, "systemd: reloaded the unit files (daemon-reload)")
+	}
+	if r.Enabled {
+		lines = append(lines, "systemd: enabled "+systemd.Timer)
+	}
+	if r.Started {
+		lines = append(lines, "systemd: started "+systemd.Timer)
+	}
+	for _, n := range r.Notes {
+		lines = append(lines, "systemd: "+n)
+	}
+	if !r.Changed() {
+		lines = append(lines, fmt.Sprintf("systemd: %s and %s up to date, timer enabled and active: nothing to do",
+			systemd.Service, systemd.Timer))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WriteUnits writes each unit into dir, atomically, unless the file already
+// has that content. It returns the paths it wrote.
+func WriteUnits(dir string, units []systemd.Unit) ([]string, error) {
+	var written []string
+	for _, u := range units {
+		p := filepath.Join(dir, u.Name)
+		old, err := os.ReadFile(p)
+		if err == nil && bytes.Equal(old, u.Content) {
+			continue
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return written, fmt.Errorf("read %s: %w", p, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return written, err
+		}
+		if err := atomicfile.WriteFile(p, u.Content, 0o644); err != nil {
+			return written, fmt.Errorf("write %s: %w", p, err)
+		}
+		written = append(written, p)
+	}
+	return written, nil
+}
+
+// Setup writes units into dir, then, over the system bus: reloads systemd
+// if a unit changed (or systemd says it needs a reload), enables timer
+// unless it is enabled, and starts it unless it is active (restarts it when
+// its file changed, so new settings apply). A masked timer is left alone.
+func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) (Result, error) {
+	var r Result
+	written, err := WriteUnits(dir, units)
+	r.Written = written
+	if err != nil {
+		return r, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return r, fmt.Errorf("connect to systemd over D-Bus: %w (run as root; `jeagent init --no-systemd` skips this)", err)
+	}
+	defer conn.Close()
+
+	prop := func(unit, name string) (any, error) {
+		p, err := conn.GetUnitPropertyContext(ctx, unit, name)
+		if err != nil {
+			return nil, fmt.Errorf("systemd: property %s of %s: %w", name, unit, err)
+		}
+		return p.Value.Value(), nil
+	}
+	reload := len(written) > 0
+	if !reload {
+		for _, u := range units {
+			v, err := prop(u.Name, "NeedDaemonReload")
+			if err != nil {
+				return r, err
+			}
+			if b, _ := v.(bool); b {
+				reload = true
+			}
+		}
+	}
+	if reload {
+		if err := conn.ReloadContext(ctx); err != nil {
+			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
+		}
+		r.Reloaded = true
+	}
+
+	v, err := prop(timer, "UnitFileState")
+	if err != nil {
+		return r, err
+	}
+	switch state, _ := v.(string); state {
+	case "enabled", "enabled-runtime", "linked", "linked-runtime", "alias", "static", "indirect", "generated", "transient":
+	case "masked", "masked-runtime":
+		r.Notes = append(r.Notes, timer+" is masked: left alone (systemctl unmask "+timer+", then jeagent init)")
+		return r, nil
+	default:
+		if _, _, err := conn.EnableUnitFilesContext(ctx, []string{timer}, false, true); err != nil {
+			return r, fmt.Errorf("systemd: enable %s: %w", timer, err)
+		}
+		// As `systemctl enable` does: load the new [Install] symlinks.
+		if err := conn.ReloadContext(ctx); err != nil {
+			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
+		}
+		r.Enabled, r.Reloaded = true, true
+	}
+
+	timerWritten := false
+	for _, w := range written {
+		if filepath.Base(w) == timer {
+			timerWritten = true
+		}
+	}
+	v, err = prop(timer, "ActiveState")
+	if err != nil {
+		return r, err
+	}
+	active := v == "active"
+	if active && !timerWritten {
+		return r, nil
+	}
+	ch := make(chan string, 1)
+	if active {
+		_, err = conn.RestartUnitContext(ctx, timer, "replace", ch)
+	} else {
+		_, err = conn.StartUnitContext(ctx, timer, "replace", ch)
+	}
+	if err != nil {
+		return r, fmt.Errorf("systemd: start %s: %w", timer, err)
+	}
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return r, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
+		}
+	case <-ctx.Done():
+		return r, fmt.Errorf("systemd: start %s: %w", timer, ctx.Err())
+	}
+	r.Started = true
+	return r, nil
+}
