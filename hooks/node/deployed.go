@@ -71,7 +71,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 				return fmt.Errorf("%w\n%s", err, journalTail(svc))
 			}
 			if typ == "web" {
-				if err := h.waitHealthy(ctx, port, spec.Web.Health, svc); err != nil {
+				if err := h.waitHealthy(ctx, sd, port, spec.Web.Health, svc); err != nil {
 					return err
 				}
 			}
@@ -103,7 +103,9 @@ func (h *Hook) writeUnits(s unitSet) (bool, error) {
 		return false, err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), s.prefix) && s.files[e.Name()] == "" && !e.IsDir() {
+		// Only process templates (NAME@.service, NAME@.socket) are this hook's:
+		// other units of the app (its Redis) belong to other hooks.
+		if strings.HasPrefix(e.Name(), s.prefix) && strings.Contains(e.Name(), "@.") && s.files[e.Name()] == "" && !e.IsDir() {
 			if err := os.Remove(filepath.Join(h.UnitDir, e.Name())); err != nil {
 				return false, err
 			}
@@ -142,8 +144,8 @@ func (h *Hook) stopRemovedTypes(ctx context.Context, sd sdbus.Systemd, u appUnit
 		return err
 	}
 	for _, name := range units {
-		typ, _, _ := strings.Cut(strings.TrimPrefix(name, u.prefix()), "@")
-		if _, ok := spec.Processes[typ]; ok {
+		typ, _, isProcess := strings.Cut(strings.TrimPrefix(name, u.prefix()), "@")
+		if _, ok := spec.Processes[typ]; ok || !isProcess {
 			continue
 		}
 		fmt.Fprintf(log, "stopping %s (no longer in the Procfile)\n", name)
@@ -168,7 +170,7 @@ func instanceNumber(unit string) (int, bool) {
 // waitHealthy waits until the web port answers an HTTP request on a fresh
 // connection: 2xx or 3xx on the health path if one is declared, else any
 // answer below 500 on "/".
-func (h *Hook) waitHealthy(ctx context.Context, port int, path, svc string) error {
+func (h *Hook) waitHealthy(ctx context.Context, sd sdbus.Systemd, port int, path, svc string) error {
 	strict := path != ""
 	if path == "" {
 		path = "/"
@@ -176,8 +178,13 @@ func (h *Hook) waitHealthy(ctx context.Context, port int, path, svc string) erro
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(h.HealthTimeout)
+	_, restarts0, _ := sd.State(ctx, svc)
 	var last string
 	for time.Now().Before(deadline) {
+		// A process that keeps dying will not answer: say so at once.
+		if _, n, err := sd.State(ctx, svc); err == nil && n >= restarts0+3 {
+			return fmt.Errorf("%s keeps exiting (restarted %d times while waiting for it to answer)\n%s", svc, n-restarts0, journalTail(svc))
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
 		if err == nil {

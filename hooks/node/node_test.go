@@ -137,7 +137,7 @@ func TestUnits(t *testing.T) {
 		"EnvironmentFile=-/var/cloud/shop/prod/config.env", "ExecStart=/bin/sh -c 'exec node server.js'",
 		"Restart=always", "StartLimitIntervalSec=0", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
 		"PrivateTmp=yes", "ReadWritePaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home",
-		"InaccessiblePaths=-/var/cloud/sys", "Requires=jecloud-shop-prod-web@%i.socket", "WantedBy=multi-user.target",
+		"InaccessiblePaths=-/var/cloud/sys/server.json", "InaccessiblePaths=-/var/cloud/sys/hooks.d", "Requires=jecloud-shop-prod-web@%i.socket", "WantedBy=multi-user.target",
 	} {
 		if !strings.Contains(web, want) {
 			t.Errorf("web unit lacks %q:\n%s", want, web)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
@@ -44,7 +45,7 @@ func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.W
 	err = cmd.Run()
 	out.Flush()
 	if err != nil {
-		return fmt.Errorf("npm %s failed (%v): %s", args[0], err, out.Last())
+		return fmt.Errorf("npm %s failed (%v): %s", args[0], err, strings.TrimSpace(out.Last()))
 	}
 	return nil
 }

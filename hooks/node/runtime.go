@@ -175,6 +175,9 @@ func (r *Runtimes) Install(ctx context.Context, version string, log io.Writer) (
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700: apps run this Node.js
+		return "", err
+	}
 	rc, err := r.open(ctx, "v"+version+"/"+tarball)
 	if err != nil {
 		return "", err

@@ -136,8 +136,13 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "LockPersonality", "yes"),
 		opt("Service", "UMask", "0027"),
 		opt("Service", "ReadWritePaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
-		// The agent's own state is none of the app's business.
-		opt("Service", "InaccessiblePaths", "-"+filepath.Join(a.Root, "sys")),
+	)
+	// The agent's own state is none of the app's business (the Node.js
+	// runtimes in sys/runtimes stay reachable).
+	for _, p := range []string{"server.json", "pids", "logs", "hooks.d"} {
+		o = append(o, opt("Service", "InaccessiblePaths", "-"+filepath.Join(a.Root, "sys", p)))
+	}
+	o = append(o,
 		opt("Install", "WantedBy", "multi-user.target"),
 	)
 	return o

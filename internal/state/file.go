@@ -118,7 +118,8 @@ func writeBytes(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, data, 0o644)
+	// Root's only: apps have no business reading the agent's state.
+	return atomicfile.WriteFile(path, data, 0o640)
 }
 
 // Encode is the one format of state files: two-space indented JSON and a newline.

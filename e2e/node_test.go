@@ -1,0 +1,278 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
+)
+
+// The test app: Node.js without dependencies, following the zero-downtime
+// contract (docs/node.md), counting visits in its Redis through REDIS_URL.
+const appServer = `const http = require("http");
+const net = require("net");
+const version = process.env.JECLOUD_VERSION;
+if (process.env.BROKEN) { console.error("BROKEN is set: exiting"); process.exit(3); }
+function incr(cb) {
+  const u = new URL(process.env.REDIS_URL);
+  const c = net.connect(+u.port, u.hostname);
+  let buf = "";
+  c.on("error", (e) => cb(e));
+  c.on("data", (d) => { buf += d; const m = buf.match(/:(\d+)\r\n/); if (m) { c.end(); cb(null, m[1]); } });
+  c.write("AUTH " + decodeURIComponent(u.password) + "\r\nINCR visits\r\n");
+}
+const server = http.createServer((req, res) => {
+  if (req.url === "/healthz") { res.end("ok\n"); return; }
+  if (req.url === "/version") { res.end(version + "\n"); return; }
+  incr((err, n) => {
+    if (err) { res.writeHead(500); res.end(String(err)); return; }
+    res.end("hello " + version + " visits " + n + " user " + require("os").userInfo().username + " greeting " + (process.env.GREETING || "") + "\n");
+  });
+});
+if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process.env.PORT);
+process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeIdleConnections(); });
+`
+
+// TestNodeAppWithRedis deploys a Node.js app with Redis to a real Debian
+// server under systemd, then: it is served by its own user with REDIS_URL;
+// a redeploy under load fails no request; a broken release rolls back by
+// itself; config vars reach the app; the app comes back after a restart of
+// its units.
+func TestNodeAppWithRedis(t *testing.T) {
+	lab.Require(t)
+	jeagent, jepush := binaries(t)
+	srv := lab.Boot(t, 1)[0]
+	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustExec("jeagent", "init")
+	nodeVersion := installMirror(t, srv)
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"package.json": `{"name": "counter", "engines": {"node": "` + strings.Split(nodeVersion, ".")[0] + `.x"}, "scripts": {"start": "node server.js"}}`,
+		"server.js":    appServer,
+		"Procfile":     "web: node server.js\n",
+		"jecloud.toml": "app = \"counter\"\n[services]\nredis = \"7\"\n[web]\nhealth = \"/healthz\"\n",
+	})
+	home := lab.SSHHome(t, srv)
+	push := func(args ...string) (int, string) {
+		cmd := exec.Command(jepush, append(args, "--host", "root@"+srv.Addr.String())...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out)
+	}
+	url := "http://" + srv.Addr.String() + ":5000/"
+	get := func(path ...string) (string, error) {
+		c := &http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(url + strings.Join(path, ""))
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return string(b), fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return string(b), nil
+	}
+
+	start := time.Now()
+	if code, out := push(dir, "prod"); code != 0 {
+		t.Fatalf("first push: exit %d\n%s\n%s", code, out, srv.MustExec("journalctl", "-n", "50", "--no-pager"))
+	}
+	t.Logf("first push (Node.js install, user, Redis, units): %s", time.Since(start).Round(time.Millisecond))
+	v1 := readApp(t, srv, "counter", "prod").CurrentVersion
+	body, err := get()
+	if err != nil {
+		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl status --no-pager 'jecloud-*'; journalctl -n 40 --no-pager -u 'jecloud-*'")
+		t.Fatalf("%v\n%s", err, out)
+	}
+	contains(t, "GET /", body, "hello "+v1, "visits 1", "user jc-counter-prod")
+	if b2, _ := get(); !strings.Contains(b2, "visits 2") {
+		t.Errorf("Redis does not keep the count: %q", b2)
+	}
+	// Sandbox and secrets on the server.
+	unit := srv.MustExec("systemctl", "cat", "jecloud-counter-prod-web@1.service")
+	contains(t, "web unit", unit, "User=jc-counter-prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
+	if strings.Contains(unit, "REDIS_URL") {
+		t.Error("REDIS_URL (with its password) is in a world-readable unit file")
+	}
+	contains(t, "services.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/counter/prod/services.env"), "640 root jc-counter-prod")
+	contains(t, "node version", srv.MustExec("cat", "/var/cloud/counter/prod/source/versions/"+v1+"/.jecloud/node-version"), nodeVersion)
+	if out, err := srv.Exec(t.Context(), "runuser", "-u", "jc-counter-prod", "--", "cat", "/var/cloud/sys/server.json"); err == nil {
+		t.Errorf("the app's user can read the agent's state: %s", out)
+	}
+
+	// A redeploy under load (4 clients in a loop on /version, which does not
+	// touch Redis): no request fails.
+	writeFiles(t, dir, map[string]string{"version.txt": "2"})
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				if _, err := get("version"); err != nil {
+					failed.Add(1)
+					t.Logf("request failed: %v", err)
+				} else {
+					ok.Add(1)
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	code, out := push(dir, "prod")
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("second push: exit %d\n%s", code, out)
+	}
+	v2 := readApp(t, srv, "counter", "prod").CurrentVersion
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("redeploy under load: %d requests ok, %d failed; p50 %s, p99 %s, max %s",
+		ok.Load(), failed.Load(), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed during the redeploy", failed.Load())
+	}
+	if body, _ := get(); !strings.Contains(body, "hello "+v2) {
+		t.Errorf("after the redeploy: %q", body)
+	}
+
+	// A broken release: the deploy fails, rolls back by itself, v2 serves on.
+	writeFiles(t, dir, map[string]string{"server.js": "process.env.BROKEN = '1';\n" + appServer})
+	code, out = push(dir, "prod")
+	if code == 0 || !strings.Contains(out, "rolled back to "+v2) {
+		t.Fatalf("broken push: exit %d\n%s", code, out)
+	}
+	if body, err := get(); err != nil || !strings.Contains(body, "hello "+v2) {
+		t.Errorf("after the rollback: %q %v", body, err)
+	}
+	if a := readApp(t, srv, "counter", "prod"); a.CurrentVersion != v2 {
+		t.Errorf("current_version %s after the rollback, want %s", a.CurrentVersion, v2)
+	}
+
+	// Config vars reach the app after config:set's restart.
+	writeFiles(t, dir, map[string]string{"server.js": appServer})
+	code, out = push("config:set", "prod", "GREETING=bonjour", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	}
+	if body, _ := get(); !strings.Contains(body, "greeting bonjour") {
+		t.Errorf("config var not seen by the app: %q", body)
+	}
+
+	// Killed by systemd's hand or by a crash: it comes back.
+	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", "jecloud-counter-prod-web@1.service")
+	eventually(t, 20*time.Second, "the app is back after SIGKILL", func() bool {
+		body, err := get()
+		return err == nil && strings.Contains(body, "hello "+v2)
+	})
+}
+
+// installMirror builds a Node.js mirror from this machine's node (laid out
+// like the official one: index.json, vX/SHASUMS256.txt, vX/node-vX-linux-x64.tar.gz),
+// puts it in the server at /srv/node-mirror and points server.json at it.
+// It returns the version.
+func installMirror(t *testing.T, srv *lab.Server) string {
+	t.Helper()
+	out, err := exec.Command("node", "--version").Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	node, _ := exec.LookPath("node")
+	node, _ = filepath.EvalSymlinks(node)
+	npmDir := filepath.Join(filepath.Dir(filepath.Dir(node)), "lib", "node_modules", "npm")
+	name := "node-v" + v + "-linux-x64"
+	tmp := t.TempDir()
+	tgz := filepath.Join(tmp, name+".tar.gz")
+	f, _ := os.Create(tgz)
+	h := sha256.New()
+	zw := gzip.NewWriter(io.MultiWriter(f, h))
+	tw := tar.NewWriter(zw)
+	add := func(hdr *tar.Header, src string) {
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if src != "" {
+			r, _ := os.Open(src)
+			io.Copy(tw, r)
+			r.Close()
+		}
+	}
+	fi, _ := os.Stat(node)
+	add(&tar.Header{Name: name + "/bin/", Typeflag: tar.TypeDir, Mode: 0o755}, "")
+	add(&tar.Header{Name: name + "/bin/node", Typeflag: tar.TypeReg, Mode: 0o755, Size: fi.Size()}, node)
+	add(&tar.Header{Name: name + "/bin/npm", Typeflag: tar.TypeSymlink, Linkname: "../lib/node_modules/npm/bin/npm-cli.js"}, "")
+	filepath.WalkDir(npmDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Dir(filepath.Dir(filepath.Dir(npmDir))), p) // lib/node_modules/npm/...
+		info, _ := d.Info()
+		hdr := &tar.Header{Name: name + "/" + filepath.ToSlash(rel), Mode: int64(info.Mode().Perm())}
+		switch {
+		case d.IsDir():
+			hdr.Typeflag, hdr.Name = tar.TypeDir, hdr.Name+"/"
+			add(hdr, "")
+		case info.Mode()&fs.ModeSymlink != 0:
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname, _ = os.Readlink(p)
+			add(hdr, "")
+		default:
+			hdr.Typeflag, hdr.Size = tar.TypeReg, info.Size()
+			add(hdr, p)
+		}
+		return nil
+	})
+	tw.Close()
+	zw.Close()
+	f.Close()
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := srv.CopyIn(tgz, "/srv/node-mirror/v"+v+"/"+name+".tar.gz"); err != nil {
+		t.Fatal(err)
+	}
+	srv.WriteFile("/srv/node-mirror/v"+v+"/SHASUMS256.txt", []byte(sum+"  "+name+".tar.gz\n"), 0o644)
+	srv.WriteFile("/srv/node-mirror/index.json", []byte(`[{"version":"v`+v+`","lts":"Iron"}]`), 0o644)
+	srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}}`+"\n"), 0o640)
+	return v
+}
