@@ -84,7 +84,15 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err := h.stopRemovedTypes(ctx, sd, u, spec, log); err != nil {
 		return err
 	}
-	return h.soak(ctx, sd, restarts, log)
+	if err := h.soak(ctx, sd, restarts, log); err != nil {
+		return err
+	}
+	if spec.Instances("web") > 0 {
+		if _, ok := spec.Processes["web"]; ok {
+			fmt.Fprintf(log, "web is served on port %d of this server\n", port)
+		}
+	}
+	return nil
 }
 
 // writeUnits writes the unit files that differ and removes this app's unit
