@@ -40,7 +40,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := h.dial(ctx)
+	sd, closeFn, err := sdbus.Open(ctx)
 	if err != nil {
 		return err
 	}

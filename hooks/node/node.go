@@ -37,24 +37,15 @@ type Hook struct {
 	// PID 1. Elsewhere (a container without systemd, a demo) it says so in
 	// the log and leaves the release unpacked but not started.
 	Active func() bool
-	// dial connects to systemd (tests replace it).
-	dial func(ctx context.Context) (sdbus.Systemd, func(), error)
 }
 
 // New returns the hook with its defaults.
 func New() *Hook {
 	return &Hook{
-		UnitDir:       "/etc/systemd/system",
+		UnitDir:       sdbus.UnitDir,
 		HealthTimeout: 60 * time.Second,
 		Soak:          5 * time.Second,
 		Active:        util.IsRunningSystemd,
-		dial: func(ctx context.Context) (sdbus.Systemd, func(), error) {
-			b, err := sdbus.Dial(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, b.Close, nil
-		},
 	}
 }
 

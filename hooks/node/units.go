@@ -122,21 +122,9 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "KillMode", "mixed"),
 		opt("Service", "TimeoutStopSec", strconv.Itoa(a.StopTimeout)),
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
-		// Sandbox: the app sees the system read-only, its own data dir
-		// writable, no home directories, its own /tmp and no devices.
-		opt("Service", "NoNewPrivileges", "yes"),
-		opt("Service", "ProtectSystem", "strict"),
-		opt("Service", "ProtectHome", "yes"),
-		opt("Service", "PrivateTmp", "yes"),
-		opt("Service", "PrivateDevices", "yes"),
-		opt("Service", "ProtectKernelTunables", "yes"),
-		opt("Service", "ProtectKernelModules", "yes"),
-		opt("Service", "ProtectControlGroups", "yes"),
-		opt("Service", "RestrictSUIDSGID", "yes"),
-		opt("Service", "LockPersonality", "yes"),
 		opt("Service", "UMask", "0027"),
-		opt("Service", "ReadWritePaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
 	)
+	o = append(o, sdbus.Sandbox(filepath.Join(a.AppDir, "data"), filepath.Join(a.AppDir, "home"))...)
 	// The agent's own state is none of the app's business (the Node.js
 	// runtimes in sys/runtimes stay reachable).
 	for _, p := range []string{"server.json", "pids", "logs", "hooks.d"} {

@@ -43,22 +43,14 @@ type Hook struct {
 	Server string
 	// Active reports whether the hook can work here (systemd is PID 1).
 	Active func() bool
-	dial   func(ctx context.Context) (sdbus.Systemd, func(), error)
 }
 
 // New returns the hook with its defaults.
 func New() *Hook {
 	return &Hook{
-		UnitDir: "/etc/systemd/system",
+		UnitDir: sdbus.UnitDir,
 		Server:  "/usr/bin/redis-server",
 		Active:  util.IsRunningSystemd,
-		dial: func(ctx context.Context) (sdbus.Systemd, func(), error) {
-			b, err := sdbus.Dial(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, b.Close, nil
-		},
 	}
 }
 
@@ -138,7 +130,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := h.dial(ctx)
+	sd, closeFn, err := sdbus.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -220,7 +212,7 @@ func (i instance) conf() string {
 
 func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 	o := sdbus.Opt
-	return []*unit.UnitOption{
+	return append([]*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("Redis of %s %s (JeCloud)", i.app, i.env)),
 		o("Unit", "After", "network.target"),
 		o("Unit", "StartLimitIntervalSec", "0"),
@@ -230,15 +222,9 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 		o("Service", "ExecStart", h.Server+" "+i.confPath()),
 		o("Service", "Restart", "always"),
 		o("Service", "RestartSec", "1"),
-		o("Service", "NoNewPrivileges", "yes"),
-		o("Service", "ProtectSystem", "strict"),
-		o("Service", "ProtectHome", "yes"),
-		o("Service", "PrivateTmp", "yes"),
-		o("Service", "PrivateDevices", "yes"),
-		o("Service", "ReadWritePaths", i.dataDir()),
 		o("Service", "UMask", "0077"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}
+	}, sdbus.Sandbox(i.dataDir())...)
 }
 
 // password returns the instance's password, made once and kept root-only.

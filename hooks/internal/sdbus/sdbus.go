@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/coreos/go-systemd/v22/unit"
@@ -130,4 +131,36 @@ func Serialize(opts []*unit.UnitOption) string {
 // Opt is one line of a unit file.
 func Opt(section, name, value string) *unit.UnitOption {
 	return &unit.UnitOption{Section: section, Name: name, Value: value}
+}
+
+// UnitDir is where the hooks write their unit files.
+const UnitDir = "/etc/systemd/system"
+
+// Open connects to systemd and returns it with the function that closes it.
+func Open(ctx context.Context) (Systemd, func(), error) {
+	b, err := Dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, b.Close, nil
+}
+
+// Sandbox is the confinement of every process JeCloud runs for an app: the
+// system read-only but for the writable paths, no home directories, its
+// own /tmp, no devices, no new privileges, no kernel tuning.
+func Sandbox(writable ...string) []*unit.UnitOption {
+	s := func(name, value string) *unit.UnitOption { return Opt("Service", name, value) }
+	return []*unit.UnitOption{
+		s("NoNewPrivileges", "yes"),
+		s("ProtectSystem", "strict"),
+		s("ProtectHome", "yes"),
+		s("PrivateTmp", "yes"),
+		s("PrivateDevices", "yes"),
+		s("ProtectKernelTunables", "yes"),
+		s("ProtectKernelModules", "yes"),
+		s("ProtectControlGroups", "yes"),
+		s("RestrictSUIDSGID", "yes"),
+		s("LockPersonality", "yes"),
+		s("ReadWritePaths", strings.Join(writable, " ")),
+	}
 }
