@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/rollforward"
@@ -393,5 +394,75 @@ func TestScale(t *testing.T) {
 		if r := run(t, root, nil, nil, "ps:scale", "web", "prod", bad); r.code == 0 {
 			t.Errorf("ps:scale %s accepted", bad)
 		}
+	}
+}
+
+// TestKillDuringCleanupAndRollback kills the agent half way through removing
+// an old release, and half way through an automatic rollback; the next run
+// finishes both.
+func TestKillDuringCleanupAndRollback(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	calls := userHook(t, root, `[ "$1" = deployed ] && [ -e "$JECLOUD_RELEASE_DIR/broken" ] && { echo "crashed at start" >&2; exit 1; }; exit 0`)
+	versions := filepath.Join(root, "web", "prod", "source", "versions")
+	var ids []string
+	for i := 0; i < 7; i++ {
+		id, data := makeBundle(t, map[string]string{"x": fmt.Sprint(i)})
+		run(t, root, nil, data, "receive", "web", "prod", id)
+		if r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait"); r.code != 0 {
+			t.Fatalf("deploy %d: %+v", i, r)
+		}
+		ids = append(ids, id)
+	}
+	// Age the releases: cleanup may now remove the two oldest (5 are kept).
+	for i, id := range ids {
+		old := time.Now().Add(-10*24*time.Hour + time.Duration(i)*time.Minute)
+		os.Chtimes(filepath.Join(versions, id), old, old)
+		os.Chtimes(filepath.Join(versions, id+".tar.zst"), old, old)
+	}
+	r := run(t, root, []string{"JECLOUD_FAULT=cleanup:renamed"}, nil, "rollforward")
+	if r.signal != syscall.SIGKILL {
+		t.Fatalf("cleanup fault not reached: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "rollforward"); r.code != 0 {
+		t.Fatalf("run after the cleanup crash: %+v", r)
+	}
+	entries, _ := os.ReadDir(versions)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(entries) != 5*2+1 { // 5 releases and their bundles, and current
+		t.Fatalf("after cleanup: %v", names)
+	}
+	for _, id := range ids[:2] {
+		if _, err := os.Stat(filepath.Join(versions, id)); err == nil {
+			t.Errorf("old release %s kept", id)
+		}
+	}
+
+	// A release whose start fails: killed right after switching back.
+	os.Remove(calls)
+	bad, data := makeBundle(t, map[string]string{"x": "bad", "broken": ""})
+	run(t, root, nil, data, "receive", "web", "prod", bad)
+	state.UpdateApp(filepath.Join(root, "web", "prod", "app.json"), func(a *state.App) error {
+		a.Request(bad, state.Now(), false)
+		return nil
+	})
+	if r := run(t, root, []string{"JECLOUD_FAULT=rollback:switched"}, nil, "rollforward"); r.signal != syscall.SIGKILL {
+		t.Fatalf("rollback fault not reached: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "rollforward"); r.code != 0 {
+		t.Fatalf("run after the rollback crash: %+v", r)
+	}
+	a := readApp(t, root)
+	live, _ := os.Readlink(filepath.Join(versions, "current"))
+	last := ids[len(ids)-1]
+	if a.CurrentVersion != last || live != last || a.Deployment != nil || len(a.RecentFailedDeployments) != 1 ||
+		!strings.Contains(a.RecentFailedDeployments[0].Reason, "crashed at start; rolled back to "+last) {
+		t.Fatalf("after the rollback: current %s live %s %+v", a.CurrentVersion, live, a.RecentFailedDeployments)
+	}
+	if log, _ := os.ReadFile(calls); !strings.HasSuffix(strings.TrimSpace(string(log)), "deployed "+last) {
+		t.Errorf("the previous version was not restarted last:\n%s", log)
 	}
 }
