@@ -24,6 +24,9 @@ cross: ## static jeagent for linux amd64/arm64, jepush for linux and macOS amd64
 test: lint ## all tests: lint, then the unit and integration tests with the race detector
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
+e2e: build ## end-to-end tests on real Debian servers (systemd-nspawn; root; see docs/lab.md)
+	JECLOUD_E2E=1 $(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
+
 lint: fmt vet ## gofmt and go vet
 
 fmt:

@@ -184,52 +184,103 @@ func removeNspawnRun(name string) error {
 }
 
 // sweepCopies removes the ephemeral copies in an image directory
-// (.#machine.rootfsXXXX, left when nspawn was killed) that no nspawn holds:
-// nspawn keeps an OFD lock on .#.#machine.rootfsXXXX.lck while it runs.
+// (.#machine.rootfsXXXX, left when nspawn was killed) that no container
+// uses: no process has one as its root. While an nspawn of this image has no
+// container running (it is copying the image, or removing its copy), the
+// directory is left alone for now.
 func sweepCopies(imageDir string) error {
-	var errs []error
 	copies, _ := filepath.Glob(filepath.Join(imageDir, ".#machine.*"))
+	if len(copies) == 0 || nspawnBusy(imageDir) {
+		return nil
+	}
+	roots := processRoots()
+	var errs []error
 	for _, c := range copies {
 		if strings.HasSuffix(c, ".lck") {
 			continue
 		}
-		lck := filepath.Join(imageDir, ".#"+filepath.Base(c)+".lck")
-		fd, err := unix.Open(lck, unix.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			// No lock file: an orphan, unless nspawn is creating it right now.
-			if fi, err := os.Lstat(c); err != nil || time.Since(fi.ModTime()) < time.Minute {
-				continue
-			}
-		} else {
-			lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
-			err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
-			if err != nil {
-				unix.Close(fd)
-				continue // held: a running container
-			}
-			// Held by us now: remove the copy, then the lock file.
-			errs = append(errs, removeTree(c))
-			os.Remove(lck)
-			unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Lstat(c, &st); err != nil {
 			continue
 		}
-		errs = append(errs, removeTree(c))
+		if roots[devIno{uint64(st.Dev), st.Ino}] {
+			continue // a running container's root
+		}
+		if err := removeTree(c); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		os.Remove(filepath.Join(imageDir, ".#"+filepath.Base(c)+".lck"))
 	}
-	// Lock files whose copy is gone.
-	lcks, _ := filepath.Glob(filepath.Join(imageDir, ".#.#machine.*.lck"))
-	for _, l := range lcks {
-		c := filepath.Join(imageDir, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), ".#"), ".lck"))
-		if _, err := os.Lstat(c); errors.Is(err, os.ErrNotExist) {
-			if fd, err := unix.Open(l, unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
-				lk := unix.Flock_t{Type: unix.F_WRLCK}
-				if unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk) == nil {
-					os.Remove(l)
+	return errors.Join(errs...)
+}
+
+type devIno struct{ dev, ino uint64 }
+
+// processRoots returns the root directories of all processes.
+func processRoots() map[devIno]bool {
+	m := map[devIno]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name()+"/root/", &st) == nil {
+			m[devIno{uint64(st.Dev), st.Ino}] = true
+		}
+	}
+	return m
+}
+
+// nspawnBusy reports whether a systemd-nspawn whose -D is in imageDir runs
+// without a container (starting, or shutting down).
+func nspawnBusy(imageDir string) bool {
+	_, busy := nspawnsOf(imageDir)
+	return busy
+}
+
+// nspawnUses reports whether a systemd-nspawn runs with its -D in imageDir.
+func nspawnUses(imageDir string) bool {
+	n, _ := nspawnsOf(imageDir)
+	return n > 0
+}
+
+// nspawnsOf counts the systemd-nspawn processes whose -D is in imageDir,
+// and says whether one of them runs without a container (it is starting,
+// copying the image, or shutting down, removing its copy).
+func nspawnsOf(imageDir string) (n int, busy bool) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) != "systemd-nspawn" {
+			continue
+		}
+		for i, a := range args {
+			d := ""
+			if a == "-D" || a == "--directory" {
+				if i+1 < len(args) {
+					d = args[i+1]
 				}
-				unix.Close(fd)
+			} else if v, ok := strings.CutPrefix(a, "--directory="); ok {
+				d = v
+			}
+			if d != "" && filepath.Dir(filepath.Clean(d)) == filepath.Clean(imageDir) {
+				n++
+				if findChild(pid, "systemd") == 0 {
+					busy = true
+				}
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return n, busy
 }
 
 // removeTree removes a directory tree that the lab made, after unmounting
@@ -341,20 +392,37 @@ func Sweep() error {
 		for _, root := range cgroupRoots() {
 			dirs, _ := filepath.Glob(filepath.Join(root, Prefix+"*"))
 			for _, d := range dirs {
+				fi, err := os.Stat(d)
+				if err != nil || time.Since(fi.ModTime()) < time.Minute {
+					continue // maybe a server being started right now
+				}
 				if name := filepath.Base(d); !live[name] && len(cgroupPids(allDirs(d))) == 0 {
 					errs = append(errs, removeCgroups(name))
 				}
 			}
 		}
+		// A container is gone when no record of a live run names it and no
+		// process is left in its cgroups.
+		gone := func(name string) bool {
+			if live[name] {
+				return false
+			}
+			for _, root := range cgroupRoots() {
+				if len(cgroupPids(allDirs(filepath.Join(root, name)))) > 0 {
+					return false
+				}
+			}
+			return true
+		}
 		ifs, _ := net.Interfaces()
 		for _, i := range ifs {
-			if name, ok := strings.CutPrefix(i.Name, "ve-"+Prefix); ok && !live[Prefix+name] {
+			if name, ok := strings.CutPrefix(i.Name, "ve-"); ok && strings.HasPrefix(name, Prefix) && gone(name) {
 				exec.Command("ip", "link", "del", i.Name).Run()
 			}
 		}
 		subs, _ := filepath.Glob(filepath.Join(nspawnRun, "*", Prefix+"*"))
 		for _, s := range subs {
-			if !live[filepath.Base(s)] {
+			if gone(filepath.Base(s)) {
 				errs = append(errs, removeNspawnRun(filepath.Base(s)))
 			}
 		}
@@ -370,7 +438,7 @@ func Sweep() error {
 		}
 		return nil
 	})
-	errs = append(errs, err, sweepImages())
+	errs = append(errs, err, sweepStages(), sweepImages())
 	return errors.Join(errs...)
 }
 

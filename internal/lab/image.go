@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ var Packages = []string{
 
 // imageVersion names the set-up customize does; change it when that
 // changes so that cached images are rebuilt.
-const imageVersion = "jclab-image-1"
+const imageVersion = "jclab-image-2"
 
 // CacheDir is where images are kept: $JECLOUD_LAB_CACHE, else
 // /var/cache/jecloud-lab. Each image is KEY/rootfs, KEY a hash of the
@@ -80,6 +81,7 @@ func Image(t testing.TB) string {
 	dir := imageDir()
 	rootfs := filepath.Join(dir, "rootfs")
 	if imageReady() {
+		markUsed(dir)
 		return rootfs
 	}
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
@@ -165,7 +167,8 @@ func buildImage(dir string) error {
 // customizeSpec describes what customize does; it is part of ImageKey.
 const customizeSpec = `mask apt-daily.timer apt-daily-upgrade.timer; disable ssh redis-server;
 no ssh host keys (each server gets its own); sshd: keys only, root by key, no DNS;
-no /etc/hostname (the machine name is the host name); empty machine-id (nspawn --uuid)`
+no /etc/hostname (the machine name is the host name); empty machine-id (nspawn --uuid),
+/var/lib/dbus/machine-id -> /etc/machine-id`
 
 func customize(rootfs string) error {
 	chroot := func(args ...string) error {
@@ -201,32 +204,62 @@ func customize(rootfs string) error {
 	if err := os.Remove(filepath.Join(rootfs, "etc/hostname")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return nil
+	// systemd takes a D-Bus machine ID over nspawn's --uuid: make it the same file.
+	dbusID := filepath.Join(rootfs, "var/lib/dbus/machine-id")
+	if err := os.Remove(dbusID); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.Symlink("/etc/machine-id", dbusID)
 }
 
 // sweepImages removes half-built images (their build was interrupted) and
 // ephemeral copies no container uses, unless an image is being built.
+//
+// Images of other keys (an older package list) that no test used for
+// unusedDays are removed too.
 func sweepImages() error {
 	var errs []error
 	dirs, _ := filepath.Glob(filepath.Join(CacheDir(), "*"))
+	var images []string
 	for _, d := range dirs {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() && !strings.HasPrefix(filepath.Base(d), ".") {
+		if _, err := os.Stat(filepath.Join(d, "ready")); err == nil && !strings.HasPrefix(filepath.Base(d), ".") {
+			images = append(images, d)
 			errs = append(errs, sweepCopies(d))
 		}
 	}
+	fd, err := unix.Open(filepath.Join(CacheDir(), "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return errors.Join(errs...)
+	}
+	defer unix.Close(fd)
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return errors.Join(errs...) // a build is going on
+	}
 	builds, _ := filepath.Glob(filepath.Join(CacheDir(), ".build-*"))
-	if len(builds) > 0 {
-		fd, err := unix.Open(filepath.Join(CacheDir(), "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
-		if err == nil {
-			if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
-				for _, b := range builds {
-					errs = append(errs, removeTree(b))
-				}
-			}
-			unix.Close(fd)
+	for _, b := range builds {
+		errs = append(errs, removeTree(b))
+	}
+	for _, d := range images {
+		fi, err := os.Stat(filepath.Join(d, "ready"))
+		if err != nil || filepath.Base(d) == ImageKey() || time.Since(fi.ModTime()) < unusedDays*24*time.Hour {
+			continue
 		}
+		if copies, _ := filepath.Glob(filepath.Join(d, ".#machine.*")); len(copies) > 0 || nspawnUses(d) {
+			continue
+		}
+		errs = append(errs, removeTree(d))
 	}
 	return errors.Join(errs...)
+}
+
+// unusedDays is how long an image of another key is kept unused.
+const unusedDays = 14
+
+// markUsed records that the image in dir was used (the mtime of its ready
+// file), so that Sweep keeps it.
+func markUsed(dir string) {
+	now := time.Now()
+	os.Chtimes(filepath.Join(dir, "ready"), now, now)
 }
 
 func tail(s string, n int) string {
@@ -235,4 +268,109 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.TrimSpace([]byte(strings.Join(lines, "\n"))))
+}
+
+// stageDir holds in-memory copies of the image, one per test process:
+// $JECLOUD_LAB_STAGE, else /dev/shm/jecloud-lab; "off" turns staging off.
+func stageDir() string {
+	if d := os.Getenv("JECLOUD_LAB_STAGE"); d != "" {
+		return d
+	}
+	return "/dev/shm/jecloud-lab"
+}
+
+var (
+	stageMu sync.Mutex
+	staged  string // this process's staged rootfs
+)
+
+// bootImage returns the root file system Boot gives to nspawn: a copy of
+// the image in memory (tmpfs) when there is room, else the image itself.
+// nspawn --ephemeral copies it for every server; tmpfs to tmpfs takes under
+// a second, where a copy on the disks of our CI machines takes 5 to 10.
+func bootImage(t testing.TB) string {
+	t.Helper()
+	disk := Image(t)
+	stageMu.Lock()
+	defer stageMu.Unlock()
+	if staged != "" {
+		if _, err := os.Stat(staged); err == nil {
+			return staged
+		}
+	}
+	if !stageable() {
+		return disk
+	}
+	start := time.Now()
+	dir := filepath.Join(stageDir(), fmt.Sprintf("%s.%d", ImageKey(), os.Getpid()))
+	tmp := dir + ".tmp"
+	if err := os.MkdirAll(stageDir(), 0o700); err != nil {
+		t.Logf("lab: no in-memory copy of the image: %v", err)
+		return disk
+	}
+	removeTree(tmp)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Logf("lab: no in-memory copy of the image: %v", err)
+		return disk
+	}
+	if out, err := exec.Command("cp", "-a", disk, filepath.Join(tmp, "rootfs")).CombinedOutput(); err != nil {
+		removeTree(tmp)
+		t.Logf("lab: no in-memory copy of the image: cp: %v: %s", err, out)
+		return disk
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		removeTree(tmp)
+		t.Logf("lab: no in-memory copy of the image: %v", err)
+		return disk
+	}
+	staged = filepath.Join(dir, "rootfs")
+	t.Logf("lab: copied the image to %s in %.1fs", dir, time.Since(start).Seconds())
+	return staged
+}
+
+// stageable reports whether stageDir() is on a tmpfs with room for the
+// image and a few servers' copies.
+func stageable() bool {
+	if stageDir() == "off" {
+		return false
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(stageDir()), &st); err != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC && st.Bavail*uint64(st.Bsize) >= 4<<30
+}
+
+// Cleanup removes this process's in-memory copy of the image. Call it from
+// TestMain after m.Run, when the servers are stopped; Sweep removes the
+// copies of processes that are gone.
+func Cleanup() error {
+	stageMu.Lock()
+	defer stageMu.Unlock()
+	if staged == "" {
+		return nil
+	}
+	err := removeTree(filepath.Dir(staged))
+	staged = ""
+	os.Remove(stageDir()) // only if empty
+	return err
+}
+
+// sweepStages removes in-memory copies whose process is gone.
+func sweepStages() error {
+	var errs []error
+	ents, _ := os.ReadDir(stageDir())
+	for _, e := range ents {
+		name := strings.TrimSuffix(e.Name(), ".tmp")
+		i := strings.LastIndexByte(name, '.')
+		if i < 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(name[i+1:])
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue
+		}
+		errs = append(errs, removeTree(filepath.Join(stageDir(), e.Name())))
+	}
+	return errors.Join(errs...)
 }

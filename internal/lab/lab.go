@@ -59,7 +59,8 @@ var Subnet = netip.MustParsePrefix("192.168.213.0/24")
 // E2E reports whether JECLOUD_E2E=1: lab tests must run (missing tools fail them).
 func E2E() bool { return os.Getenv("JECLOUD_E2E") == "1" }
 
-// runDir holds a record and a lock file per running server.
+// runDir holds a record and a lock file per running server
+// ($JECLOUD_LAB_RUN is for the lab's own unit tests).
 func runDir() string {
 	if d := os.Getenv("JECLOUD_LAB_RUN"); d != "" {
 		return d
@@ -164,7 +165,7 @@ func Boot(t testing.TB, n int) []*Server {
 	if err := sweepOnce(); err != nil {
 		t.Logf("lab: sweeping leftovers of earlier runs: %v", err)
 	}
-	rootfs := Image(t)
+	rootfs := bootImage(t)
 	dir := t.TempDir()
 	clientKey, clientPub, err := newKey(dir, "client_ed25519")
 	if err != nil {
@@ -202,6 +203,7 @@ func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey) 
 	s.HostAddr, s.Addr = rec.addrs()
 	s.consoleF = filepath.Join(dir, rec.Name+".console")
 	if err := s.start(rootfs); err != nil {
+		teardown(rec, nil) // the cgroups it may have made
 		rec.release()
 		return nil, err
 	}
@@ -581,8 +583,11 @@ func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		if s.t.Failed() && s.cpid > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			out, _ := s.Exec(ctx, "sh", "-c", "systemctl --failed --no-legend --plain; journalctl -b --no-pager -n 60")
+			out, err := s.Exec(ctx, "sh", "-c", "systemctl --failed --no-legend --plain; journalctl -b --no-pager -n 60")
 			cancel()
+			if err != nil {
+				out = err.Error()
+			}
 			s.t.Logf("lab: %s before it stops:\n%s\nconsole:\n%s", s.Name, out, s.consoleTail(20))
 		}
 		err = teardown(s.rec, s.done)

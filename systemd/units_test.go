@@ -1,0 +1,41 @@
+package systemd
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestUnits(t *testing.T) {
+	us := Units("")
+	if len(us) != 2 || us[0].Name != Service || us[1].Name != Timer {
+		t.Fatalf("units: %v", us)
+	}
+	svc, timer := string(us[0].Content), string(us[1].Content)
+	for _, want := range []string{"Type=oneshot", "ExecStart=/usr/local/bin/jeagent rollforward\n"} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("service lacks %q", want)
+		}
+	}
+	// Settings that would stop the agent from managing /var/cloud, users,
+	// packages or units must stay out.
+	for _, bad := range []string{"ProtectSystem=", "ProtectHome=", "NoNewPrivileges=", "ReadOnlyPaths=",
+		"RestrictAddressFamilies=", "PrivateUsers=", "DynamicUser=", "RestrictSUIDSGID=", "MemoryDenyWriteExecute="} {
+		for _, line := range strings.Split(svc, "\n") {
+			if strings.HasPrefix(line, bad) {
+				t.Errorf("service sets %s", line)
+			}
+		}
+	}
+	for _, want := range []string{"OnBootSec=30s", "OnUnitActiveSec=1min", "RandomizedDelaySec=10s",
+		"AccuracySec=1s", "Unit=" + Service, "WantedBy=timers.target"} {
+		if !strings.Contains(timer, want+"\n") {
+			t.Errorf("timer lacks %q", want)
+		}
+	}
+	if got := string(Units("/usr/bin/jeagent")[0].Content); !strings.Contains(got, "ExecStart=/usr/bin/jeagent rollforward\n") {
+		t.Errorf("ExecStart not replaced:\n%s", got)
+	}
+	if got := Units(DefaultExec); string(got[0].Content) != svc {
+		t.Error("DefaultExec changed the service")
+	}
+}
