@@ -48,13 +48,8 @@ func CacheDir() string {
 }
 
 // Mirror is the Debian mirror debootstrap uses: $JECLOUD_LAB_MIRROR, else
-// deb.debian.org.
-func Mirror() string {
-	if m := os.Getenv("JECLOUD_LAB_MIRROR"); m != "" {
-		return m
-	}
-	return "http://deb.debian.org/debian"
-}
+// "" for debootstrap's own default.
+func Mirror() string { return os.Getenv("JECLOUD_LAB_MIRROR") }
 
 // ImageKey identifies the image: what goes into it, not where it comes from.
 func ImageKey() string {
@@ -102,7 +97,7 @@ func Image(t testing.TB) string {
 		return rootfs
 	}
 	start := time.Now()
-	t.Logf("lab: building the %s image %s (debootstrap from %s; about 2 minutes, once)", Suite, dir, Mirror())
+	t.Logf("lab: building the %s image %s (debootstrap from %q, empty for its default mirror; about 2 minutes, once)", Suite, dir, Mirror())
 	if err := buildImage(dir); err != nil {
 		t.Fatalf("lab: build image: %v", err)
 	}
@@ -134,8 +129,11 @@ func buildImage(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","),
-		"--cache-dir="+debs, Suite, rootfs, Mirror())
+	args := []string{"--variant=minbase", "--include=" + strings.Join(Packages, ","), "--cache-dir=" + debs, Suite, rootfs}
+	if m := Mirror(); m != "" {
+		args = append(args, m)
+	}
+	cmd := exec.CommandContext(ctx, "debootstrap", args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	err = cmd.Run()
