@@ -38,6 +38,7 @@ const (
 //   - A deploy whose SSH session is cut (jepush killed mid-prepare) still
 //     completes; meanwhile `jeagent rollforward` sees the lock and exits 0.
 //   - A roll-forward killed with SIGKILL mid-deploy is finished by the timer.
+//   - A hand edit of app.json is applied by the timer within one period.
 func TestAgentUnderSystemd(t *testing.T) {
 	srv := lab.Boot(t, 1)[0]
 	jeagent, jepush := binaries(t)
@@ -205,6 +206,31 @@ func TestAgentUnderSystemd(t *testing.T) {
 	// nothing failed since.
 	if got := strings.TrimSpace(srv.MustExec("systemctl", "show", "-p", "Result", "--value", service)); got != "success" {
 		t.Errorf("service result %s", got)
+	}
+
+	// --- A hand edit of app.json (current_version back to v2, as a person
+	// would with an editor, keeping a note of their own) is carried out by
+	// the timer within one period, and the note survives.
+	raw, err := srv.ReadFile("/var/cloud/shop/prod/app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(raw), `"current_version": "`+v1+`"`, `"current_version": "`+v2+`", "note": "rolled back by hand"`, 1)
+	if edited == string(raw) {
+		t.Fatalf("app.json has no current_version %s:\n%s", v1, raw)
+	}
+	editedAt := time.Now()
+	if err := srv.WriteFile("/var/cloud/shop/prod/app.json", []byte(edited), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "the timer to apply the hand edit", func() bool {
+		target := strings.TrimSpace(srv.MustExec("readlink", "/var/cloud/shop/prod/source/versions/current"))
+		a := readApp(t, srv, "shop", "prod")
+		return target == v2 && a.CurrentVersion == v2 && a.Deployment == nil
+	})
+	t.Logf("the timer applied the hand edit %.0fs after it", time.Since(editedAt).Seconds())
+	if b, _ := srv.ReadFile("/var/cloud/shop/prod/app.json"); !strings.Contains(string(b), `"note": "rolled back by hand"`) {
+		t.Errorf("the agent dropped the person's key:\n%s", b)
 	}
 }
 
