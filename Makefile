@@ -4,7 +4,7 @@ BIN     ?= bin
 LDFLAGS ?= -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: help build cross test test-race lint fmt vet e2e bench fuzz demo clean
+.PHONY: help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,26 @@ cross: ## static jeagent for linux amd64/arm64, jepush for linux and macOS amd64
 	  done; \
 	done
 
+# nfpm: a well-kept Go tool that builds a .deb from a plain description
+# (packaging/nfpm.yaml); run from the module proxy, not a dependency of ours.
+NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
+VERSION ?= 0.1.0+git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running jeagent init (reproducible)
+	mkdir -p $(BIN)/deb
+	for arch in amd64 arm64; do \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	done
+	sed 's|^ExecStart=/usr/local/bin/jeagent |ExecStart=/usr/bin/jeagent |' systemd/jeagent-rollforward.service > $(BIN)/deb/jeagent-rollforward.service
+	for arch in amd64 arm64; do \
+	  sed -e "s|\$${ARCH}|$$arch|g" -e "s|\$${VERSION}|$(VERSION)|g" packaging/nfpm.yaml > $(BIN)/deb/nfpm-$$arch.yaml; \
+	  $(NFPM) package --packager deb --config $(BIN)/deb/nfpm-$$arch.yaml --target $(BIN)/ || exit 1; \
+	done
+
 test: lint ## all tests: lint, then the unit and integration tests with the race detector
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-e2e: build ## end-to-end tests on real Debian servers (systemd-nspawn; root; see docs/lab.md)
+e2e: build deb ## end-to-end tests on real Debian servers (systemd-nspawn; root; see docs/lab.md)
 	JECLOUD_E2E=1 $(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
 
 lint: fmt vet ## gofmt and go vet

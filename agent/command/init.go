@@ -55,7 +55,12 @@ func initCommand() *cli.Command {
 				// A test, a demo or a container without systemd: nothing to install.
 				return nil
 			}
-			r, err := sysd.Setup(c.Context, sysd.UnitDir, systemd.Units(executable()), systemd.Timer)
+			units := systemd.Units(executable())
+			dir := sysd.UnitDir
+			if sysd.Installed(sysd.PackageUnitDir, units) {
+				dir = sysd.PackageUnitDir // the .deb's own units: nothing to write over them
+			}
+			r, err := sysd.Setup(c.Context, dir, units, systemd.Timer)
 			if r.Changed() || err == nil {
 				fmt.Fprintln(c.App.Writer, r)
 			}

@@ -24,6 +24,21 @@ import (
 // init`) live; it wins over units shipped by packages in /lib/systemd/system.
 const UnitDir = "/etc/systemd/system"
 
+// PackageUnitDir is where the jeagent package puts its units.
+const PackageUnitDir = "/lib/systemd/system"
+
+// Installed reports whether dir holds exactly these units (the package
+// installed them): `jeagent init` then writes no copies of its own.
+func Installed(dir string, units []systemd.Unit) bool {
+	for _, u := range units {
+		b, err := os.ReadFile(filepath.Join(dir, u.Name))
+		if err != nil || !bytes.Equal(b, u.Content) {
+			return false
+		}
+	}
+	return true
+}
+
 // Result says what Setup did.
 type Result struct {
 	Written  []string // unit files written (new or changed)

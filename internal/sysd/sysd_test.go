@@ -66,3 +66,20 @@ func TestResultString(t *testing.T) {
 		t.Errorf("changed, yet: %q", s)
 	}
 }
+
+func TestInstalled(t *testing.T) {
+	dir := t.TempDir()
+	units := systemd.Units("/usr/bin/jeagent")
+	if Installed(dir, units) {
+		t.Fatal("an empty dir holds the units")
+	}
+	if _, err := WriteUnits(dir, units); err != nil {
+		t.Fatal(err)
+	}
+	if !Installed(dir, units) {
+		t.Fatal("the units just written are not seen")
+	}
+	if Installed(dir, systemd.Units("/usr/local/bin/jeagent")) {
+		t.Error("units for another binary count as installed")
+	}
+}
