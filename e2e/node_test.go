@@ -118,6 +118,11 @@ func TestNodeAppWithRedis(t *testing.T) {
 	// Sandbox and secrets on the server.
 	unit := srv.MustExec("systemctl", "cat", "jecloud-counter-prod-web@1.service")
 	contains(t, "web unit", unit, "User=jc-counter-prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
+	for _, u := range []string{"jecloud-counter-prod-web@1.service", "jecloud-counter-prod-redis.service"} {
+		out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", u)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		t.Logf("systemd-analyze security %s: %s", u, lines[len(lines)-1])
+	}
 	if strings.Contains(unit, "REDIS_URL") {
 		t.Error("REDIS_URL (with its password) is in a world-readable unit file")
 	}
