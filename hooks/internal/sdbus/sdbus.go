@@ -159,8 +159,24 @@ func Sandbox(writable ...string) []*unit.UnitOption {
 		s("ProtectKernelTunables", "yes"),
 		s("ProtectKernelModules", "yes"),
 		s("ProtectControlGroups", "yes"),
+		s("ProtectKernelLogs", "yes"),
+		s("ProtectClock", "yes"),
+		s("ProtectHostname", "yes"),
+		s("ProtectProc", "invisible"),
 		s("RestrictSUIDSGID", "yes"),
+		s("RestrictNamespaces", "yes"),
+		s("RestrictRealtime", "yes"),
+		s("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
 		s("LockPersonality", "yes"),
+		s("RemoveIPC", "yes"),
+		s("CapabilityBoundingSet", ""),
+		s("AmbientCapabilities", ""),
+		s("SystemCallArchitectures", "native"),
+		s("SystemCallFilter", "@system-service"),
+		s("SystemCallFilter", "~@privileged"),
+		// A refused call fails with EPERM instead of killing the process:
+		// Node.js's libuv tries io_uring and falls back when it is refused.
+		s("SystemCallErrorNumber", "EPERM"),
 		s("ReadWritePaths", strings.Join(writable, " ")),
 	}
 }
