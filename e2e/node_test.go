@@ -53,12 +53,12 @@ process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeI
 // TestNodeAppWithRedis deploys a Node.js app with Redis to a real Debian
 // server under systemd, then: it is served by its own user with REDIS_URL;
 // a redeploy under load fails no request; a broken release rolls back by
-// itself; config vars reach the app; the app comes back after a restart of
-// its units.
+// itself; config vars reach the app; the app comes back after SIGKILL and
+// after a reboot of the server, with Redis's data.
 func TestNodeAppWithRedis(t *testing.T) {
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
+	srv := lab.BootWith(t, 1, lab.Options{Persistent: true})[0] // it reboots at the end
 	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +211,34 @@ func TestNodeAppWithRedis(t *testing.T) {
 		body, err := get()
 		return err == nil && strings.Contains(body, "hello "+v2)
 	})
+
+	// A reboot of the server: the app and its Redis come back by themselves,
+	// with Redis's data.
+	before, _ := get()
+	rebootAt := time.Now()
+	if err := srv.Reboot(); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	eventually(t, 60*time.Second, "the app to serve again after the reboot", func() bool {
+		body, err := get()
+		after = body
+		return err == nil && strings.Contains(body, "hello "+v2)
+	})
+	t.Logf("serving again %.1fs after the reboot began (before: %q, after: %q)", time.Since(rebootAt).Seconds(),
+		strings.TrimSpace(before), strings.TrimSpace(after))
+	if visits(before) <= 0 || visits(after) != visits(before)+1 {
+		t.Errorf("Redis lost its data in the reboot: before %q, after %q", before, after)
+	}
+}
+
+// visits reads the visit count in the test app's answer.
+func visits(body string) int {
+	var n int
+	if i := strings.Index(body, "visits "); i >= 0 {
+		fmt.Sscanf(body[i+len("visits "):], "%d", &n)
+	}
+	return n
 }
 
 // installMirror builds a Node.js mirror from this machine's node (laid out

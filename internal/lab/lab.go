@@ -113,6 +113,18 @@ type Server struct {
 	clientKey string
 	done      chan struct{} // closed when systemd-nspawn has exited
 	stopOnce  sync.Once
+	// persist is the server's own copy of the image when it was booted with
+	// Options{Persistent: true} ("" for nspawn's --ephemeral snapshot).
+	persist string
+}
+
+// Options change how Boot makes servers.
+type Options struct {
+	// Persistent boots each server from a copy of the image of its own,
+	// which outlives a reboot (Server.Reboot), instead of an --ephemeral
+	// snapshot, which goes with the container. The copy is named like
+	// nspawn's snapshots (.#machine.*) so that teardown and Sweep remove it.
+	Persistent bool
 }
 
 // SSHAddr is the server's sshd, ADDR:22.
@@ -161,6 +173,12 @@ func SSHHome(t testing.TB, servers ...*Server) string {
 // everything they left on the host removed when the test ends.
 func Boot(t testing.TB, n int) []*Server {
 	t.Helper()
+	return BootWith(t, n, Options{})
+}
+
+// BootWith is Boot with options.
+func BootWith(t testing.TB, n int, o Options) []*Server {
+	t.Helper()
 	Require(t)
 	if err := sweepOnce(); err != nil {
 		t.Logf("lab: sweeping leftovers of earlier runs: %v", err)
@@ -179,7 +197,7 @@ func Boot(t testing.TB, n int) []*Server {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			servers[i], errs[i] = boot(t, rootfs, dir, clientKey, clientPub)
+			servers[i], errs[i] = boot(t, rootfs, dir, clientKey, clientPub, o)
 		}()
 	}
 	wg.Wait()
@@ -194,7 +212,7 @@ func Boot(t testing.TB, n int) []*Server {
 	return servers
 }
 
-func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey) (s *Server, err error) {
+func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey, o Options) (s *Server, err error) {
 	rec, err := allocate(filepath.Dir(rootfs))
 	if err != nil {
 		return nil, err
@@ -202,6 +220,14 @@ func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey) 
 	s = &Server{Name: rec.Name, t: t, rec: rec, clientKey: clientKey, done: make(chan struct{})}
 	s.HostAddr, s.Addr = rec.addrs()
 	s.consoleF = filepath.Join(dir, rec.Name+".console")
+	if o.Persistent {
+		s.persist = filepath.Join(filepath.Dir(rootfs), ".#machine.persist-"+rec.Name)
+		if out, err := exec.Command("cp", "-a", "--reflink=auto", rootfs, s.persist).CombinedOutput(); err != nil {
+			rec.release()
+			return nil, fmt.Errorf("copy the image for %s: %v: %s", rec.Name, err, out)
+		}
+		rootfs = s.persist
+	}
 	if err := s.start(rootfs); err != nil {
 		teardown(rec, nil) // the cgroups it may have made
 		rec.release()
@@ -255,14 +281,18 @@ func (s *Server) start(rootfs string) error {
 	var uuid [16]byte
 	rand.Read(uuid[:])
 	// $0 is the machine name, $1.. the cgroup.procs files to join before exec.
-	script := `for f; do echo $$ > "$f" || exit 1; done; exec systemd-nspawn --quiet --ephemeral -D "$ROOTFS" -M "$0" -b ` +
+	script := `for f; do echo $$ > "$f" || exit 1; done; exec systemd-nspawn --quiet $EPHEMERAL -D "$ROOTFS" -M "$0" -b ` +
 		`--console=pipe --register=no --keep-unit --network-veth --uuid="$UUID"`
 	args := []string{"-c", script, s.Name}
 	for _, cg := range cgroups {
 		args = append(args, filepath.Join(cg, "cgroup.procs"))
 	}
 	cmd := exec.Command("/bin/sh", args...)
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ROOTFS=" + rootfs,
+	ephemeral := "--ephemeral"
+	if s.persist != "" {
+		ephemeral = ""
+	}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ROOTFS=" + rootfs, "EPHEMERAL=" + ephemeral,
 		"UUID=" + hex.EncodeToString(uuid[:])}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGTERM}
@@ -612,4 +642,39 @@ func newKey(dir, name string) (string, ssh.PublicKey, error) {
 	}
 	sp, err := ssh.NewPublicKey(pub)
 	return p, sp, err
+}
+
+// Reboot reboots a server booted with Options{Persistent: true}: systemd in
+// the container shuts down and nspawn exits, as on a real machine; then
+// the lab starts it again from the same disk, gives it its address back,
+// waits for systemd and starts sshd (whose keys are on that disk).
+func (s *Server) Reboot() error {
+	if s.persist == "" {
+		return fmt.Errorf("lab: %s was not booted with Options{Persistent: true}: it cannot reboot", s.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s.Exec(ctx, "systemctl", "reboot") // the command may die with the container
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("lab: %s did not shut down for the reboot", s.Name)
+	}
+	// What the container's first life left on the host, as teardown would.
+	if err := errors.Join(removeCgroups(s.Name), removeNspawnRun(s.Name)); err != nil {
+		return fmt.Errorf("lab: reboot %s: %w", s.Name, err)
+	}
+	s.done = make(chan struct{})
+	if err := s.start(s.persist); err != nil {
+		return fmt.Errorf("lab: reboot %s: %w", s.Name, err)
+	}
+	for _, step := range []func(context.Context) error{s.findInit, s.network, s.waitRunning} {
+		if err := step(ctx); err != nil {
+			return fmt.Errorf("lab: reboot %s: %w\nconsole:\n%s", s.Name, err, s.consoleTail(30))
+		}
+	}
+	if out, err := s.Exec(ctx, "systemctl", "start", "ssh.service"); err != nil {
+		return fmt.Errorf("lab: reboot %s: start sshd: %v\n%s", s.Name, err, out)
+	}
+	return nil
 }
