@@ -5,6 +5,8 @@ package e2e_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +35,9 @@ func deb(t *testing.T, dir string) string {
 }
 
 // TestDebPackage installs the .deb on a fresh server: the timer runs from
-// the package's own units, a push deploys through them, and removing the
-// package stops the timer but keeps /var/cloud. Two builds of the package
+// the package's own units, the example app pushed through them is served,
+// and again after a reboot; removing the package stops the timer but keeps
+// /var/cloud. Two builds of the package
 // are identical, byte for byte.
 func TestDebPackage(t *testing.T) {
 	lab.Require(t)
@@ -45,7 +48,7 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("two builds of %s differ: sha256 %x and %x", filepath.Base(a), sha256.Sum256(da), sha256.Sum256(db))
 	}
 	_, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
+	srv := lab.BootWith(t, 1, lab.Options{Persistent: true})[0]
 	if err := srv.CopyIn(a, "/tmp/jeagent.deb"); err != nil {
 		t.Fatal(err)
 	}
@@ -61,18 +64,31 @@ func TestDebPackage(t *testing.T) {
 	// Installing again (an upgrade) changes nothing.
 	contains(t, "dpkg -i again", srv.MustExec("dpkg", "-i", "/tmp/jeagent.deb"), "nothing to do")
 
-	// A push goes through the package's units.
-	app := t.TempDir()
-	writeFiles(t, app, map[string]string{"index.html": "hello\n"})
-	cmd := exec.Command(jepush, app, "prod", "--host", "root@"+srv.Addr.String())
+	// The example app, pushed through the package's units, is served...
+	installMirror(t, srv)
+	cmd := exec.Command(jepush, filepath.Join(repoRoot(), "examples", "hello"), "prod", "--host", "root@"+srv.Addr.String())
 	cmd.Env = append(os.Environ(), "HOME="+lab.SSHHome(t, srv), "SSH_AUTH_SOCK=")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "started jeagent-rollforward.service") {
 		t.Fatalf("push: %v\n%s", err, out)
 	}
-	v := readApp(t, srv, filepath.Base(app), "prod").CurrentVersion
-	if v == "" {
-		t.Fatal("nothing live after the push")
+	v := readApp(t, srv, "hello", "prod").CurrentVersion
+	url := "http://" + srv.Addr.String() + ":5000/"
+	served := func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "release "+v)
 	}
+	eventually(t, 10*time.Second, "the example app to answer at "+url, served)
+	// ...and again after the server reboots.
+	if err := srv.Reboot(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the example app to answer after the reboot", served)
+	contains(t, "the timer after the reboot", srv.MustExec("systemctl", "is-active", "jeagent-rollforward.timer"), "active")
 
 	// Removal stops the timer and keeps the apps' state.
 	srv.MustExec("dpkg", "-r", "jeagent")
@@ -80,7 +96,7 @@ func TestDebPackage(t *testing.T) {
 	if out, _ := srv.Exec(t.Context(), "systemctl", "is-active", "jeagent-rollforward.timer"); strings.TrimSpace(out) == "active" {
 		t.Error("the timer is still active after dpkg -r")
 	}
-	if a := readApp(t, srv, filepath.Base(app), "prod"); a.CurrentVersion != v {
+	if a := readApp(t, srv, "hello", "prod"); a.CurrentVersion != v {
 		t.Errorf("dpkg -r lost the state: %+v", a)
 	}
 }
