@@ -57,7 +57,7 @@ fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
 	$(GO) test ./internal/state/ -run '^$$' -fuzz FuzzApp -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
 
 bench: ## benchmarks (see docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) bash bench/run.sh
 
 demo: build ## deploy the example app to a local agent and show where it stands
 	./scripts/demo.sh

@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -87,6 +89,75 @@ func BenchmarkInspect(b *testing.B) {
 		if _, err := Inspect(bytes.NewReader(bundle.Bytes()), Limits{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkHashOnly measures what computing the version ID alone costs: the
+// walk, the canonical tar and its SHA-256, without zstd. That is all jepush
+// needs to ask a server whether it has the version; compare with
+// BenchmarkWrite for what compressing first costs.
+func BenchmarkHashOnly(b *testing.B) {
+	dir := b.TempDir()
+	total := benchTree(b, dir)
+	hash := func() string {
+		ents, err := collect(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum := sha256.New()
+		tw := tar.NewWriter(sum)
+		tp := tarWriter{tw: tw, root: dir, buf: make([]byte, copyBufSize)}
+		for i := range ents {
+			if err := tp.add(&ents[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return ID(sum.Sum(nil))
+	}
+	want, err := Write(dir, io.Discard, WriteOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := hash(); got != want { // the same ID as Write's, and a warm cache
+		b.Fatalf("hash-only ID %s, Write's %s", got, want)
+	}
+	b.SetBytes(total)
+	b.ResetTimer()
+	for range b.N {
+		hash()
+	}
+}
+
+// BenchmarkExtract measures Extract of the same tree's bundle into a fresh
+// directory (no fsync: the agent syncs the filesystem once afterwards).
+// Compare with BenchmarkInspect: the agent's verifying step reads the
+// bundle once that way before the extracting step reads it again.
+func BenchmarkExtract(b *testing.B) {
+	dir := b.TempDir()
+	total := benchTree(b, dir)
+	var bundle bytes.Buffer
+	if _, err := Write(dir, &bundle, WriteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	out := b.TempDir()
+	b.SetBytes(total)
+	b.ResetTimer()
+	for i := range b.N {
+		dst := filepath.Join(out, fmt.Sprint(i))
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Extract(bytes.NewReader(bundle.Bytes()), dst, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := os.RemoveAll(dst); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
 
