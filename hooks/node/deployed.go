@@ -40,16 +40,11 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sdbus.OpenReloaded(ctx, changed)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if changed {
-		if err := sd.Reload(ctx); err != nil {
-			return fmt.Errorf("systemctl daemon-reload: %w", err)
-		}
-	}
 	restarts := map[string]uint32{}
 	for _, typ := range spec.ProcessNames() {
 		n := spec.Instances(typ)

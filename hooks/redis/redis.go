@@ -130,16 +130,11 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if unitChanged {
-		if err := sd.Reload(ctx); err != nil {
-			return err
-		}
-	}
 	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
 		return err
 	}

@@ -25,7 +25,9 @@ type Outcome struct {
 func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string, requested time.Time,
 	logFrom int64, out io.Writer, kick func() error) (Outcome, error) {
 	tail := &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}
-	tick := time.NewTicker(250 * time.Millisecond)
+	// A short period: a deploy's end is seen at once (reading app.json
+	// costs microseconds, and only while someone waits).
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lastKick := time.Now()
 	var lastBackoff string

@@ -145,6 +145,19 @@ func Open(ctx context.Context) (Systemd, func(), error) {
 	return b, b.Close, nil
 }
 
+// OpenReloaded is Open, then a daemon-reload if unit files changed.
+func OpenReloaded(ctx context.Context, changed bool) (Systemd, func(), error) {
+	sd, closeFn, err := Open(ctx)
+	if err != nil || !changed {
+		return sd, closeFn, err
+	}
+	if err := sd.Reload(ctx); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("systemctl daemon-reload: %w", err)
+	}
+	return sd, closeFn, nil
+}
+
 // Sandbox is the confinement of every process JeCloud runs for an app: the
 // system read-only but for the writable paths, no home directories, its
 // own /tmp, no devices, no new privileges, no kernel tuning.
