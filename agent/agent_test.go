@@ -140,8 +140,21 @@ func TestReceiveHasDeployWait(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, id+" is live") || !strings.Contains(r.stdout, "deploy:preparing") {
 		t.Fatalf("deploy --wait: %+v", r)
 	}
-	if a := readApp(t, root); a.CurrentVersion != id {
+	a := readApp(t, root)
+	if a.CurrentVersion != id {
 		t.Fatalf("app.json: %+v", a)
+	}
+	// Deploying the live version again does nothing, unless forced.
+	r = run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait")
+	if r.code != 0 || !strings.Contains(r.stdout, "already live") {
+		t.Fatalf("deploy of the live version: %+v", r)
+	}
+	if again := readApp(t, root); len(again.DeployedVersions) != len(a.DeployedVersions) {
+		t.Fatalf("a deploy of the live version was recorded: %+v", again)
+	}
+	r = run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait", "--force")
+	if r.code != 0 || strings.Contains(r.stdout, "already live") || !strings.Contains(r.stdout, id+" is live") {
+		t.Fatalf("deploy --force of the live version: %+v", r)
 	}
 	// status --json is what scripts read.
 	r = run(t, root, nil, nil, "status", "--json")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/launch"
@@ -26,7 +27,9 @@ func deployCommand() *cli.Command {
 		Description: "The bundle ROOT/APP/ENV/source/versions/ID.tar.zst (or the release ID/) must be on\n" +
 			"this server (`jepush` uploads it). A deployment already pending is aborted: the newest wins.\n" +
 			"The roll-forward runs apart from this command, so interrupting it stops nothing.",
-		Flags: waitFlags,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "deploy even when ID is already live (its processes restart)"},
+		}, waitFlags...),
 		Action: func(c *cli.Context) error {
 			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
@@ -35,6 +38,10 @@ func deployCommand() *cli.Command {
 			l := layout(c)
 			if !present(l, ae, id) {
 				return &exitError{3, fmt.Errorf("version %s is not on this server (no %s): push it with `jepush`", id, l.Bundle(ae, id))}
+			}
+			if !c.Bool("force") && live(l, ae, id) {
+				fmt.Fprintf(c.App.Writer, "%s: %s is already live: nothing to do (--force deploys it again)\n", ae, id)
+				return nil
 			}
 			return request(c, ae, id, false)
 		},
@@ -49,6 +56,17 @@ func present(l state.Layout, ae state.AppEnv, id string) bool {
 		}
 	}
 	return false
+}
+
+// live reports whether version id is live and nothing else is pending:
+// app.json says so and versions/current points at it.
+func live(l state.Layout, ae state.AppEnv, id string) bool {
+	var a state.App
+	if err := state.Read(l.AppJSON(ae), &a); err != nil {
+		return false
+	}
+	target, err := os.Readlink(l.Current(ae))
+	return err == nil && a.Deployment == nil && a.CurrentVersion == id && filepath.Base(target) == id
 }
 
 // request records the deployment, starts a roll-forward and, with --wait, follows it.

@@ -56,10 +56,16 @@ func TestPushToRealAgentOverSSH(t *testing.T) {
 	if target, _ := os.Readlink(l.Current(shop)); target != v1 || v1 == "" {
 		t.Fatalf("current -> %q, current_version %q", target, v1)
 	}
-	// Same tree again: nothing uploaded.
-	code, _, errb = jepush(ctx, dir, "prod")
-	if code != 0 || !strings.Contains(errb, "web1 already has version "+v1) || strings.Contains(errb, "uploading to") {
-		t.Fatalf("re-push: exit %d\n%s", code, errb)
+	// Same tree again: nothing compressed, uploaded or restarted.
+	code, out, errb = jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(errb, "web1 already has version "+v1) || strings.Contains(errb, "uploading to") ||
+		strings.Contains(errb, "compressed") || !strings.Contains(out, v1+" is already live") {
+		t.Fatalf("re-push: exit %d\n%s\n%s", code, out, errb)
+	}
+	// --force deploys it again.
+	code, out, errb = jepush(ctx, dir, "prod", "--force")
+	if code != 0 || strings.Contains(out, "already live") || !strings.Contains(out, "deploy:") {
+		t.Fatalf("re-push --force: exit %d\n%s\n%s", code, out, errb)
 	}
 	// A version whose prepare hook fails: non-zero exit with the hook's reason, v1 stays live.
 	sshdtest.WriteFile(t, filepath.Join(l.HooksDir(), "10-check"),

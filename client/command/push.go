@@ -16,9 +16,12 @@ func pushCommand() *cli.Command {
 		Description: "Bundles DIR, asks each server of ENV whether it has that version, uploads it if\n" +
 			"not, runs `jeagent deploy --wait` and shows its progress. Servers are done one\n" +
 			"after another; the first failure stops the push. Exit status 0 only when the\n" +
-			"version is live on every server. `jepush DIR ENV` is short for `jepush push DIR ENV`.",
+			"version is live on every server. A server where that version is already live\n" +
+			"does nothing (--force deploys it again, restarting its processes).\n" +
+			"`jepush DIR ENV` is short for `jepush push DIR ENV`.",
 		Flags: append(targetFlags(),
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on a server's deploy after this long (default: the agent's, 15m)"},
+			&cli.BoolFlag{Name: "force", Usage: "deploy even where the version is already live (its processes restart)"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := args(c, 2, 2, "DIR ENV"); err != nil {
@@ -30,7 +33,7 @@ func pushCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(cl.Stderr, "pushing %s: app %s (from %s), environment %s, on %s\n", dir, cl.App, cfg.AppFrom, env, targets(cl))
-			return cl.Push(c.Context, dir, push.Options{Timeout: c.Duration("timeout")})
+			return cl.Push(c.Context, dir, push.Options{Timeout: c.Duration("timeout"), Force: c.Bool("force")})
 		},
 	}
 }

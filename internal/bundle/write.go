@@ -183,3 +183,29 @@ func (t *tarWriter) addFile(e *entry) error {
 	}
 	return nil
 }
+
+// Hash returns the version ID of dir's bundle without compressing it: the
+// tree walk and the SHA-256 of the canonical tar, several times faster
+// than Write. jepush asks the server whether it has the version before it
+// spends time compressing.
+func Hash(dir string, opt WriteOptions) (id string, err error) {
+	ents, err := collect(dir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.New()
+	tw := tar.NewWriter(sum)
+	tp := tarWriter{tw: tw, root: dir, buf: make([]byte, copyBufSize), progress: opt.Progress}
+	for i := range ents {
+		if err := tp.add(&ents[i]); err != nil {
+			return "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", fmt.Errorf("bundle: write: %w", err)
+	}
+	if tp.progress != nil {
+		tp.progress(tp.files, tp.bytes)
+	}
+	return ID(sum.Sum(nil)), nil
+}

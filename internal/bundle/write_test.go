@@ -55,6 +55,9 @@ func TestWriteDeterministic(t *testing.T) {
 	if got := sumID(decompress(t, data)); got != id {
 		t.Fatalf("Write returned %s, the hash of its tar is %s", id, got)
 	}
+	if got, err := Hash(src, WriteOptions{}); err != nil || got != id {
+		t.Fatalf("Hash = %s, %v; Write's ID is %s", got, err, id)
+	}
 
 	// The same tree made in another order, elsewhere, at another time.
 	reversed := filepath.Join(base, "reversed")

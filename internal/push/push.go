@@ -18,24 +18,24 @@ import (
 type Options struct {
 	// Timeout is passed to `jeagent deploy --timeout` (0: the agent's default).
 	Timeout time.Duration
+	// Force deploys the version even when it is already live.
+	Force bool
 }
 
 // Push bundles dir and deploys it to every target, one after another,
 // stopping at the first failure. It returns nil only when the version is
-// live on every target.
+// live on every target. The version ID is computed first without
+// compressing (bundle.Hash): a server that has the version costs no
+// compression and no upload.
 func (c *Client) Push(ctx context.Context, dir string, o Options) error {
-	f, err := os.CreateTemp("", "jepush-*.tar.zst")
-	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	id, size, err := c.bundle(ctx, dir, f)
+	id, err := c.hash(ctx, dir)
 	if err != nil {
 		return err
 	}
+	b := &lazyBundle{c: c, dir: dir, id: id}
+	defer b.remove()
 	for i, t := range c.Targets {
-		err := c.pushOne(ctx, t, f, size, id, o)
+		err := c.pushOne(ctx, t, b, id, o)
 		if err == nil {
 			continue
 		}
@@ -51,6 +51,71 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 	}
 	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
 	return nil
+}
+
+// lazyBundle is the compressed bundle, written the first time a target
+// lacks the version.
+type lazyBundle struct {
+	c       *Client
+	dir, id string
+	f       *os.File
+	size    int64
+}
+
+func (b *lazyBundle) get(ctx context.Context) (*os.File, int64, error) {
+	if b.f != nil {
+		return b.f, b.size, nil
+	}
+	f, err := os.CreateTemp("", "jepush-*.tar.zst")
+	if err != nil {
+		return nil, 0, fmt.Errorf("bundle: %w", err)
+	}
+	id, size, err := b.c.bundle(ctx, b.dir, f)
+	if err == nil && id != b.id {
+		err = fmt.Errorf("%s changed while jepush was reading it (version %s, then %s): push again", b.dir, b.id, id)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	b.f, b.size = f, size
+	return f, size, nil
+}
+
+func (b *lazyBundle) remove() {
+	if b.f != nil {
+		b.f.Close()
+		os.Remove(b.f.Name())
+	}
+}
+
+// hash computes dir's version ID without compressing.
+func (c *Client) hash(ctx context.Context, dir string) (string, error) {
+	bar := progress.Start(c.Stderr, c.Interactive, "reading "+dir, 0)
+	var files int
+	var bytes int64
+	id, err := bundle.Hash(dir, bundle.WriteOptions{Progress: func(n int, b int64) {
+		files, bytes = n, b
+		bar.Set(n, b)
+	}})
+	if err != nil {
+		bar.Fail()
+		return "", fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if ctx.Err() != nil {
+		bar.Fail()
+		return "", fmt.Errorf("%w while reading %s: nothing was sent", ErrInterrupted, dir)
+	}
+	bar.Done(fmt.Sprintf("%d file%s, %s, version %s", files, plural(files), progress.Bytes(bytes), id))
+	return id, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 type pushError struct {
@@ -82,11 +147,7 @@ func (c *Client) bundle(ctx context.Context, dir string, f *os.File) (string, in
 		bar.Fail()
 		return "", 0, fmt.Errorf("bundle: %w", err)
 	}
-	plural := "s"
-	if files == 1 {
-		plural = ""
-	}
-	bar.Done(fmt.Sprintf("%d file%s, %s (%s compressed), version %s", files, plural, progress.Bytes(bytes), progress.Bytes(st.Size()), id))
+	bar.Done(fmt.Sprintf("%d file%s, %s (%s compressed), version %s", files, plural(files), progress.Bytes(bytes), progress.Bytes(st.Size()), id))
 	return id, st.Size(), nil
 }
 
@@ -104,7 +165,7 @@ func (w ctxWriter) Write(p []byte) (int, error) {
 }
 
 // pushOne uploads the bundle to t unless it has it, and deploys it there.
-func (c *Client) pushOne(ctx context.Context, t remote.Target, f *os.File, size int64, id string, o Options) error {
+func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id string, o Options) error {
 	name := t.Name()
 	r, err := c.open(ctx, t)
 	if err != nil {
@@ -124,11 +185,20 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, f *os.File, size 
 	}
 	if has {
 		c.say("%s already has version %s: not uploading", name, id)
-	} else if err := c.upload(ctx, r, f, size, id); err != nil {
-		return err
+	} else {
+		f, size, err := b.get(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.upload(ctx, r, f, size, id); err != nil {
+			return err
+		}
 	}
 
 	argv := []string{"deploy", c.App, c.Env, id, "--wait"}
+	if o.Force {
+		argv = append(argv, "--force")
+	}
 	if o.Timeout > 0 {
 		argv = append(argv, "--timeout", o.Timeout.String())
 	}
