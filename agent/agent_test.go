@@ -170,6 +170,52 @@ func TestReceiveHasDeployWait(t *testing.T) {
 	}
 }
 
+// A bundle damaged on disk after it was received (its receipt lets the
+// roll-forward skip a second decompression) is refused at extraction,
+// removed with its receipt, and the live version stays.
+func TestBundleDamagedAfterReceipt(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	userHook(t, root, "")
+	id1, data1 := makeBundle(t, map[string]string{"server.js": "one"})
+	id2, data2 := makeBundle(t, map[string]string{"server.js": strings.Repeat("two ", 50000)})
+	for _, b := range []struct {
+		id   string
+		data []byte
+	}{{id1, data1}, {id2, data2}} {
+		if r := run(t, root, nil, b.data, "receive", "web", "prod", b.id); r.code != 0 {
+			t.Fatalf("receive: %+v", r)
+		}
+	}
+	versions := filepath.Join(root, "web", "prod", "source", "versions")
+	if _, err := os.Stat(filepath.Join(versions, id2+".received.json")); err != nil {
+		t.Fatalf("no receipt: %v", err)
+	}
+	if r := run(t, root, nil, nil, "deploy", "web", "prod", id1, "--wait"); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	bad := append([]byte(nil), data2...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(filepath.Join(versions, id2+".tar.zst"), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, root, nil, nil, "deploy", "web", "prod", id2, "--wait")
+	if r.code == 0 || !strings.Contains(r.stderr, "push it again") {
+		t.Fatalf("deploy of a damaged bundle: %+v", r)
+	}
+	for _, name := range []string{id2 + ".tar.zst", id2 + ".received.json", id2} {
+		if _, err := os.Stat(filepath.Join(versions, name)); err == nil {
+			t.Errorf("%s left behind", name)
+		}
+	}
+	if a := readApp(t, root); a.CurrentVersion != id1 {
+		t.Errorf("current_version = %s, want %s", a.CurrentVersion, id1)
+	}
+	if r := run(t, root, nil, nil, "has", "web", "prod", id2); r.code != 3 {
+		t.Errorf("has after the refusal: %+v (want 3: push again)", r)
+	}
+}
+
 func TestDeployWaitReportsFailure(t *testing.T) {
 	root := t.TempDir()
 	run(t, root, nil, nil, "init")
@@ -445,7 +491,7 @@ func TestKillDuringCleanupAndRollback(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if len(entries) != 5*2+1 { // 5 releases and their bundles, and current
+	if len(entries) != 5*3+1 { // 5 releases, their bundles and receipts, and current
 		t.Fatalf("after cleanup: %v", names)
 	}
 	for _, id := range ids[:2] {

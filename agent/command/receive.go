@@ -10,6 +10,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,7 +37,13 @@ func receiveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			n, err := receive(f, c.App.Reader, id)
+			n, info, err := receive(f, c.App.Reader, id)
+			if err == nil {
+				// The receipt first: a bundle in place always has one, unless
+				// a person put it there.
+				err = state.Write(l.Receipt(ae, id), state.Receipt{
+					ContentBytes: info.ContentBytes, Entries: info.Entries, Received: state.Now()})
+			}
 			if err == nil {
 				err = os.Rename(tmp, final)
 			}
@@ -57,26 +64,26 @@ func receiveCommand() *cli.Command {
 }
 
 // receive copies r to f, checking the bundle as it goes, and closes f.
-func receive(f *os.File, r io.Reader, id string) (int64, error) {
+func receive(f *os.File, r io.Reader, id string) (int64, bundle.Info, error) {
 	defer f.Close()
 	cw := &countWriter{w: f}
 	tee := io.TeeReader(r, cw)
 	info, err := bundle.Inspect(tee, bundle.DefaultLimits())
 	if err != nil {
 		io.Copy(io.Discard, r)
-		return cw.n, fmt.Errorf("bundle for %s refused: %w", id, err)
+		return cw.n, info, fmt.Errorf("bundle for %s refused: %w", id, err)
 	}
 	// The zstd reader may stop before the end of the input: keep the rest.
 	if _, err := io.Copy(cw, r); err != nil {
-		return cw.n, err
+		return cw.n, info, err
 	}
 	if info.ID != id {
-		return cw.n, fmt.Errorf("bundle received for %s hashes to %s: the upload was corrupted or the ID is wrong; push again", id, info.ID)
+		return cw.n, info, fmt.Errorf("bundle received for %s hashes to %s: the upload was corrupted or the ID is wrong; push again", id, info.ID)
 	}
 	if err := f.Sync(); err != nil {
-		return cw.n, err
+		return cw.n, info, err
 	}
-	return cw.n, f.Close()
+	return cw.n, info, f.Close()
 }
 
 type countWriter struct {

@@ -106,8 +106,10 @@ func (e *Engine) removeRelease(o *observed, rel *release) func(context.Context) 
 				return err
 			}
 		}
-		if err := os.Remove(e.Layout.Bundle(o.ae, rel.id)); err != nil && !isNotExist(err) {
-			return err
+		for _, p := range []string{e.Layout.Bundle(o.ae, rel.id), e.Layout.Receipt(o.ae, rel.id)} {
+			if err := os.Remove(p); err != nil && !isNotExist(err) {
+				return err
+			}
 		}
 		_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
 			if a.Backoff != nil && a.Backoff.Step == "cleanup" {

@@ -158,6 +158,13 @@ func (e *Engine) verify(o *observed) func(context.Context) error {
 	return func(ctx context.Context) error {
 		v := o.app.Deployment.Version
 		path := e.Layout.Bundle(o.ae, v)
+		var rc state.Receipt
+		if err := state.Read(e.Layout.Receipt(o.ae, v), &rc); err == nil {
+			if _, err := os.Stat(path); err == nil {
+				e.logf(o.ae, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, size(rc.ContentBytes))
+				return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = rc.ContentBytes })
+			}
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			if isNotExist(err) {
@@ -170,12 +177,12 @@ func (e *Engine) verify(o *observed) func(context.Context) error {
 		var unsafe *bundle.UnsafeEntryError
 		switch {
 		case err != nil && (errors.As(err, &unsafe) || errors.Is(err, bundle.ErrTooLarge) || !isIOError(err)):
-			e.discard(o.ae, path)
+			e.discard(o.ae, v)
 			return failf("bundle %s refused: %v", filepath.Base(path), err)
 		case err != nil:
 			return err
 		case info.ID != v:
-			e.discard(o.ae, path)
+			e.discard(o.ae, v)
 			return failf("bundle %s is corrupted: its content hashes to %s, not %s; push it again", filepath.Base(path), info.ID, v)
 		}
 		return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = info.ContentBytes })
@@ -184,9 +191,10 @@ func (e *Engine) verify(o *observed) func(context.Context) error {
 
 // discard removes a bundle that can never deploy, so that the next push
 // uploads it afresh instead of finding it present.
-func (e *Engine) discard(ae state.AppEnv, path string) {
-	if err := os.Remove(path); err == nil {
-		e.logf(ae, "removed %s", path)
+func (e *Engine) discard(ae state.AppEnv, id string) {
+	os.Remove(e.Layout.Receipt(ae, id))
+	if err := os.Remove(e.Layout.Bundle(ae, id)); err == nil {
+		e.logf(ae, "removed %s", e.Layout.Bundle(ae, id))
 	}
 }
 
@@ -257,9 +265,11 @@ func (e *Engine) unpack(ae state.AppEnv, v, dir string) error {
 		if isIOError(err) {
 			return err
 		}
-		return failf("unpacking %s: %v", filepath.Base(e.Layout.Bundle(ae, v)), err)
+		e.discard(ae, v)
+		return failf("unpacking %s: %v; push it again", filepath.Base(e.Layout.Bundle(ae, v)), err)
 	}
 	if info.ID != v {
+		e.discard(ae, v)
 		return failf("bundle %s.tar.zst changed after it was verified: its content hashes to %s; push it again", v, info.ID)
 	}
 	// One sync of the filesystem makes every extracted file durable before

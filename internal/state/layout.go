@@ -50,6 +50,11 @@ func (l Layout) Bundle(a AppEnv, id string) string {
 }
 func (l Layout) Release(a AppEnv, id string) string { return filepath.Join(l.Versions(a), id) }
 
+// Receipt is where `jeagent receive` records that it checked bundle id.
+func (l Layout) Receipt(a AppEnv, id string) string {
+	return filepath.Join(l.Versions(a), id+".received.json")
+}
+
 // AppEnvs lists the app environments that have an app.json, sorted. Folders
 // whose names are not valid app or environment names are ignored.
 func (l Layout) AppEnvs() ([]AppEnv, error) {
