@@ -2,6 +2,9 @@
 GO      ?= go
 BIN     ?= bin
 LDFLAGS ?= -s -w
+# urfave_cli_no_docs leaves out urfave/cli's man-page and markdown writers,
+# which we do not use and which cost every jeagent run (docs/benchmarks.md).
+TAGS    ?= urfave_cli_no_docs
 export CGO_ENABLED ?= 0
 
 .PHONY: help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
@@ -10,14 +13,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/jeagent and bin/jepush for this machine
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent ./agent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jepush ./client
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent ./agent
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush ./client
 
 cross: ## static jeagent for linux amd64/arm64, jepush for linux and macOS amd64/arm64
 	for arch in amd64 arm64; do \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
 	  for os in linux darwin; do \
-	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
+	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
 	  done; \
 	done
 
@@ -29,7 +32,7 @@ VERSION ?= 0.1.0+git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(s
 deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running jeagent init (reproducible)
 	mkdir -p $(BIN)/deb
 	for arch in amd64 arm64; do \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
 	done
 	sed 's|^ExecStart=/usr/local/bin/jeagent |ExecStart=/usr/bin/jeagent |' systemd/jeagent-rollforward.service > $(BIN)/deb/jeagent-rollforward.service
 	for arch in amd64 arm64; do \

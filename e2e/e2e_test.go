@@ -35,7 +35,7 @@ func binaries(t *testing.T) (jeagent, jepush string) {
 			return
 		}
 		for _, b := range []struct{ out, pkg string }{{"jeagent", "./agent"}, {"jepush", "./client"}} {
-			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(buildDir, b.out), b.pkg)
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-o", filepath.Join(buildDir, b.out), b.pkg)
 			cmd.Dir = repoRoot()
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 			if out, err := cmd.CombinedOutput(); err != nil {

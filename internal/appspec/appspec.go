@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -79,8 +80,9 @@ func (s *Spec) ProcessNames() []string {
 }
 
 var (
-	procNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,29}$`)
-	debNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	// Compiled on first use, not at every jeagent start.
+	procNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,29}$`) })
+	debNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`) })
 )
 
 // Read reads the declaration of the release in dir.
@@ -162,7 +164,7 @@ func (s *Spec) readProcfile(path string) error {
 		switch {
 		case !ok || cmd == "":
 			return fmt.Errorf("%s:%d: %q is not \"type: command\"", path, line, text)
-		case !procNameRE.MatchString(name):
+		case !procNameRE().MatchString(name):
 			return fmt.Errorf("%s:%d: process type %q: use up to 30 characters of a-z, 0-9, '-' and '_'", path, line, name)
 		case s.Processes[name] != "":
 			return fmt.Errorf("%s:%d: process type %q is declared twice", path, line, name)
@@ -197,7 +199,7 @@ func (s *Spec) readConfig(path string) error {
 		s.Scale[name] = n
 	}
 	for _, p := range c.Packages {
-		if !debNameRE.MatchString(p) {
+		if !debNameRE().MatchString(p) {
 			return fmt.Errorf("%s: packages: %q is not a Debian package name", path, p)
 		}
 	}

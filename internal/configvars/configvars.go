@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -22,12 +21,25 @@ import (
 // FileName is the file's name in the app environment's directory.
 const FileName = "config.env"
 
-var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+// isName reports whether k matches ^[A-Za-z_][A-Za-z0-9_]{0,127}$ (a loop:
+// a regular expression compiled at start-up costs every jeagent run).
+func isName(k string) bool {
+	if len(k) == 0 || len(k) > 128 || k[0] >= '0' && k[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckName refuses names the app could not read, or that JeCloud sets itself.
 func CheckName(k string) error {
 	switch {
-	case !nameRE.MatchString(k):
+	case !isName(k):
 		return fmt.Errorf("config var name %q: use letters, digits and _, not starting with a digit", k)
 	case k == "PORT" || k == "PATH" || k == "HOME" || strings.HasPrefix(k, "JECLOUD_") || strings.HasPrefix(k, "LISTEN_"):
 		return fmt.Errorf("config var name %q is set by JeCloud itself: choose another name", k)
@@ -90,7 +102,7 @@ func parse(path string, data []byte) (map[string]string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(t, "=")
-		if !ok || nameRE.FindString(k) != k {
+		if !ok || !isName(k) {
 			return nil, fmt.Errorf("%s:%d: want KEY=VALUE, got %q", path, line, t)
 		}
 		if !strings.HasPrefix(v, `"`) {
