@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/node"
+	"github.com/jecloud/jecloud/hooks/packages"
 	"github.com/jecloud/jecloud/hooks/redis"
 	"github.com/jecloud/jecloud/internal/cliargs"
 	"github.com/jecloud/jecloud/internal/hook"
@@ -93,8 +94,9 @@ func versionArg(c *cli.Context, i int) (string, error) {
 }
 
 // builtins are the built-in hooks, in the order they run.
-// Services come first, so that the app's units find them.
-func builtins() []hook.Hook { return []hook.Hook{redis.New(), node.New()} }
+// OS packages come first (native modules need their libraries before npm
+// ci), then services, so that the app's units find them.
+func builtins() []hook.Hook { return []hook.Hook{packages.New(), redis.New(), node.New()} }
 
 // hooks returns the built-in hooks, then the executables of hooks.d.
 func hooks(l state.Layout) ([]hook.Hook, error) {

@@ -3,6 +3,7 @@ package command
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/urfave/cli/v2"
@@ -14,7 +15,7 @@ func hookCommand() *cli.Command {
 		Usage:     "run a built-in hook as an executable speaking the hook protocol",
 		ArgsUsage: "NAME PHASE",
 		Description: "Reads the request JSON on stdin and JECLOUD_* variables, like any hook in hooks.d\n" +
-			"(docs/hooks.md). Useful to debug a built-in hook by hand. Built-in hooks: redis, node.",
+			"(docs/hooks.md). Useful to debug a built-in hook by hand. Built-in hooks: " + builtinNames() + ".",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return fmt.Errorf("hook: want NAME PHASE, got %d arguments", c.NArg())
@@ -27,7 +28,16 @@ func hookCommand() *cli.Command {
 					return nil
 				}
 			}
-			return fmt.Errorf("no built-in hook %q: the built-in hooks are redis and node", c.Args().Get(0))
+			return fmt.Errorf("no built-in hook %q: the built-in hooks are %s", c.Args().Get(0), builtinNames())
 		},
 	}
+}
+
+// builtinNames lists the built-in hooks, in the order they run.
+func builtinNames() string {
+	var names []string
+	for _, h := range builtins() {
+		names = append(names, h.Name())
+	}
+	return strings.Join(names, ", ")
 }

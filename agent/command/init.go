@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -19,10 +20,13 @@ func initCommand() *cli.Command {
 		Description: "Creates ROOT/sys/{pids,logs,hooks.d} and ROOT/sys/server.json if missing, and removes\n" +
 			"leftover temp files of interrupted writes. Under systemd, with the default root, it also\n" +
 			"installs " + systemd.Service + " and " + systemd.Timer + " into " + sysd.UnitDir + "\n" +
-			"(rewritten only when they differ), reloads systemd and enables and starts the timer.\n" +
+			"(rewritten only when they differ), reloads systemd and enables and starts the timer;\n" +
+			"and it bounds the journal with " + sysd.JournaldDropIn + "\n" +
+			"(" + sysd.JournaldSummary() + "; a key you set in journald.conf or a drop-in of your own\n" +
+			"is left out), restarting systemd-journald when that file changed.\n" +
 			"Safe to run again: a second run changes nothing and says so.",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "no-systemd", Usage: "do not install or enable the systemd units"},
+			&cli.BoolFlag{Name: "no-systemd", Usage: "leave systemd alone: no units, no journald drop-in"},
 		},
 		Action: func(c *cli.Context) error {
 			l := layout(c)
@@ -64,7 +68,11 @@ func initCommand() *cli.Command {
 			if r.Changed() || err == nil {
 				fmt.Fprintln(c.App.Writer, r)
 			}
-			return err
+			jr, jerr := sysd.SetupJournald(c.Context)
+			if s := jr.String(); s != "" {
+				fmt.Fprintln(c.App.Writer, s)
+			}
+			return errors.Join(err, jerr)
 		},
 	}
 }

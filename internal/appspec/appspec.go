@@ -1,8 +1,9 @@
 // Package appspec reads what a release says about itself, the way Heroku
 // reads an app: package.json (name, engines.node, scripts.start), the
-// Procfile's process types, and jecloud.toml's server-side tables
-// ([web], [scale], [packages], [services]). The agent's hooks use it on an
-// extracted release; errors name the file, the value and the fix.
+// Procfile's process types, and jecloud.toml's server-side settings
+// ([web], [scale], [services], and the top-level packages = [...]). The
+// agent's hooks use it on an extracted release; errors name the file, the
+// value and the fix.
 package appspec
 
 import (
@@ -182,12 +183,20 @@ func (s *Spec) readConfig(path string) error {
 		Scale    map[string]int    `toml:"scale"`
 		Packages []string          `toml:"packages"`
 	}
-	_, err := toml.DecodeFile(path, &c)
+	md, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	// A key after [web] belongs to [web]: packages written below a table
+	// would be ignored without a word.
+	for _, k := range md.Undecoded() {
+		if len(k) > 1 && k[len(k)-1] == "packages" {
+			return fmt.Errorf("%s: packages is inside [%s]: move the packages = [...] line to the top of the file, before any [table]",
+				path, strings.Join(k[:len(k)-1], "."))
+		}
 	}
 	if c.Web.Health != "" && !strings.HasPrefix(c.Web.Health, "/") {
 		return fmt.Errorf("%s: [web] health = %q: give a path starting with /, e.g. \"/healthz\"", path, c.Web.Health)

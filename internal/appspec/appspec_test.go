@@ -60,6 +60,16 @@ func TestRead(t *testing.T) {
 		}, ""},
 		{"unknown service", map[string]string{"jecloud.toml": "[services]\npostgres = \"16\"\n"}, nil, `[services] "postgres"`},
 		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
+		{"packages", map[string]string{"jecloud.toml": "app = \"shop\"\npackages = [\"imagemagick\", \"libvips42\"]\n[web]\nhealth = \"/\"\n"},
+			func(t *testing.T, s *Spec) {
+				if strings.Join(s.Packages, ",") != "imagemagick,libvips42" {
+					t.Errorf("packages %q", s.Packages)
+				}
+			}, ""},
+		{"packages in a table", map[string]string{"jecloud.toml": "[web]\nhealth = \"/\"\npackages = [\"imagemagick\"]\n"}, nil,
+			"packages is inside [web]: move the packages = [...] line to the top"},
+		{"packages in an env", map[string]string{"jecloud.toml": "[env.prod]\nhosts = [\"x\"]\npackages = [\"imagemagick\"]\n"}, nil,
+			"packages is inside [env.prod]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

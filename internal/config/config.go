@@ -4,7 +4,7 @@
 // directory's name, and the command line (--host, --local) says where to go.
 //
 // Other parts of JeCloud add their own tables to the same file ([services],
-// [packages], ...): keys this package does not own are left alone, but a
+// packages, ...): keys this package does not own are left alone, but a
 // misspelt key in the tables it owns is an error naming file, line and key.
 package config
 

@@ -2,6 +2,7 @@
 // timer on, over D-Bus (github.com/coreos/go-systemd/v22/dbus), the way
 // `systemctl daemon-reload; systemctl enable --now TIMER` would, but only
 // doing what is not done yet: a second run changes nothing and says so.
+// It also bounds the journal with a journald drop-in (journald.go).
 package sysd
 
 import (
