@@ -7,7 +7,7 @@ LDFLAGS ?= -s -w
 TAGS    ?= urfave_cli_no_docs
 export CGO_ENABLED ?= 0
 
-.PHONY: help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
+.PHONY: mongostandin help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,8 +40,13 @@ deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running j
 	  $(NFPM) package --packager deb --config $(BIN)/deb/nfpm-$$arch.yaml --target $(BIN)/ || exit 1; \
 	done
 
-test: lint ## all tests: lint, then the unit and integration tests with the race detector
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+# mongostandin: mongod's command line over FerretDB (e2e/mongostandin, its own
+# module), for the tests of the MongoDB hook; no mongod can be installed here.
+mongostandin: ## bin/mongostandin, the tests' stand-in for mongod
+	cd e2e/mongostandin && CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $(BIN))/mongostandin .
+
+test: lint mongostandin ## all tests: lint, then the unit and integration tests with the race detector
+	JECLOUD_MONGOD=$(abspath $(BIN))/mongostandin CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 e2e: build deb ## end-to-end tests on real Debian servers (systemd-nspawn; root; see docs/lab.md)
 	JECLOUD_E2E=1 $(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
@@ -58,6 +63,35 @@ vet:
 fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
 	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
 	$(GO) test ./internal/state/ -run '^$$' -fuzz FuzzApp -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
+
+# The fault, bad-input and security tests (docs/reliability.md), by name.
+RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills DirRefuses \
+  RacingDeploys RollforwardWhileAnotherRuns HookCallsBackIntoAgent LockHeld NewestWins FollowRetry OutcomeCounts \
+  DiskFull StateTempLeftoversCLI AppJSONWriteCut ServerJSONCut ConfigWriteInProgress BrokenServerJSON WriteFileFailure \
+  ReceiveTruncated SSHDropped PushInterrupted BundleDamagedAfterReceipt \
+  Hostile ZstdBomb WindowCap BrokenStreams TrailingGarbage Xattrs ExtractModes Failures \
+  ParseErrors HandEdit UnknownKeys BrokenAppJSON BadInput NamesRefusedByCLI Names Version \
+  SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys
+rel_empty :=
+rel_space := $(rel_empty) $(rel_empty)
+RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))
+.PHONY: reliability
+reliability: ## fault, bad-input and security tests (-race, full rounds), then each fuzzer for FUZZTIME (30s); figures: docs/reliability.md
+	@mkdir -p $(BIN)
+	@echo "== reliability tests (-race, JECLOUD_RELIABILITY=full; log in $(BIN)/reliability.log)"
+	@JECLOUD_RELIABILITY=full CGO_ENABLED=1 $(GO) test -race -count=1 -v -timeout 30m -run '$(RELIABILITY_RUN)' \
+	  ./agent/ ./internal/... > $(BIN)/reliability.log 2>&1; st=$$?; \
+	grep -E '^(ok|FAIL|--- FAIL)' $(BIN)/reliability.log; grep -E -A1 '^\s*--- SKIP' $(BIN)/reliability.log; \
+	echo "== summary"; grep -ho 'summary: .*' $(BIN)/reliability.log | sed 's/^summary: /  /'; \
+	echo "  tests: $$(grep -c '^--- PASS' $(BIN)/reliability.log) passed, $$(grep -c '^--- FAIL' $(BIN)/reliability.log) failed, $$(grep -c '^--- SKIP' $(BIN)/reliability.log) skipped (top level)"; \
+	exit $$st
+	@for f in 'internal/bundle FuzzExtract' 'internal/state FuzzApp'; do set -- $$f; \
+	  echo "== $$2 for $${FUZZTIME:-30s} (log in $(BIN)/$$2.log)"; \
+	  $(GO) test ./$$1/ -run '^$$' -fuzz "^$$2\$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime 10x > $(BIN)/$$2.log 2>&1 \
+	    || { tail -30 $(BIN)/$$2.log; echo "$$2 found a failure: the input is kept in $$1/testdata/fuzz/$$2/ (commit it)"; exit 1; }; \
+	  grep -E '^fuzz: elapsed' $(BIN)/$$2.log | tail -1 | sed 's/^/  /'; \
+	  echo "  kept regression inputs: $$(ls $$1/testdata/fuzz/$$2 2>/dev/null | grep -vc '^tmp' || true)"; \
+	done
 
 bench: ## benchmarks (see docs/benchmarks.md)
 	GO=$(GO) bash bench/run.sh

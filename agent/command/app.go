@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/mongodb"
 	"github.com/jecloud/jecloud/hooks/node"
 	"github.com/jecloud/jecloud/hooks/packages"
 	"github.com/jecloud/jecloud/hooks/redis"
@@ -96,7 +97,9 @@ func versionArg(c *cli.Context, i int) (string, error) {
 // builtins are the built-in hooks, in the order they run.
 // OS packages come first (native modules need their libraries before npm
 // ci), then services, so that the app's units find them.
-func builtins() []hook.Hook { return []hook.Hook{packages.New(), redis.New(), node.New()} }
+func builtins() []hook.Hook {
+	return []hook.Hook{packages.New(), redis.New(), mongodb.New(), node.New()}
+}
 
 // hooks returns the built-in hooks, then the executables of hooks.d.
 func hooks(l state.Layout) ([]hook.Hook, error) {

@@ -122,3 +122,58 @@ func CleanTemps(dir string) ([]string, error) {
 	}
 	return removed, nil
 }
+
+// File is a file being written under a temp name, for content that does
+// not fit in memory: Commit puts it in place atomically, Abort removes it.
+type File struct {
+	*os.File
+	path string
+	done bool
+}
+
+// Create starts writing path (mode perm) under a temp name beside it.
+func Create(path string, perm os.FileMode) (*File, error) {
+	tmp := TempName(path)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return &File{File: f, path: path}, nil
+}
+
+// Commit fsyncs the file and renames it to its path.
+func (f *File) Commit() error {
+	if f.done {
+		return fmt.Errorf("%s: already committed or aborted", f.path)
+	}
+	f.done = true
+	tmp := f.Name()
+	err := f.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(f.path))
+}
+
+// Abort removes the temp file; after Commit it does nothing, so that
+// `defer f.Abort()` is always safe.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	os.Remove(f.Name())
+}

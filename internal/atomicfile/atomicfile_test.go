@@ -71,3 +71,41 @@ func TestSymlinkAndCleanTemps(t *testing.T) {
 		t.Error("CleanTemps removed a directory")
 	}
 }
+
+func TestCreateCommitAbort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big")
+	f, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("streamed")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("%s exists before Commit", path)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort() // no-op after Commit
+	if b, err := os.ReadFile(path); err != nil || string(b) != "streamed" {
+		t.Fatalf("after Commit: %q, %v", b, err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	g, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Write([]byte("half"))
+	g.Abort()
+	if b, _ := os.ReadFile(path); string(b) != "streamed" {
+		t.Fatalf("Abort changed the file: %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("Abort left files behind: %v", entries)
+	}
+}

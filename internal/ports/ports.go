@@ -75,3 +75,18 @@ func read(path string) (map[string]int, error) {
 	}
 	return m, nil
 }
+
+// Lookup returns the recorded port of service in the app environment at
+// dir (ROOT/APP/ENV), or an error saying the service is not set up there.
+func Lookup(dir, service string) (int, error) {
+	path := filepath.Join(dir, FileName)
+	m, err := read(path)
+	if err != nil {
+		return 0, err
+	}
+	p, ok := m[service]
+	if !ok {
+		return 0, fmt.Errorf("%s has no port for %s: the service is not set up for this app environment (deploy a release that declares it)", path, service)
+	}
+	return p, nil
+}

@@ -1,0 +1,214 @@
+// Package mongodb is the built-in hook for apps that declare MongoDB
+// ([services] mongodb = "7.0" in jecloud.toml). In `install` it checks
+// the server's mongod against the declared version (installing MongoDB's
+// official package when server.json says where from), and runs one
+// instance per app environment: its own unit, port, data directory and
+// users, authentication on, as the app's own user. The app gets MONGO_URL
+// through APP/ENV/services.env. The package also dumps and restores an
+// instance for backups. See docs/services.md.
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/hooks/internal/svcfile"
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/appuser"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/ports"
+)
+
+// Hook is the MongoDB hook.
+type Hook struct {
+	UnitDir string
+	// Active reports whether the hook can work here (systemd is PID 1).
+	Active func() bool
+}
+
+// New returns the hook with its defaults.
+func New() *Hook {
+	return &Hook{UnitDir: sdbus.UnitDir, Active: util.IsRunningSystemd}
+}
+
+func (h *Hook) Name() string { return "mongodb" }
+
+// Run sets MongoDB up in the install phase; the other phases are not its business.
+func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
+	if req.Phase != hook.Install {
+		return hook.Response{}, nil
+	}
+	spec, err := appspec.Read(req.ReleaseDir)
+	if err != nil {
+		return hook.Response{}, h.fail(err)
+	}
+	want, declared := spec.Services["mongodb"]
+	if !declared {
+		return hook.Response{}, nil
+	}
+	if !h.Active() {
+		fmt.Fprintln(log, "systemd is not running here: MongoDB is not set up")
+		return hook.Response{}, nil
+	}
+	if err := h.install(ctx, req, want, log); err != nil {
+		return hook.Response{}, h.fail(err)
+	}
+	return hook.Response{}, nil
+}
+
+func (h *Hook) fail(err error) error {
+	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+}
+
+// instance is one app environment's MongoDB.
+type instance struct {
+	app, env, dir string // dir: ROOT/APP/ENV
+	port          int
+	user          string // the app's system user
+}
+
+func newInstance(root, app, env string) instance {
+	return instance{app: app, env: env, dir: filepath.Join(root, app, env), user: appuser.Name(app, env)}
+}
+
+func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-mongodb.service" }
+func (i instance) dataDir() string  { return filepath.Join(i.dir, "mongodb") }
+func (i instance) confPath() string { return filepath.Join(i.dir, "mongod.conf") }
+
+// The instance's two database users: an administrator the agent uses, and
+// the app's own user, limited to the app's database.
+func (i instance) adminPasswordFile() string { return filepath.Join(i.dir, "mongodb.admin.password") }
+func (i instance) appPasswordFile() string   { return filepath.Join(i.dir, "mongodb.password") }
+
+// database is the app's database: named after the app.
+func (i instance) database() string { return i.app }
+
+const (
+	adminUser = "jecloud-admin"
+	appUser   = "app"
+)
+
+func (i instance) url(user, password, db string) string {
+	return fmt.Sprintf("mongodb://%s:%s@127.0.0.1:%d/%s?authSource=admin", user, password, i.port, db)
+}
+
+func (h *Hook) install(ctx context.Context, req hook.Request, want string, log io.Writer) error {
+	set, err := readSettings(req.Root)
+	if err != nil {
+		return err
+	}
+	if err := ensureServer(ctx, set, want, log); err != nil {
+		return err
+	}
+	i := newInstance(req.Root, req.App, req.Env)
+	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
+	if err != nil {
+		return err
+	}
+	if i.port, err = ports.Allocate(req.Root, i.dir, "mongodb", set.portBase()); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(i.dataDir(), 0o750); err != nil {
+		return err
+	}
+	if err := os.Chown(i.dataDir(), uid, gid); err != nil {
+		return err
+	}
+	confChanged, err := svcfile.WriteIfChanged(i.confPath(), i.conf(), gid)
+	if err != nil {
+		return err
+	}
+	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(i.unitFile(set.server())))
+	if err != nil {
+		return err
+	}
+	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
+		return err
+	}
+	start := sd.Start
+	if confChanged || unitChanged {
+		start = sd.Restart
+	}
+	if err := start(ctx, i.unit()); err != nil {
+		return err
+	}
+	appPassword, err := ensureUsers(ctx, i, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("%s: %w", i.unit(), err)
+	}
+	if err := svcfile.SetServiceVar(i.dir, "MONGO_URL", i.url(appUser, appPassword, i.database()), gid); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "MongoDB for %s/%s is up on 127.0.0.1:%d, database %q (MONGO_URL in %s)\n",
+		i.app, i.env, i.port, i.database(), filepath.Join(i.dir, appuser.ServicesEnv))
+	return nil
+}
+
+// conf is the instance's mongod.conf: loopback only, authentication on,
+// its own data directory, logs to stdout (the journal).
+func (i instance) conf() string {
+	return strings.Join([]string{
+		"# Written by jeagent's mongodb hook: edits are lost.",
+		"storage:",
+		"  dbPath: " + i.dataDir(),
+		"net:",
+		"  port: " + strconv.Itoa(i.port),
+		"  bindIp: 127.0.0.1",
+		"security:",
+		"  authorization: enabled",
+		"processManagement:",
+		"  fork: false",
+		"",
+	}, "\n")
+}
+
+func (i instance) unitFile(server string) []*unit.UnitOption {
+	o := sdbus.Opt
+	return append([]*unit.UnitOption{
+		o("Unit", "Description", fmt.Sprintf("MongoDB of %s %s (JeCloud)", i.app, i.env)),
+		o("Unit", "After", "network.target"),
+		o("Unit", "StartLimitIntervalSec", "0"),
+		o("Service", "Type", "simple"),
+		o("Service", "User", i.user),
+		o("Service", "Group", i.user),
+		o("Service", "ExecStart", server+" --config "+i.confPath()),
+		o("Service", "Restart", "always"),
+		o("Service", "RestartSec", "1"),
+		o("Service", "UMask", "0077"),
+		o("Service", "LimitNOFILE", "64000"),
+		o("Service", "TimeoutStopSec", "60"),
+		o("Install", "WantedBy", "multi-user.target"),
+	}, sdbus.Sandbox(i.dataDir())...)
+}
+
+var versionRE = regexp.MustCompile(`db version v(\d+\.\d+\.\d+)`)
+
+// checkVersion compares `mongod --version` output with the declared
+// version ("7.0" matches 7.0.x).
+func checkVersion(server, out, want string) error {
+	m := versionRE.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("%s --version said %q: no \"db version\" in it", server, out)
+	}
+	have := m[1]
+	if want != "" && have != want && !strings.HasPrefix(have, strings.TrimSuffix(want, ".x")+".") {
+		return fmt.Errorf("jecloud.toml asks for mongodb %q but %s is %s: declare \"%s\" or a prefix of it, or install that version",
+			want, server, have, have)
+	}
+	return nil
+}
