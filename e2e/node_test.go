@@ -50,8 +50,9 @@ if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process
 process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeIdleConnections(); });
 `
 
-// TestNodeAppWithRedis deploys a Node.js app with Redis to a real Debian
-// server under systemd, then: it is served by its own user with REDIS_URL;
+// TestNodeAppWithRedis deploys a Node.js app with Redis and MongoDB (the
+// FerretDB stand-in for mongod) to a real Debian server under systemd,
+// then: it is served by its own user with REDIS_URL and MONGO_URL;
 // a redeploy under load fails no request; a broken release rolls back by
 // itself; config vars reach the app; the app comes back after SIGKILL and
 // after a reboot of the server, with Redis's data.
@@ -64,13 +65,20 @@ func TestNodeAppWithRedis(t *testing.T) {
 	}
 	srv.MustExec("jeagent", "init")
 	nodeVersion := installMirror(t, srv)
+	for _, tool := range []string{"mongostandin", "mongoprobe"} {
+		if err := srv.CopyIn(buildTool(t, tool), "/usr/local/bin/"+tool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}, `+
+		`"mongodb": {"server": "/usr/local/bin/mongostandin"}}`+"\n"), 0o640)
 
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"package.json": `{"name": "counter", "engines": {"node": "` + strings.Split(nodeVersion, ".")[0] + `.x"}, "scripts": {"start": "node server.js"}}`,
 		"server.js":    appServer,
 		"Procfile":     "web: node server.js\n",
-		"jecloud.toml": "app = \"counter\"\n[services]\nredis = \"7\"\n[web]\nhealth = \"/healthz\"\n",
+		"jecloud.toml": "app = \"counter\"\npackages = [\"procps\"]\n[services]\nredis = \"7\"\nmongodb = \"7.0\"\n[web]\nhealth = \"/healthz\"\n",
 	})
 	home := lab.SSHHome(t, srv)
 	push := func(args ...string) (int, string) {
@@ -118,13 +126,31 @@ func TestNodeAppWithRedis(t *testing.T) {
 	// Sandbox and secrets on the server.
 	unit := srv.MustExec("systemctl", "cat", "jecloud-counter-prod-web@1.service")
 	contains(t, "web unit", unit, "User=jc-counter-prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
-	for _, u := range []string{"jecloud-counter-prod-web@1.service", "jecloud-counter-prod-redis.service"} {
+	for _, u := range []string{"jecloud-counter-prod-web@1.service", "jecloud-counter-prod-redis.service", "jecloud-counter-prod-mongodb.service"} {
 		out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", u)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		t.Logf("systemd-analyze security %s: %s", u, lines[len(lines)-1])
 	}
-	if strings.Contains(unit, "REDIS_URL") {
-		t.Error("REDIS_URL (with its password) is in a world-readable unit file")
+	if strings.Contains(unit, "REDIS_URL") || strings.Contains(unit, "MONGO_URL") {
+		t.Error("REDIS_URL or MONGO_URL (with its password) is in a world-readable unit file")
+	}
+	// MongoDB: the app's user reaches its database through MONGO_URL; a
+	// client without the password reads nothing.
+	mongoURL := serviceVar(t, srv, "/var/cloud/counter/prod/services.env", "MONGO_URL")
+	contains(t, "MONGO_URL", mongoURL, "mongodb://app:", "@127.0.0.1:", "/counter?authSource=admin")
+	probe := func(what, url string) (string, error) {
+		return srv.Exec(t.Context(), "runuser", "-u", "jc-counter-prod", "--", "mongoprobe", what, url)
+	}
+	if out, err := probe("write", mongoURL); err != nil {
+		t.Fatalf("mongoprobe write: %v\n%s", err, out)
+	}
+	mongoData, err := probe("digest", mongoURL)
+	if err != nil || !strings.Contains(mongoData, "1000 documents") {
+		t.Fatalf("mongoprobe digest: %v\n%s", err, mongoData)
+	}
+	noPassword := "mongodb://127.0.0.1:" + strings.Split(strings.Split(mongoURL, "@127.0.0.1:")[1], "/")[0] + "/counter"
+	if out, err := probe("digest", noPassword); err == nil {
+		t.Errorf("MongoDB answers without a password: %s", out)
 	}
 	contains(t, "services.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/counter/prod/services.env"), "640 root jc-counter-prod")
 	contains(t, "node version", srv.MustExec("cat", "/var/cloud/counter/prod/source/versions/"+v1+"/.jecloud/node-version"), nodeVersion)
@@ -230,6 +256,41 @@ func TestNodeAppWithRedis(t *testing.T) {
 	if visits(before) <= 0 || visits(after) != visits(before)+1 {
 		t.Errorf("Redis lost its data in the reboot: before %q, after %q", before, after)
 	}
+	var mongoAfter string
+	eventually(t, 60*time.Second, "MongoDB to answer after the reboot", func() bool {
+		out, err := probe("digest", mongoURL)
+		mongoAfter = out
+		return err == nil
+	})
+	if mongoAfter != mongoData {
+		t.Errorf("MongoDB's data changed in the reboot: before %q, after %q", mongoData, mongoAfter)
+	}
+}
+
+// serviceVar reads one variable of an EnvironmentFile on the server.
+func serviceVar(t *testing.T, srv *lab.Server, path, key string) string {
+	t.Helper()
+	for _, line := range strings.Split(srv.MustExec("cat", path), "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	t.Fatalf("%s has no %s", path, key)
+	return ""
+}
+
+// buildTool builds one of the tests' own programs for the servers:
+// mongostandin (its own module) or mongoprobe.
+func buildTool(t *testing.T, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = filepath.Join(repoRoot(), "e2e", name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, b)
+	}
+	return out
 }
 
 // visits reads the visit count in the test app's answer.
