@@ -89,8 +89,8 @@ reliability: ## fault, bad-input and security tests (-race, full rounds), then e
 	  echo "== $$2 for $${FUZZTIME:-30s} (log in $(BIN)/$$2.log)"; \
 	  $(GO) test ./$$1/ -run '^$$' -fuzz "^$$2\$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime 10x > $(BIN)/$$2.log 2>&1 \
 	    || { tail -30 $(BIN)/$$2.log; echo "$$2 found a failure: the input is kept in $$1/testdata/fuzz/$$2/ (commit it)"; exit 1; }; \
-	  grep -E '^fuzz: elapsed' $(BIN)/$$2.log | tail -1 | sed 's/^/  /'; \
-	  echo "  kept regression inputs: $$(ls $$1/testdata/fuzz/$$2 2>/dev/null | grep -vc '^tmp' || true)"; \
+	  grep -E '^fuzz: elapsed' $(BIN)/$$2.log | tail -1 | sed -e 's/^/  /' -e 's| ([0-9]*/sec)||'; \
+	  echo "  inputs kept in $$1/testdata/fuzz/$$2: $$(ls $$1/testdata/fuzz/$$2 2>/dev/null | grep -vc '^tmp' || true)"; \
 	done
 
 bench: ## benchmarks (see docs/benchmarks.md)

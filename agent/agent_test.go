@@ -271,7 +271,12 @@ func TestKillAtEveryStep(t *testing.T) {
 		"after:switching", "switch:done", "hook:deployed", "after:starting",
 	}
 	big := strings.Repeat("some content that compresses, ", 20000) // > 64 KiB of bundle
-	for _, point := range points {
+	runs, converged := rounds(1, 3), 0
+	defer func() {
+		t.Logf("summary: kill -9 at every step: %d injection points x %d runs = %d kills, %d converged", len(points), runs, len(points)*runs, converged)
+	}()
+	for i := 0; i < len(points)*runs; i++ {
+		point := points[i%len(points)]
 		t.Run(point, func(t *testing.T) {
 			root := t.TempDir()
 			run(t, root, nil, nil, "init")
@@ -335,6 +340,9 @@ func TestKillAtEveryStep(t *testing.T) {
 			log, _ := os.ReadFile(calls)
 			if !strings.Contains(string(log), "prepare "+v2) || !strings.HasSuffix(strings.TrimSpace(string(log)), "deployed "+v2) {
 				t.Errorf("hook calls:\n%s", log)
+			}
+			if !t.Failed() {
+				converged++
 			}
 		})
 	}
@@ -460,6 +468,10 @@ func TestScale(t *testing.T) {
 // an old release, and half way through an automatic rollback; the next run
 // finishes both.
 func TestKillDuringCleanupAndRollback(t *testing.T) {
+	converged := 0
+	defer func() {
+		t.Logf("summary: kill -9 during cleanup and rollback: 2 injection points (cleanup:renamed, rollback:switched) x 1 run, %d converged", converged)
+	}()
 	root := t.TempDir()
 	run(t, root, nil, nil, "init")
 	calls := userHook(t, root, `[ "$1" = deployed ] && [ -e "$JECLOUD_RELEASE_DIR/broken" ] && { echo "crashed at start" >&2; exit 1; }; exit 0`)
@@ -499,6 +511,9 @@ func TestKillDuringCleanupAndRollback(t *testing.T) {
 			t.Errorf("old release %s kept", id)
 		}
 	}
+	if !t.Failed() {
+		converged++
+	}
 
 	// A release whose start fails: killed right after switching back.
 	os.Remove(calls)
@@ -523,5 +538,8 @@ func TestKillDuringCleanupAndRollback(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(calls); !strings.HasSuffix(strings.TrimSpace(string(log)), "deployed "+last) {
 		t.Errorf("the previous version was not restarted last:\n%s", log)
+	}
+	if !t.Failed() {
+		converged++
 	}
 }

@@ -75,6 +75,9 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 		reason = fmt.Sprintf("timed out after %s", e.Timeout)
 	case reason == "" && errors.As(runErr, &ee):
 		reason = ee.ProcessState.String()
+	case errors.As(runErr, &ee) && ee.ExitCode() == -1:
+		// Killed by a signal (the OOM killer, a person): say so after its last words.
+		reason += " (" + ee.ProcessState.String() + ")"
 	case reason == "":
 		reason = runErr.Error()
 	}
@@ -95,12 +98,17 @@ func Environ(req Request) []string {
 
 // Dir lists the user hooks in dir: executable regular files, by name.
 // Names starting with "." or ending in "~" (editor leftovers) are skipped.
+// The agent runs hooks as root, so a hook (or dir) that someone other than
+// its owner may change is refused with an error, as cron and sudo do.
 func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, nil
 		}
+		return nil, err
+	}
+	if err := notWritableByOthers(dir); err != nil {
 		return nil, err
 	}
 	var hooks []Hook
@@ -113,6 +121,9 @@ func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 		fi, err := os.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 			continue
+		}
+		if err := notWritableByOthers(p); err != nil {
+			return nil, err
 		}
 		hooks = append(hooks, Exec{Path: p, Timeout: timeout})
 	}
@@ -186,4 +197,20 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // readAllLimited reads at most maxStdout bytes of r (Serve's stdin).
 func readAllLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, maxStdout))
+}
+
+// notWritableByOthers refuses a hook, or the hooks directory, that group or
+// others may write: whoever can change it could run anything as root.
+func notWritableByOthers(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("hook %s is writable by group or others (mode %04o) and the agent runs hooks as root: run `chmod go-w %s`", path, perm, path)
+	}
+	if uid, ok := owner(fi); ok && uid != 0 && uid != os.Geteuid() {
+		return fmt.Errorf("hook %s belongs to uid %d, who could change what the agent runs as root: run `chown root %s`", path, uid, path)
+	}
+	return nil
 }

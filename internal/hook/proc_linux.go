@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"io/fs"
 	"os/exec"
 	"syscall"
 )
@@ -16,4 +17,13 @@ func setProcAttr(cmd *exec.Cmd) {
 		}
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+}
+
+// owner returns the uid that owns a file.
+func owner(fi fs.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }

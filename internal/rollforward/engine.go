@@ -7,6 +7,7 @@ package rollforward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -52,11 +53,15 @@ type Step struct {
 func (s Step) String() string { return fmt.Sprintf("%s: %s (%s)", s.AppEnv, s.Name, s.Reason) }
 
 // Problem is an app environment the engine cannot work on (its app.json does
-// not parse, or it is backing off); the others go on.
+// not parse, or it is backing off); the others go on. A server.json that does
+// not parse is a Problem of ServerAppEnv.
 type Problem struct {
 	AppEnv state.AppEnv
 	Err    error
 }
+
+// ServerAppEnv stands for sys/server.json in a Problem.
+var ServerAppEnv = state.AppEnv{App: "sys", Env: "server.json"}
 
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
@@ -92,13 +97,22 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("list app environments under %s: %w", e.Layout.Root, err)
 	}
-	var srv state.Server
-	if err := state.Read(e.Layout.ServerJSON(), &srv); err != nil && !isNotExist(err) {
-		return nil, nil, err
-	}
-	now := e.now()
 	var leftovers, cleanups, deploys []Step
 	var problems []Problem
+	// server.json only sets the retention of old releases: a hand edit of
+	// it that does not parse pauses the cleanup (nothing is removed under
+	// an unknown retention) and stops no deployment.
+	var srv state.Server
+	cleanupPaused := false
+	if err := state.Read(e.Layout.ServerJSON(), &srv); err != nil && !isNotExist(err) {
+		var pe *state.ParseError
+		if !errors.As(err, &pe) {
+			return nil, nil, err
+		}
+		cleanupPaused = true
+		problems = append(problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
+	}
+	now := e.now()
 	for _, ae := range aes {
 		o, err := observe(e.Layout, ae)
 		if err != nil {
@@ -116,7 +130,7 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 				deploys = append(deploys, s)
 			}
 		}
-		if s, ok := e.planCleanup(o, srv.Retention, now); ok {
+		if s, ok := e.planCleanup(o, srv.Retention, now); ok && !cleanupPaused {
 			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
 				problems = append(problems, Problem{ae, fmt.Errorf("cleanup is backing off until %s: %s", b.NextTry.Format(time.RFC3339), b.LastError)})
 			} else {

@@ -31,6 +31,10 @@ func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string
 	defer tick.Stop()
 	lastKick := time.Now()
 	var lastBackoff string
+	// Dates have whole seconds: a failed attempt of the same version asked
+	// for in the same second looks like this request's failure. Those seen
+	// while this request is pending are earlier ones.
+	stale := 0
 	for {
 		tail.copy(out)
 		var a state.App
@@ -40,8 +44,9 @@ func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string
 			fmt.Fprintf(out, "waiting: %v\n", err)
 		case a.Deployment == nil || a.Deployment.Version != version || !a.Deployment.RequestDate.Equal(requested):
 			tail.copy(out)
-			return outcome(&a, version, requested), nil
+			return outcome(&a, version, requested, stale), nil
 		default:
+			stale = len(failuresOf(&a, version, requested))
 			if b := a.Backoff; b != nil {
 				msg := fmt.Sprintf("waiting: %s failed %d time(s), next try at %s: %s", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
 				if msg != lastBackoff {
@@ -63,12 +68,22 @@ func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string
 	}
 }
 
-func outcome(a *state.App, version string, requested time.Time) Outcome {
-	for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
-		f := a.RecentFailedDeployments[i]
+// failuresOf returns the failed deployments of version requested at requested.
+func failuresOf(a *state.App, version string, requested time.Time) []state.Failure {
+	var out []state.Failure
+	for _, f := range a.RecentFailedDeployments {
 		if f.Version == version && f.RequestDate.Equal(requested) {
-			return Outcome{Reason: f.Reason}
+			out = append(out, f)
 		}
+	}
+	return out
+}
+
+// outcome says how the deployment of version requested at requested ended;
+// the first stale failures of that version and date are earlier attempts.
+func outcome(a *state.App, version string, requested time.Time, stale int) Outcome {
+	if fs := failuresOf(a, version, requested); len(fs) > stale {
+		return Outcome{Reason: fs[len(fs)-1].Reason}
 	}
 	if a.CurrentVersion == version {
 		return Outcome{Live: true}

@@ -9,14 +9,16 @@ import (
 	"time"
 )
 
-// uploadGrace is how long an upload's or a state write's temp file is left
-// alone: other processes (`jeagent receive`, `jeagent deploy`) make those
-// while a run goes on. Extraction and deletion dirs and symlink temps are
-// made only by the run holding the lock, so any found are leftovers.
+// uploadGrace is how long an upload's, a state write's or a config write's
+// temp file is left alone: other processes (`jeagent receive`, `jeagent
+// deploy`, `jeagent config:set`) make those while a run goes on. Extraction
+// and deletion dirs and symlink temps are made only by the run holding the
+// lock, so any found are leftovers.
 const uploadGrace = time.Hour
 
 func concurrentTemp(name string) bool {
-	return strings.Contains(name, ".tar.zst.tmp-") || strings.Contains(name, ".json.tmp-")
+	// .env: config.env, which `jeagent config:set` rewrites while a run goes on.
+	return strings.Contains(name, ".tar.zst.tmp-") || strings.Contains(name, ".json.tmp-") || strings.Contains(name, ".env.tmp-")
 }
 
 func (e *Engine) planLeftovers(o *observed, now time.Time) (Step, bool) {

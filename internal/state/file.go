@@ -8,6 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gofrs/flock"
 	"github.com/jecloud/jecloud/internal/atomicfile"
@@ -59,13 +63,31 @@ func decode(path string, data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
+		var tpe *time.ParseError
 		pe := &ParseError{Path: path, Err: err}
 		switch {
 		case errors.As(err, &syn):
 			pe.Line, pe.Col = position(data, syn.Offset)
 		case errors.As(err, &typ):
-			pe.Line, pe.Col = position(data, typ.Offset)
-			pe.Err = fmt.Errorf("%s: wrong type: got JSON %s, want %s", typ.Field, typ.Value, typ.Type)
+			// The offset of an error inside a nested object is relative to
+			// that object: find the value by its key path instead.
+			off := valueStart(data, typ.Field, typ.Value, false)
+			if off < 0 { // a map's value: Field names the map
+				off = valueStart(data, typ.Field, typ.Value, true)
+			}
+			if off >= 0 {
+				pe.Line, pe.Col = position(data, int64(off)+1)
+			}
+			if typ.Field == "" {
+				pe.Err = fmt.Errorf("the file must hold one JSON object {...}, not a JSON %s", typ.Value)
+			} else {
+				pe.Err = fmt.Errorf("%s: wrong type: got JSON %s, want %s", typ.Field, typ.Value, jsonKind(typ.Type))
+			}
+		case errors.As(err, &tpe):
+			if off := locate(data, tpe.Value); off >= 0 {
+				pe.Line, pe.Col = position(data, int64(off)+1)
+			}
+			pe.Err = fmt.Errorf("%q is not a date: write dates as RFC 3339, e.g. 2026-11-22T05:00:00Z", tpe.Value)
 		}
 		return pe
 	}
@@ -98,6 +120,106 @@ func position(data []byte, off int64) (line, col int) {
 	return line, col
 }
 
+// jsonKind says in JSON's words what a Go type takes.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "a date string (RFC 3339)"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list [...]"
+	case reflect.Map, reflect.Struct:
+		return "an object {...}"
+	}
+	return t.String()
+}
+
+// valueStart returns the offset in data of the first value at the dotted
+// key path field (array elements add nothing to the path, as in
+// json.UnmarshalTypeError.Field; with under, also a path below it) whose
+// JSON kind is the one kind names ("string", "number 1.5", ...), or -1.
+func valueStart(data []byte, field, kind string, under bool) int {
+	type frame struct {
+		obj       bool
+		path, key string // the container's path; in an object, the current key's
+		expectKey bool
+	}
+	var stack []frame
+	done := func() { // a value ended: an object wants its next key
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		start := int(dec.InputOffset())
+		for start < len(data) && strings.IndexByte(" \t\r\n,:", data[start]) >= 0 {
+			start++
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return -1
+		}
+		n := len(stack)
+		if n > 0 && stack[n-1].obj && stack[n-1].expectKey {
+			if key, ok := tok.(string); ok {
+				stack[n-1].key = strings.TrimPrefix(stack[n-1].path+"."+key, ".")
+				stack[n-1].expectKey = false
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:n-1]
+			done()
+			continue
+		}
+		path := ""
+		if n > 0 {
+			path = stack[n-1].path
+			if stack[n-1].obj {
+				path = stack[n-1].key
+			}
+		}
+		var k string
+		switch t := tok.(type) {
+		case json.Delim:
+			k = map[json.Delim]string{'{': "object", '[': "array"}[t]
+		case string:
+			k = "string"
+		case json.Number:
+			k = "number"
+		case bool:
+			k = "bool"
+		default:
+			k = "null"
+		}
+		if (path == field || under && strings.HasPrefix(path, field+".")) && strings.HasPrefix(kind, k) {
+			return start
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{obj: true, path: path, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, frame{path: path})
+		default:
+			done()
+		}
+	}
+}
+
 // locate finds a string value in the raw file, for a position to report.
 func locate(data []byte, value string) int {
 	q, _ := json.Marshal(value)
@@ -119,7 +241,11 @@ func writeBytes(path string, data []byte) error {
 		return err
 	}
 	// Root's only: apps have no business reading the agent's state.
-	return atomicfile.WriteFile(path, data, 0o640)
+	err := atomicfile.WriteFile(path, data, 0o640)
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("out of disk space: cannot write %s (it is left as it was): %w", path, err)
+	}
+	return err
 }
 
 // Encode is the one format of state files: two-space indented JSON and a newline.
