@@ -43,7 +43,19 @@ type App struct {
 	// Scale is the number of instances per process type, set with
 	// `ps:scale` or by hand; it overrides jecloud.toml's [scale].
 	Scale map[string]int `json:"scale,omitempty"`
-	Extra Extra          `json:"-"`
+	// Backups is the last backup of each service (`jeagent backup`).
+	Backups map[string]*BackupRecord `json:"backups,omitempty"`
+	Extra   Extra                    `json:"-"`
+}
+
+// BackupRecord is where a service's backups stand.
+type BackupRecord struct {
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Key         string    `json:"key,omitempty"` // the S3 object of the last success
+	Size        int64     `json:"size,omitempty"`
+	SHA256      string    `json:"sha256,omitempty"`
 }
 
 // Deployment is a requested version on its way to being live.

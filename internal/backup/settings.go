@@ -1,0 +1,157 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Settings are the "backups" key of sys/server.json:
+//
+//	{"backups": {"bucket": "acme-jecloud-backups", "prefix": "jecloud", "region": "eu-west-1",
+//	             "endpoint": "http://10.0.0.5:7070", "schedule": "daily", "keep": 14}}
+type Settings struct {
+	Bucket   string `json:"bucket"`
+	Prefix   string `json:"prefix"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint"` // S3-compatible server; path-style addressing then
+	Schedule string `json:"schedule"` // systemd OnCalendar: hourly, daily, weekly or an expression
+	MaxAge   string `json:"max_age"`  // how old the last backup may be before status flags it
+	Keep     int    `json:"keep"`     // complete backups kept per service
+
+	root string
+}
+
+// ErrOff is returned when server.json has no "backups" key.
+var ErrOff = errors.New("backups are off")
+
+// ReadSettings reads the backup settings of the server whose state is in root.
+func ReadSettings(root string) (Settings, error) {
+	path := filepath.Join(root, "sys", "server.json")
+	var doc struct {
+		Backups *Settings `json:"backups"`
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Settings{}, err
+	}
+	if err == nil {
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return Settings{}, fmt.Errorf("%s: key \"backups\": %w", path, err)
+		}
+	}
+	if doc.Backups == nil || doc.Backups.Bucket == "" {
+		return Settings{}, fmt.Errorf("%w on this server: add \"backups\": {\"bucket\": \"NAME\"} to %s (docs/services.md, Backups)", ErrOff, path)
+	}
+	s := *doc.Backups
+	s.root = root
+	if s.Prefix == "" {
+		s.Prefix = "jecloud"
+	}
+	s.Prefix = strings.Trim(s.Prefix, "/")
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	if s.Schedule == "" {
+		s.Schedule = "daily"
+	}
+	if s.Keep <= 0 {
+		s.Keep = 14
+	}
+	if _, err := s.maxAge(); err != nil {
+		return Settings{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// maxAge is how old the newest backup may be before `status` flags it.
+func (s Settings) maxAge() (time.Duration, error) {
+	if s.MaxAge != "" {
+		d, err := time.ParseDuration(s.MaxAge)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("backups.max_age %q: give a duration such as \"26h\"", s.MaxAge)
+		}
+		return d, nil
+	}
+	switch s.Schedule {
+	case "hourly":
+		return 2 * time.Hour, nil
+	case "daily":
+		return 26 * time.Hour, nil
+	case "weekly":
+		return 8 * 24 * time.Hour, nil
+	}
+	return 0, fmt.Errorf("backups.schedule %q is a calendar expression: also set backups.max_age (e.g. \"26h\")", s.Schedule)
+}
+
+// Stale is how old the newest backup may be before it counts as stale.
+func (s Settings) Stale() time.Duration { d, _ := s.maxAge(); return d }
+
+// CredentialsFile holds the S3 keys when the server has no instance role.
+func CredentialsFile(root string) string { return filepath.Join(root, "sys", "backup.env") }
+
+// client makes the S3 client: the AWS SDK's default credential chain, or
+// the keys of sys/backup.env when that file exists (it must be root-only).
+func (s Settings) client(ctx context.Context) (*s3.Client, error) {
+	opts := []func(*config.LoadOptions) error{config.WithRegion(s.Region)}
+	path := CredentialsFile(s.root)
+	if fi, err := os.Stat(path); err == nil {
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s is readable by others (mode %04o): chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		vars, err := readEnv(path)
+		if err != nil {
+			return nil, err
+		}
+		if vars["AWS_ACCESS_KEY_ID"] == "" || vars["AWS_SECRET_ACCESS_KEY"] == "" {
+			return nil, fmt.Errorf("%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", path)
+		}
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
+			vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], vars["AWS_SESSION_TOKEN"])))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if s.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+			o.UsePathStyle = true
+		}
+	}), nil
+}
+
+// readEnv reads KEY=VALUE lines (# comments, optional quotes).
+func readEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: not KEY=VALUE", path, n)
+		}
+		vars[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
+	}
+	return vars, sc.Err()
+}
