@@ -9,8 +9,6 @@ package redis
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -25,10 +23,9 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
-	"github.com/jecloud/jecloud/internal/atomicfile"
-	"github.com/jecloud/jecloud/internal/configvars"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
 )
@@ -43,6 +40,9 @@ type Hook struct {
 	Server string
 	// Active reports whether the hook can work here (systemd is PID 1).
 	Active func() bool
+	// Stop and Start control an instance's unit during a restore; nil:
+	// through systemd.
+	Stop, Start func(unit string) error
 }
 
 // New returns the hook with its defaults.
@@ -110,7 +110,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if i.port, err = ports.Allocate(req.Root, i.dir, "redis", PortBase); err != nil {
 		return err
 	}
-	if i.password, err = password(filepath.Join(i.dir, "redis.password")); err != nil {
+	if i.password, err = svcfile.Password(filepath.Join(i.dir, "redis.password")); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(i.dataDir(), 0o750); err != nil {
@@ -119,11 +119,11 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := os.Chown(i.dataDir(), uid, gid); err != nil {
 		return err
 	}
-	confChanged, err := writeIfChanged(i.confPath(), i.conf(), gid)
+	confChanged, err := svcfile.WriteIfChanged(i.confPath(), i.conf(), gid)
 	if err != nil {
 		return err
 	}
-	if err := setServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
+	if err := svcfile.SetServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
 		return err
 	}
 	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(h.unitFile(i)))
@@ -220,41 +220,6 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 		o("Service", "UMask", "0077"),
 		o("Install", "WantedBy", "multi-user.target"),
 	}, sdbus.Sandbox(i.dataDir())...)
-}
-
-// password returns the instance's password, made once and kept root-only.
-func password(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	pw := hex.EncodeToString(b[:])
-	return pw, atomicfile.WriteFile(path, []byte(pw+"\n"), 0o600)
-}
-
-// writeIfChanged writes a root:gid 0640 file, reporting whether it changed.
-func writeIfChanged(path, content string, gid int) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && string(old) == content {
-		return false, nil
-	}
-	return true, atomicfile.WriteFileOwned(path, []byte(content), 0o640, 0, gid)
-}
-
-// setServiceVar sets one variable of APP/ENV/services.env.
-func setServiceVar(dir, key, value string, gid int) error {
-	path := filepath.Join(dir, appuser.ServicesEnv)
-	vars, err := configvars.Read(path)
-	if err != nil {
-		return err
-	}
-	if vars[key] == value {
-		return nil
-	}
-	vars[key] = value
-	return configvars.Write(path, vars, gid)
 }
 
 // ping authenticates and PINGs until Redis answers +PONG or timeout passes.

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"io"
 	"net"
 	"os"
@@ -23,11 +24,11 @@ func TestConfRunsRealRedis(t *testing.T) {
 		t.Skip("redis-server is not installed")
 	}
 	dir := t.TempDir()
-	pw, err := password(filepath.Join(dir, "redis.password"))
+	pw, err := svcfile.Password(filepath.Join(dir, "redis.password"))
 	if err != nil || len(pw) < 32 {
 		t.Fatalf("password %q, %v", pw, err)
 	}
-	if again, _ := password(filepath.Join(dir, "redis.password")); again != pw {
+	if again, _ := svcfile.Password(filepath.Join(dir, "redis.password")); again != pw {
 		t.Error("the password changed on a second call")
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "redis.password")); fi.Mode().Perm() != 0o600 {
@@ -35,10 +36,10 @@ func TestConfRunsRealRedis(t *testing.T) {
 	}
 	i := instance{app: "shop", env: "prod", dir: dir, port: freePort(t), password: pw}
 	os.MkdirAll(i.dataDir(), 0o750)
-	if _, err := writeIfChanged(i.confPath(), i.conf(), -1); err != nil {
+	if _, err := svcfile.WriteIfChanged(i.confPath(), i.conf(), -1); err != nil {
 		t.Fatal(err)
 	}
-	if changed, _ := writeIfChanged(i.confPath(), i.conf(), -1); changed {
+	if changed, _ := svcfile.WriteIfChanged(i.confPath(), i.conf(), -1); changed {
 		t.Error("an unchanged conf was rewritten")
 	}
 	cmd := exec.Command(server, i.confPath())
@@ -56,7 +57,7 @@ func TestConfRunsRealRedis(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(i.dataDir(), "appendonlydir")); err != nil {
 		t.Errorf("append-only persistence is off: %v", err)
 	}
-	if err := setServiceVar(dir, "REDIS_URL", i.url(), -1); err != nil {
+	if err := svcfile.SetServiceVar(dir, "REDIS_URL", i.url(), -1); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "services.env"))
