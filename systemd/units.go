@@ -6,6 +6,7 @@ package systemd
 
 import (
 	"embed"
+	"os"
 	"strings"
 )
 
@@ -43,4 +44,20 @@ func Units(exe string) []Unit {
 		us = append(us, Unit{Name: name, Content: b})
 	}
 	return us
+}
+
+// Exec is the path of the running jeagent, for the ExecStart of units that
+// run it: DefaultExec when that is this binary (or a link to it), else where
+// this binary is (/usr/bin/jeagent from a package, for example).
+func Exec() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return DefaultExec
+	}
+	a, err1 := os.Stat(exe)
+	b, err2 := os.Stat(DefaultExec)
+	if err1 == nil && err2 == nil && os.SameFile(a, b) {
+		return DefaultExec
+	}
+	return exe
 }

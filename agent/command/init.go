@@ -59,7 +59,7 @@ func initCommand() *cli.Command {
 				// A test, a demo or a container without systemd: nothing to install.
 				return nil
 			}
-			units := systemd.Units(executable())
+			units := systemd.Units(systemd.Exec())
 			dir := sysd.UnitDir
 			if sysd.Installed(sysd.PackageUnitDir, units) {
 				dir = sysd.PackageUnitDir // the .deb's own units: nothing to write over them
@@ -75,20 +75,4 @@ func initCommand() *cli.Command {
 			return errors.Join(err, jerr)
 		},
 	}
-}
-
-// executable is the path of this jeagent, for the service's ExecStart:
-// systemd.DefaultExec when that is this binary (or a link to it), else where
-// this binary is (/usr/bin/jeagent from a package, for example).
-func executable() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	a, err1 := os.Stat(exe)
-	b, err2 := os.Stat(systemd.DefaultExec)
-	if err1 == nil && err2 == nil && os.SameFile(a, b) {
-		return systemd.DefaultExec
-	}
-	return exe
 }

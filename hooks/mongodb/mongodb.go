@@ -21,12 +21,14 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/systemd"
 )
 
 // Hook is the MongoDB hook.
@@ -153,6 +155,10 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	}
 	if err := svcfile.SetServiceVar(i.dir, "MONGO_URL", i.url(appUser, appPassword, i.database()), gid); err != nil {
 		return err
+	}
+	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "mongodb", log); err != nil {
+		fmt.Fprintf(log, "warning: backups of %s/%s mongodb are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "MongoDB for %s/%s is up on 127.0.0.1:%d, database %q (MONGO_URL in %s)\n",
 		i.app, i.env, i.port, i.database(), filepath.Join(i.dir, appuser.ServicesEnv))

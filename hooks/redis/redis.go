@@ -22,12 +22,14 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/systemd"
 )
 
 // PortBase is where Redis ports start.
@@ -147,6 +149,10 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	}
 	if err := ping(ctx, i.port, i.password, 30*time.Second); err != nil {
 		return fmt.Errorf("%s started but does not answer on port %d: %w", i.unit(), i.port, err)
+	}
+	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "redis", log); err != nil {
+		fmt.Fprintf(log, "warning: backups of %s/%s redis are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "Redis for %s/%s is up on 127.0.0.1:%d (REDIS_URL in %s)\n", i.app, i.env, i.port, filepath.Join(i.dir, appuser.ServicesEnv))
 	return nil

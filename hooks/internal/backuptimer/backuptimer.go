@@ -1,0 +1,154 @@
+// Package backuptimer schedules the backups of a data service's instance:
+// jecloud-APP-ENV-SERVICE-backup.service runs `jeagent backup APP ENV
+// SERVICE`, started by the .timer of the same name on the schedule of
+// sys/server.json's "backups" key. The Redis and MongoDB hooks call Ensure
+// at the end of their install phase.
+package backuptimer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/internal/backup"
+)
+
+// Names returns the service and timer unit names of an instance's backups.
+func Names(app, env, service string) (svc, timer string) {
+	base := "jecloud-" + app + "-" + env + "-" + service + "-backup"
+	return base + ".service", base + ".timer"
+}
+
+// Units renders the service and timer of an instance's scheduled backups.
+// exe is the jeagent binary, root the state tree (/var/cloud).
+func Units(exe, root, app, env, service string, s backup.Settings) (svc, timer string) {
+	o := sdbus.Opt
+	dir := filepath.Join(root, app, env)
+	sopts := []*unit.UnitOption{
+		o("Unit", "Description", fmt.Sprintf("JeCloud backup of %s/%s %s to S3", app, env, service)),
+		o("Unit", "Documentation", "https://github.com/jecloud/jecloud/blob/main/docs/services.md#backups"),
+		o("Unit", "After", "network-online.target jecloud-"+app+"-"+env+"-"+service+".service"),
+		o("Unit", "Wants", "network-online.target"),
+		o("Service", "Type", "oneshot"),
+		o("Service", "ExecStart", strings.Join([]string{exe, "--root", root, "backup", app, env, service}, " ")),
+		o("Service", "SyslogIdentifier", "jeagent-backup"),
+		o("Service", "Environment", "HOME=/root"),
+		o("Service", "UMask", "0077"),
+		o("Service", "TimeoutStartSec", "6h"),
+		// A backup must not slow the apps down.
+		o("Service", "Nice", "10"),
+		o("Service", "IOSchedulingClass", "idle"),
+		// It reads the instance and writes its temp file and app.json there;
+		// it reads root's AWS configuration if there is one.
+		o("Service", "ProtectSystem", "strict"),
+		o("Service", "ReadWritePaths", dir),
+		o("Service", "ProtectHome", "read-only"),
+		o("Service", "PrivateTmp", "yes"),
+		o("Service", "PrivateDevices", "yes"),
+		o("Service", "NoNewPrivileges", "yes"),
+		o("Service", "ProtectKernelTunables", "yes"),
+		o("Service", "ProtectKernelModules", "yes"),
+		o("Service", "ProtectControlGroups", "yes"),
+		o("Service", "RestrictSUIDSGID", "yes"),
+		o("Service", "LockPersonality", "yes"),
+	}
+	topts := []*unit.UnitOption{
+		o("Unit", "Description", fmt.Sprintf("JeCloud backups of %s/%s %s (%s)", app, env, service, s.Schedule)),
+		o("Timer", "OnCalendar", s.Schedule),
+		// A backup missed while the server was off runs when it is back.
+		o("Timer", "Persistent", "true"),
+		// Spread the servers' backups over a few minutes.
+		o("Timer", "RandomizedDelaySec", "10min"),
+		o("Install", "WantedBy", "timers.target"),
+	}
+	return sdbus.Serialize(sopts), sdbus.Serialize(topts)
+}
+
+// Ensure installs and starts the timer of the instance's backups when
+// server.json turns backups on, and removes it when it does not.
+func Ensure(ctx context.Context, unitDir, exe, root, app, env, service string, log io.Writer) error {
+	svcName, timerName := Names(app, env, service)
+	s, err := backup.ReadSettings(root)
+	if errors.Is(err, backup.ErrOff) {
+		return remove(ctx, unitDir, svcName, timerName, log)
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkCalendar(s.Schedule, root); err != nil {
+		return err
+	}
+	svc, timer := Units(exe, root, app, env, service, s)
+	c1, err := sdbus.WriteUnit(unitDir, svcName, svc)
+	if err != nil {
+		return err
+	}
+	c2, err := sdbus.WriteUnit(unitDir, timerName, timer)
+	if err != nil {
+		return err
+	}
+	sd, closeFn, err := sdbus.OpenReloaded(ctx, c1 || c2)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := sd.Enable(ctx, []string{timerName}); err != nil {
+		return err
+	}
+	start := sd.Start
+	if c2 {
+		start = sd.Restart // a new schedule
+	}
+	if err := start(ctx, timerName); err != nil {
+		return fmt.Errorf("starting %s: %w", timerName, err)
+	}
+	if c1 || c2 {
+		fmt.Fprintf(log, "backups of %s/%s %s: %s (%s), kept %d, to s3://%s/%s/\n", app, env, service, s.Schedule, timerName, s.Keep, s.Bucket, s.Prefix)
+	}
+	return nil
+}
+
+// checkCalendar refuses a schedule systemd would not understand, naming
+// the file to fix, rather than leaving a timer that never fires.
+func checkCalendar(expr, root string) error {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		return nil
+	}
+	out, err := exec.Command(analyze, "calendar", expr).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: \"backups\": \"schedule\" %q is not a systemd calendar expression (%s): use hourly, daily, weekly or for example \"*-*-* 03:30\"",
+			filepath.Join(root, "sys", "server.json"), expr, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func remove(ctx context.Context, unitDir, svcName, timerName string, log io.Writer) error {
+	tp := filepath.Join(unitDir, timerName)
+	if _, err := os.Stat(tp); err != nil {
+		return nil
+	}
+	sd, closeFn, err := sdbus.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	sd.Stop(ctx, timerName)
+	if err := sd.Disable(ctx, []string{timerName}); err != nil {
+		return err
+	}
+	for _, name := range []string{timerName, svcName} {
+		if err := os.Remove(filepath.Join(unitDir, name)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	fmt.Fprintf(log, "backups are off: %s removed\n", timerName)
+	return sd.Reload(ctx)
+}

@@ -1,0 +1,68 @@
+package backuptimer
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jecloud/jecloud/internal/backup"
+)
+
+func TestUnits(t *testing.T) {
+	for _, schedule := range []string{"daily", "hourly", "*-*-* 03:30"} {
+		svc, timer := Units("/usr/local/bin/jeagent", "/var/cloud", "shop", "prod", "redis", backup.Settings{Schedule: schedule})
+		for _, want := range []string{
+			"ExecStart=/usr/local/bin/jeagent --root /var/cloud backup shop prod redis\n",
+			"Type=oneshot\n",
+			"ReadWritePaths=/var/cloud/shop/prod\n",
+			"ProtectSystem=strict\n",
+			"After=network-online.target jecloud-shop-prod-redis.service\n",
+		} {
+			if !strings.Contains(svc, want) {
+				t.Errorf("service lacks %q:\n%s", want, svc)
+			}
+		}
+		for _, want := range []string{"OnCalendar=" + schedule + "\n", "Persistent=true\n", "WantedBy=timers.target\n"} {
+			if !strings.Contains(timer, want) {
+				t.Errorf("timer lacks %q:\n%s", want, timer)
+			}
+		}
+	}
+	if s, tm := Names("shop", "prod", "mongodb"); s != "jecloud-shop-prod-mongodb-backup.service" || tm != "jecloud-shop-prod-mongodb-backup.timer" {
+		t.Errorf("names %s %s", s, tm)
+	}
+}
+
+func TestCheckCalendar(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("no systemd-analyze")
+	}
+	for _, c := range []struct {
+		expr string
+		ok   bool
+	}{{"daily", true}, {"hourly", true}, {"Mon *-*-* 02:00", true}, {"every day", false}, {"25:00", false}} {
+		err := checkCalendar(c.expr, "/var/cloud")
+		if (err == nil) != c.ok {
+			t.Errorf("%q: %v", c.expr, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "/var/cloud/sys/server.json") {
+			t.Errorf("the error does not name the file: %v", err)
+		}
+	}
+}
+
+// TestEnsureOff: with backups off and no timer installed, Ensure does
+// nothing at all (it does not even need systemd).
+func TestEnsureOff(t *testing.T) {
+	root, units := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(root, "sys"), 0o755)
+	os.WriteFile(filepath.Join(root, "sys", "server.json"), []byte(`{}`), 0o644)
+	if err := Ensure(t.Context(), units, "/usr/local/bin/jeagent", root, "shop", "prod", "redis", os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(units); len(left) > 0 {
+		t.Errorf("units written with backups off: %v", left)
+	}
+}
