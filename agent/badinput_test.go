@@ -237,12 +237,15 @@ func TestNamesRefusedByCLI(t *testing.T) {
 		{"ps:scale", func(a, e string) []string { return []string{"ps:scale", a, e, "web=1"} }, nil},
 		{"logs", func(a, e string) []string { return []string{"logs", a, e} }, nil},
 		{"status --follow", func(a, e string) []string { return []string{"status", a, e, "--follow"} }, nil},
+		{"backup", func(a, e string) []string { return []string{"backup", a, e, "redis"} }, nil},
+		{"restore", func(a, e string) []string { return []string{"restore", a, e, "redis"} }, nil},
+		{"backups", func(a, e string) []string { return []string{"backups", a, e} }, nil},
 	}
 	if !full() {
 		// The commands share one check of the names; all of them with
 		// JECLOUD_RELIABILITY=full.
 		commands = slices.DeleteFunc(commands, func(c cliCommand) bool {
-			return !slices.Contains([]string{"deploy", "receive", "config:set", "logs", "status --follow"}, c.name)
+			return !slices.Contains([]string{"deploy", "receive", "config:set", "logs", "status --follow", "backup"}, c.name)
 		})
 	}
 	before, beside := tree(t, root), names(t, parent)

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
@@ -14,15 +18,16 @@ import (
 
 // appStatus is one app environment in `status --json`.
 type appStatus struct {
-	App             string            `json:"app"`
-	Env             string            `json:"env"`
-	CurrentVersion  string            `json:"current_version"`
-	Live            string            `json:"live"` // where versions/current points
-	Deployment      *state.Deployment `json:"deployment"`
-	RecentFailed    []state.Failure   `json:"recent_failed_deployments"`
-	DeployedVersion []state.Deployed  `json:"deployed_versions"`
-	Backoff         *state.Backoff    `json:"backoff"`
-	Error           string            `json:"error"`
+	App             string                   `json:"app"`
+	Env             string                   `json:"env"`
+	CurrentVersion  string                   `json:"current_version"`
+	Live            string                   `json:"live"` // where versions/current points
+	Deployment      *state.Deployment        `json:"deployment"`
+	RecentFailed    []state.Failure          `json:"recent_failed_deployments"`
+	DeployedVersion []state.Deployed         `json:"deployed_versions"`
+	Backoff         *state.Backoff           `json:"backoff"`
+	Backups         map[string]*backupStatus `json:"backups"`
+	Error           string                   `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -44,6 +49,16 @@ func statusCommand() *cli.Command {
 			}
 			if c.NArg() > 2 {
 				return fmt.Errorf("status: want at most APP ENV, got %d arguments", c.NArg())
+			}
+			if app := c.Args().Get(0); app != "" {
+				if err := names.CheckApp(app); err != nil {
+					return err
+				}
+			}
+			if env := c.Args().Get(1); env != "" {
+				if err := names.CheckEnv(env); err != nil {
+					return err
+				}
 			}
 			aes, err := l.AppEnvs()
 			if err != nil {
@@ -75,6 +90,15 @@ func statusCommand() *cli.Command {
 	}
 }
 
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func nonNil(s []appStatus) []appStatus {
 	if s == nil {
 		return []appStatus{}
@@ -92,7 +116,50 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	}
 	s.CurrentVersion, s.Deployment, s.Backoff = a.CurrentVersion, a.Deployment, a.Backoff
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
+	s.Backups = backupStatuses(l, ae, a)
 	return s
+}
+
+// backupStatus is one service's backups in `status`.
+type backupStatus struct {
+	state.BackupRecord
+	// Stale: backups are on and the last success is older than the
+	// schedule allows (or there is none).
+	Stale  bool   `json:"stale"`
+	MaxAge string `json:"max_age,omitempty"`
+}
+
+// backupStatuses returns the backup records of app.json, and flags as stale
+// those of the services the live release declares that are overdue.
+func backupStatuses(l state.Layout, ae state.AppEnv, a state.App) map[string]*backupStatus {
+	m := map[string]*backupStatus{}
+	for name, r := range a.Backups {
+		if r != nil {
+			m[name] = &backupStatus{BackupRecord: *r}
+		}
+	}
+	settings, err := backup.ReadSettings(l.Root)
+	if err != nil {
+		return m // off (or unreadable: status is not the place to fail)
+	}
+	spec, err := appspec.Read(l.Current(ae))
+	if err != nil {
+		return m
+	}
+	maxAge := settings.Stale()
+	for name := range backupServices() {
+		if _, declared := spec.Services[name]; !declared {
+			continue
+		}
+		b := m[name]
+		if b == nil {
+			b = &backupStatus{}
+			m[name] = b
+		}
+		b.MaxAge = maxAge.String()
+		b.Stale = b.LastSuccess.IsZero() || time.Since(b.LastSuccess) > maxAge
+	}
+	return m
 }
 
 func printStatus(w io.Writer, s appStatus) {
@@ -121,6 +188,20 @@ func printStatus(w io.Writer, s appStatus) {
 	}
 	if b := s.Backoff; b != nil {
 		fmt.Fprintf(w, "  backoff:    %s failed %d time(s); next try %s; last error: %s\n", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
+	}
+	for _, name := range sortedKeys(s.Backups) {
+		b := s.Backups[name]
+		line := "never"
+		if !b.LastSuccess.IsZero() {
+			line = fmt.Sprintf("%s (%s ago, %s)", b.LastSuccess.Format(time.RFC3339), time.Since(b.LastSuccess).Round(time.Minute), size(b.Size))
+		}
+		if b.Stale {
+			line += "  STALE: older than " + b.MaxAge
+		}
+		if b.LastError != "" && b.LastAttempt.After(b.LastSuccess) {
+			line += fmt.Sprintf("; last attempt %s failed: %s", b.LastAttempt.Format(time.RFC3339), b.LastError)
+		}
+		fmt.Fprintf(w, "  backup:     %-8s %s\n", name, line)
 	}
 	n := len(s.RecentFailed)
 	for i := max(0, n-3); i < n; i++ {

@@ -204,6 +204,9 @@ func (i instance) conf() string {
 		"appendfsync everysec",
 		"save 900 1",
 		"save 300 10",
+		// Backups take a snapshot the way a replica does (redis-cli --rdb):
+		// start it at once rather than wait 5 s for more replicas.
+		"repl-diskless-sync-delay 0",
 		"daemonize no",
 		"supervised no",
 		`logfile ""`,
