@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/backup/s3test"
 	"github.com/jecloud/jecloud/internal/lab"
 )
 
@@ -70,8 +72,12 @@ func TestNodeAppWithRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Backups go to a real S3 server (versitygw) on the host's end of the link.
+	s3 := s3test.Start(t, srv.HostAddr.String())
 	srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}, `+
-		`"mongodb": {"server": "/usr/local/bin/mongostandin"}}`+"\n"), 0o640)
+		`"mongodb": {"server": "/usr/local/bin/mongostandin"}, `+
+		`"backups": {"bucket": "`+s3.Bucket+`", "endpoint": "`+s3.Endpoint+`", "schedule": "daily", "keep": 3}}`+"\n"), 0o640)
+	srv.WriteFile("/var/cloud/sys/backup.env", []byte(s3.Env()), 0o600)
 
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -231,6 +237,8 @@ func TestNodeAppWithRedis(t *testing.T) {
 		t.Errorf("config var not seen by the app: %q", body)
 	}
 
+	checkBackups(t, srv, get, probe, mongoURL, mongoData)
+
 	// Killed by systemd's hand or by a crash: it comes back.
 	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", "jecloud-counter-prod-web@1.service")
 	eventually(t, 20*time.Second, "the app is back after SIGKILL", func() bool {
@@ -265,6 +273,90 @@ func TestNodeAppWithRedis(t *testing.T) {
 	if mongoAfter != mongoData {
 		t.Errorf("MongoDB's data changed in the reboot: before %q, after %q", mongoData, mongoAfter)
 	}
+	for _, timer := range []string{"jecloud-counter-prod-redis-backup.timer", "jecloud-counter-prod-mongodb-backup.timer"} {
+		if out, err := srv.Exec(t.Context(), "systemctl", "is-active", timer); err != nil {
+			t.Errorf("%s after the reboot: %v %s", timer, err, out)
+		}
+	}
+}
+
+// checkBackups backs Redis and MongoDB up through their timers' units (as
+// the schedule would), changes the data, restores both with `jeagent
+// restore` and checks the data is what was backed up.
+func checkBackups(t *testing.T, srv *lab.Server, get func(...string) (string, error),
+	probe func(what, url string) (string, error), mongoURL, mongoData string) {
+	t.Helper()
+	timers := srv.MustExec("systemctl", "list-timers", "--all", "--no-pager", "jecloud-*")
+	contains(t, "list-timers", timers, "jecloud-counter-prod-redis-backup.timer", "jecloud-counter-prod-mongodb-backup.timer")
+	before, err := get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"redis", "mongodb"} {
+		start := time.Now()
+		unit := "jecloud-counter-prod-" + svc + "-backup.service"
+		if out, err := srv.Exec(t.Context(), "systemctl", "start", unit); err != nil {
+			t.Fatalf("systemctl start %s: %v %s\n%s", unit, err, out, srv.MustExec("journalctl", "-n", "30", "--no-pager", "-u", unit))
+		}
+		t.Logf("scheduled backup of %s through %s: %s", svc, unit, time.Since(start).Round(time.Millisecond))
+	}
+	var st struct {
+		Apps []struct {
+			Backups map[string]struct {
+				LastSuccess time.Time `json:"last_success"`
+				Size        int64     `json:"size"`
+				SHA256      string    `json:"sha256"`
+				Stale       bool      `json:"stale"`
+				LastError   string    `json:"last_error"`
+			} `json:"backups"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal([]byte(srv.MustExec("jeagent", "status", "counter", "prod", "--json")), &st); err != nil || len(st.Apps) != 1 {
+		t.Fatalf("status --json: %v", err)
+	}
+	for _, svc := range []string{"redis", "mongodb"} {
+		b, ok := st.Apps[0].Backups[svc]
+		if !ok || b.LastSuccess.IsZero() || b.Stale || b.Size == 0 || len(b.SHA256) != 64 || b.LastError != "" {
+			t.Errorf("status of the %s backup: %+v", svc, b)
+		}
+		t.Logf("%s backup: %d bytes compressed, sha256 %s", svc, b.Size, b.SHA256[:12])
+	}
+	contains(t, "status", srv.MustExec("jeagent", "status", "counter", "prod"), "backup:     redis", "backup:     mongodb")
+
+	// The data changes after the backup...
+	for range 5 {
+		get()
+	}
+	if out, err := probe("change", mongoURL); err != nil {
+		t.Fatalf("mongoprobe change: %v %s", err, out)
+	}
+	if changed, _ := probe("digest", mongoURL); changed == mongoData {
+		t.Fatal("mongoprobe change changed nothing")
+	}
+	// ...and the restores bring it back.
+	for _, svc := range []string{"redis", "mongodb"} {
+		start := time.Now()
+		out, err := srv.Exec(t.Context(), "jeagent", "restore", "counter", "prod", svc)
+		if err != nil {
+			t.Fatalf("jeagent restore %s: %v\n%s", svc, err, out)
+		}
+		contains(t, "restore "+svc, out, "verified", "restored counter/prod "+svc)
+		t.Logf("restore of %s: %s", svc, time.Since(start).Round(time.Millisecond))
+	}
+	if got, _ := probe("digest", mongoURL); got != mongoData {
+		t.Errorf("MongoDB after the restore: %q, want %q", got, mongoData)
+	}
+	var after string
+	eventually(t, 20*time.Second, "the app to count again after the Redis restore", func() bool {
+		body, err := get()
+		after = body
+		return err == nil
+	})
+	if visits(after) != visits(before)+1 {
+		t.Errorf("Redis after the restore: %q; the backup was taken after %q", after, before)
+	}
+	list := srv.MustExec("jeagent", "backups", "counter", "prod")
+	contains(t, "backups", list, "redis ", "mongodb ")
 }
 
 // serviceVar reads one variable of an EnvironmentFile on the server.

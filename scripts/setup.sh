@@ -26,3 +26,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# versitygw: the real S3 server the backup tests run (internal/backup/s3test
+# finds it in /var/cache/jecloud-tools/bin, or through $JECLOUD_VERSITYGW).
+tools=/var/cache/jecloud-tools/bin
+if [ ! -x "$tools/versitygw" ] && [ -z "${JECLOUD_VERSITYGW:-}" ] && ! command -v versitygw >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: versitygw is missing (the backup tests skip): run as root (sudo $0) to install it" >&2
+  else
+    echo "setup: installing versitygw v1.8.0 (S3 server for the backup tests) into $tools"
+    GOBIN=$tools go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+fi
