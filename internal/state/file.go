@@ -300,3 +300,7 @@ func UpdateApp(path string, fn func(*App) error) (*App, error) {
 	}
 	return &a, writeBytes(path, data)
 }
+
+// Decode parses a state document read from name (a path or a URL) with the
+// errors of Read: position, the value and the fix.
+func Decode(name string, data []byte, v any) error { return decode(name, data, v) }

@@ -79,3 +79,10 @@ func jsonKeys(t reflect.Type) map[string]bool {
 	}
 	return keys
 }
+
+// DecodeKeep is decodeKeep for state documents kept elsewhere (the global
+// state on S3): v's unknown keys are returned to be written back.
+func DecodeKeep(data []byte, v any) (Extra, error) { return decodeKeep(data, v) }
+
+// EncodeKeep is encodeKeep for state documents kept elsewhere.
+func EncodeKeep(v any, extra Extra) ([]byte, error) { return encodeKeep(v, extra) }

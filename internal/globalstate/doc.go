@@ -1,0 +1,144 @@
+// Package globalstate keeps JeCloud's global state in S3: one private
+// bucket per account and region, and in it one JSON document per app
+// environment (envs/APP/ENV.json) listing its servers, the version
+// requested and the history of requests, and what each server last
+// observed. People may read and edit the documents; every program updates
+// them with a compare-and-swap (S3 conditional writes: If-None-Match on
+// creation, If-Match on the ETag after), retried on conflict, so that two
+// laptops deploying at once lose no update. See docs/globalstate.md.
+package globalstate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Env is the document of one app environment.
+type Env struct {
+	App string `json:"app"`
+	Env string `json:"env"`
+	// Requested is the version the environment's servers are to run.
+	Requested *Request `json:"requested,omitempty"`
+	// History lists the last 100 requests, oldest first.
+	History []Request `json:"history,omitempty"`
+	// Servers are the environment's servers, in the order they were added.
+	Servers []Server    `json:"servers,omitempty"`
+	Extra   state.Extra `json:"-"`
+}
+
+// Request is a version asked for, when and by whom.
+type Request struct {
+	Version string      `json:"version"`
+	Date    time.Time   `json:"date"`
+	By      string      `json:"by,omitempty"` // user@host of the laptop or CI job
+	Extra   state.Extra `json:"-"`
+}
+
+// Server is one server of an app environment.
+type Server struct {
+	Name       string      `json:"name"`           // unique in the environment
+	Host       string      `json:"host,omitempty"` // what SSH connects to
+	Role       string      `json:"role,omitempty"` // "web" (default), "worker"
+	InstanceID string      `json:"instance_id,omitempty"`
+	Observed   *Observed   `json:"observed,omitempty"`
+	Extra      state.Extra `json:"-"`
+}
+
+// Observed is what a server's agent last reported.
+type Observed struct {
+	CurrentVersion string      `json:"current_version,omitempty"`
+	Deploying      string      `json:"deploying,omitempty"`
+	Error          string      `json:"error,omitempty"`
+	Date           time.Time   `json:"date"`
+	Extra          state.Extra `json:"-"`
+}
+
+// historyCap is how many requests History keeps.
+const historyCap = 100
+
+// Request records a request for version: Requested, and the end of History.
+func (e *Env) Request(version, by string, now time.Time) {
+	r := Request{Version: version, Date: now, By: by}
+	e.Requested = &r
+	e.History = append(e.History, r)
+	if n := len(e.History); n > historyCap {
+		e.History = append([]Request(nil), e.History[n-historyCap:]...)
+	}
+}
+
+// Server returns the server named name, or nil.
+func (e *Env) Server(name string) *Server {
+	for i := range e.Servers {
+		if e.Servers[i].Name == name {
+			return &e.Servers[i]
+		}
+	}
+	return nil
+}
+
+// Validate checks the values people may get wrong when they edit by hand.
+func (e *Env) Validate() error {
+	if e.Requested != nil {
+		if err := names.CheckVersion(e.Requested.Version); err != nil {
+			return &state.ValueError{Key: "requested.version", Value: e.Requested.Version, Err: err}
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range e.Servers {
+		if s.Name == "" {
+			return &state.ValueError{Key: "servers[].name", Value: "", Err: fmt.Errorf("every server needs a name")}
+		}
+		if seen[s.Name] {
+			return &state.ValueError{Key: "servers[].name", Value: s.Name, Err: fmt.Errorf("two servers have this name: names are unique in an environment")}
+		}
+		seen[s.Name] = true
+	}
+	return nil
+}
+
+func (e *Env) UnmarshalJSON(b []byte) error {
+	type plain Env
+	x, err := state.DecodeKeep(b, (*plain)(e))
+	e.Extra = x
+	return err
+}
+func (e Env) MarshalJSON() ([]byte, error) {
+	type plain Env
+	return state.EncodeKeep(plain(e), e.Extra)
+}
+
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request
+	x, err := state.DecodeKeep(b, (*plain)(r))
+	r.Extra = x
+	return err
+}
+func (r Request) MarshalJSON() ([]byte, error) {
+	type plain Request
+	return state.EncodeKeep(plain(r), r.Extra)
+}
+
+func (s *Server) UnmarshalJSON(b []byte) error {
+	type plain Server
+	x, err := state.DecodeKeep(b, (*plain)(s))
+	s.Extra = x
+	return err
+}
+func (s Server) MarshalJSON() ([]byte, error) {
+	type plain Server
+	return state.EncodeKeep(plain(s), s.Extra)
+}
+
+func (o *Observed) UnmarshalJSON(b []byte) error {
+	type plain Observed
+	x, err := state.DecodeKeep(b, (*plain)(o))
+	o.Extra = x
+	return err
+}
+func (o Observed) MarshalJSON() ([]byte, error) {
+	type plain Observed
+	return state.EncodeKeep(plain(o), o.Extra)
+}
