@@ -31,6 +31,10 @@ const Suite = "bookworm"
 var Packages = []string{
 	"systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "procps", "curl",
 	"ca-certificates", "openssh-server", "sudo", "nodejs", "redis-server",
+	// cloud-init runs only in servers booted with Options.CloudInit (no
+	// datasource otherwise: it stays off); locales and python3-cffi-backend
+	// are what its modules need on minbase.
+	"cloud-init", "locales", "python3-cffi-backend",
 }
 
 // imageVersion names the set-up customize does; change it when that

@@ -125,6 +125,17 @@ type Options struct {
 	// snapshot, which goes with the container. The copy is named like
 	// nspawn's snapshots (.#machine.*) so that teardown and Sweep remove it.
 	Persistent bool
+	// CloudInit boots each server the way a cloud instance boots: its
+	// cloud-init runs this user-data (NoCloud seed), ssh.service is on,
+	// and the lab installs no host key nor client key: what cloud-init sets
+	// up is what there is. Implies Persistent.
+	CloudInit *CloudInit
+}
+
+// CloudInit is what a server booted with Options.CloudInit gets.
+type CloudInit struct {
+	UserData   []byte
+	InstanceID string // meta-data instance-id ("": the machine name)
 }
 
 // SSHAddr is the server's sshd, ADDR:22.
@@ -220,13 +231,19 @@ func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey, 
 	s = &Server{Name: rec.Name, t: t, rec: rec, clientKey: clientKey, done: make(chan struct{})}
 	s.HostAddr, s.Addr = rec.addrs()
 	s.consoleF = filepath.Join(dir, rec.Name+".console")
-	if o.Persistent {
+	if o.Persistent || o.CloudInit != nil {
 		s.persist = filepath.Join(filepath.Dir(rootfs), ".#machine.persist-"+rec.Name)
 		if out, err := exec.Command("cp", "-a", "--reflink=auto", rootfs, s.persist).CombinedOutput(); err != nil {
 			rec.release()
 			return nil, fmt.Errorf("copy the image for %s: %v: %s", rec.Name, err, out)
 		}
 		rootfs = s.persist
+	}
+	if o.CloudInit != nil {
+		if err := seedCloudInit(rootfs, rec.Name, o.CloudInit); err != nil {
+			rec.release()
+			return nil, err
+		}
 	}
 	if err := s.start(rootfs); err != nil {
 		teardown(rec, nil) // the cgroups it may have made
@@ -254,10 +271,41 @@ func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey, 
 	if err := s.waitRunning(ctx); err != nil {
 		return s, err
 	}
+	if o.CloudInit != nil {
+		return s, nil // cloud-init sets SSH up, as on a cloud
+	}
 	if err := s.startSSH(ctx, dir, clientPub); err != nil {
 		return s, err
 	}
 	return s, nil
+}
+
+// seedCloudInit gives the server's own copy of the image a NoCloud seed and
+// turns ssh.service on, as cloud images have it.
+func seedCloudInit(rootfs, name string, ci *CloudInit) error {
+	id := ci.InstanceID
+	if id == "" {
+		id = name
+	}
+	files := map[string]string{
+		"var/lib/cloud/seed/nocloud/user-data": string(ci.UserData),
+		"var/lib/cloud/seed/nocloud/meta-data": fmt.Sprintf("instance-id: %s\nlocal-hostname: %s\n", id, name),
+		"etc/cloud/cloud.cfg.d/90-jclab.cfg":   "datasource_list: [ NoCloud, None ]\n",
+		"etc/ssh/sshd_config.d/jclab.conf":     "# cloud-init servers: sshd as Debian ships it\n",
+	}
+	for p, content := range files {
+		full := filepath.Join(rootfs, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	if out, err := exec.Command("chroot", rootfs, "systemctl", "enable", "ssh.service").CombinedOutput(); err != nil {
+		return fmt.Errorf("enable ssh.service in %s: %v: %s", name, err, out)
+	}
+	return nil
 }
 
 // start runs systemd-nspawn in a cgroup of its own (so that containers do
