@@ -431,6 +431,8 @@ if [ "$1" = deployed ] && [ "$JECLOUD_VERSION" = V2 ]; then
   JEAGENT rollforward > OUT/rollforward 2>&1; echo "rollforward $?" >> OUT/codes
   start=$(date +%s)
   JEAGENT deploy web prod V2 --wait --timeout 1s > OUT/deploy-wait 2>&1; echo "deploy-wait $? $(( $(date +%s) - start ))" >> OUT/codes
+  start=$(date +%s)
+  JEAGENT status web prod --follow --timeout 5s > OUT/follow 2>&1; echo "follow $? $(( $(date +%s) - start ))" >> OUT/codes
   JEAGENT deploy web prod V3 > OUT/deploy 2>&1; echo "deploy $?" >> OUT/codes
 fi
 exit 0`)
@@ -490,6 +492,14 @@ exit 0`)
 			t.Errorf("deploy --wait from within a hook does not say it does not wait: %s", b)
 		}
 		t.Logf("summary: deploy --wait from within a hook: exit %s after %s s: %s", w[0], w[1], lastLine(string(b)))
+	}
+	// status --follow likewise.
+	if w := got["follow"]; len(w) != 2 || w[0] != "0" {
+		t.Errorf("status --follow from within a hook: %v", w)
+	} else if b, _ := os.ReadFile(filepath.Join(out, "follow")); !strings.Contains(string(b), "not following") {
+		t.Errorf("status --follow from within a hook does not say it does not follow: %s", b)
+	} else {
+		t.Logf("summary: status --follow from within a hook: exit %s after %s s: %s", w[0], w[1], lastLine(string(b)))
 	}
 }
 

@@ -400,6 +400,19 @@ func visits(body string) int {
 // It returns the version.
 func installMirror(t *testing.T, srv *lab.Server) string {
 	t.Helper()
+	m := buildMirror(t)
+	if err := m.install(srv); err != nil {
+		t.Fatal(err)
+	}
+	return m.version
+}
+
+// nodeMirror is a Node.js release mirror (as nodejs.org/dist lays it out)
+// made from the host's node, for servers without internet.
+type nodeMirror struct{ version, name, tgz, sum string }
+
+func buildMirror(t *testing.T) nodeMirror {
+	t.Helper()
 	out, err := exec.Command("node", "--version").Output()
 	if err != nil {
 		t.Fatalf("node: %v", err)
@@ -454,11 +467,23 @@ func installMirror(t *testing.T, srv *lab.Server) string {
 	zw.Close()
 	f.Close()
 	sum := hex.EncodeToString(h.Sum(nil))
-	if err := srv.CopyIn(tgz, "/srv/node-mirror/v"+v+"/"+name+".tar.gz"); err != nil {
-		t.Fatal(err)
+	return nodeMirror{version: v, name: name, tgz: tgz, sum: sum}
+}
+
+// install copies the mirror to /srv/node-mirror on srv and points the
+// agent's Node.js hook at it.
+func (m nodeMirror) install(srv *lab.Server) error {
+	dir := "/srv/node-mirror/v" + m.version + "/"
+	if err := srv.CopyIn(m.tgz, dir+m.name+".tar.gz"); err != nil {
+		return err
 	}
-	srv.WriteFile("/srv/node-mirror/v"+v+"/SHASUMS256.txt", []byte(sum+"  "+name+".tar.gz\n"), 0o644)
-	srv.WriteFile("/srv/node-mirror/index.json", []byte(`[{"version":"v`+v+`","lts":"Iron"}]`), 0o644)
-	srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}}`+"\n"), 0o640)
-	return v
+	for path, content := range map[string]string{
+		dir + "SHASUMS256.txt":        m.sum + "  " + m.name + ".tar.gz\n",
+		"/srv/node-mirror/index.json": `[{"version":"v` + m.version + `","lts":"Iron"}]`,
+	} {
+		if err := srv.WriteFile(path, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}}`+"\n"), 0o640)
 }

@@ -222,6 +222,11 @@ func followPending(c *cli.Context) error {
 	if err := state.Read(l.AppJSON(ae), &a); err != nil {
 		return err
 	}
+	if phase := os.Getenv("JECLOUD_PHASE"); phase != "" && a.Deployment != nil {
+		// Called from a hook: the deployment waits for that hook to end.
+		fmt.Fprintf(c.App.Writer, "%s: called from a %s hook: not following %s, which waits for this hook\n", ae, phase, a.Deployment.Version)
+		return nil
+	}
 	if a.Deployment == nil {
 		if n := len(a.RecentFailedDeployments); n > 0 && a.RecentFailedDeployments[n-1].Version != a.CurrentVersion {
 			f := a.RecentFailedDeployments[n-1]

@@ -52,6 +52,12 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
+	targets := e.Targets()
+	if e.EC2 != nil {
+		if targets, err = ec2Targets(c, cfg, e); err != nil {
+			return nil, nil, err
+		}
+	}
 	stderr := c.App.ErrWriter
 	interactive, color := false, false
 	if f, ok := stderr.(*os.File); ok {
@@ -60,7 +66,7 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 	return &push.Client{
 		App:         cfg.App,
 		Env:         env,
-		Targets:     e.Targets(),
+		Targets:     targets,
 		Stdout:      c.App.Writer,
 		Stderr:      stderr,
 		Interactive: interactive,

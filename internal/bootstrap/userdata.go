@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -95,4 +97,9 @@ func writeFile(b *strings.Builder, path, mode, content string) {
 	for _, line := range strings.Split(content, "\n") {
 		b.WriteString("      " + line + "\n")
 	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -54,6 +54,22 @@ type Env struct {
 	Root string
 	// Agent is the command that runs jeagent ("" for the default).
 	Agent string
+	// EC2 is set for target = "ec2": jepush makes the servers (Hosts is
+	// then empty: the servers are in the global state on S3).
+	EC2 *EC2
+}
+
+// EC2 says what servers jepush makes for an environment on EC2.
+type EC2 struct {
+	Region       string   `toml:"region"`        // "": the AWS configuration's
+	Servers      int      `toml:"servers"`       // default 1
+	InstanceType string   `toml:"instance_type"` // default t3.small
+	Image        string   `toml:"image"`         // default: newest Debian 12
+	Arch         string   `toml:"arch"`          // amd64 (default) or arm64
+	SSHFrom      []string `toml:"ssh_from"`      // CIDR blocks; required
+	Ports        []int32  `toml:"ports"`         // open to all; default [80, 443]
+	SSHKey       string   `toml:"ssh_key"`       // public key file; default ~/.ssh/id_ed25519.pub
+	AgentBinary  string   `toml:"agent_binary"`  // jeagent for linux/ARCH
 }
 
 // Overrides are the command line's say on where an environment goes.
@@ -78,6 +94,7 @@ type envTable struct {
 	Target string   `toml:"target"`
 	Root   string   `toml:"root"`
 	Agent  string   `toml:"agent"`
+	EC2
 }
 
 // ownedTop are the top-level keys this package owns; a key a letter away
@@ -156,8 +173,27 @@ func (t envTable) env(name string) (*Env, error) {
 	case "", "ssh":
 	case "local":
 		e.Local = true
+	case "ec2":
+		if len(t.Hosts) > 0 {
+			return nil, errors.New(`target = "ec2" and hosts are both set: jepush makes the servers of an EC2 environment; keep one of them`)
+		}
+		if len(t.SSHFrom) == 0 {
+			return nil, errors.New(`target = "ec2" needs ssh_from = ["203.0.113.7/32"]: the addresses (CIDR) SSH is open to, yours at least`)
+		}
+		if t.Arch != "" && t.Arch != "amd64" && t.Arch != "arm64" {
+			return nil, fmt.Errorf("arch = %q: use \"amd64\" or \"arm64\"", t.Arch)
+		}
+		if t.Servers < 0 || t.Servers > 100 {
+			return nil, fmt.Errorf("servers = %d: give 1 to 100", t.Servers)
+		}
+		ec := t.EC2
+		if len(ec.Ports) == 0 {
+			ec.Ports = []int32{80, 443}
+		}
+		e.EC2 = &ec
+		return e, nil
 	default:
-		return nil, fmt.Errorf("target = %q: use target = \"local\" for this machine, or leave target out and list hosts = [...]", t.Target)
+		return nil, fmt.Errorf("target = %q: use target = \"local\" for this machine, \"ec2\" for servers jepush makes on EC2, or leave target out and list hosts = [...]", t.Target)
 	}
 	if e.Local && len(t.Hosts) > 0 {
 		return nil, errors.New(`target = "local" and hosts are both set: keep one of them`)
@@ -192,14 +228,15 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 				}
 			}
 		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
-			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent",
+			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary)",
 				c.File, keyLine(data, "env."+k[1], k[2]), k[2], k[1])
 		}
 	}
 	return nil
 }
 
-var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true}
+var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true,
+	"region": true, "servers": true, "instance_type": true, "image": true, "arch": true, "ssh_from": true, "ports": true, "ssh_key": true, "agent_binary": true}
 
 // typeErrorRE matches the library's errors for a value of the wrong type.
 var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
@@ -264,9 +301,9 @@ func (c *Config) Env(name string, o Overrides) (*Env, error) {
 				return nil, fmt.Errorf("--host: %w", err)
 			}
 		}
-		e.Hosts, e.Local = o.Hosts, false
+		e.Hosts, e.Local, e.EC2 = o.Hosts, false, nil
 	case o.Local:
-		e.Hosts, e.Local = nil, true
+		e.Hosts, e.Local, e.EC2 = nil, true, nil
 	case c.Envs[name] == nil:
 		return nil, c.noEnv(name)
 	}

@@ -39,13 +39,34 @@ type Request struct {
 
 // Server is one server of an app environment.
 type Server struct {
-	Name       string      `json:"name"`           // unique in the environment
-	Host       string      `json:"host,omitempty"` // what SSH connects to
-	Role       string      `json:"role,omitempty"` // "web" (default), "worker"
-	InstanceID string      `json:"instance_id,omitempty"`
-	Observed   *Observed   `json:"observed,omitempty"`
-	Extra      state.Extra `json:"-"`
+	Name       string `json:"name"`           // unique in the environment
+	Host       string `json:"host,omitempty"` // what SSH connects to
+	Role       string `json:"role,omitempty"` // "web" (default), "worker"
+	User       string `json:"user,omitempty"` // SSH login ("": the ssh config's)
+	InstanceID string `json:"instance_id,omitempty"`
+	// HostKeys are the server's SSH host keys (authorized_keys lines), as
+	// its console showed them at its first boot.
+	HostKeys []string `json:"host_keys,omitempty"`
+	// Bootstrap is set while jepush makes the server, and says how far it got.
+	Bootstrap *Bootstrap  `json:"bootstrap,omitempty"`
+	Observed  *Observed   `json:"observed,omitempty"`
+	Extra     state.Extra `json:"-"`
 }
+
+// Bootstrap records the making of a server, so that an interrupted one
+// resumes instead of starting over.
+type Bootstrap struct {
+	// Step is "launching" (ClientToken chosen), "booting" (InstanceID
+	// known), "installing" (host keys known, jeagent on its way), "ready".
+	Step        string    `json:"step"`
+	ClientToken string    `json:"client_token"`
+	Started     time.Time `json:"started"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Ready reports whether the server can be deployed to: added by hand, or
+// bootstrapped to the end.
+func (s *Server) Ready() bool { return s.Bootstrap == nil || s.Bootstrap.Step == "ready" }
 
 // Observed is what a server's agent last reported.
 type Observed struct {

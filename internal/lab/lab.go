@@ -223,6 +223,22 @@ func BootWith(t testing.TB, n int, o Options) []*Server {
 	return servers
 }
 
+// BootOne boots one server and returns an error rather than failing the
+// test, for code that boots from another goroutine (a fake cloud's
+// launches). Call Image first from the test's goroutine.
+func BootOne(t testing.TB, o Options) (*Server, error) {
+	if err := check(); err != nil {
+		return nil, err
+	}
+	rootfs := bootImage(t)
+	dir := t.TempDir()
+	clientKey, clientPub, err := newKey(dir, "client_ed25519")
+	if err != nil {
+		return nil, err
+	}
+	return boot(t, rootfs, dir, clientKey, clientPub, o)
+}
+
 func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey, o Options) (s *Server, err error) {
 	rec, err := allocate(filepath.Dir(rootfs))
 	if err != nil {

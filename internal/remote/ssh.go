@@ -236,6 +236,16 @@ func (s *SSH) Command(argv []string) string {
 
 // Run runs the agent on the server in a new session.
 func (s *SSH) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return s.run(ctx, s.Command(argv), argv, stdin, stdout, stderr)
+}
+
+// Shell runs a shell command line on the server (the bootstrap's upload
+// of jeagent, before there is an agent to run).
+func (s *SSH) Shell(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return s.run(ctx, cmd, []string{cmd}, stdin, stdout, stderr)
+}
+
+func (s *SSH) run(ctx context.Context, cmd string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	select {
 	case <-s.lost:
 		return s.lostErr
@@ -251,7 +261,7 @@ func (s *SSH) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, s
 	// when Run returns early: nothing is written after Run returns.
 	g := &gate{}
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, g.writer(stdout), g.writer(stderr)
-	if err := sess.Start(s.Command(argv)); err != nil {
+	if err := sess.Start(cmd); err != nil {
 		return s.connErr(fmt.Errorf("start jeagent on %s: %w", s.name, err))
 	}
 	waited := make(chan error, 1)

@@ -328,3 +328,7 @@ func (t tokens) expand(s string) string {
 	}
 	return b.String()
 }
+
+// KnownHostsFile is the user's own known_hosts (~/.ssh/known_hosts), where
+// jepush records the host keys of the servers it bootstraps.
+func (o SSHOptions) KnownHostsFile() string { return filepath.Join(o.home(), ".ssh", "known_hosts") }

@@ -1,0 +1,173 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/urfave/cli/v2"
+
+	"github.com/jecloud/jecloud/internal/bootstrap"
+	"github.com/jecloud/jecloud/internal/config"
+	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/remote"
+)
+
+// ec2Targets returns the servers of an EC2 environment, making the missing
+// ones (docs/ec2.md).
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, error) {
+	ctx := c.Context
+	ac, err := awsConfig(ctx, e.EC2.Region)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openState(ctx, ac, c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	key, err := publicKey(cfg.Dir, e.EC2.SSHKey)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	agent, err := agentBinary(cfg.Dir, e.EC2.AgentBinary, e.EC2.Arch)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	servers, err := bootstrap.Ensure(ctx, ec2.NewFromConfig(ac), st, bootstrap.Options{
+		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
+		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
+		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
+		AuthorizedKey: key, Agent: agent,
+		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ts []remote.Target
+	for _, s := range servers {
+		if !s.Ready() || s.Host == "" {
+			continue
+		}
+		dest := s.Host
+		if s.User != "" {
+			dest = s.User + "@" + s.Host
+		}
+		ts = append(ts, remote.Target{Dest: dest, Root: e.Root, Agent: e.Agent})
+	}
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("%s/%s has no server ready: see %s", cfg.App, e.Name, st.URL(cfg.App, e.Name))
+	}
+	return ts, nil
+}
+
+// awsConfig loads the AWS configuration the standard way (AWS_PROFILE,
+// ~/.aws, the environment, instance roles; AWS_ENDPOINT_URL_EC2 and _S3).
+func awsConfig(ctx context.Context, region string) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return ac, fmt.Errorf("aws configuration: %w", err)
+	}
+	if ac.Region == "" {
+		return ac, usageError{errors.New(`no AWS region: set region = "..." for this environment in jecloud.toml, or AWS_REGION, or region in ~/.aws/config`)}
+	}
+	return ac, nil
+}
+
+// openState finds (or makes) the account's state bucket for the region.
+func openState(ctx context.Context, ac aws.Config, log io.Writer) (*globalstate.Store, error) {
+	id, err := sts.NewFromConfig(ac).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("who am I on AWS (sts get-caller-identity): %w", err)
+	}
+	s3c := s3.NewFromConfig(ac, func(o *s3.Options) {
+		// An S3-compatible server on a custom endpoint wants path-style URLs.
+		if os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
+			o.UsePathStyle = true
+		}
+	})
+	bucket, err := globalstate.EnsureBucket(ctx, s3c, ac.Region, log)
+	if err != nil {
+		return nil, err
+	}
+	return &globalstate.Store{S3: s3c, Bucket: bucket, Owner: aws.ToString(id.Account)}, nil
+}
+
+// publicKey reads the user's SSH public key: file (relative to the app
+// directory), else the first of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub.
+func publicKey(dir, file string) (string, error) {
+	var tries []string
+	if file != "" {
+		if !filepath.IsAbs(file) && !strings.HasPrefix(file, "~") {
+			file = filepath.Join(dir, file)
+		}
+		tries = []string{expandHome(file)}
+	} else {
+		home, _ := os.UserHomeDir()
+		for _, n := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
+			tries = append(tries, filepath.Join(home, ".ssh", n))
+		}
+	}
+	for _, p := range tries {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	return "", fmt.Errorf("no SSH public key for the new servers: tried %s; make one with ssh-keygen -t ed25519, or set ssh_key = \"PATH.pub\" for this environment", strings.Join(tries, ", "))
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		home, _ := os.UserHomeDir()
+		return filepath.Join(home, rest)
+	}
+	return p
+}
+
+// agentBinary finds the jeagent to install on new servers: the config's
+// agent_binary, $JEPUSH_AGENT_BINARY, jeagent-linux-ARCH beside jepush, or
+// the jeagent beside jepush when jepush itself runs on linux/ARCH.
+func agentBinary(dir, file, arch string) (string, error) {
+	if arch == "" {
+		arch = "amd64"
+	}
+	if file == "" {
+		file = os.Getenv("JEPUSH_AGENT_BINARY")
+	}
+	if file != "" {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, expandHome(file))
+		}
+		if _, err := os.Stat(file); err != nil {
+			return "", fmt.Errorf("agent_binary: %w", err)
+		}
+		return file, nil
+	}
+	var tries []string
+	if self, err := os.Executable(); err == nil {
+		tries = append(tries, filepath.Join(filepath.Dir(self), "jeagent-linux-"+arch))
+		if runtime.GOOS == "linux" && runtime.GOARCH == arch {
+			tries = append(tries, filepath.Join(filepath.Dir(self), "jeagent"))
+		}
+	}
+	for _, p := range tries {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no jeagent for linux/%s to install on new servers (tried %s): `make cross` builds it; set agent_binary = \"PATH\" for this environment or JEPUSH_AGENT_BINARY", arch, strings.Join(tries, ", "))
+}

@@ -1,0 +1,446 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/remote"
+	"golang.org/x/crypto/ssh"
+)
+
+// EC2 is what bootstrapping needs of an EC2 client (*ec2.Client has it).
+type EC2 interface {
+	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
+}
+
+// DebianOwner is the AWS account that publishes Debian's official images.
+const DebianOwner = "136693071363"
+
+// Options say what to make.
+type Options struct {
+	App, Env string
+	Count    int // servers the environment should have (default 1)
+	// InstanceType defaults to t3.small; ImageID to the newest Debian 12
+	// image of Arch (amd64, or arm64).
+	InstanceType, ImageID, Arch string
+	// SSHFrom are the CIDR blocks SSH is open to; Ports the TCP ports open
+	// to everyone (the app's web ports).
+	SSHFrom []string
+	Ports   []int32
+	// AuthorizedKey is the user's public key; Agent the path of the
+	// jeagent binary to install (linux, the instances' architecture).
+	AuthorizedKey, Agent string
+	SSH                  remote.SSHOptions
+	Log                  io.Writer
+	// Poll is how often the instance's state and console are read
+	// (default 3 s); Timeout bounds the making of one server (15 min).
+	Poll, Timeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Count <= 0 {
+		o.Count = 1
+	}
+	if o.InstanceType == "" {
+		o.InstanceType = "t3.small"
+	}
+	if o.Arch == "" {
+		o.Arch = "amd64"
+	}
+	if o.Poll <= 0 {
+		o.Poll = 3 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 15 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Tags put on everything JeCloud makes; `jepush destroy` removes only what has them.
+const (
+	TagApp    = "jecloud:app"
+	TagEnv    = "jecloud:env"
+	TagServer = "jecloud:server"
+)
+
+// Ensure returns the environment's servers, making the missing ones (or
+// finishing those an interrupted run left half made).
+func Ensure(ctx context.Context, api EC2, st *globalstate.Store, o Options) ([]globalstate.Server, error) {
+	o.defaults()
+	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+		for n := len(e.Servers) + 1; len(e.Servers) < o.Count; n++ {
+			name := fmt.Sprintf("%s-%s-%d", o.App, o.Env, n)
+			if e.Server(name) != nil {
+				continue
+			}
+			e.Servers = append(e.Servers, globalstate.Server{Name: name, Role: "web", User: DeployUser,
+				Bootstrap: &globalstate.Bootstrap{Step: "launching", ClientToken: token(), Started: time.Now().UTC().Truncate(time.Second)}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := &booter{api: api, st: st, o: o}
+	for _, s := range e.Servers {
+		if s.Ready() {
+			continue
+		}
+		if err := b.make(ctx, s); err != nil {
+			st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+				if r := e.Server(s.Name); r != nil && r.Bootstrap != nil {
+					r.Bootstrap.Error = err.Error()
+				}
+				return nil
+			})
+			return nil, fmt.Errorf("server %s of %s/%s: %w (run jepush again to resume)", s.Name, o.App, o.Env, err)
+		}
+	}
+	e, _, err = st.Get(ctx, o.App, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	return e.Servers, nil
+}
+
+func token() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "jecloud-" + hex.EncodeToString(b[:])
+}
+
+type booter struct {
+	api     EC2
+	st      *globalstate.Store
+	o       Options
+	groupID string
+	imageID string
+}
+
+// record applies fn to the server's entry in the global state.
+func (b *booter) record(ctx context.Context, name string, fn func(*globalstate.Server)) error {
+	_, err := b.st.Update(ctx, b.o.App, b.o.Env, func(e *globalstate.Env) error {
+		s := e.Server(name)
+		if s == nil {
+			return fmt.Errorf("server %s was removed from %s while it was being made", name, b.st.URL(b.o.App, b.o.Env))
+		}
+		fn(s)
+		return nil
+	})
+	return err
+}
+
+// make carries one server through the steps it has not done yet.
+func (b *booter) make(ctx context.Context, s globalstate.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	defer cancel()
+	log := b.o.Log
+	agent, err := os.ReadFile(b.o.Agent)
+	if err != nil {
+		return fmt.Errorf("jeagent to install: %w (set agent_binary for this environment in jecloud.toml, or JEPUSH_AGENT_BINARY)", err)
+	}
+	sum := sha256Hex(agent)
+	if s.InstanceID == "" {
+		id, err := b.launch(ctx, s, sum)
+		if err != nil {
+			return err
+		}
+		s.InstanceID = id
+		if err := b.record(ctx, s.Name, func(r *globalstate.Server) { r.InstanceID, r.Bootstrap.Step = id, "booting" }); err != nil {
+			return err
+		}
+	}
+	if s.Host == "" || len(s.HostKeys) == 0 {
+		fmt.Fprintf(log, "%s: waiting for %s to boot\n", s.Name, s.InstanceID)
+		host, err := b.running(ctx, s.InstanceID)
+		if err != nil {
+			return err
+		}
+		keys, err := b.hostKeys(ctx, s.InstanceID)
+		if err != nil {
+			return err
+		}
+		var lines []string
+		for _, k := range keys {
+			lines = append(lines, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+			fmt.Fprintf(log, "%s: host key %s %s (from the console)\n", s.Name, k.Type(), ssh.FingerprintSHA256(k))
+		}
+		s.Host, s.HostKeys = host, lines
+		if err := b.record(ctx, s.Name, func(r *globalstate.Server) { r.Host, r.HostKeys, r.Bootstrap.Step = host, lines, "installing" }); err != nil {
+			return err
+		}
+	}
+	var keys []ssh.PublicKey
+	for _, l := range s.HostKeys {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(l))
+		if err != nil {
+			return fmt.Errorf("host key %q in %s: %w", l, b.st.URL(b.o.App, b.o.Env), err)
+		}
+		keys = append(keys, k)
+	}
+	if err := RecordHostKeys(b.o.SSH.KnownHostsFile(), s.Host, keys, "jecloud:"+b.o.App+"/"+b.o.Env+"/"+s.Name); err != nil {
+		return err
+	}
+	if err := b.install(ctx, s, agent); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "%s: ready at %s@%s\n", s.Name, s.User, s.Host)
+	return b.record(ctx, s.Name, func(r *globalstate.Server) { r.Bootstrap = nil })
+}
+
+// launch starts the instance, unless an earlier run already did with this
+// server's client token.
+func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum string) (string, error) {
+	tok := s.Bootstrap.ClientToken
+	out, err := b.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("client-token"), Values: []string{tok}}}})
+	if err != nil {
+		return "", fmt.Errorf("looking for an instance launched earlier: %w", err)
+	}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			if in.State != nil && in.State.Name != types.InstanceStateNameTerminated && in.State.Name != types.InstanceStateNameShuttingDown {
+				fmt.Fprintf(b.o.Log, "%s: found %s, launched by an earlier run\n", s.Name, aws.ToString(in.InstanceId))
+				return aws.ToString(in.InstanceId), nil
+			}
+		}
+	}
+	group, err := b.group(ctx)
+	if err != nil {
+		return "", err
+	}
+	image, err := b.image(ctx)
+	if err != nil {
+		return "", err
+	}
+	ud, err := UserData(UserDataOptions{App: b.o.App, Env: b.o.Env, Server: s.Name, AuthorizedKey: b.o.AuthorizedKey, AgentSHA256: agentSum})
+	if err != nil {
+		return "", err
+	}
+	tags := []types.Tag{
+		{Key: aws.String("Name"), Value: aws.String(s.Name)},
+		{Key: aws.String(TagApp), Value: aws.String(b.o.App)},
+		{Key: aws.String(TagEnv), Value: aws.String(b.o.Env)},
+		{Key: aws.String(TagServer), Value: aws.String(s.Name)},
+	}
+	run, err := b.api.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String(image), InstanceType: types.InstanceType(b.o.InstanceType),
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), ClientToken: aws.String(tok),
+		SecurityGroupIds: []string{group},
+		UserData:         aws.String(base64.StdEncoding.EncodeToString(ud)),
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{
+			HttpTokens: types.HttpTokensStateRequired, HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
+		},
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("launching %s (%s, %s): %w", s.Name, b.o.InstanceType, image, err)
+	}
+	id := aws.ToString(run.Instances[0].InstanceId)
+	fmt.Fprintf(b.o.Log, "%s: launched %s (%s, %s)\n", s.Name, id, b.o.InstanceType, image)
+	return id, nil
+}
+
+// group returns the environment's security group, made if missing, with
+// SSH open to SSHFrom and Ports to everyone.
+func (b *booter) group(ctx context.Context) (string, error) {
+	if b.groupID != "" {
+		return b.groupID, nil
+	}
+	name := "jecloud-" + b.o.App + "-" + b.o.Env
+	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		return "", fmt.Errorf("security group %s: %w", name, err)
+	}
+	var id string
+	if len(out.SecurityGroups) > 0 {
+		id = aws.ToString(out.SecurityGroups[0].GroupId)
+	} else {
+		cr, err := b.api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName: aws.String(name), Description: aws.String("JeCloud " + b.o.App + "/" + b.o.Env),
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSecurityGroup, Tags: []types.Tag{
+				{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)}}}},
+		})
+		if err != nil && !isCode(err, "InvalidGroup.Duplicate") {
+			return "", fmt.Errorf("creating security group %s: %w", name, err)
+		}
+		if err != nil { // made meanwhile by another run
+			return b.group(ctx)
+		}
+		id = aws.ToString(cr.GroupId)
+		fmt.Fprintf(b.o.Log, "created security group %s (%s)\n", name, id)
+	}
+	perms := []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22)}}
+	for _, c := range b.o.SSHFrom {
+		perms[0].IpRanges = append(perms[0].IpRanges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("SSH for jepush")})
+	}
+	for _, p := range b.o.Ports {
+		perms = append(perms, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(p), ToPort: aws.Int32(p),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}})
+	}
+	for _, p := range perms {
+		if len(p.IpRanges) == 0 {
+			continue
+		}
+		_, err := b.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []types.IpPermission{p}})
+		if err != nil && !isCode(err, "InvalidPermission.Duplicate") {
+			return "", fmt.Errorf("opening port %d in %s: %w", aws.ToInt32(p.FromPort), name, err)
+		}
+	}
+	b.groupID = id
+	return id, nil
+}
+
+// image returns ImageID, else the newest Debian 12 image for Arch.
+func (b *booter) image(ctx context.Context) (string, error) {
+	if b.o.ImageID != "" {
+		return b.o.ImageID, nil
+	}
+	if b.imageID != "" {
+		return b.imageID, nil
+	}
+	pattern := "debian-12-" + b.o.Arch + "-*"
+	out, err := b.api.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{DebianOwner}, Filters: []types.Filter{
+		{Name: aws.String("name"), Values: []string{pattern}}, {Name: aws.String("state"), Values: []string{"available"}}}})
+	if err != nil {
+		return "", fmt.Errorf("looking up Debian's images: %w", err)
+	}
+	imgs := out.Images
+	if len(imgs) == 0 {
+		return "", fmt.Errorf("no image named %s from Debian (%s) in this region: set image = \"ami-...\" for this environment in jecloud.toml", pattern, DebianOwner)
+	}
+	sort.Slice(imgs, func(i, j int) bool { return aws.ToString(imgs[i].CreationDate) > aws.ToString(imgs[j].CreationDate) })
+	b.imageID = aws.ToString(imgs[0].ImageId)
+	return b.imageID, nil
+}
+
+// running waits until the instance runs and returns its public address
+// (its private one when it has none).
+func (b *booter) running(ctx context.Context, id string) (string, error) {
+	for {
+		out, err := b.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil && !isCode(err, "InvalidInstanceID.NotFound") { // eventual consistency right after launch
+			return "", fmt.Errorf("describing %s: %w", id, err)
+		}
+		if err == nil && len(out.Reservations) > 0 && len(out.Reservations[0].Instances) > 0 {
+			in := out.Reservations[0].Instances[0]
+			switch in.State.Name {
+			case types.InstanceStateNameRunning:
+				if ip := aws.ToString(in.PublicIpAddress); ip != "" {
+					return ip, nil
+				}
+				if ip := aws.ToString(in.PrivateIpAddress); ip != "" {
+					return ip, nil
+				}
+			case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown, types.InstanceStateNameStopped:
+				reason := ""
+				if in.StateReason != nil {
+					reason = ": " + aws.ToString(in.StateReason.Message)
+				}
+				return "", fmt.Errorf("instance %s is %s%s", id, in.State.Name, reason)
+			}
+		}
+		if err := sleep(ctx, b.o.Poll); err != nil {
+			return "", fmt.Errorf("instance %s does not run: %w", id, err)
+		}
+	}
+}
+
+// hostKeys waits until cloud-init has printed the host keys on the console.
+func (b *booter) hostKeys(ctx context.Context, id string) ([]ssh.PublicKey, error) {
+	for {
+		out, err := b.api.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(id), Latest: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("console of %s: %w", id, err)
+		}
+		text, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+		keys, err := HostKeysFromConsole(string(text))
+		if err == nil {
+			return keys, nil
+		}
+		if err := sleep(ctx, b.o.Poll); err != nil {
+			return nil, fmt.Errorf("the console of %s never showed its SSH host keys (cloud-init prints them when it is done): %w", id, err)
+		}
+	}
+}
+
+// install uploads jeagent over SSH (the host key checked against the keys
+// from the console) and waits until the server has installed and set it up.
+func (b *booter) install(ctx context.Context, s globalstate.Server, agent []byte) error {
+	t := remote.Target{Dest: s.User + "@" + s.Host}
+	var last error
+	for {
+		last = b.tryInstall(ctx, t, agent)
+		if last == nil {
+			return nil
+		}
+		var he *remote.HostKeyError
+		if errors.As(last, &he) {
+			return last // never retried: someone else answers
+		}
+		if err := sleep(ctx, b.o.Poll); err != nil {
+			return fmt.Errorf("installing jeagent on %s: %w (last: %v)", s.Host, err, last)
+		}
+	}
+}
+
+func (b *booter) tryInstall(ctx context.Context, t remote.Target, agent []byte) error {
+	c, err := remote.DialSSH(ctx, t, b.o.SSH)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var out bytes.Buffer
+	// Ready already (a resumed run): nothing to upload.
+	if c.Shell(ctx, "test -e "+Ready, nil, &out, &out) == nil {
+		return nil
+	}
+	if err := c.Shell(ctx, "cat > "+Upload+".tmp && mv "+Upload+".tmp "+Upload, bytes.NewReader(agent), &out, &out); err != nil {
+		return fmt.Errorf("uploading jeagent: %w: %s", err, out.String())
+	}
+	fmt.Fprintf(b.o.Log, "%s: jeagent uploaded (%d bytes); waiting for it to be installed\n", t.Dest, len(agent))
+	for {
+		if c.Shell(ctx, "test -e "+Ready, nil, &out, &out) == nil {
+			return nil
+		}
+		if err := sleep(ctx, b.o.Poll); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func isCode(err error, code string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == code
+}
