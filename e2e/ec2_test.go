@@ -44,8 +44,17 @@ type labMachine struct{ s *lab.Server }
 
 func (m labMachine) PublicIP() string  { return m.s.Addr.String() }
 func (m labMachine) PrivateIP() string { return m.s.Addr.String() }
-func (m labMachine) Console() []byte   { return []byte(m.s.Console()) }
-func (m labMachine) Terminate() error  { return m.s.Stop() }
+
+// Console is what an EC2 serial console shows of a booting Debian: the
+// kernel's and systemd's lines (none here: nspawn --console=pipe gives the
+// container no /dev/console) and cloud-init's output, which Debian's
+// cloud-init tees to the console and to /var/log/cloud-init-output.log.
+// The fake reads it from outside, as the hypervisor does.
+func (m labMachine) Console() []byte {
+	out, _ := m.s.ReadFile("/var/log/cloud-init-output.log")
+	return append([]byte(m.s.Console()), out...)
+}
+func (m labMachine) Terminate() error { return m.s.Stop() }
 
 func (c *labCloud) Launch(ctx context.Context, spec ec2test.LaunchSpec) (ec2test.Machine, error) {
 	s, err := lab.BootOne(c.t, lab.Options{CloudInit: &lab.CloudInit{UserData: spec.UserData, InstanceID: spec.InstanceID}})
@@ -73,6 +82,9 @@ func TestEC2Bootstrap(t *testing.T) {
 	cloud := &labCloud{t: t, mirror: buildMirror(t)}
 	fake := ec2test.New(t, cloud)
 	s3srv := s3test.Start(t, "127.0.0.1")
+	// versitygw names a bucket's owner by the access key, where AWS uses the
+	// account ID: the fake account is that, so the expected-owner checks hold.
+	fake.Account = s3srv.AccessKey
 
 	// The user: an SSH key, no agent, no known hosts, AWS credentials.
 	home := t.TempDir()

@@ -69,9 +69,10 @@ func UserData(o UserDataOptions) ([]byte, error) {
 		"Description=JeCloud: install the jeagent jepush uploads",
 		"After=network-online.target",
 		"[Service]",
-		"Type=oneshot",
+		// simple, not oneshot: the wait for the upload must not hold the
+		// boot back (the system would stay "starting" until it ends).
+		"Type=simple",
 		"ExecStart=/usr/local/lib/jecloud/install",
-		"TimeoutStartSec=35min",
 	}, "\n")
 	var b strings.Builder
 	fmt.Fprintf(&b, "#cloud-config\n# Written by jepush (JeCloud) for %s/%s, server %s.\n", o.App, o.Env, o.Server)

@@ -219,3 +219,20 @@ func TestEnsureBucket(t *testing.T) {
 		t.Errorf("another region sees %q", other)
 	}
 }
+
+// TestExpectedOwner: a bucket that is not the expected owner's is refused.
+func TestExpectedOwner(t *testing.T) {
+	srv := s3test.Start(t, "127.0.0.1")
+	c := srv.Client(t)
+	mine := &globalstate.Store{S3: c, Bucket: srv.Bucket, Owner: srv.AccessKey} // versitygw: the owner is the access key
+	if _, err := mine.Update(t.Context(), "shop", "prod", func(e *globalstate.Env) error { e.Request(version(1), "", time.Now().UTC()); return nil }); err != nil {
+		t.Fatalf("the owner's own bucket: %v", err)
+	}
+	theirs := &globalstate.Store{S3: c, Bucket: srv.Bucket, Owner: "210987654321"}
+	if _, _, err := theirs.Get(t.Context(), "shop", "prod"); err == nil {
+		t.Error("a bucket of another owner was read")
+	}
+	if _, err := theirs.Update(t.Context(), "shop", "prod", func(*globalstate.Env) error { return nil }); err == nil {
+		t.Error("a bucket of another owner was written")
+	}
+}
