@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -14,11 +15,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
@@ -102,18 +107,43 @@ func TestEC2Bootstrap(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nports = [5000]\nagent_binary = %q\n", jeagent)
 	f.Close()
-	push := func() (string, error) {
-		cmd := exec.Command(jepush, app, "test")
-		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
-			"AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey, "AWS_REGION=us-east-1",
-			"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
-			"AWS_ENDPOINT_URL_EC2="+fake.URL, "AWS_ENDPOINT_URL_STS="+fake.URL, "AWS_ENDPOINT_URL_S3="+s3srv.Endpoint)
+	env := append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
+		"AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey, "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL_EC2="+fake.URL, "AWS_ENDPOINT_URL_STS="+fake.URL, "AWS_ENDPOINT_URL_S3="+s3srv.Endpoint)
+	jepushIn := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(jepush, args...)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	push := func() (string, error) { return jepushIn("", app, "test") }
+
+	// A first push killed (SIGKILL) right after it launched the instance.
+	cmd := exec.Command(jepush, app, "test")
+	cmd.Env = env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var killedOut strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		killedOut.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), ": launched i-") {
+			cmd.Process.Kill()
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	cmd.Wait()
+	pw.Close()
+	t.Logf("first push, killed after the launch:\n%s", killedOut.String())
+
 	start := time.Now()
 	out, err := push()
-	t.Logf("first push (bucket, group, instance, cloud-init, jeagent, deploy): %s\n%s", time.Since(start).Round(time.Second), out)
+	t.Logf("second push (resumes: cloud-init, host keys, jeagent, deploy): %s\n%s", time.Since(start).Round(time.Second), out)
 	if err != nil {
 		for _, s := range cloud.booted {
 			o, _ := s.Exec(t.Context(), "sh", "-c", "cloud-init status --long; systemctl status --no-pager jecloud-install.service; tail -30 /var/log/cloud-init-output.log")
@@ -121,8 +151,9 @@ func TestEC2Bootstrap(t *testing.T) {
 		}
 		t.Fatalf("jepush: %v", err)
 	}
+	contains(t, "the resumed push", out, "hello-test-1: waiting for i-")
 	if n := fake.Calls("RunInstances"); n != 1 || len(cloud.booted) != 1 {
-		t.Fatalf("RunInstances called %d times, %d servers booted", n, len(cloud.booted))
+		t.Fatalf("RunInstances called %d times, %d servers booted: the interrupted bootstrap was not resumed", n, len(cloud.booted))
 	}
 	srv := cloud.booted[0]
 	url := "http://" + srv.Addr.String() + ":5000/"
@@ -174,5 +205,95 @@ func TestEC2Bootstrap(t *testing.T) {
 	if n := fake.Calls("RunInstances"); n != 1 {
 		t.Errorf("the second push launched again (%d RunInstances)", n)
 	}
-	contains(t, "second push", out, "already live")
+	contains(t, "third push", out, "already live")
+	if e, _, _ := st.Get(t.Context(), "hello", "test"); e.Requested == nil || len(e.History) != 2 {
+		t.Errorf("requests in the state: %+v, history %+v", e.Requested, e.History)
+	}
+
+	// An instance of the same account that JeCloud did not make.
+	other, err := ec2Client(t, fake).RunInstances(t.Context(), &ec2.RunInstancesInput{ImageId: aws.String("ami-0debian12amd64"),
+		InstanceType: ec2types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID := aws.ToString(other.Instances[0].InstanceId)
+
+	// Scale to 2: a second server is made; the next push deploys to both.
+	if out, err := jepushIn("", "scale", "test", "2", "--dir", app); err != nil {
+		t.Fatalf("scale 2: %v\n%s", err, out)
+	}
+	out, err = push()
+	if err != nil {
+		t.Fatalf("push to 2 servers: %v\n%s", err, out)
+	}
+	contains(t, "push to 2 servers", out, "hello-test-2", "is live on jecloud@")
+	out, _ = jepushIn("", "servers", "test", "--dir", app)
+	t.Logf("jepush servers test:\n%s", out)
+	contains(t, "servers", out, "hello-test-1", "hello-test-2", "running", "ready")
+	second := fake.Instances()
+	var web2 *lab.Server
+	for _, s := range cloud.booted[1:] {
+		if s.Addr.String() != "" && strings.Contains(out, s.Addr.String()) {
+			web2 = s
+		}
+	}
+	if web2 == nil {
+		t.Fatalf("the second server is not listed (%d booted, %d instances)", len(cloud.booted), len(second))
+	}
+	eventually(t, 20*time.Second, "the second server serves", func() bool {
+		resp, err := http.Get("http://" + web2.Addr.String() + ":5000/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+
+	// Back to 1: the newest goes.
+	if out, err := jepushIn("", "scale", "test", "1", "--dir", app); err != nil {
+		t.Fatalf("scale 1: %v\n%s", err, out)
+	}
+	states := func() map[string]string {
+		m := map[string]string{}
+		for _, in := range fake.Instances() {
+			m[in.ID] = in.State
+		}
+		return m
+	}
+	eventually(t, 60*time.Second, "hello-test-2 terminated", func() bool {
+		n := 0
+		for _, st := range states() {
+			if st == "terminated" {
+				n++
+			}
+		}
+		return n == 1
+	})
+
+	// destroy: refused without the confirmation; then only what JeCloud tagged goes.
+	if out, err := jepushIn("prod\n", "destroy", "test", "--dir", app); err == nil || !strings.Contains(out, "nothing was terminated") {
+		t.Errorf("destroy with a wrong confirmation: %v\n%s", err, out)
+	}
+	if states()[inst.ID] != "running" {
+		t.Fatalf("an unconfirmed destroy terminated %s", inst.ID)
+	}
+	out, err = jepushIn("test\n", "destroy", "test", "--dir", app)
+	if err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	t.Logf("jepush destroy test:\n%s", out)
+	if s := states(); s[inst.ID] != "terminated" || s[otherID] != "running" {
+		t.Errorf("after destroy: %v (the untagged %s must run on)", s, otherID)
+	}
+	if fake.Calls("DeleteSecurityGroup") != 1 {
+		t.Errorf("the security group was not deleted")
+	}
+	if e, _, _ := st.Get(t.Context(), "hello", "test"); len(e.Servers) != 0 || len(e.History) != 3 {
+		t.Errorf("state after destroy: servers %+v, history %d", e.Servers, len(e.History))
+	}
+}
+
+func ec2Client(t *testing.T, fake *ec2test.Server) *ec2.Client {
+	return ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
 }

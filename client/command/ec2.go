@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -23,9 +24,33 @@ import (
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
-// ec2Targets returns the servers of an EC2 environment, making the missing
-// ones (docs/ec2.md).
-func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, error) {
+// ec2Env is an environment with target = "ec2", ready to work on.
+type ec2Env struct {
+	api  *ec2.Client
+	st   *globalstate.Store
+	opts bootstrap.Options
+	root string // the agent's root, if the config says
+}
+
+// openEC2 loads dir's config and the AWS facts for environment env, which
+// must have target = "ec2". needKeys: the SSH key and jeagent are needed
+// (making servers).
+func openEC2(c *cli.Context, dir, env string, needKeys bool) (*ec2Env, error) {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	e, err := cfg.Env(env, config.Overrides{})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if e.EC2 == nil {
+		return nil, usageError{fmt.Errorf("environment %s of %s is not on EC2: set target = \"ec2\" in [env.%s] of %s (docs/ec2.md)", env, cfg.App, env, config.FileName)}
+	}
+	return openEC2Env(c, cfg, e, needKeys)
+}
+
+func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool) (*ec2Env, error) {
 	ctx := c.Context
 	ac, err := awsConfig(ctx, e.EC2.Region)
 	if err != nil {
@@ -35,24 +60,25 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Tar
 	if err != nil {
 		return nil, err
 	}
-	key, err := publicKey(cfg.Dir, e.EC2.SSHKey)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	agent, err := agentBinary(cfg.Dir, e.EC2.AgentBinary, e.EC2.Arch)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	servers, err := bootstrap.Ensure(ctx, ec2.NewFromConfig(ac), st, bootstrap.Options{
+	x := &ec2Env{api: ec2.NewFromConfig(ac), st: st, root: e.Root, opts: bootstrap.Options{
 		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
 		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
 		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
-		AuthorizedKey: key, Agent: agent,
 		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
-	})
-	if err != nil {
-		return nil, err
+	}}
+	if needKeys {
+		if x.opts.AuthorizedKey, err = publicKey(cfg.Dir, e.EC2.SSHKey); err != nil {
+			return nil, usageError{err}
+		}
+		if x.opts.Agent, err = agentBinary(cfg.Dir, e.EC2.AgentBinary, e.EC2.Arch); err != nil {
+			return nil, usageError{err}
+		}
 	}
+	return x, nil
+}
+
+// targets turns ready servers into push targets.
+func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) {
 	var ts []remote.Target
 	for _, s := range servers {
 		if !s.Ready() || s.Host == "" {
@@ -62,12 +88,42 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Tar
 		if s.User != "" {
 			dest = s.User + "@" + s.Host
 		}
-		ts = append(ts, remote.Target{Dest: dest, Root: e.Root, Agent: e.Agent})
+		ts = append(ts, remote.Target{Dest: dest, Root: x.root})
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("%s/%s has no server ready: see %s", cfg.App, e.Name, st.URL(cfg.App, e.Name))
+		return nil, fmt.Errorf("%s/%s has no server ready: see %s", x.opts.App, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
 	}
 	return ts, nil
+}
+
+// ec2Targets returns the servers of an EC2 environment, making the missing
+// ones (docs/ec2.md).
+// ec2Targets also returns how to record a push's version in the global state.
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, func(context.Context, string) error, error) {
+	x, err := openEC2Env(c, cfg, e, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, err := bootstrap.Ensure(c.Context, x.api, x.st, x.opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := x.targets(servers)
+	for i := range ts {
+		ts[i].Agent = e.Agent
+	}
+	by := os.Getenv("USER")
+	if h, err := os.Hostname(); err == nil {
+		by += "@" + h
+	}
+	requested := func(ctx context.Context, id string) error {
+		_, err := x.st.Update(ctx, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
+			e.Request(id, by, time.Now().UTC().Truncate(time.Second))
+			return nil
+		})
+		return err
+	}
+	return ts, requested, err
 }
 
 // awsConfig loads the AWS configuration the standard way (AWS_PROFILE,

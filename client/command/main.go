@@ -69,6 +69,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statusCommand(),
 			rollbackCommand(),
 			logsCommand(),
+			serversCommand(),
+			scaleServersCommand(),
+			destroyCommand(),
 		}, append(configCommands(), scaleCommand())...),
 	}
 	for _, c := range app.Commands {

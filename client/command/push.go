@@ -33,7 +33,7 @@ func pushCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(cl.Stderr, "pushing %s: app %s (from %s), environment %s, on %s\n", dir, cl.App, cfg.AppFrom, env, targets(cl))
-			return cl.Push(c.Context, dir, push.Options{Timeout: c.Duration("timeout"), Force: c.Bool("force")})
+			return cl.Push(c.Context, dir, push.Options{Timeout: c.Duration("timeout"), Force: c.Bool("force"), Requested: cl.Requested})
 		},
 	}
 }

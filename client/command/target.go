@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"os"
 	"strings"
 
@@ -53,8 +54,9 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 		return nil, nil, usageError{err}
 	}
 	targets := e.Targets()
+	var requested func(context.Context, string) error
 	if e.EC2 != nil {
-		if targets, err = ec2Targets(c, cfg, e); err != nil {
+		if targets, requested, err = ec2Targets(c, cfg, e); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -72,6 +74,7 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 		Interactive: interactive,
 		Color:       color,
 		StatusCmd:   statusCmd(c, dir, env),
+		Requested:   requested,
 	}, cfg, nil
 }
 

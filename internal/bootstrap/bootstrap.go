@@ -32,6 +32,8 @@ type EC2 interface {
 	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
 }
 
 // DebianOwner is the AWS account that publishes Debian's official images.
@@ -91,7 +93,11 @@ const (
 func Ensure(ctx context.Context, api EC2, st *globalstate.Store, o Options) ([]globalstate.Server, error) {
 	o.defaults()
 	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
-		for n := len(e.Servers) + 1; len(e.Servers) < o.Count; n++ {
+		want := o.Count
+		if e.DesiredServers > 0 {
+			want = e.DesiredServers
+		}
+		for n := len(e.Servers) + 1; len(e.Servers) < want; n++ {
 			name := fmt.Sprintf("%s-%s-%d", o.App, o.Env, n)
 			if e.Server(name) != nil {
 				continue

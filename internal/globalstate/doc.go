@@ -25,8 +25,11 @@ type Env struct {
 	// History lists the last 100 requests, oldest first.
 	History []Request `json:"history,omitempty"`
 	// Servers are the environment's servers, in the order they were added.
-	Servers []Server    `json:"servers,omitempty"`
-	Extra   state.Extra `json:"-"`
+	Servers []Server `json:"servers,omitempty"`
+	// DesiredServers is how many servers `jepush scale` asked for (0: as
+	// many as jecloud.toml says).
+	DesiredServers int         `json:"desired_servers,omitempty"`
+	Extra          state.Extra `json:"-"`
 }
 
 // Request is a version asked for, when and by whom.

@@ -32,6 +32,9 @@ type Client struct {
 	// StatusCmd is the command that shows this environment's status, for
 	// hints ("jepush status prod --dir ./shop").
 	StatusCmd string
+	// Requested, if set, records a push's version before it is sent (the
+	// global state of an EC2 environment).
+	Requested func(ctx context.Context, id string) error
 
 	outMu sync.Mutex // one line at a time on the terminal
 }

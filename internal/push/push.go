@@ -20,6 +20,9 @@ type Options struct {
 	Timeout time.Duration
 	// Force deploys the version even when it is already live.
 	Force bool
+	// Requested, if set, is told the version ID before anything is sent
+	// (the global state records the request and its history).
+	Requested func(ctx context.Context, id string) error
 }
 
 // Push bundles dir and deploys it to every target, one after another,
@@ -31,6 +34,11 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 	id, err := c.hash(ctx, dir)
 	if err != nil {
 		return err
+	}
+	if o.Requested != nil {
+		if err := o.Requested(ctx, id); err != nil {
+			return err
+		}
 	}
 	b := &lazyBundle{c: c, dir: dir, id: id}
 	defer b.remove()

@@ -1,0 +1,163 @@
+package command
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/urfave/cli/v2"
+
+	"github.com/jecloud/jecloud/internal/bootstrap"
+	"github.com/jecloud/jecloud/internal/globalstate"
+)
+
+func serversCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "servers",
+		Usage:     "list the EC2 servers of an environment",
+		ArgsUsage: "ENV",
+		Description: "Lists the servers of ENV (target = \"ec2\") from the global state on S3, with the\n" +
+			"state of their instances. See docs/ec2.md.",
+		Flags: []cli.Flag{dirFlag(), &cli.BoolFlag{Name: "json", Usage: "print the state document as JSON"}},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1, 1, "ENV"); err != nil {
+				return err
+			}
+			x, err := openEC2(c, c.String("dir"), c.Args().Get(0), false)
+			if err != nil {
+				return err
+			}
+			e, _, err := x.st.Get(c.Context, x.opts.App, x.opts.Env)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(e)
+			}
+			return printServers(c, x, e)
+		},
+	}
+}
+
+func printServers(c *cli.Context, x *ec2Env, e *globalstate.Env) error {
+	w := c.App.Writer
+	instances, err := bootstrap.Tagged(c.Context, x.api, x.opts.App, x.opts.Env)
+	if err != nil {
+		return err
+	}
+	states := map[string]string{}
+	for _, in := range instances {
+		states[aws.ToString(in.InstanceId)] = string(in.State.Name)
+	}
+	if len(e.Servers) == 0 {
+		fmt.Fprintf(w, "%s/%s has no servers (%s)\n", x.opts.App, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
+	}
+	for _, s := range e.Servers {
+		status := "ready"
+		if b := s.Bootstrap; b != nil {
+			status = "being made: " + b.Step
+			if b.Error != "" {
+				status += " (last error: " + b.Error + ")"
+			}
+		}
+		inst := s.InstanceID
+		if inst != "" {
+			st := states[inst]
+			if st == "" {
+				st = "gone"
+			}
+			delete(states, inst)
+			inst += " " + st
+		} else {
+			inst = "added by hand"
+		}
+		host := s.Host
+		if s.User != "" && host != "" {
+			host = s.User + "@" + host
+		}
+		fmt.Fprintf(w, "%-20s %-24s %-30s %s\n", s.Name, host, inst, status)
+	}
+	for id, st := range states {
+		fmt.Fprintf(w, "%-20s %-24s %-30s %s\n", "?", "", id+" "+st, "tagged for this environment but not in its state: `jepush destroy` ends it")
+	}
+	return nil
+}
+
+func scaleServersCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "scale",
+		Usage:     "add or remove EC2 servers of an environment",
+		ArgsUsage: "ENV N",
+		Description: "Makes ENV (target = \"ec2\") have N servers: new ones are made like the first\n" +
+			"(and get the live version at the next push); extra ones, the newest first, are\n" +
+			"terminated, only if JeCloud tagged them for ENV. N is kept in the global state.",
+		Flags: []cli.Flag{dirFlag()},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 2, 2, "ENV N"); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(c.Args().Get(1))
+			if err != nil || n < 1 || n > 100 {
+				return usage("N %q: give a number of servers from 1 to 100", c.Args().Get(1))
+			}
+			x, err := openEC2(c, c.String("dir"), c.Args().Get(0), true)
+			if err != nil {
+				return err
+			}
+			servers, err := bootstrap.Scale(c.Context, x.api, x.st, x.opts, n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s/%s has %d server(s)\n", x.opts.App, x.opts.Env, len(servers))
+			return nil
+		},
+	}
+}
+
+func destroyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "destroy",
+		Usage:     "terminate the EC2 servers of an environment",
+		ArgsUsage: "ENV",
+		Description: "Terminates every instance JeCloud tagged for ENV (jecloud:app and jecloud:env;\n" +
+			"nothing else in the account), deletes its security group and empties its server\n" +
+			"list in the global state (its history stays). Asks you to type ENV's name first\n" +
+			"unless --yes.",
+		Flags: []cli.Flag{dirFlag(), &cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"}},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1, 1, "ENV"); err != nil {
+				return err
+			}
+			x, err := openEC2(c, c.String("dir"), c.Args().Get(0), false)
+			if err != nil {
+				return err
+			}
+			list, err := bootstrap.Tagged(c.Context, x.api, x.opts.App, x.opts.Env)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "this terminates %d instance(s) of %s/%s:\n", len(list), x.opts.App, x.opts.Env)
+			for _, in := range list {
+				fmt.Fprintf(c.App.ErrWriter, "  %s %s %s\n", aws.ToString(in.InstanceId), aws.ToString(in.PublicIpAddress), in.State.Name)
+			}
+			if !c.Bool("yes") {
+				fmt.Fprintf(c.App.ErrWriter, "type %q to go on: ", x.opts.Env)
+				line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+				if strings.TrimSpace(line) != x.opts.Env {
+					return fmt.Errorf("not confirmed: nothing was terminated")
+				}
+			}
+			if err := bootstrap.Destroy(c.Context, x.api, x.st, x.opts); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s/%s destroyed: no servers left\n", x.opts.App, x.opts.Env)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,207 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/jecloud/jecloud/internal/globalstate"
+)
+
+// Scale makes the environment have n servers: it makes the missing ones
+// (Ensure), or terminates the newest ones and forgets them. The count is
+// kept in the state document (desired_servers).
+func Scale(ctx context.Context, api EC2, st *globalstate.Store, o Options, n int) ([]globalstate.Server, error) {
+	o.defaults()
+	if n < 1 {
+		return nil, fmt.Errorf("scale to %d: an environment keeps at least 1 server (`jepush destroy` removes them all)", n)
+	}
+	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error { e.DesiredServers = n; return nil })
+	if err != nil {
+		return nil, err
+	}
+	if len(e.Servers) <= n {
+		return Ensure(ctx, api, st, o)
+	}
+	for _, s := range slices.Clone(e.Servers[n:]) {
+		if err := terminate(ctx, api, o, s); err != nil {
+			return nil, err
+		}
+		if _, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+			e.Servers = slices.DeleteFunc(e.Servers, func(x globalstate.Server) bool { return x.Name == s.Name })
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Log, "%s: removed\n", s.Name)
+	}
+	e, _, err = st.Get(ctx, o.App, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	return e.Servers, nil
+}
+
+// terminate ends a server's instance, after checking that JeCloud made it
+// for this environment (its tags), and forgets its host keys.
+func terminate(ctx context.Context, api EC2, o Options, s globalstate.Server) error {
+	if s.InstanceID != "" {
+		in, err := describe(ctx, api, s.InstanceID)
+		if err != nil {
+			return err
+		}
+		if in != nil {
+			if tag(in.Tags, TagApp) != o.App || tag(in.Tags, TagEnv) != o.Env {
+				return fmt.Errorf("%s: instance %s is not tagged %s=%s, %s=%s: JeCloud did not make it, so it leaves it alone",
+					s.Name, s.InstanceID, TagApp, o.App, TagEnv, o.Env)
+			}
+			if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{s.InstanceID}}); err != nil {
+				return fmt.Errorf("terminating %s (%s): %w", s.Name, s.InstanceID, err)
+			}
+			fmt.Fprintf(o.Log, "%s: terminating %s\n", s.Name, s.InstanceID)
+		}
+	} else if s.Bootstrap == nil {
+		fmt.Fprintf(o.Log, "%s: added by hand (no instance): forgotten, not terminated\n", s.Name)
+	}
+	if s.Host != "" {
+		return RecordHostKeys(o.SSH.KnownHostsFile(), s.Host, nil, "")
+	}
+	return nil
+}
+
+func describe(ctx context.Context, api EC2, id string) (*types.Instance, error) {
+	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if isCode(err, "InvalidInstanceID.NotFound") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing %s: %w", id, err)
+	}
+	for _, r := range out.Reservations {
+		for i := range r.Instances {
+			return &r.Instances[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func tag(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// Tagged returns the instances JeCloud made for the environment that are
+// not terminated: what `jepush destroy` would end.
+func Tagged(ctx context.Context, api EC2, app, env string) ([]types.Instance, error) {
+	return tagged(ctx, api, app, env, "pending", "running", "stopping", "stopped")
+}
+
+func tagged(ctx context.Context, api EC2, app, env string, states ...string) ([]types.Instance, error) {
+	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagApp), Values: []string{app}},
+		{Name: aws.String("tag:" + TagEnv), Values: []string{env}},
+		{Name: aws.String("instance-state-name"), Values: states},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("listing the instances of %s/%s: %w", app, env, err)
+	}
+	var list []types.Instance
+	for _, r := range out.Reservations {
+		list = append(list, r.Instances...)
+	}
+	return list, nil
+}
+
+// Destroy terminates every instance tagged for the environment (and only
+// those), waits until they are gone, deletes its security group and empties
+// its server list. The document and its history stay.
+func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) error {
+	o.defaults()
+	list, err := Tagged(ctx, api, o.App, o.Env)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, in := range list {
+		ids = append(ids, aws.ToString(in.InstanceId))
+	}
+	if len(ids) > 0 {
+		if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+			return fmt.Errorf("terminating %s: %w", strings.Join(ids, ", "), err)
+		}
+		fmt.Fprintf(o.Log, "terminating %s\n", strings.Join(ids, ", "))
+		deadline := time.Now().Add(o.Timeout)
+		for {
+			// Until they are terminated: the group is theirs till then.
+			left, err := tagged(ctx, api, o.App, o.Env, "pending", "running", "stopping", "stopped", "shutting-down")
+			if err != nil {
+				return err
+			}
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d instance(s) still not terminated after %s", len(left), o.Timeout)
+			}
+			if err := sleep(ctx, o.Poll); err != nil {
+				return err
+			}
+		}
+	}
+	name := "jecloud-" + o.App + "-" + o.Env
+	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		return fmt.Errorf("security group %s: %w", name, err)
+	}
+	for _, g := range gs.SecurityGroups {
+		if tag(g.Tags, TagApp) != o.App || tag(g.Tags, TagEnv) != o.Env {
+			fmt.Fprintf(o.Log, "security group %s (%s) is not tagged for %s/%s: left alone\n", name, aws.ToString(g.GroupId), o.App, o.Env)
+			continue
+		}
+		// EC2 may hold the group a little after its instances are gone
+		// (their network interfaces): DependencyViolation is retried.
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId})
+			if err == nil {
+				break
+			}
+			if !isCode(err, "DependencyViolation") || time.Now().After(deadline) {
+				return fmt.Errorf("deleting security group %s: %w", name, err)
+			}
+			if err := sleep(ctx, o.Poll); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(o.Log, "deleted security group %s (%s)\n", name, aws.ToString(g.GroupId))
+	}
+	var hosts []string
+	if _, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+		hosts = hosts[:0]
+		for _, s := range e.Servers {
+			if s.Host != "" {
+				hosts = append(hosts, s.Host)
+			}
+		}
+		e.Servers, e.DesiredServers = nil, 0
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if err := RecordHostKeys(o.SSH.KnownHostsFile(), h, nil, ""); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
