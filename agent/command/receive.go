@@ -67,8 +67,10 @@ func receiveCommand() *cli.Command {
 func receive(f *os.File, r io.Reader, id string) (int64, bundle.Info, error) {
 	defer f.Close()
 	cw := &countWriter{w: f}
+	lim := bundle.DefaultLimits()
+	r = bundle.CapReader(r, lim.MaxBundleBytes()) // padding past the content
 	tee := io.TeeReader(r, cw)
-	info, err := bundle.Inspect(tee, bundle.DefaultLimits())
+	info, err := bundle.Inspect(tee, lim)
 	if err != nil {
 		io.Copy(io.Discard, r)
 		return cw.n, info, fmt.Errorf("bundle for %s refused: %w", id, err)

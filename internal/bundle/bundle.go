@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // IDLen is the length of a version ID in hex digits.
@@ -133,4 +134,47 @@ func unsafeEntry(name, format string, args ...any) error {
 // tooLarge returns an error wrapping ErrTooLarge.
 func tooLarge(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrTooLarge}, args...)...)
+}
+
+// MaxBundleBytes is the most a compressed bundle within l may take: the tar
+// cap plus zstd's overhead on data it cannot compress (a few bytes per
+// 128 KiB block), with room to spare. A longer stream is padding (empty or
+// skippable frames) and is refused before it fills a disk.
+func (l Limits) MaxBundleBytes() int64 {
+	l = l.orDefault()
+	return l.MaxTarBytes + l.MaxTarBytes/64 + 1<<20
+}
+
+// CapReader reads r and fails with ErrTooLarge once more than max bytes
+// came through.
+func CapReader(r io.Reader, max int64) io.Reader { return &capReader{r: r, left: max} }
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+var errOverCap = tooLarge("compressed bundle over its cap (MaxBundleBytes): padding past its content")
+
+// explain turns an error that followed the cap into the cap's error.
+func (c *capReader) explain(err error) error {
+	if c.left < 0 && !errors.Is(err, ErrTooLarge) {
+		return errOverCap
+	}
+	return err
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errOverCap
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errOverCap
+	}
+	return n, err
 }

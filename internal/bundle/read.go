@@ -44,7 +44,10 @@ func (discard) file(_ string, _ fs.FileMode, r io.Reader, buf []byte) error {
 // its Info. The rules are listed on UnsafeEntryError.
 func read(r io.Reader, lim Limits, s sink) (Info, error) {
 	lim = lim.orDefault()
-	dec, err := zstd.NewReader(bufio.NewReaderSize(r, 256<<10),
+	// The decoder reports a failed read as a truncated stream: cr says
+	// whether it was the cap.
+	cr := &capReader{r: r, left: lim.MaxBundleBytes()}
+	dec, err := zstd.NewReader(bufio.NewReaderSize(cr, 256<<10),
 		zstd.WithDecoderMaxWindow(lim.MaxWindow),
 		zstd.WithDecoderMaxMemory(lim.MaxWindow),
 	)
@@ -64,11 +67,11 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 		buf:   make([]byte, copyBufSize),
 	}
 	if err := rd.entries(); err != nil {
-		return rd.info, err
+		return rd.info, cr.explain(err)
 	}
 	// Whatever follows the trailer is part of the stream, and of its ID.
 	if _, err := io.CopyBuffer(io.Discard, m, rd.buf); err != nil {
-		return rd.info, m.readError(err)
+		return rd.info, cr.explain(m.readError(err))
 	}
 	rd.info.ID = ID(m.sum.Sum(nil))
 	rd.info.TarBytes = m.n

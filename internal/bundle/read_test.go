@@ -358,3 +358,32 @@ func TestExtractMissingDir(t *testing.T) {
 		t.Errorf("error %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestPaddedStream: a valid bundle followed by skippable zstd frames (which
+// add nothing to the tar) is refused once the compressed stream passes
+// MaxBundleBytes, so that padding cannot fill the disk; within the cap it
+// is accepted with the same ID.
+func TestPaddedStream(t *testing.T) {
+	dir := t.TempDir()
+	mkTree(t, dir, "a.txt=hello")
+	id, data := writeBundle(t, dir)
+	lim := Limits{MaxTarBytes: 1 << 20}
+	skippable := func(n int) []byte {
+		f := make([]byte, 8+n)
+		copy(f, []byte{0x50, 0x2A, 0x4D, 0x18}) // magic 0x184D2A50, little-endian
+		f[4], f[5], f[6], f[7] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		return f
+	}
+	small := append(append([]byte{}, data...), skippable(64<<10)...)
+	if info, err := Inspect(bytes.NewReader(small), lim); err != nil || info.ID != id {
+		t.Errorf("a little padding: %v, %s (want %s)", err, info.ID, id)
+	}
+	big := append([]byte{}, data...)
+	for int64(len(big)) <= lim.MaxBundleBytes() {
+		big = append(big, skippable(1<<20)...)
+	}
+	_, err := Inspect(bytes.NewReader(big), lim)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "MaxBundleBytes") {
+		t.Errorf("padding past the cap: %v, want ErrTooLarge naming MaxBundleBytes", err)
+	}
+}
