@@ -27,40 +27,55 @@ func receiveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			l := layout(c)
-			final := l.Bundle(ae, id)
-			if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-				return err
-			}
-			tmp := atomicfile.TempName(final)
-			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			n, err := storeBundle(layout(c), ae, id, c.App.Reader)
 			if err != nil {
-				return err
-			}
-			n, info, err := receive(f, c.App.Reader, id)
-			if err == nil {
-				// The receipt first: a bundle in place always has one, unless
-				// a person put it there.
-				err = state.Write(l.Receipt(ae, id), state.Receipt{
-					ContentBytes: info.ContentBytes, Entries: info.Entries, Received: state.Now()})
-			}
-			if err == nil {
-				err = os.Rename(tmp, final)
-			}
-			if err != nil {
-				os.Remove(tmp)
-				if errors.Is(err, syscall.ENOSPC) {
-					return fmt.Errorf("out of disk space in %s while receiving %s: free some space and push again", filepath.Dir(final), id)
-				}
-				return err
-			}
-			if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "received %s (%d bytes)\n", id, n)
 			return nil
 		},
 	}
+}
+
+// storeBundle writes a bundle read from r as versions/ID.tar.zst, with
+// its receipt, only if it checks out; nothing is left behind otherwise.
+func storeBundle(l state.Layout, ae state.AppEnv, id string, r io.Reader) (int64, error) {
+	final := l.Bundle(ae, id)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return 0, err
+	}
+	tmp := atomicfile.TempName(final)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	n, info, err := receive(f, r, id)
+	if err == nil {
+		// The receipt first: a bundle in place always has one, unless
+		// a person put it there.
+		err = state.Write(l.Receipt(ae, id), state.Receipt{
+			ContentBytes: info.ContentBytes, Entries: info.Entries, Received: state.Now()})
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, syscall.ENOSPC) {
+			return n, fmt.Errorf("out of disk space in %s while receiving %s: free some space and push again", filepath.Dir(final), id)
+		}
+		return n, err
+	}
+	return n, atomicfile.SyncDir(filepath.Dir(final))
+}
+
+// agentForFleet is what the global state's follower needs of this agent.
+type agentForFleet struct{ l state.Layout }
+
+func (a agentForFleet) Has(ae state.AppEnv, id string) bool { return present(a.l, ae, id) }
+func (a agentForFleet) Receive(ae state.AppEnv, id string, r io.Reader) error {
+	_, err := storeBundle(a.l, ae, id, r)
+	return err
 }
 
 // receive copies r to f, checking the bundle as it goes, and closes f.

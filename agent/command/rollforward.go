@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/fleet"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/urfave/cli/v2"
 )
@@ -25,6 +26,19 @@ func rollforwardCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			e := engine(c, c.Bool("quiet"))
 			e.IgnoreBackoff = c.Bool("retry")
+			l := layout(c)
+			if !c.Bool("dry-run") {
+				// The global state first (servers of an environment on S3):
+				// what it requests is planned in this run.
+				if err := fleet.Sync(c.Context, l.Root, agentForFleet{l}, e.Log); err != nil {
+					fmt.Fprintf(e.Log, "%v\n", err)
+				}
+				defer func() {
+					if err := fleet.Report(c.Context, l.Root, e.Log); err != nil {
+						fmt.Fprintf(e.Log, "%v\n", err)
+					}
+				}()
+			}
 			steps, problems, err := e.Plan()
 			if err != nil {
 				return err
@@ -41,7 +55,6 @@ func rollforwardCommand() *cli.Command {
 			if len(steps) == 0 {
 				return nil // the idle tick: no lock, no write
 			}
-			l := layout(c)
 			unlock, ok, holder, err := rollforward.Lock(l)
 			if err != nil {
 				return err

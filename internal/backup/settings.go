@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jecloud/jecloud/internal/s3conf"
 )
 
 // Settings are the "backups" key of sys/server.json:
@@ -105,53 +102,5 @@ func CredentialsFile(root string) string { return filepath.Join(root, "sys", "ba
 // client makes the S3 client: the AWS SDK's default credential chain, or
 // the keys of sys/backup.env when that file exists (it must be root-only).
 func (s Settings) client(ctx context.Context) (*s3.Client, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRegion(s.Region)}
-	path := CredentialsFile(s.root)
-	if fi, err := os.Stat(path); err == nil {
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%s is readable by others (mode %04o): chmod 600 %s", path, fi.Mode().Perm(), path)
-		}
-		vars, err := readEnv(path)
-		if err != nil {
-			return nil, err
-		}
-		if vars["AWS_ACCESS_KEY_ID"] == "" || vars["AWS_SECRET_ACCESS_KEY"] == "" {
-			return nil, fmt.Errorf("%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", path)
-		}
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], vars["AWS_SESSION_TOKEN"])))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if s.Endpoint != "" {
-			o.BaseEndpoint = aws.String(s.Endpoint)
-			o.UsePathStyle = true
-		}
-	}), nil
-}
-
-// readEnv reads KEY=VALUE lines (# comments, optional quotes).
-func readEnv(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: not KEY=VALUE", path, n)
-		}
-		vars[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
-	}
-	return vars, sc.Err()
+	return s3conf.Client(ctx, s.Region, s.Endpoint, CredentialsFile(s.root))
 }

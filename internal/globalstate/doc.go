@@ -28,8 +28,11 @@ type Env struct {
 	Servers []Server `json:"servers,omitempty"`
 	// DesiredServers is how many servers `jepush scale` asked for (0: as
 	// many as jecloud.toml says).
-	DesiredServers int         `json:"desired_servers,omitempty"`
-	Extra          state.Extra `json:"-"`
+	DesiredServers int `json:"desired_servers,omitempty"`
+	// MaxParallel is how many servers may switch to a new version at the
+	// same time (default 1), when the servers follow the global state.
+	MaxParallel int         `json:"max_parallel,omitempty"`
+	Extra       state.Extra `json:"-"`
 }
 
 // Request is a version asked for, when and by whom.

@@ -1,0 +1,313 @@
+// Package fleet is the agent's side of an environment with many servers:
+// at the start of each roll-forward run, Sync reads the environment's
+// document in the global state on S3 (internal/globalstate) and, when it
+// requests a version this server does not run, takes one of the
+// environment's rollout slots, downloads the bundle jepush uploaded once,
+// verifies it and requests its deployment in app.json; at the end of the
+// run, Report writes what the server runs back into the document. A slot
+// is held while a server deploys, so that at most max_parallel servers
+// switch at the same time and the environment keeps serving. See
+// docs/ec2.md.
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/s3conf"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Settings are the "global" key of sys/server.json:
+//
+//	{"global": {"bucket": "jecloud-state-eu-west-1-3f9c2a71d0e4", "region": "eu-west-1",
+//	            "server": "shop-prod-2", "envs": ["shop/prod"]}}
+type Settings struct {
+	Bucket   string   `json:"bucket"`
+	Region   string   `json:"region"`
+	Endpoint string   `json:"endpoint"` // S3-compatible server (path-style)
+	Owner    string   `json:"owner"`    // expected bucket owner (account ID)
+	Server   string   `json:"server"`   // this server's name in the documents
+	Envs     []string `json:"envs"`     // APP/ENV it serves
+}
+
+// ErrOff: server.json has no "global" key.
+var ErrOff = errors.New("this server does not follow a global state")
+
+// CredentialsFile holds S3 keys when the server has no instance role.
+func CredentialsFile(root string) string { return filepath.Join(root, "sys", "global.env") }
+
+// ReadSettings reads the "global" key of ROOT/sys/server.json.
+func ReadSettings(root string) (Settings, error) {
+	path := filepath.Join(root, "sys", "server.json")
+	var doc struct {
+		Global *Settings `json:"global"`
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Settings{}, ErrOff
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return Settings{}, fmt.Errorf("%s: key \"global\": %w", path, err)
+	}
+	g := doc.Global
+	if g == nil {
+		return Settings{}, ErrOff
+	}
+	if g.Bucket == "" || g.Server == "" || len(g.Envs) == 0 {
+		return Settings{}, fmt.Errorf("%s: \"global\" needs bucket, server (this server's name) and envs ([\"APP/ENV\"])", path)
+	}
+	for _, e := range g.Envs {
+		if _, err := appEnv(e); err != nil {
+			return Settings{}, fmt.Errorf("%s: \"global\": envs: %w", path, err)
+		}
+	}
+	if g.Region == "" {
+		g.Region = "us-east-1"
+	}
+	return *g, nil
+}
+
+func appEnv(s string) (state.AppEnv, error) {
+	app, env, ok := strings.Cut(s, "/")
+	ae := state.AppEnv{App: app, Env: env}
+	if !ok {
+		return ae, fmt.Errorf("%q: want APP/ENV", s)
+	}
+	return ae, ae.Check()
+}
+
+// Agent is what Sync needs of the agent.
+type Agent interface {
+	// Has reports whether the version's bundle or release is here.
+	Has(ae state.AppEnv, id string) bool
+	// Receive stores a bundle as `jeagent receive` does (verified, or nothing).
+	Receive(ae state.AppEnv, id string, r io.Reader) error
+}
+
+// BundleKey is where jepush uploads a version's bundle in the state bucket.
+func BundleKey(app, id string) string { return "bundles/" + app + "/" + id + ".tar.zst" }
+
+// staleClaim: a slot taken longer ago than this by a server that never
+// reported back (it died) is free again.
+const staleClaim = 30 * time.Minute
+
+type follower struct {
+	s    Settings
+	root string
+	st   *globalstate.Store
+	s3   *s3.Client
+	log  io.Writer
+}
+
+func open(ctx context.Context, root string, log io.Writer) (*follower, error) {
+	s, err := ReadSettings(root)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s3conf.Client(ctx, s.Region, s.Endpoint, CredentialsFile(root))
+	if err != nil {
+		return nil, err
+	}
+	return &follower{s: s, root: root, s3: c, log: log, st: &globalstate.Store{S3: c, Bucket: s.Bucket, Owner: s.Owner}}, nil
+}
+
+// Sync brings each followed environment's requested version to app.json,
+// when a rollout slot is free. Errors of one environment do not stop the
+// others; they are returned together.
+func Sync(ctx context.Context, root string, agent Agent, log io.Writer) error {
+	f, err := open(ctx, root, log)
+	if errors.Is(err, ErrOff) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range f.s.Envs {
+		ae, _ := appEnv(e)
+		if err := f.sync(ctx, ae, agent); err != nil {
+			errs = append(errs, fmt.Errorf("%s: global state: %w", ae, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errNoSlot = errors.New("no rollout slot free")
+
+func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error {
+	doc, _, err := f.st.Get(ctx, ae.App, ae.Env)
+	if err != nil {
+		return err
+	}
+	if doc.Requested == nil || doc.Server(f.s.Server) == nil {
+		return nil
+	}
+	want := doc.Requested.Version
+	appJSON := filepath.Join(f.root, ae.App, ae.Env, "app.json")
+	var a state.App
+	if err := state.Read(appJSON, &a); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	switch {
+	case a.Deployment != nil && a.Deployment.Version == want:
+		return nil // on its way
+	case a.Deployment == nil && a.CurrentVersion == want:
+		return nil // live
+	case a.Failed(want):
+		return nil // Report says why; a new request (another version) moves on
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	_, err = f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
+		busy := 0
+		for _, s := range e.Servers {
+			if o := s.Observed; s.Name != f.s.Server && o != nil && o.Deploying != "" && now.Sub(o.Date) < staleClaim {
+				busy++
+			}
+		}
+		if busy >= max(1, e.MaxParallel) {
+			return errNoSlot
+		}
+		me := e.Server(f.s.Server)
+		if me == nil {
+			return fmt.Errorf("server %q is not in %s", f.s.Server, f.st.URL(ae.App, ae.Env))
+		}
+		if me.Observed == nil {
+			me.Observed = &globalstate.Observed{}
+		}
+		me.Observed.Deploying, me.Observed.Date, me.Observed.Error = want, now, ""
+		return nil
+	})
+	if errors.Is(err, errNoSlot) {
+		fmt.Fprintf(f.log, "%s: %s is requested; waiting for a rollout slot (max_parallel servers switch at a time)\n", ae, want)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !agent.Has(ae, want) {
+		out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.s.Bucket, Key: aws.String(BundleKey(ae.App, want)), ExpectedBucketOwner: owner(f.s.Owner)})
+		if err != nil {
+			return f.release(ctx, ae, fmt.Errorf("downloading s3://%s/%s: %w", f.s.Bucket, BundleKey(ae.App, want), err))
+		}
+		err = agent.Receive(ae, want, out.Body)
+		out.Body.Close()
+		if err != nil {
+			return f.release(ctx, ae, err)
+		}
+		fmt.Fprintf(f.log, "%s: downloaded and verified %s from s3://%s/%s\n", ae, want, f.s.Bucket, BundleKey(ae.App, want))
+	}
+	if _, err := state.UpdateApp(appJSON, func(a *state.App) error { a.Request(want, now, false); return nil }); err != nil {
+		return f.release(ctx, ae, err)
+	}
+	fmt.Fprintf(f.log, "%s: deploying %s, as the global state requests\n", ae, want)
+	return nil
+}
+
+func owner(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// release gives the slot back after a failure before the deployment began.
+func (f *follower) release(ctx context.Context, ae state.AppEnv, cause error) error {
+	_, err := f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
+		if me := e.Server(f.s.Server); me != nil && me.Observed != nil {
+			me.Observed.Deploying, me.Observed.Error = "", cause.Error()
+		}
+		return nil
+	})
+	return errors.Join(cause, err)
+}
+
+// Report writes what each followed environment runs here into its
+// document, when that changed: the live version, the deployment under way
+// (which holds the slot), and why the requested version failed.
+func Report(ctx context.Context, root string, log io.Writer) error {
+	f, err := open(ctx, root, log)
+	if errors.Is(err, ErrOff) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range f.s.Envs {
+		ae, _ := appEnv(e)
+		if err := f.report(ctx, ae); err != nil {
+			errs = append(errs, fmt.Errorf("%s: global state: %w", ae, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *follower) report(ctx context.Context, ae state.AppEnv) error {
+	var a state.App
+	if err := state.Read(filepath.Join(f.root, ae.App, ae.Env, "app.json"), &a); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	obs := func(doc *globalstate.Env) globalstate.Observed {
+		o := globalstate.Observed{CurrentVersion: a.CurrentVersion}
+		if a.Deployment != nil {
+			o.Deploying = a.Deployment.Version
+		}
+		// An error Sync recorded (a download that failed) stands until the
+		// requested version runs or deploys here.
+		if me := doc.Server(f.s.Server); me != nil && me.Observed != nil && a.Deployment == nil &&
+			doc.Requested != nil && a.CurrentVersion != doc.Requested.Version {
+			o.Error = me.Observed.Error
+		}
+		if r := doc.Requested; r != nil && a.CurrentVersion != r.Version && a.Failed(r.Version) {
+			for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
+				if fd := a.RecentFailedDeployments[i]; fd.Version == r.Version {
+					o.Error = fd.Reason
+					break
+				}
+			}
+		}
+		return o
+	}
+	doc, _, err := f.st.Get(ctx, ae.App, ae.Env)
+	if err != nil {
+		return err
+	}
+	me := doc.Server(f.s.Server)
+	if me == nil {
+		return nil
+	}
+	if o, want := me.Observed, obs(doc); o != nil && o.CurrentVersion == want.CurrentVersion && o.Deploying == want.Deploying && o.Error == want.Error {
+		return nil // nothing new: no write
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	_, err = f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
+		if me := e.Server(f.s.Server); me != nil {
+			o := obs(e)
+			o.Date = now
+			if me.Observed != nil {
+				o.Extra = me.Observed.Extra
+			}
+			me.Observed = &o
+		}
+		return nil
+	})
+	return err
+}
