@@ -11,7 +11,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +45,11 @@ type labCloud struct {
 	mirror nodeMirror
 	mu     sync.Mutex
 	booted []*lab.Server
+	// s3, when set, is reachable from each server as s3.jecloud.test:s3Port
+	// (a forwarder on the host's end of its link), and sys/global.env holds
+	// keys for it: what an instance role and the VPC give a real server.
+	s3     *s3test.Server
+	s3Port int
 }
 
 type labMachine struct{ s *lab.Server }
@@ -69,10 +76,91 @@ func (c *labCloud) Launch(ctx context.Context, spec ec2test.LaunchSpec) (ec2test
 	if err := c.mirror.install(s); err != nil {
 		return nil, err
 	}
+	if c.s3 != nil {
+		u, _ := url.Parse(c.s3.Endpoint)
+		if err := forward(c.t, net.JoinHostPort(s.HostAddr.String(), fmt.Sprint(c.s3Port)), u.Host); err != nil {
+			return nil, err
+		}
+		hosts, _ := s.ReadFile("/etc/hosts")
+		if err := s.WriteFile("/etc/hosts", append(hosts, []byte(s.HostAddr.String()+" s3.jecloud.test\n")...), 0o644); err != nil {
+			return nil, err
+		}
+		if err := s.WriteFile("/var/cloud/sys/global.env", []byte(c.s3.Env()), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	c.mu.Lock()
 	c.booted = append(c.booted, s)
 	c.mu.Unlock()
 	return labMachine{s}, nil
+}
+
+// ec2World is an empty AWS account (the EC2 fake, versitygw for S3) whose
+// instances are lab servers, and a user with an SSH key and the example app.
+type ec2World struct {
+	cloud   *labCloud
+	fake    *ec2test.Server
+	s3      *s3test.Server
+	home    string
+	app     string
+	env     []string
+	jeagent string
+	jepush  string
+}
+
+func newEC2World(t *testing.T, envToml string) *ec2World {
+	lab.Require(t)
+	lab.Image(t)
+	w := &ec2World{}
+	w.jeagent, w.jepush = binaries(t)
+	w.cloud = &labCloud{t: t, mirror: buildMirror(t)}
+	w.fake = ec2test.New(t, w.cloud)
+	w.s3 = s3test.Start(t, "127.0.0.1")
+	// versitygw names a bucket's owner by the access key, where AWS uses the
+	// account ID: the fake account is that, so the expected-owner checks hold.
+	w.fake.Account = w.s3.AccessKey
+
+	// The user: an SSH key, no agent, no known hosts, AWS credentials.
+	w.home = t.TempDir()
+	os.MkdirAll(filepath.Join(w.home, ".ssh"), 0o700)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	os.WriteFile(filepath.Join(w.home, ".ssh", "id_ed25519"), pem.EncodeToMemory(block), 0o600)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	os.WriteFile(filepath.Join(w.home, ".ssh", "id_ed25519.pub"), ssh.MarshalAuthorizedKey(sshPub), 0o644)
+
+	w.app = filepath.Join(t.TempDir(), "hello")
+	if out, err := exec.Command("cp", "-a", filepath.Join(repoRoot(), "examples", "hello"), w.app).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	f, _ := os.OpenFile(filepath.Join(w.app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nports = [5000]\nagent_binary = %q\n%s", w.jeagent, envToml)
+	f.Close()
+	w.env = append(os.Environ(), "HOME="+w.home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
+		"AWS_ACCESS_KEY_ID="+w.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.s3.SecretKey, "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL_EC2="+w.fake.URL, "AWS_ENDPOINT_URL_STS="+w.fake.URL, "AWS_ENDPOINT_URL_S3="+w.s3.Endpoint)
+	return w
+}
+
+// jepush runs jepush with args as the user, stdin as its input.
+func (w *ec2World) jepushIn(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(w.jepush, args...)
+	cmd.Env, cmd.Stdin = w.env, strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// store opens the account's global state as the tests see it.
+func (w *ec2World) store(t *testing.T) *globalstate.Store {
+	c := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: w.s3.Client(t).Options().Credentials}, func(o *s3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(w.s3.Endpoint), true
+	})
+	bucket, err := globalstate.FindBucket(t.Context(), c, "us-east-1")
+	if err != nil || bucket == "" {
+		t.Fatalf("state bucket: %q %v", bucket, err)
+	}
+	return &globalstate.Store{S3: c, Bucket: bucket}
 }
 
 // TestEC2Bootstrap: `jepush examples/hello test` against an empty (fake)
@@ -81,42 +169,9 @@ func (c *labCloud) Launch(ctx context.Context, spec ec2test.LaunchSpec) (ec2test
 // and ends with the example app served from the new server. A second push
 // makes nothing new.
 func TestEC2Bootstrap(t *testing.T) {
-	lab.Require(t)
-	lab.Image(t)
-	jeagent, jepush := binaries(t)
-	cloud := &labCloud{t: t, mirror: buildMirror(t)}
-	fake := ec2test.New(t, cloud)
-	s3srv := s3test.Start(t, "127.0.0.1")
-	// versitygw names a bucket's owner by the access key, where AWS uses the
-	// account ID: the fake account is that, so the expected-owner checks hold.
-	fake.Account = s3srv.AccessKey
-
-	// The user: an SSH key, no agent, no known hosts, AWS credentials.
-	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	block, _ := ssh.MarshalPrivateKey(priv, "")
-	os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), pem.EncodeToMemory(block), 0o600)
-	sshPub, _ := ssh.NewPublicKey(pub)
-	os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), ssh.MarshalAuthorizedKey(sshPub), 0o644)
-
-	app := filepath.Join(t.TempDir(), "hello")
-	if out, err := exec.Command("cp", "-a", filepath.Join(repoRoot(), "examples", "hello"), app).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	f, _ := os.OpenFile(filepath.Join(app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
-	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nports = [5000]\nagent_binary = %q\n", jeagent)
-	f.Close()
-	env := append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
-		"AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey, "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_EC2="+fake.URL, "AWS_ENDPOINT_URL_STS="+fake.URL, "AWS_ENDPOINT_URL_S3="+s3srv.Endpoint)
-	jepushIn := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(jepush, args...)
-		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	w := newEC2World(t, "")
+	cloud, fake, home, app, env, jepush := w.cloud, w.fake, w.home, w.app, w.env, w.jepush
+	jepushIn := w.jepushIn
 	push := func() (string, error) { return jepushIn("", app, "test") }
 
 	// A first push killed (SIGKILL) right after it launched the instance.
@@ -179,14 +234,7 @@ func TestEC2Bootstrap(t *testing.T) {
 	contains(t, "known_hosts", string(known), srv.Addr.String()+" ssh-ed25519 ", "jecloud:hello/test/hello-test-1")
 
 	// The global state: one document, the server with its host keys.
-	c := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: s3srv.Client(t).Options().Credentials}, func(o *s3.Options) {
-		o.BaseEndpoint, o.UsePathStyle = aws.String(s3srv.Endpoint), true
-	})
-	bucket, err := globalstate.FindBucket(t.Context(), c, "us-east-1")
-	if err != nil || bucket == "" {
-		t.Fatalf("state bucket: %q %v", bucket, err)
-	}
-	st := &globalstate.Store{S3: c, Bucket: bucket}
+	st := w.store(t)
 	e, _, err := st.Get(t.Context(), "hello", "test")
 	if err != nil || len(e.Servers) != 1 {
 		t.Fatalf("state: %+v %v", e, err)
@@ -296,4 +344,173 @@ func TestEC2Bootstrap(t *testing.T) {
 func ec2Client(t *testing.T, fake *ec2test.Server) *ec2.Client {
 	return ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+}
+
+// forward relays TCP connections from listen to to until the test ends.
+func forward(t *testing.T, listen, to string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go func() { io.Copy(d, c); d.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, d)
+			}()
+		}
+	}()
+	return nil
+}
+
+// TestRollingDeploy: an environment of three EC2 servers that deploy
+// through S3: jepush uploads the bundle once and requests the version in
+// the global state; the servers take it one at a time (max_parallel = 1),
+// and while the new version rolls out there is never a moment when no
+// server answers.
+func TestRollingDeploy(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	w := newEC2World(t, fmt.Sprintf("servers = 3\ndeploy = \"s3\"\nmax_parallel = 1\nserver_s3_endpoint = \"http://s3.jecloud.test:%d\"\n", port))
+	w.cloud.s3, w.cloud.s3Port = w.s3, port
+
+	start := time.Now()
+	out, err := w.jepushIn("", w.app, "test")
+	t.Logf("first push (3 servers made, v1 through S3): %s\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil {
+		t.Fatalf("jepush: %v", err)
+	}
+	if len(w.cloud.booted) != 3 {
+		t.Fatalf("%d servers booted, want 3", len(w.cloud.booted))
+	}
+	contains(t, "first push", out, "uploaded ", "requested ", "is live on hello-test-1, hello-test-2, hello-test-3")
+	st := w.store(t)
+	serves := func(s *lab.Server) bool {
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get("http://" + s.Addr.String() + ":5000/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode == 200
+	}
+	for _, s := range w.cloud.booted {
+		eventually(t, 20*time.Second, s.Name+" serves v1", func() bool { return serves(s) })
+	}
+
+	// v2, watched: every 50 ms each server is asked for /, and the document
+	// is read for how many servers are switching at once.
+	os.WriteFile(filepath.Join(w.app, "version.txt"), []byte("2\n"), 0o644)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	rounds, allDown, maxSwitching := 0, 0, 0
+	failed := map[string]int{}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			up := 0
+			var rw sync.WaitGroup
+			var rmu sync.Mutex
+			for _, s := range w.cloud.booted {
+				rw.Add(1)
+				go func() {
+					defer rw.Done()
+					ok := serves(s)
+					rmu.Lock()
+					if ok {
+						up++
+					} else {
+						failed[s.Name]++
+					}
+					rmu.Unlock()
+				}()
+			}
+			rw.Wait()
+			mu.Lock()
+			rounds++
+			if up == 0 {
+				allDown++
+			}
+			mu.Unlock()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			e, _, err := st.Get(context.Background(), "hello", "test")
+			if err != nil {
+				continue
+			}
+			n := 0
+			for _, s := range e.Servers {
+				if s.Observed != nil && s.Observed.Deploying != "" {
+					n++
+				}
+			}
+			mu.Lock()
+			maxSwitching = max(maxSwitching, n)
+			mu.Unlock()
+		}
+	}()
+	start = time.Now()
+	out, err = w.jepushIn("", w.app, "test")
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	t.Logf("second push (v2 rolled out through S3): %s\n%s", took.Round(time.Second), out)
+	if err != nil {
+		t.Fatalf("jepush v2: %v", err)
+	}
+	e, _, err := st.Get(t.Context(), "hello", "test")
+	if err != nil || e.Requested == nil {
+		t.Fatalf("state: %+v %v", e, err)
+	}
+	v2 := e.Requested.Version
+	for _, s := range e.Servers {
+		if s.Observed == nil || s.Observed.CurrentVersion != v2 {
+			t.Errorf("%s observed %+v, want %s live", s.Name, s.Observed, v2)
+		}
+	}
+	for _, s := range w.cloud.booted {
+		b, _ := s.ReadFile("/var/cloud/hello/test/app.json")
+		if !strings.Contains(string(b), `"current_version": "`+v2+`"`) {
+			t.Errorf("%s app.json: %s", s.Name, b)
+		}
+	}
+	t.Logf("summary: rolling deploy of 3 servers (max_parallel 1) in %s: %d rounds of requests to all 3 every 50 ms, %d with no server answering; failed requests per server %v; at most %d server(s) switching at once",
+		took.Round(time.Second), rounds, allDown, failed, maxSwitching)
+	if allDown != 0 {
+		t.Errorf("%d rounds with the whole environment down", allDown)
+	}
+	if maxSwitching > 1 {
+		t.Errorf("%d servers switched at once, max_parallel is 1", maxSwitching)
+	}
+	if rounds < 10 {
+		t.Errorf("only %d rounds: the watch saw too little", rounds)
+	}
 }

@@ -21,15 +21,18 @@ import (
 	"github.com/jecloud/jecloud/internal/bootstrap"
 	"github.com/jecloud/jecloud/internal/config"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/push"
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
 // ec2Env is an environment with target = "ec2", ready to work on.
 type ec2Env struct {
-	api  *ec2.Client
-	st   *globalstate.Store
-	opts bootstrap.Options
-	root string // the agent's root, if the config says
+	region string
+	api    *ec2.Client
+	s3     *s3.Client
+	st     *globalstate.Store
+	opts   bootstrap.Options
+	root   string // the agent's root, if the config says
 }
 
 // openEC2 loads dir's config and the AWS facts for environment env, which
@@ -56,11 +59,11 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 	if err != nil {
 		return nil, err
 	}
-	st, err := openState(ctx, ac, c.App.ErrWriter)
+	st, s3c, err := openState(ctx, ac, c.App.ErrWriter)
 	if err != nil {
 		return nil, err
 	}
-	x := &ec2Env{api: ec2.NewFromConfig(ac), st: st, root: e.Root, opts: bootstrap.Options{
+	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), s3: s3c, st: st, root: e.Root, opts: bootstrap.Options{
 		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
 		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
 		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
@@ -98,23 +101,37 @@ func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) 
 
 // ec2Targets returns the servers of an EC2 environment, making the missing
 // ones (docs/ec2.md).
-// ec2Targets also returns how to record a push's version in the global state.
-func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, func(context.Context, string) error, error) {
+// ec2Targets also returns how to record a push's version in the global
+// state, or, with deploy = "s3", how to push through it.
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, func(context.Context, string) error, *push.Global, error) {
 	x, err := openEC2Env(c, cfg, e, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	servers, err := bootstrap.Ensure(c.Context, x.api, x.st, x.opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ts, err := x.targets(servers)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	for i := range ts {
 		ts[i].Agent = e.Agent
 	}
 	by := os.Getenv("USER")
 	if h, err := os.Hostname(); err == nil {
 		by += "@" + h
+	}
+	if e.EC2.Deploy == "s3" {
+		var ready []globalstate.Server
+		for _, s := range servers {
+			if s.Ready() && s.Host != "" {
+				ready = append(ready, s)
+			}
+		}
+		return ts, nil, &push.Global{Store: x.st, Bundles: x.s3, Servers: ready, MaxParallel: e.EC2.MaxParallel, By: by,
+			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, nil
 	}
 	requested := func(ctx context.Context, id string) error {
 		_, err := x.st.Update(ctx, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
@@ -123,7 +140,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Tar
 		})
 		return err
 	}
-	return ts, requested, err
+	return ts, requested, nil, nil
 }
 
 // awsConfig loads the AWS configuration the standard way (AWS_PROFILE,
@@ -144,10 +161,10 @@ func awsConfig(ctx context.Context, region string) (aws.Config, error) {
 }
 
 // openState finds (or makes) the account's state bucket for the region.
-func openState(ctx context.Context, ac aws.Config, log io.Writer) (*globalstate.Store, error) {
+func openState(ctx context.Context, ac aws.Config, log io.Writer) (*globalstate.Store, *s3.Client, error) {
 	id, err := sts.NewFromConfig(ac).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return nil, fmt.Errorf("who am I on AWS (sts get-caller-identity): %w", err)
+		return nil, nil, fmt.Errorf("who am I on AWS (sts get-caller-identity): %w", err)
 	}
 	s3c := s3.NewFromConfig(ac, func(o *s3.Options) {
 		// An S3-compatible server on a custom endpoint wants path-style URLs.
@@ -157,9 +174,9 @@ func openState(ctx context.Context, ac aws.Config, log io.Writer) (*globalstate.
 	})
 	bucket, err := globalstate.EnsureBucket(ctx, s3c, ac.Region, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &globalstate.Store{S3: s3c, Bucket: bucket, Owner: aws.ToString(id.Account)}, nil
+	return &globalstate.Store{S3: s3c, Bucket: bucket, Owner: aws.ToString(id.Account)}, s3c, nil
 }
 
 // publicKey reads the user's SSH public key: file (relative to the app

@@ -55,8 +55,9 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 	}
 	targets := e.Targets()
 	var requested func(context.Context, string) error
+	var global *push.Global
 	if e.EC2 != nil {
-		if targets, requested, err = ec2Targets(c, cfg, e); err != nil {
+		if targets, requested, global, err = ec2Targets(c, cfg, e); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -75,6 +76,7 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 		Color:       color,
 		StatusCmd:   statusCmd(c, dir, env),
 		Requested:   requested,
+		Global:      global,
 	}, cfg, nil
 }
 

@@ -70,6 +70,14 @@ type EC2 struct {
 	Ports        []int32  `toml:"ports"`         // open to all; default [80, 443]
 	SSHKey       string   `toml:"ssh_key"`       // public key file; default ~/.ssh/id_ed25519.pub
 	AgentBinary  string   `toml:"agent_binary"`  // jeagent for linux/ARCH
+	// Deploy is "ssh" (default: the bundle goes to each server over SSH)
+	// or "s3" (uploaded once to S3; the servers follow the global state).
+	Deploy string `toml:"deploy"`
+	// MaxParallel: with deploy = "s3", how many servers switch at a time.
+	MaxParallel int `toml:"max_parallel"`
+	// ServerS3Endpoint: with deploy = "s3", the S3 endpoint as the servers
+	// reach it, when it is not AWS's (an S3-compatible server).
+	ServerS3Endpoint string `toml:"server_s3_endpoint"`
 }
 
 // Overrides are the command line's say on where an environment goes.
@@ -186,6 +194,12 @@ func (t envTable) env(name string) (*Env, error) {
 		if t.Servers < 0 || t.Servers > 100 {
 			return nil, fmt.Errorf("servers = %d: give 1 to 100", t.Servers)
 		}
+		if t.Deploy != "" && t.Deploy != "ssh" && t.Deploy != "s3" {
+			return nil, fmt.Errorf("deploy = %q: use \"ssh\" (to each server) or \"s3\" (the servers fetch it from the global state)", t.Deploy)
+		}
+		if t.MaxParallel < 0 {
+			return nil, fmt.Errorf("max_parallel = %d: give 1 or more", t.MaxParallel)
+		}
 		ec := t.EC2
 		if len(ec.Ports) == 0 {
 			ec.Ports = []int32{80, 443}
@@ -228,7 +242,7 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 				}
 			}
 		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
-			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary)",
+			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint)",
 				c.File, keyLine(data, "env."+k[1], k[2]), k[2], k[1])
 		}
 	}
@@ -236,7 +250,7 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 }
 
 var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true,
-	"region": true, "servers": true, "instance_type": true, "image": true, "arch": true, "ssh_from": true, "ports": true, "ssh_key": true, "agent_binary": true}
+	"region": true, "servers": true, "instance_type": true, "image": true, "arch": true, "ssh_from": true, "ports": true, "ssh_key": true, "agent_binary": true, "deploy": true, "max_parallel": true, "server_s3_endpoint": true}
 
 // typeErrorRE matches the library's errors for a value of the wrong type.
 var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)

@@ -311,3 +311,52 @@ func (f *follower) report(ctx context.Context, ae state.AppEnv) error {
 	})
 	return err
 }
+
+// Follow makes this server follow app environment env ("APP/ENV") in the
+// global state described by s (bucket, region, owner, endpoint, server):
+// it sets the "global" key of sys/server.json, keeping the other keys and
+// the environments it already follows. It reports whether it changed.
+func Follow(root string, s Settings, env string) (bool, error) {
+	if _, err := appEnv(env); err != nil {
+		return false, err
+	}
+	if s.Bucket == "" || s.Server == "" {
+		return false, errors.New("follow: bucket and server are required")
+	}
+	path := filepath.Join(root, "sys", "server.json")
+	var srv state.Server
+	if err := state.Read(path, &srv); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if old, err := ReadSettings(root); err == nil && old.Bucket == s.Bucket && old.Server == s.Server {
+		s.Envs = old.Envs
+	}
+	for _, e := range s.Envs {
+		if e == env {
+			if old, err := ReadSettings(root); err == nil && old.Region == s.Region && old.Endpoint == s.Endpoint && old.Owner == s.Owner {
+				return false, nil
+			}
+		}
+	}
+	if !slicesContains(s.Envs, env) {
+		s.Envs = append(s.Envs, env)
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return false, err
+	}
+	if srv.Extra == nil {
+		srv.Extra = state.Extra{}
+	}
+	srv.Extra["global"] = raw
+	return true, state.Write(path, &srv)
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -35,6 +35,9 @@ type Client struct {
 	// Requested, if set, records a push's version before it is sent (the
 	// global state of an EC2 environment).
 	Requested func(ctx context.Context, id string) error
+	// Global, if set, sends pushes through the global state on S3 (the
+	// servers fetch the version themselves) instead of to each target.
+	Global *Global
 
 	outMu sync.Mutex // one line at a time on the terminal
 }

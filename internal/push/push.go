@@ -31,6 +31,9 @@ type Options struct {
 // compressing (bundle.Hash): a server that has the version costs no
 // compression and no upload.
 func (c *Client) Push(ctx context.Context, dir string, o Options) error {
+	if c.Global != nil {
+		return c.pushGlobal(ctx, dir, o)
+	}
 	id, err := c.hash(ctx, dir)
 	if err != nil {
 		return err
