@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -27,7 +28,7 @@ func rollforwardCommand() *cli.Command {
 			e := engine(c, c.Bool("quiet"))
 			e.IgnoreBackoff = c.Bool("retry")
 			l := layout(c)
-			if !c.Bool("dry-run") {
+			if _, err := fleet.ReadSettings(l.Root); !c.Bool("dry-run") && !errors.Is(err, fleet.ErrOff) {
 				// The global state first (servers of an environment on S3):
 				// what it requests is planned in this run.
 				if err := fleet.Sync(c.Context, l.Root, agentForFleet{l}, e.Log); err != nil {

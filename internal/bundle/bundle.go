@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // IDLen is the length of a version ID in hex digits.
@@ -147,33 +148,41 @@ func (l Limits) MaxBundleBytes() int64 {
 
 // CapReader reads r and fails with ErrTooLarge once more than max bytes
 // came through.
-func CapReader(r io.Reader, max int64) io.Reader { return &capReader{r: r, left: max} }
+func CapReader(r io.Reader, max int64) io.Reader { return newCapReader(r, max) }
 
+func newCapReader(r io.Reader, max int64) *capReader {
+	c := &capReader{r: r}
+	c.left.Store(max)
+	return c
+}
+
+// capReader counts in an atomic: the zstd decoder reads from its own
+// goroutine while read's goroutine asks explain.
 type capReader struct {
 	r    io.Reader
-	left int64
+	left atomic.Int64
 }
 
 var errOverCap = tooLarge("compressed bundle over its cap (MaxBundleBytes): padding past its content")
 
 // explain turns an error that followed the cap into the cap's error.
 func (c *capReader) explain(err error) error {
-	if c.left < 0 && !errors.Is(err, ErrTooLarge) {
+	if c.left.Load() < 0 && !errors.Is(err, ErrTooLarge) {
 		return errOverCap
 	}
 	return err
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
-	if c.left < 0 {
+	left := c.left.Load()
+	if left < 0 {
 		return 0, errOverCap
 	}
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
+	if int64(len(p)) > left+1 {
+		p = p[:left+1]
 	}
 	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
+	if c.left.Add(-int64(n)) < 0 {
 		return n, errOverCap
 	}
 	return n, err

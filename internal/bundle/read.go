@@ -46,7 +46,7 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 	lim = lim.orDefault()
 	// The decoder reports a failed read as a truncated stream: cr says
 	// whether it was the cap.
-	cr := &capReader{r: r, left: lim.MaxBundleBytes()}
+	cr := newCapReader(r, lim.MaxBundleBytes())
 	dec, err := zstd.NewReader(bufio.NewReaderSize(cr, 256<<10),
 		zstd.WithDecoderMaxWindow(lim.MaxWindow),
 		zstd.WithDecoderMaxMemory(lim.MaxWindow),
