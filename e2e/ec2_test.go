@@ -46,8 +46,9 @@ type labCloud struct {
 	mu     sync.Mutex
 	booted []*lab.Server
 	// s3, when set, is reachable from each server as s3.jecloud.test:s3Port
-	// (a forwarder on the host's end of its link), and sys/global.env holds
-	// keys for it: what an instance role and the VPC give a real server.
+	// (a forwarder on the host's end of its link), and for an instance
+	// launched with an instance profile sys/global.env holds keys for it:
+	// what the role (through IMDS) and the VPC give a real server.
 	s3     *s3test.Server
 	s3Port int
 }
@@ -76,7 +77,7 @@ func (c *labCloud) Launch(ctx context.Context, spec ec2test.LaunchSpec) (ec2test
 	if err := c.mirror.install(s); err != nil {
 		return nil, err
 	}
-	if c.s3 != nil {
+	if c.s3 != nil && spec.InstanceProfile != "" { // the role's credentials
 		u, _ := url.Parse(c.s3.Endpoint)
 		if err := forward(c.t, net.JoinHostPort(s.HostAddr.String(), fmt.Sprint(c.s3Port)), u.Host); err != nil {
 			return nil, err
@@ -139,7 +140,7 @@ func newEC2World(t *testing.T, envToml string) *ec2World {
 	w.env = append(os.Environ(), "HOME="+w.home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
 		"AWS_ACCESS_KEY_ID="+w.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.s3.SecretKey, "AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_EC2="+w.fake.URL, "AWS_ENDPOINT_URL_STS="+w.fake.URL, "AWS_ENDPOINT_URL_S3="+w.s3.Endpoint)
+		"AWS_ENDPOINT_URL_EC2="+w.fake.URL, "AWS_ENDPOINT_URL_STS="+w.fake.URL, "AWS_ENDPOINT_URL_IAM="+w.fake.URL, "AWS_ENDPOINT_URL_S3="+w.s3.Endpoint)
 	return w
 }
 
@@ -223,8 +224,17 @@ func TestEC2Bootstrap(t *testing.T) {
 	})
 	t.Logf("served at %s", url)
 
-	// What the server is: cloud-init's deploy user with sudo for jeagent only, IMDSv2.
+	// What the server is: cloud-init's deploy user with sudo for jeagent only,
+	// IMDSv2 only, a role that reads its bundles and state and nothing else.
 	inst := fake.Instances()[0]
+	if inst.HTTPTokens != "required" || inst.InstanceProfile != "jecloud-hello-test" {
+		t.Errorf("instance: IMDS tokens %q, profile %q", inst.HTTPTokens, inst.InstanceProfile)
+	}
+	policy := fake.RolePolicy("jecloud-hello-test", "jecloud-state")
+	contains(t, "role policy", policy, `/bundles/hello/*"`, `/envs/hello/test.json"`, `"s3:GetObject"`)
+	if strings.Contains(policy, `"s3:*"`) || strings.Contains(policy, `"Resource":"*"`) {
+		t.Errorf("the role may do too much: %s", policy)
+	}
 	contains(t, "instance tags", fmt.Sprint(inst.Tags), "jecloud:app:hello", "jecloud:env:test")
 	contains(t, "sudoers", srv.MustExec("sh", "-c", "cat /etc/sudoers.d/90-cloud-init-users"), "jecloud ALL=(root) NOPASSWD: /usr/local/bin/jeagent")
 	if out, err := srv.Exec(t.Context(), "runuser", "-u", "jecloud", "--", "sudo", "-n", "cat", "/etc/shadow"); err == nil {
@@ -335,6 +345,9 @@ func TestEC2Bootstrap(t *testing.T) {
 	}
 	if fake.Calls("DeleteSecurityGroup") != 1 {
 		t.Errorf("the security group was not deleted")
+	}
+	if fake.RolePolicy("jecloud-hello-test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
+		t.Errorf("the role was not deleted")
 	}
 	if e, _, _ := st.Get(t.Context(), "hello", "test"); len(e.Servers) != 0 || len(e.History) != 3 {
 		t.Errorf("state after destroy: servers %+v, history %d", e.Servers, len(e.History))

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
@@ -68,6 +69,7 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
 		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
 		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
+		IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
 	}}
 	if needKeys {
 		if x.opts.AuthorizedKey, err = publicKey(cfg.Dir, e.EC2.SSHKey); err != nil {

@@ -55,6 +55,11 @@ type Options struct {
 	AuthorizedKey, Agent string
 	SSH                  remote.SSHOptions
 	Log                  io.Writer
+	// IAM, with StateBucket, gives the servers a role of their own
+	// (RolePolicy: their bundles and document, nothing else), which
+	// deploys through S3 use. Nil: no role.
+	IAM         IAM
+	StateBucket string
 	// Poll is how often the instance's state and console are read
 	// (default 3 s); Timeout bounds the making of one server (15 min).
 	Poll, Timeout time.Duration
@@ -144,6 +149,7 @@ type booter struct {
 	o       Options
 	groupID string
 	imageID string
+	profile string
 }
 
 // record applies fn to the server's entry in the global state.
@@ -251,7 +257,11 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 		{Key: aws.String(TagEnv), Value: aws.String(b.o.Env)},
 		{Key: aws.String(TagServer), Value: aws.String(s.Name)},
 	}
-	run, err := b.api.RunInstances(ctx, &ec2.RunInstancesInput{
+	profile, err := b.role(ctx)
+	if err != nil {
+		return "", err
+	}
+	in := &ec2.RunInstancesInput{
 		ImageId: aws.String(image), InstanceType: types.InstanceType(b.o.InstanceType),
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), ClientToken: aws.String(tok),
 		SecurityGroupIds: []string{group},
@@ -260,7 +270,18 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 			HttpTokens: types.HttpTokensStateRequired, HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
 		},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}},
-	})
+	}
+	if profile != "" {
+		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(profile)}
+	}
+	deadline := time.Now().Add(profileWait)
+	run, err := b.api.RunInstances(ctx, in)
+	for err != nil && profileNotYet(err) && time.Now().Before(deadline) {
+		if err := sleep(ctx, b.o.Poll); err != nil {
+			return "", err
+		}
+		run, err = b.api.RunInstances(ctx, in)
+	}
 	if err != nil {
 		return "", fmt.Errorf("launching %s (%s, %s): %w", s.Name, b.o.InstanceType, image, err)
 	}

@@ -185,6 +185,9 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 		}
 		fmt.Fprintf(o.Log, "deleted security group %s (%s)\n", name, aws.ToString(g.GroupId))
 	}
+	if err := removeRole(ctx, o); err != nil {
+		return err
+	}
 	var hosts []string
 	if _, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
 		hosts = hosts[:0]

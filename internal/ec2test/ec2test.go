@@ -49,6 +49,7 @@ type LaunchSpec struct {
 	Tags                                       map[string]string
 	KeyMaterial                                string // the OpenSSH public key of KeyName (from ImportKeyPair), "" if none
 	HTTPTokensRequired                         bool   // MetadataOptions.HttpTokens == "required"
+	InstanceProfile                            string // IAM instance profile name, "" if none
 }
 
 // Machine is a machine a Launcher booted. The fake calls Terminate once,
@@ -79,6 +80,8 @@ type Server struct {
 	groups    []*securityGroup
 	instances []*instance
 	tokens    map[string]*reservation // RunInstances by ClientToken
+	roles     map[string]*role        // IAM, by name
+	profiles  map[string]*profile     // IAM instance profiles, by name
 }
 
 const (
@@ -86,6 +89,8 @@ const (
 	ec2NS      = "http://ec2.amazonaws.com/doc/2016-11-15/"
 	stsVersion = "2011-06-15"
 	stsNS      = "https://sts.amazonaws.com/doc/2011-06-15/"
+	iamVersion = "2010-05-08"
+	iamNS      = "https://iam.amazonaws.com/doc/2010-05-08/"
 
 	account       = "123456789012"
 	region        = "us-east-1"
@@ -110,6 +115,8 @@ func New(t testing.TB, l Launcher) *Server {
 		calls:    map[string]int{},
 		images:   debianImages(),
 		tokens:   map[string]*reservation{},
+		roles:    map[string]*role{},
+		profiles: map[string]*profile{},
 	}
 	s.groups = append(s.groups, defaultGroup())
 	hs := httptest.NewServer(http.HandlerFunc(s.serve))
@@ -206,6 +213,9 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 		if r.action == "GetCallerIdentity" {
 			h = (*Server).getCallerIdentity
 		}
+	case iamVersion:
+		ns = iamNS
+		h = iamActions[r.action]
 	case "":
 		s.replyError(w, r, version, apiErr("MissingParameter", "The request must contain the parameter Version"))
 		return
@@ -255,8 +265,12 @@ func (s *Server) replyError(w http.ResponseWriter, r *request, version string, e
 	}
 	var body any
 	start := xml.StartElement{Name: xml.Name{Local: "Response"}}
-	if version == stsVersion {
-		start = xml.StartElement{Name: xml.Name{Space: stsNS, Local: "ErrorResponse"}}
+	if version == stsVersion || version == iamVersion {
+		ns := stsNS
+		if version == iamVersion {
+			ns = iamNS
+		}
+		start = xml.StartElement{Name: xml.Name{Space: ns, Local: "ErrorResponse"}}
 		typ := "Sender"
 		if e.status >= 500 {
 			typ = "Receiver"

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"golang.org/x/crypto/ssh"
@@ -894,5 +896,88 @@ func TestNilLauncher(t *testing.T) {
 	if aws.ToString(a.PublicIpAddress) == "" || aws.ToString(a.PublicIpAddress) == aws.ToString(b.PublicIpAddress) ||
 		aws.ToString(a.PrivateIpAddress) == "" || aws.ToInt32(b.AmiLaunchIndex) != 1 {
 		t.Errorf("instances %+v %+v", a, b)
+	}
+}
+
+// TestIAM: roles, inline policies and instance profiles through the real
+// IAM client; an instance launched with a profile that does not exist is
+// refused, one with a profile records it.
+func TestIAM(t *testing.T) {
+	srv := ec2test.New(t, nil)
+	ctx := t.Context()
+	c := iam.NewFromConfig(awsConfig(t), func(o *iam.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	ec := ec2.NewFromConfig(awsConfig(t), func(o *ec2.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	var nse *iamtypes.NoSuchEntityException
+	if _, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("web")}); !errors.As(err, &nse) {
+		t.Fatalf("GetRole of a missing role: %v", err)
+	}
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("web"), AssumeRolePolicyDocument: aws.String(trust),
+		Tags: []iamtypes.Tag{{Key: aws.String("jecloud:app"), Value: aws.String("shop")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var exists *iamtypes.EntityAlreadyExistsException
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("web"), AssumeRolePolicyDocument: aws.String(trust)}); !errors.As(err, &exists) {
+		t.Errorf("CreateRole twice: %v", err)
+	}
+	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("web")})
+	if err != nil || aws.ToString(got.Role.Arn) != "arn:aws:iam::123456789012:role/web" || len(got.Role.Tags) != 1 {
+		t.Fatalf("GetRole: %+v %v", got, err)
+	}
+	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("web"), PolicyName: aws.String("state"), PolicyDocument: aws.String(`{"Version":"2012-10-17"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if srv.RolePolicy("web", "state") != `{"Version":"2012-10-17"}` {
+		t.Errorf("policy: %q", srv.RolePolicy("web", "state"))
+	}
+	run := func(profile string) error {
+		_, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0debian12amd64"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			IamInstanceProfile: &types.IamInstanceProfileSpecification{Name: aws.String(profile)}})
+		return err
+	}
+	if err := run("web"); err == nil || !strings.Contains(err.Error(), "Invalid IAM Instance Profile name") {
+		t.Errorf("launch with a missing profile: %v", err)
+	}
+	if _, err := c.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("web")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("web"), RoleName: aws.String("web")}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String("web")})
+	if err != nil || len(p.InstanceProfile.Roles) != 1 || aws.ToString(p.InstanceProfile.Roles[0].RoleName) != "web" {
+		t.Fatalf("GetInstanceProfile: %+v %v", p, err)
+	}
+	if err := run("web"); err != nil {
+		t.Fatal(err)
+	}
+	if in := srv.Instances(); len(in) != 1 || in[0].InstanceProfile != "web" {
+		t.Errorf("instances: %+v", in)
+	}
+	// Deleting in the wrong order is refused, in the right one it works.
+	if _, err := c.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("web")}); err == nil {
+		t.Error("a role with a policy and a profile was deleted")
+	}
+	for _, step := range []func() error{
+		func() error {
+			_, err := c.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: aws.String("web"), RoleName: aws.String("web")})
+			return err
+		},
+		func() error {
+			_, err := c.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: aws.String("web")})
+			return err
+		},
+		func() error {
+			_, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String("web"), PolicyName: aws.String("state")})
+			return err
+		},
+		func() error {
+			_, err := c.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("web")})
+			return err
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -22,6 +22,8 @@ type Instance struct {
 	UserData                                               []byte
 	PublicIP, PrivateIP                                    string
 	SecurityGroupIDs                                       []string
+	InstanceProfile                                        string // IAM instance profile name
+	HTTPTokens                                             string // "required": IMDSv2 only
 }
 
 // instance is an instance of the fake. The embedded Instance is what
@@ -208,6 +210,14 @@ func (s *Server) runInstances(r *request) (any, error) {
 		groupIDs = append(groupIDs, g.id)
 	}
 
+	profileName := f.Get("IamInstanceProfile.Name")
+	if arn := f.Get("IamInstanceProfile.Arn"); profileName == "" && arn != "" {
+		profileName = arn[strings.LastIndex(arn, "/")+1:]
+	}
+	if profileName != "" && s.profiles[profileName] == nil {
+		return nil, apiErr("InvalidParameterValue", "Value (%s) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", profileName)
+	}
+
 	userData, err := base64.StdEncoding.DecodeString(f.Get("UserData"))
 	if err != nil {
 		return nil, apiErr("InvalidParameterValue", "Invalid BASE64 encoding of user data.")
@@ -249,6 +259,8 @@ func (s *Server) runInstances(r *request) (any, error) {
 				Tags:             maps.Clone(tags),
 				UserData:         slices.Clone(userData),
 				SecurityGroupIDs: slices.Clone(groupIDs),
+				InstanceProfile:  profileName,
+				HTTPTokens:       httpTokens,
 			},
 			reservation: res,
 			launchIndex: i,
@@ -264,6 +276,7 @@ func (s *Server) runInstances(r *request) (any, error) {
 			UserData:           slices.Clone(userData),
 			Tags:               maps.Clone(tags),
 			HTTPTokensRequired: httpTokens == "required",
+			InstanceProfile:    profileName,
 		}
 		if key != nil {
 			inst.KeyName, spec.KeyName, spec.KeyMaterial = key.name, key.name, key.publicKey

@@ -1,0 +1,150 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+)
+
+// IAM is what the servers' role needs of an IAM client (*iam.Client has it).
+type IAM interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	CreateRole(context.Context, *iam.CreateRoleInput, ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	DeleteRole(context.Context, *iam.DeleteRoleInput, ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
+	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
+	CreateInstanceProfile(context.Context, *iam.CreateInstanceProfileInput, ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error)
+	AddRoleToInstanceProfile(context.Context, *iam.AddRoleToInstanceProfileInput, ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
+	RemoveRoleFromInstanceProfile(context.Context, *iam.RemoveRoleFromInstanceProfileInput, ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
+	DeleteInstanceProfile(context.Context, *iam.DeleteInstanceProfileInput, ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
+}
+
+// RoleName is the name of the environment's servers' role and instance profile.
+func RoleName(app, env string) string { return "jecloud-" + app + "-" + env }
+
+const rolePolicyName = "jecloud-state"
+
+// RolePolicy is what the servers may do: read the app's bundles and read
+// and write their environment's document in the state bucket; nothing else.
+func RolePolicy(bucket, app, env string) string {
+	b, _ := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{
+			{"Sid": "Bundles", "Effect": "Allow", "Action": "s3:GetObject",
+				"Resource": "arn:aws:s3:::" + bucket + "/bundles/" + app + "/*"},
+			{"Sid": "State", "Effect": "Allow", "Action": []string{"s3:GetObject", "s3:PutObject"},
+				"Resource": "arn:aws:s3:::" + bucket + "/envs/" + app + "/" + env + ".json"},
+		},
+	})
+	return string(b)
+}
+
+const trustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+
+// role makes (or finds) the environment's role and instance profile, with
+// the policy of RolePolicy, and returns the profile's name.
+func (b *booter) role(ctx context.Context) (string, error) {
+	if b.o.IAM == nil || b.o.StateBucket == "" {
+		return "", nil
+	}
+	if b.profile != "" {
+		return b.profile, nil
+	}
+	name := RoleName(b.o.App, b.o.Env)
+	api := b.o.IAM
+	if _, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name}); isNoSuchEntity(err) {
+		_, err := api.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &name, AssumeRolePolicyDocument: aws.String(trustPolicy),
+			Description: aws.String("JeCloud servers of " + b.o.App + "/" + b.o.Env),
+			Tags:        []iamtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)}}})
+		if err != nil && !isCode(err, "EntityAlreadyExists") {
+			return "", fmt.Errorf("creating role %s: %w", name, err)
+		}
+		fmt.Fprintf(b.o.Log, "created IAM role %s (its servers read their bundles and state, nothing else)\n", name)
+	} else if err != nil {
+		return "", fmt.Errorf("role %s: %w", name, err)
+	}
+	if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &name, PolicyName: aws.String(rolePolicyName),
+		PolicyDocument: aws.String(RolePolicy(b.o.StateBucket, b.o.App, b.o.Env))}); err != nil {
+		return "", fmt.Errorf("policy of role %s: %w", name, err)
+	}
+	p, err := api.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: &name})
+	if isNoSuchEntity(err) {
+		if _, err := api.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: &name}); err != nil && !isCode(err, "EntityAlreadyExists") {
+			return "", fmt.Errorf("creating instance profile %s: %w", name, err)
+		}
+		p, err = api.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: &name})
+	}
+	if err != nil {
+		return "", fmt.Errorf("instance profile %s: %w", name, err)
+	}
+	if len(p.InstanceProfile.Roles) == 0 {
+		if _, err := api.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: &name, RoleName: &name}); err != nil && !isCode(err, "LimitExceeded") {
+			return "", fmt.Errorf("adding role %s to its instance profile: %w", name, err)
+		}
+	}
+	b.profile = name
+	return name, nil
+}
+
+func isNoSuchEntity(err error) bool { return isCode(err, "NoSuchEntity") }
+
+// profileNotYet: IAM is eventually consistent; a new instance profile may be
+// refused by EC2 for a few seconds.
+func profileNotYet(err error) bool {
+	return isCode(err, "InvalidParameterValue") && strings.Contains(err.Error(), "iamInstanceProfile")
+}
+
+// removeRole deletes the environment's role and instance profile, if they
+// carry its tags.
+func removeRole(ctx context.Context, o Options) error {
+	if o.IAM == nil {
+		return nil
+	}
+	name := RoleName(o.App, o.Env)
+	r, err := o.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
+	if isNoSuchEntity(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("role %s: %w", name, err)
+	}
+	tags := map[string]string{}
+	for _, t := range r.Role.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	if tags[TagApp] != o.App || tags[TagEnv] != o.Env {
+		fmt.Fprintf(o.Log, "IAM role %s is not tagged for %s/%s: left alone\n", name, o.App, o.Env)
+		return nil
+	}
+	steps := []func() error{
+		func() error {
+			_, err := o.IAM.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: &name, RoleName: &name})
+			return err
+		},
+		func() error {
+			_, err := o.IAM.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: &name})
+			return err
+		},
+		func() error {
+			_, err := o.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: &name, PolicyName: aws.String(rolePolicyName)})
+			return err
+		},
+		func() error { _, err := o.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: &name}); return err },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil && !isNoSuchEntity(err) {
+			return fmt.Errorf("deleting IAM role %s: %w", name, err)
+		}
+	}
+	fmt.Fprintf(o.Log, "deleted IAM role and instance profile %s\n", name)
+	return nil
+}
+
+var profileWait = 2 * time.Minute
