@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,8 +34,11 @@ func app(t *testing.T) string {
 
 func TestHelp(t *testing.T) {
 	ctx := context.Background()
-	for _, args := range [][]string{{"--help"}, {"push", "--help"}, {"bundle", "--help"}, {"status", "--help"},
-		{"rollback", "--help"}, {"logs", "--help"}, {"help", "status"}, {"./app", "prod", "--help"}} {
+	cases := [][]string{{"--help"}, {"help", "status"}, {"./app", "prod", "--help"}}
+	for _, c := range newApp(io.Discard, io.Discard).Commands {
+		cases = append(cases, []string{c.Name, "--help"})
+	}
+	for _, args := range cases {
 		code, out, errb := jepush(ctx, args...)
 		if code != 0 || !strings.Contains(out, "USAGE") {
 			t.Errorf("jepush %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
@@ -60,6 +64,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"rollback", "prod", "HEAD", "--dir", dir, "--local"}, `invalid version ID "HEAD"`},
 		{[]string{"status", "prod", "--json", "--follow"}, "do not go together"},
 		{[]string{"logs"}, "logs expects ENV, got 0"},
+		{[]string{"servers", "prod", "--dir", dir}, "no jecloud.toml"},
+		{[]string{"scale", "prod", "0", "--dir", dir}, `N "0": give a number of servers from 1 to 100`},
+		{[]string{"destroy"}, "destroy expects ENV, got 0"},
 	} {
 		code, _, errb := jepush(ctx, tc.args...)
 		if code != ExitUsage || !strings.Contains(errb, tc.want) {
@@ -176,4 +183,17 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestEC2CommandsNeedEC2: servers, scale and destroy name the fix when the
+// environment is not on EC2.
+func TestEC2CommandsNeedEC2(t *testing.T) {
+	dir := app(t)
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), "[env.prod]\nhosts = [\"web1\"]\n", 0o644)
+	for _, args := range [][]string{{"servers", "prod"}, {"scale", "prod", "2"}, {"destroy", "prod", "--yes"}} {
+		code, _, errb := jepush(context.Background(), append(args, "--dir", dir)...)
+		if code != ExitUsage || !strings.Contains(errb, `is not on EC2: set target = "ec2" in [env.prod]`) {
+			t.Errorf("jepush %v: exit %d, %s", args, code, errb)
+		}
+	}
 }
