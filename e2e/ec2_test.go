@@ -264,6 +264,14 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Errorf("the second push launched again (%d RunInstances)", n)
 	}
 	contains(t, "third push", out, "already live")
+	// Other commands find the servers in the global state and make none.
+	out, err = jepushIn("", "ps", "test", "--dir", app)
+	if err != nil || !strings.Contains(out, "web.1") {
+		t.Errorf("jepush ps test: %v\n%s", err, out)
+	}
+	if n := fake.Calls("RunInstances"); n != 1 {
+		t.Errorf("jepush ps launched an instance")
+	}
 	if e, _, _ := st.Get(t.Context(), "hello", "test"); e.Requested == nil || len(e.History) != 2 {
 		t.Errorf("requests in the state: %+v, history %+v", e.Requested, e.History)
 	}

@@ -245,6 +245,31 @@ func TestNodeAppWithRedis(t *testing.T) {
 		body, err := get()
 		return err == nil && strings.Contains(body, "hello "+v2)
 	})
+	// jepush ps shows it: web.1 running again, restarted once by systemd.
+	code, out = push("ps", "prod", "--dir", dir, "--json")
+	var ps struct {
+		Hosts []struct {
+			Processes []struct {
+				Type, Instance, State, Sub string
+				Restarts                   int
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || len(ps.Hosts) != 1 {
+		t.Fatalf("jepush ps --json: exit %d, %v\n%s", code, err, out)
+	}
+	seen := map[string]bool{}
+	for _, p := range ps.Hosts[0].Processes {
+		seen[p.Type+"."+p.Instance] = true
+		if p.Type == "web" && (p.State != "active" || p.Restarts < 1) {
+			t.Errorf("web after a SIGKILL: %+v, want active with a restart counted", p)
+		}
+	}
+	if !seen["web.1"] || !seen["redis."] || !seen["mongodb."] {
+		t.Errorf("jepush ps lists %v", seen)
+	}
+	_, out = push("ps", "prod", "--dir", dir)
+	t.Logf("jepush ps prod:\n%s", out)
 
 	// A reboot of the server: the app and its Redis come back by themselves,
 	// with Redis's data.

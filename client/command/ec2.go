@@ -96,7 +96,7 @@ func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) 
 		ts = append(ts, remote.Target{Dest: dest, Root: x.root})
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("%s/%s has no server ready: see %s", x.opts.App, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
+		return nil, fmt.Errorf("%s/%s has no server ready (the first `jepush DIR %s` makes them): see %s", x.opts.App, x.opts.Env, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
 	}
 	return ts, nil
 }
@@ -105,12 +105,21 @@ func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) 
 // ones (docs/ec2.md).
 // ec2Targets also returns how to record a push's version in the global
 // state, or, with deploy = "s3", how to push through it.
-func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env) ([]remote.Target, func(context.Context, string) error, *push.Global, error) {
-	x, err := openEC2Env(c, cfg, e, true)
+// Without makeServers, the servers are only read from the global state.
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers bool) ([]remote.Target, func(context.Context, string) error, *push.Global, error) {
+	x, err := openEC2Env(c, cfg, e, makeServers)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	servers, err := bootstrap.Ensure(c.Context, x.api, x.st, x.opts)
+	var servers []globalstate.Server
+	if makeServers {
+		servers, err = bootstrap.Ensure(c.Context, x.api, x.st, x.opts)
+	} else {
+		var doc *globalstate.Env
+		if doc, _, err = x.st.Get(c.Context, x.opts.App, x.opts.Env); err == nil {
+			servers = doc.Servers
+		}
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -69,6 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statusCommand(),
 			rollbackCommand(),
 			logsCommand(),
+			psCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),

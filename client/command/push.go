@@ -28,7 +28,7 @@ func pushCommand() *cli.Command {
 				return err
 			}
 			dir, env := c.Args().Get(0), c.Args().Get(1)
-			cl, cfg, err := loadClient(c, dir, env)
+			cl, cfg, err := loadClient(c, dir, env, true)
 			if err != nil {
 				return err
 			}

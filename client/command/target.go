@@ -31,12 +31,13 @@ func dirFlag() cli.Flag {
 
 // newClient loads dir's config and returns a client for environment env.
 func newClient(c *cli.Context, dir, env string) (*push.Client, error) {
-	cl, _, err := loadClient(c, dir, env)
+	cl, _, err := loadClient(c, dir, env, false)
 	return cl, err
 }
 
 // loadClient is newClient, also returning the config.
-func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, error) {
+// makeServers: an EC2 environment's missing servers are made (only a push does).
+func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client, *config.Config, error) {
 	if err := names.CheckEnv(env); err != nil {
 		return nil, nil, usageError{err}
 	}
@@ -57,7 +58,7 @@ func loadClient(c *cli.Context, dir, env string) (*push.Client, *config.Config, 
 	var requested func(context.Context, string) error
 	var global *push.Global
 	if e.EC2 != nil {
-		if targets, requested, global, err = ec2Targets(c, cfg, e); err != nil {
+		if targets, requested, global, err = ec2Targets(c, cfg, e, makeServers); err != nil {
 			return nil, nil, err
 		}
 	}

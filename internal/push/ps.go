@@ -1,0 +1,111 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Process is one line of `jeagent ps --json`.
+type Process struct {
+	Unit     string    `json:"unit"`
+	Type     string    `json:"type"`
+	Instance string    `json:"instance"`
+	State    string    `json:"state"`
+	Sub      string    `json:"sub"`
+	PID      uint32    `json:"pid"`
+	Restarts uint32    `json:"restarts"`
+	Since    time.Time `json:"since"`
+}
+
+// HostProcesses is one target's answer to ps.
+type HostProcesses struct {
+	Host      string    `json:"host"`
+	Processes []Process `json:"processes"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// PS asks every target for the environment's processes and prints them, as
+// JSON ({"app", "env", "hosts": [HostProcesses...]}) or as a table. It
+// fails if a target could not answer.
+func (c *Client) PS(ctx context.Context, asJSON bool) error {
+	var hosts []HostProcesses
+	var failed []string
+	for _, t := range c.Targets {
+		h := HostProcesses{Host: t.Name(), Processes: []Process{}}
+		r, err := c.open(ctx, t)
+		if err == nil {
+			var out bytes.Buffer
+			tl := &tail{}
+			err = r.Run(ctx, []string{"ps", c.App, c.Env, "--json"}, nil, &out, tl)
+			r.Close()
+			if err != nil {
+				err = explain(t.Name(), []string{"ps"}, err, tl)
+			} else {
+				var doc struct {
+					Processes []Process `json:"processes"`
+				}
+				if err = json.Unmarshal(out.Bytes(), &doc); err != nil {
+					err = fmt.Errorf("%s: jeagent ps --json printed something that is not its JSON: %v", t.Name(), err)
+				} else {
+					h.Processes = doc.Processes
+				}
+			}
+		}
+		if err != nil {
+			h.Error = err.Error()
+			failed = append(failed, t.Name())
+		}
+		hosts = append(hosts, h)
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			App   string          `json:"app"`
+			Env   string          `json:"env"`
+			Hosts []HostProcesses `json:"hosts"`
+		}{c.App, c.Env, hosts}); err != nil {
+			return err
+		}
+	} else {
+		w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "HOST\tPROCESS\tSTATE\tRESTARTS\tUP SINCE")
+		for _, h := range hosts {
+			if h.Error != "" {
+				fmt.Fprintf(w, "%s\t%s\n", h.Host, c.style("bad", "error: "+oneLine(h.Error)))
+				continue
+			}
+			if len(h.Processes) == 0 {
+				fmt.Fprintf(w, "%s\tno processes\n", h.Host)
+			}
+			for _, p := range h.Processes {
+				name := p.Type
+				if p.Instance != "" {
+					name += "." + p.Instance
+				}
+				state := p.State + "/" + p.Sub
+				if p.State != "active" {
+					state = c.style("bad", state)
+				}
+				since := ""
+				if !p.Since.IsZero() {
+					since = fmt.Sprintf("%s (%s ago)", p.Since.Format(time.RFC3339), time.Since(p.Since).Round(time.Second))
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", h.Host, name, state, p.Restarts, since)
+			}
+		}
+		w.Flush()
+	}
+	if ctx.Err() != nil {
+		return ErrInterrupted
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("no process list from %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
