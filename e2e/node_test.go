@@ -52,6 +52,17 @@ if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process
 process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeIdleConnections(); });
 `
 
+// workerJS is a worker that needs 4 s to finish its job after SIGTERM.
+const workerJS = `const fs = require("fs");
+setInterval(() => {}, 1000);
+process.on("SIGTERM", () => {
+  setTimeout(() => {
+    fs.appendFileSync("/var/cloud/jobs/prod/data/worker.log", "worker " + process.pid + " finished its job\n");
+    process.exit(0);
+  }, 4000);
+});
+`
+
 // TestNodeAppWithRedis deploys a Node.js app with Redis and MongoDB (the
 // FerretDB stand-in for mongod) to a real Debian server under systemd,
 // then: it is served by its own user with REDIS_URL and MONGO_URL;
@@ -185,7 +196,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 				t0 := time.Now()
 				if _, err := get("version"); err != nil {
 					failed.Add(1)
-					t.Logf("request failed: %v", err)
+					t.Logf("request failed at %s: %v", time.Now().UTC().Format("15:04:05.000"), err)
 				} else {
 					ok.Add(1)
 				}
@@ -204,11 +215,13 @@ func TestNodeAppWithRedis(t *testing.T) {
 		t.Fatalf("second push: exit %d\n%s", code, out)
 	}
 	v2 := readApp(t, srv, "counter", "prod").CurrentVersion
+
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("redeploy under load: %d requests ok, %d failed; p50 %s, p99 %s, max %s",
 		ok.Load(), failed.Load(), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	if failed.Load() != 0 {
-		t.Errorf("%d requests failed during the redeploy", failed.Load())
+		out, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "80", "-u", "jecloud-counter-prod-*", "-u", "jeagent-rollforward.service")
+		t.Errorf("%d requests failed during the redeploy; the journal:\n%s", failed.Load(), out)
 	}
 	if body, _ := get(); !strings.Contains(body, "hello "+v2) {
 		t.Errorf("after the redeploy: %q", body)
@@ -511,4 +524,47 @@ func (m nodeMirror) install(srv *lab.Server) error {
 		}
 	}
 	return srv.WriteFile("/var/cloud/sys/server.json", []byte(`{"node": {"mirror": "/srv/node-mirror"}}`+"\n"), 0o640)
+}
+
+// TestWorkerGrace: a deploy stops the old worker with SIGTERM and gives it
+// its grace ([grace] worker = "8s") to finish the job at hand (4 s here)
+// before the new version's worker starts; the default would be 30 s.
+func TestWorkerGrace(t *testing.T) {
+	lab.Require(t)
+	jeagent, jepush := binaries(t)
+	srv := lab.Boot(t, 1)[0]
+	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustExec("jeagent", "init")
+	nodeVersion := installMirror(t, srv)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"package.json": `{"name": "jobs", "engines": {"node": "` + strings.Split(nodeVersion, ".")[0] + `.x"}}`,
+		"worker.js":    workerJS,
+		"Procfile":     "worker: node worker.js\n",
+		"jecloud.toml": "app = \"jobs\"\n[grace]\nworker = \"8s\"\n",
+	})
+	home := lab.SSHHome(t, srv)
+	push := func() string {
+		cmd := exec.Command(jepush, dir, "prod", "--host", "root@"+srv.Addr.String())
+		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("jepush: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	push()
+	contains(t, "the worker's stop timeout", srv.MustExec("systemctl", "show", "-p", "TimeoutStopUSec", "jecloud-jobs-prod-worker@1.service"), "TimeoutStopUSec=8s")
+	writeFiles(t, dir, map[string]string{"version.txt": "2"})
+	start := time.Now()
+	push()
+	log, _ := srv.ReadFile("/var/cloud/jobs/prod/data/worker.log")
+	if !strings.Contains(string(log), "finished its job") {
+		t.Errorf("the old worker was not let finish its job after SIGTERM: %q\n%s", log,
+			srv.MustExec("journalctl", "--no-pager", "-n", "30", "-u", "jecloud-jobs-prod-worker@1.service"))
+	}
+	t.Logf("summary: redeploy with a worker that needs 4 s after SIGTERM ([grace] worker = \"8s\"): %s; its job finished: %v",
+		time.Since(start).Round(100*time.Millisecond), strings.Contains(string(log), "finished its job"))
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mirror makes a local Node.js mirror with the given versions (tarballs
@@ -126,7 +127,13 @@ func TestInstall(t *testing.T) {
 func TestUnits(t *testing.T) {
 	u := appUnits{App: "shop", Env: "prod", User: "jc-shop-prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
 		ReleaseDir: "/var/cloud/shop/prod/source/versions/841bc9a0e2f1", NodeBin: "/var/cloud/sys/runtimes/node/20.11.1/bin",
-		Port: 5000, Socket: true, StopTimeout: 30,
+		Port: 5000, Socket: true,
+		Grace: func(typ string) time.Duration {
+			if typ == "worker" {
+				return 10 * time.Minute
+			}
+			return 30 * time.Second
+		},
 		Processes: map[string]string{"web": "node server.js", "worker": "node worker.js --rate=50%"},
 		Vars:      map[string]string{"REDIS_URL": `redis://:p"w@127.0.0.1:6379/0`}}
 	s := u.render()
@@ -144,8 +151,11 @@ func TestUnits(t *testing.T) {
 		}
 	}
 	worker := s.files["jecloud-shop-prod-worker@.service"]
-	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") {
+	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") || !strings.Contains(worker, "TimeoutStopSec=600\n") {
 		t.Errorf("worker unit:\n%s", worker)
+	}
+	if !strings.Contains(web, "TimeoutStopSec=30\n") {
+		t.Errorf("web unit: the default grace is not 30 s")
 	}
 	sock := s.files["jecloud-shop-prod-web@.socket"]
 	for _, want := range []string{"ListenStream=5000", "ReusePort=yes", "Service=jecloud-shop-prod-web@%i.service"} {

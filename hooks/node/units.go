@@ -2,10 +2,12 @@ package node
 
 import (
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
@@ -21,20 +23,28 @@ type unitSet struct {
 
 // appUnits describes how to render the units of one release.
 type appUnits struct {
-	App, Env    string
-	User        string
-	ReleaseDir  string // the exact release, not `current`: a unit names what it runs
-	NodeBin     string // the pinned Node.js bin dir
-	Root        string // /var/cloud
-	AppDir      string // /var/cloud/APP/ENV
-	Port        int    // the web port
-	Socket      bool   // the web process gets its socket from systemd (zero-downtime restarts)
-	Processes   map[string]string
-	Vars        map[string]string // from hooks before this one (REDIS_URL, ...)
-	StopTimeout int               // seconds a process gets to drain on SIGTERM
+	App, Env   string
+	User       string
+	ReleaseDir string // the exact release, not `current`: a unit names what it runs
+	NodeBin    string // the pinned Node.js bin dir
+	Root       string // /var/cloud
+	AppDir     string // /var/cloud/APP/ENV
+	Port       int    // the web port
+	Socket     bool   // the web process gets its socket from systemd (zero-downtime restarts)
+	Processes  map[string]string
+	Vars       map[string]string              // from hooks before this one (REDIS_URL, ...)
+	Grace      func(typ string) time.Duration // how long a process type gets to finish on SIGTERM
 }
 
 func (a appUnits) prefix() string { return "jecloud-" + a.App + "-" + a.Env + "-" }
+
+// grace is how long a process of type typ may take to end after SIGTERM.
+func (a appUnits) grace(typ string) time.Duration {
+	if a.Grace == nil {
+		return appspec.DefaultGrace
+	}
+	return a.Grace(typ)
+}
 
 // serviceName is the template of a process type: jecloud-APP-ENV-TYPE@.service.
 func (a appUnits) serviceName(typ string) string { return a.prefix() + typ + "@.service" }
@@ -120,7 +130,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "RestartSec", "1"),
 		opt("Service", "KillSignal", "SIGTERM"),
 		opt("Service", "KillMode", "mixed"),
-		opt("Service", "TimeoutStopSec", strconv.Itoa(a.StopTimeout)),
+		opt("Service", "TimeoutStopSec", strconv.Itoa(int(a.grace(typ).Seconds()))),
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
 		opt("Service", "UMask", "0027"),
 	)

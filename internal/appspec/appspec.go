@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -38,6 +39,26 @@ type Spec struct {
 	// Services are the services the app needs, with their versions
 	// ([services] redis = "7", mongodb = "7.0"; "" for any).
 	Services map[string]string
+	// Grace is how long each process type may take to finish after
+	// SIGTERM before it is killed ([grace] worker = "10m"; default
+	// DefaultGrace).
+	Grace map[string]time.Duration
+}
+
+// DefaultGrace is a process's time to finish after SIGTERM, and MaxGrace
+// the most [grace] may give (a deploy waits for it, within the 30 min a
+// hook may take).
+const (
+	DefaultGrace = 30 * time.Second
+	MaxGrace     = 20 * time.Minute
+)
+
+// GraceOf returns process type name's grace period.
+func (s *Spec) GraceOf(name string) time.Duration {
+	if g, ok := s.Grace[name]; ok {
+		return g
+	}
+	return DefaultGrace
 }
 
 // KnownServices are the services a release may declare.
@@ -88,7 +109,7 @@ var (
 
 // Read reads the declaration of the release in dir.
 func Read(dir string) (*Spec, error) {
-	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}}
+	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}}
 	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
 		return nil, err
 	}
@@ -104,6 +125,12 @@ func Read(dir string) (*Spec, error) {
 	for name := range s.Scale {
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [scale] names %q, which is not a process type of the Procfile (%v)",
+				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
+		}
+	}
+	for name := range s.Grace {
+		if _, ok := s.Processes[name]; !ok {
+			return nil, fmt.Errorf("%s: [grace] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
 		}
 	}
@@ -181,6 +208,7 @@ func (s *Spec) readConfig(path string) error {
 		Services map[string]string `toml:"services"`
 		Web      Web               `toml:"web"`
 		Scale    map[string]int    `toml:"scale"`
+		Grace    map[string]string `toml:"grace"`
 		Packages []string          `toml:"packages"`
 	}
 	md, err := toml.DecodeFile(path, &c)
@@ -206,6 +234,13 @@ func (s *Spec) readConfig(path string) error {
 			return fmt.Errorf("%s: [scale] %s = %d: give 0 to 64 instances", path, name, n)
 		}
 		s.Scale[name] = n
+	}
+	for name, v := range c.Grace {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > MaxGrace {
+			return fmt.Errorf("%s: [grace] %s = %q: give a duration from \"1s\" to \"%s\", e.g. \"10m\"", path, name, v, MaxGrace)
+		}
+		s.Grace[name] = d
 	}
 	for _, p := range c.Packages {
 		if !debNameRE().MatchString(p) {

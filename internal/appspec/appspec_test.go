@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, dir string, files map[string]string) {
@@ -52,6 +53,14 @@ func TestRead(t *testing.T) {
 		{"engine not string", map[string]string{"package.json": `{"engines":{"node":20}}`}, nil, "engines.node is 20"},
 		{"bad json", map[string]string{"package.json": `{`}, nil, "package.json"},
 		{"scale unknown", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scale]\nclock = 1\n"}, nil, `[scale] names "clock"`},
+		{"grace", map[string]string{"Procfile": "web: a\nworker: b\n", "jecloud.toml": "[grace]\nworker = \"10m\"\n"}, func(t *testing.T, s *Spec) {
+			if s.GraceOf("worker") != 10*time.Minute || s.GraceOf("web") != DefaultGrace {
+				t.Errorf("grace: worker %s, web %s", s.GraceOf("worker"), s.GraceOf("web"))
+			}
+		}, ""},
+		{"grace unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nclock = \"1m\"\n"}, nil, `[grace] names "clock"`},
+		{"grace not a duration", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"ten minutes\"\n"}, nil, `[grace] worker = "ten minutes": give a duration from "1s" to "20m0s"`},
+		{"grace too long", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"2h\"\n"}, nil, `[grace] worker = "2h"`},
 		{"health", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nhealth = \"healthz\"\n"}, nil, `health = "healthz"`},
 		{"services", map[string]string{"jecloud.toml": "[services]\nredis = \"7\"\nmongodb = \"\"\n"}, func(t *testing.T, s *Spec) {
 			if v, ok := s.Services["redis"]; !ok || v != "7" || len(s.Services) != 2 {
