@@ -416,7 +416,7 @@ func TestRollingDeploy(t *testing.T) {
 	if len(w.cloud.booted) != 3 {
 		t.Fatalf("%d servers booted, want 3", len(w.cloud.booted))
 	}
-	contains(t, "first push", out, "uploaded ", "requested ", "is live on hello-test-1, hello-test-2, hello-test-3")
+	contains(t, "first push", out, "uploading to s3://", "at bundles/hello/", "requested ", "is live on hello-test-1, hello-test-2, hello-test-3")
 	st := w.store(t)
 	serves := func(s *lab.Server) bool {
 		c := &http.Client{Timeout: 2 * time.Second}

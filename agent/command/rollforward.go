@@ -28,17 +28,24 @@ func rollforwardCommand() *cli.Command {
 			e := engine(c, c.Bool("quiet"))
 			e.IgnoreBackoff = c.Bool("retry")
 			l := layout(c)
-			if _, err := fleet.ReadSettings(l.Root); !c.Bool("dry-run") && !errors.Is(err, fleet.ErrOff) {
+			if !c.Bool("dry-run") {
 				// The global state first (servers of an environment on S3):
-				// what it requests is planned in this run.
-				if err := fleet.Sync(c.Context, l.Root, agentForFleet{l}, e.Log); err != nil {
+				// what it requests is planned in this run. Without "global"
+				// in server.json this costs one read of it.
+				fo, err := fleet.Open(c.Context, l.Root, e.Log)
+				if err != nil && !errors.Is(err, fleet.ErrOff) {
 					fmt.Fprintf(e.Log, "%v\n", err)
 				}
-				defer func() {
-					if err := fleet.Report(c.Context, l.Root, e.Log); err != nil {
+				if fo != nil {
+					if err := fo.Sync(c.Context, agentForFleet{l}); err != nil {
 						fmt.Fprintf(e.Log, "%v\n", err)
 					}
-				}()
+					defer func() {
+						if err := fo.Report(c.Context); err != nil {
+							fmt.Fprintf(e.Log, "%v\n", err)
+						}
+					}()
+				}
 			}
 			steps, problems, err := e.Plan()
 			if err != nil {

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func CredentialsFile(root string) string { return filepath.Join(root, "sys", "gl
 
 // ReadSettings reads the "global" key of ROOT/sys/server.json.
 func ReadSettings(root string) (Settings, error) {
-	path := filepath.Join(root, "sys", "server.json")
+	path := state.Layout{Root: root}.ServerJSON()
 	var doc struct {
 		Global *Settings `json:"global"`
 	}
@@ -126,17 +127,25 @@ func open(ctx context.Context, root string, log io.Writer) (*follower, error) {
 	return &follower{s: s, root: root, s3: c, log: log, st: &globalstate.Store{S3: c, Bucket: s.Bucket, Owner: s.Owner}}, nil
 }
 
+// Follower is this server's link to the global state, opened once per
+// roll-forward run for its Sync and its Report.
+type Follower struct{ f *follower }
+
+// Open reads the "global" settings of root and makes the S3 client; it
+// returns ErrOff when the server follows no global state.
+func Open(ctx context.Context, root string, log io.Writer) (*Follower, error) {
+	f, err := open(ctx, root, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Follower{f}, nil
+}
+
 // Sync brings each followed environment's requested version to app.json,
 // when a rollout slot is free. Errors of one environment do not stop the
 // others; they are returned together.
-func Sync(ctx context.Context, root string, agent Agent, log io.Writer) error {
-	f, err := open(ctx, root, log)
-	if errors.Is(err, ErrOff) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func (fo *Follower) Sync(ctx context.Context, agent Agent) error {
+	f := fo.f
 	var errs []error
 	for _, e := range f.s.Envs {
 		ae, _ := appEnv(e)
@@ -158,7 +167,7 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 		return nil
 	}
 	want := doc.Requested.Version
-	appJSON := filepath.Join(f.root, ae.App, ae.Env, "app.json")
+	appJSON := state.Layout{Root: f.root}.AppJSON(ae)
 	var a state.App
 	if err := state.Read(appJSON, &a); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -200,7 +209,7 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 		return err
 	}
 	if !agent.Has(ae, want) {
-		out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.s.Bucket, Key: aws.String(BundleKey(ae.App, want)), ExpectedBucketOwner: owner(f.s.Owner)})
+		out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.s.Bucket, Key: aws.String(BundleKey(ae.App, want)), ExpectedBucketOwner: f.st.ExpectedOwner()})
 		if err != nil {
 			return f.release(ctx, ae, fmt.Errorf("downloading s3://%s/%s: %w", f.s.Bucket, BundleKey(ae.App, want), err))
 		}
@@ -218,13 +227,6 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 	return nil
 }
 
-func owner(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // release gives the slot back after a failure before the deployment began.
 func (f *follower) release(ctx context.Context, ae state.AppEnv, cause error) error {
 	_, err := f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
@@ -239,14 +241,8 @@ func (f *follower) release(ctx context.Context, ae state.AppEnv, cause error) er
 // Report writes what each followed environment runs here into its
 // document, when that changed: the live version, the deployment under way
 // (which holds the slot), and why the requested version failed.
-func Report(ctx context.Context, root string, log io.Writer) error {
-	f, err := open(ctx, root, log)
-	if errors.Is(err, ErrOff) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func (fo *Follower) Report(ctx context.Context) error {
+	f := fo.f
 	var errs []error
 	for _, e := range f.s.Envs {
 		ae, _ := appEnv(e)
@@ -259,7 +255,7 @@ func Report(ctx context.Context, root string, log io.Writer) error {
 
 func (f *follower) report(ctx context.Context, ae state.AppEnv) error {
 	var a state.App
-	if err := state.Read(filepath.Join(f.root, ae.App, ae.Env, "app.json"), &a); err != nil {
+	if err := state.Read(state.Layout{Root: f.root}.AppJSON(ae), &a); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -323,22 +319,19 @@ func Follow(root string, s Settings, env string) (bool, error) {
 	if s.Bucket == "" || s.Server == "" {
 		return false, errors.New("follow: bucket and server are required")
 	}
-	path := filepath.Join(root, "sys", "server.json")
+	path := state.Layout{Root: root}.ServerJSON()
 	var srv state.Server
 	if err := state.Read(path, &srv); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
+	// The same state and server name: keep the environments it follows.
 	if old, err := ReadSettings(root); err == nil && old.Bucket == s.Bucket && old.Server == s.Server {
 		s.Envs = old.Envs
-	}
-	for _, e := range s.Envs {
-		if e == env {
-			if old, err := ReadSettings(root); err == nil && old.Region == s.Region && old.Endpoint == s.Endpoint && old.Owner == s.Owner {
-				return false, nil
-			}
+		if slices.Contains(old.Envs, env) && old.Region == s.Region && old.Endpoint == s.Endpoint && old.Owner == s.Owner {
+			return false, nil
 		}
 	}
-	if !slicesContains(s.Envs, env) {
+	if !slices.Contains(s.Envs, env) {
 		s.Envs = append(s.Envs, env)
 	}
 	raw, err := json.Marshal(s)
@@ -350,13 +343,4 @@ func Follow(root string, s Settings, env string) (bool, error) {
 	}
 	srv.Extra["global"] = raw
 	return true, state.Write(path, &srv)
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

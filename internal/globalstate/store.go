@@ -44,7 +44,9 @@ func Key(app, env string) string { return "envs/" + app + "/" + env + ".json" }
 // URL names an app environment's document in messages.
 func (s *Store) URL(app, env string) string { return "s3://" + s.Bucket + "/" + Key(app, env) }
 
-func (s *Store) owner() *string {
+// ExpectedOwner is the ExpectedBucketOwner of every request to the
+// bucket (nil when Owner is empty).
+func (s *Store) ExpectedOwner() *string {
 	if s.Owner == "" {
 		return nil
 	}
@@ -54,9 +56,9 @@ func (s *Store) owner() *string {
 // Get reads an app environment's document and its ETag. A document that
 // does not exist yet comes back empty (App and Env set) with etag "".
 func (s *Store) Get(ctx context.Context, app, env string) (*Env, string, error) {
-	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: aws.String(Key(app, env)), ExpectedBucketOwner: s.owner()})
+	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: aws.String(Key(app, env)), ExpectedBucketOwner: s.ExpectedOwner()})
 	if err != nil {
-		if httpStatus(err) == http.StatusNotFound {
+		if NotFound(err) {
 			return &Env{App: app, Env: env}, "", nil
 		}
 		return nil, "", fmt.Errorf("reading %s: %w", s.URL(app, env), err)
@@ -102,7 +104,7 @@ func (s *Store) Update(ctx context.Context, app, env string, fn func(*Env) error
 		}
 		in := &s3.PutObjectInput{
 			Bucket: &s.Bucket, Key: aws.String(Key(app, env)), Body: bytes.NewReader(append(body, '\n')),
-			ContentType: aws.String("application/json"), ExpectedBucketOwner: s.owner(),
+			ContentType: aws.String("application/json"), ExpectedBucketOwner: s.ExpectedOwner(),
 		}
 		if etag == "" {
 			in.IfNoneMatch = aws.String("*")
@@ -138,6 +140,9 @@ func conflict(err error) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
 }
+
+// NotFound reports an S3 answer 404 (a missing key).
+func NotFound(err error) bool { return httpStatus(err) == http.StatusNotFound }
 
 func httpStatus(err error) int {
 	var re *awshttp.ResponseError

@@ -5,18 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/jecloud/jecloud/internal/fleet"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
@@ -55,11 +55,11 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 	}
 	key := fleet.BundleKey(c.App, id)
 	bucket := g.Store.Bucket
-	_, err = g.Bundles.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ExpectedBucketOwner: owner(g.Store.Owner)})
+	_, err = g.Bundles.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ExpectedBucketOwner: g.Store.ExpectedOwner()})
 	switch {
 	case err == nil:
 		c.say("s3://%s/%s is there already: nothing to upload", bucket, key)
-	case notFound(err):
+	case globalstate.NotFound(err):
 		b := &lazyBundle{c: c, dir: dir, id: id}
 		defer b.remove()
 		f, size, err := b.get(ctx)
@@ -69,11 +69,13 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		if _, err := g.Bundles.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: f, ContentLength: aws.Int64(size),
-			ExpectedBucketOwner: owner(g.Store.Owner)}); err != nil {
+		bar := progress.Start(c.Stderr, c.Interactive, "uploading to s3://"+bucket, size)
+		if _, err := g.Bundles.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: &seekBar{f: f, bar: bar},
+			ContentLength: aws.Int64(size), ExpectedBucketOwner: g.Store.ExpectedOwner()}); err != nil {
+			bar.Fail()
 			return fmt.Errorf("uploading the bundle to s3://%s/%s: %w", bucket, key, err)
 		}
-		c.say("uploaded %s to s3://%s/%s", id, bucket, key)
+		bar.Done(fmt.Sprintf("%s, version %s at %s", progress.Bytes(size), id, key))
 	default:
 		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
@@ -247,14 +249,25 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func owner(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
+// seekBar is the bundle file as the S3 upload reads it, drawing its
+// progress. The SDK may read it twice (the payload hash, then the body):
+// a seek back starts the bar over.
+type seekBar struct {
+	f   *os.File
+	bar *progress.Bar
+	n   int64
 }
 
-func notFound(err error) bool {
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
+func (s *seekBar) Read(p []byte) (int, error) {
+	n, err := s.f.Read(p)
+	s.n += int64(n)
+	s.bar.Set(0, s.n)
+	return n, err
+}
+
+func (s *seekBar) Seek(off int64, whence int) (int64, error) {
+	n, err := s.f.Seek(off, whence)
+	s.n = n
+	s.bar.Set(0, n)
+	return n, err
 }

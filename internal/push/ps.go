@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -63,13 +62,7 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 		hosts = append(hosts, h)
 	}
 	if asJSON {
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			App   string          `json:"app"`
-			Env   string          `json:"env"`
-			Hosts []HostProcesses `json:"hosts"`
-		}{c.App, c.Env, hosts}); err != nil {
+		if err := c.printHostsJSON(hosts); err != nil {
 			return err
 		}
 	} else {
@@ -101,11 +94,5 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 		}
 		w.Flush()
 	}
-	if ctx.Err() != nil {
-		return ErrInterrupted
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("no process list from %s", strings.Join(failed, ", "))
-	}
-	return nil
+	return hostsDone(ctx, failed, "process list")
 }

@@ -61,23 +61,34 @@ func (c *Client) Status(ctx context.Context, asJSON bool) error {
 		hosts = append(hosts, hs)
 	}
 	if asJSON {
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			App   string       `json:"app"`
-			Env   string       `json:"env"`
-			Hosts []HostStatus `json:"hosts"`
-		}{c.App, c.Env, hosts}); err != nil {
+		if err := c.printHostsJSON(hosts); err != nil {
 			return err
 		}
 	} else {
 		c.printStatus(hosts)
 	}
+	return hostsDone(ctx, failed, "status")
+}
+
+// printHostsJSON prints one answer per target as {"app", "env", "hosts"}.
+func (c *Client) printHostsJSON(hosts any) error {
+	enc := json.NewEncoder(c.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		App   string `json:"app"`
+		Env   string `json:"env"`
+		Hosts any    `json:"hosts"`
+	}{c.App, c.Env, hosts})
+}
+
+// hostsDone ends a command that asked every target: interrupted, or
+// failed naming the targets that gave no what.
+func hostsDone(ctx context.Context, failed []string, what string) error {
 	if ctx.Err() != nil {
 		return ErrInterrupted
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("no status from %s", strings.Join(failed, ", "))
+		return fmt.Errorf("no %s from %s", what, strings.Join(failed, ", "))
 	}
 	return nil
 }
