@@ -44,7 +44,7 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(),
 		}, append(configCommands(), scaleCommand())...),
 		HideHelpCommand:      true,

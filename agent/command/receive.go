@@ -10,6 +10,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
 )
@@ -21,13 +22,31 @@ func receiveCommand() *cli.Command {
 		ArgsUsage: "APP ENV ID",
 		Description: "Writes stdin to a temp file beside versions/ID.tar.zst while hashing its tar stream and\n" +
 			"checking every entry; renames it into place only if the SHA-256 matches ID. Nothing is left\n" +
-			"behind on any failure. `jepush` calls this over SSH.",
+			"behind on any failure. `jepush` calls this over SSH.\n\n" +
+			"With --delta-from BASE, stdin is a delta against version BASE's bundle (see `jeagent\n" +
+			"manifest`): the bundle of ID is rebuilt from both, then checked and stored the same way.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "delta-from", Usage: "stdin is a delta against version `BASE`, whose bundle is here"},
+		},
 		Action: func(c *cli.Context) error {
 			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
 				return err
 			}
-			n, err := storeBundle(layout(c), ae, id, c.App.Reader)
+			l := layout(c)
+			in := c.App.Reader
+			if base := c.String("delta-from"); base != "" {
+				if err := names.CheckVersion(base); err != nil {
+					return err
+				}
+				n, err := storeDelta(l, ae, base, id, in)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "received %s as changes against %s (rebuilt bundle: %d bytes)\n", id, base, n)
+				return nil
+			}
+			n, err := storeBundle(l, ae, id, in)
 			if err != nil {
 				return err
 			}
@@ -68,6 +87,35 @@ func storeBundle(l state.Layout, ae state.AppEnv, id string, r io.Reader) (int64
 	}
 	return n, atomicfile.SyncDir(filepath.Dir(final))
 }
+
+// storeDelta rebuilds version id's bundle from base's and a delta read
+// from r, and stores it like storeBundle (which checks its hash).
+func storeDelta(l state.Layout, ae state.AppEnv, base, id string, r io.Reader) (int64, error) {
+	f, err := os.Open(l.Bundle(ae, base))
+	if err != nil {
+		return 0, fmt.Errorf("changes against %s: %w", base, err)
+	}
+	defer f.Close()
+	lim := bundle.DefaultLimits()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, v, err := bundle.ApplyDelta(f, bundle.CapReader(r, lim.MaxBundleBytes()), pw, lim)
+		if err == nil && v != id {
+			err = fmt.Errorf("the changes are for version %s, not %s", v, id)
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	n, err := storeBundle(l, ae, id, pr)
+	pr.CloseWithError(errStoppedReading) // ends ApplyDelta if storeBundle gave up first
+	if derr := <-done; derr != nil && !errors.Is(derr, errStoppedReading) {
+		return n, fmt.Errorf("changes against %s refused: %w", base, derr)
+	}
+	return n, err
+}
+
+var errStoppedReading = errors.New("the rebuilt bundle was refused")
 
 // agentForFleet is what the global state's follower needs of this agent.
 type agentForFleet struct{ l state.Layout }

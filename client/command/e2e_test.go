@@ -137,3 +137,86 @@ func TestConfigVarsOverSSH(t *testing.T) {
 		t.Errorf("config:set PORT: exit %d %s", code, errb)
 	}
 }
+
+// TestDeltaPush pushes a one-file change as a delta against the live
+// version, through jepush, sshd and the real jeagent, and falls back to the
+// whole bundle when the server cannot use one.
+func TestDeltaPush(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	agent := filepath.Join(t.TempDir(), "jeagent")
+	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
+		t.Fatalf("build jeagent: %v\n%s", err, out)
+	}
+	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
+	t.Setenv("SSH_AUTH_SOCK", "")
+	root := t.TempDir()
+	dir := t.TempDir()
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [%q]\nagent = %q\nroot = %q\n",
+		s.User+"@"+s.Addr(), agent, root), 0o644)
+	for i := range 200 {
+		sshdtest.WriteFile(t, filepath.Join(dir, "lib", fmt.Sprintf("f%03d.js", i)), strings.Repeat(fmt.Sprintf("// file %d %x\n", i, i*7919), 300), 0o644)
+	}
+	ctx := context.Background()
+	l := state.Layout{Root: root}
+	shop := state.AppEnv{App: "shop", Env: "prod"}
+	live := func() string {
+		id, err := os.Readlink(l.Current(shop))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	if code, _, errb := jepush(ctx, dir, "prod"); code != 0 {
+		t.Fatalf("first push: %s", errb)
+	}
+	v1 := live()
+
+	// One file changed, one added, one removed: only those travel.
+	sshdtest.WriteFile(t, filepath.Join(dir, "lib", "f007.js"), "module.exports = 7\n", 0o644)
+	sshdtest.WriteFile(t, filepath.Join(dir, "lib", "new.js"), "module.exports = 'new'\n", 0o644)
+	os.Remove(filepath.Join(dir, "lib", "f100.js"))
+	code, _, errb := jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(errb, "has version "+v1+": sending the changes (2 new or changed, 1 removed") ||
+		strings.Contains(errb, "uploading to ") {
+		t.Fatalf("delta push: exit %d\n%s", code, errb)
+	}
+	v2 := live()
+	if b, _ := os.ReadFile(filepath.Join(l.Release(shop, v2), "lib", "f007.js")); string(b) != "module.exports = 7\n" {
+		t.Fatalf("f007.js in the new release: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(l.Release(shop, v2), "lib", "f100.js")); err == nil {
+		t.Fatal("f100.js is still in the new release")
+	}
+	if _, err := os.Stat(filepath.Join(l.Release(shop, v2), "lib", "f101.js")); err != nil {
+		t.Fatalf("an unchanged file is missing: %v", err)
+	}
+
+	// The live version's bundle replaced by another version's: the server
+	// refuses the changes, jepush sends the whole bundle, nothing is lost.
+	if err := os.Rename(l.Bundle(shop, v1), l.Bundle(shop, v2)+".keep"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(l.Bundle(shop, v2), l.Bundle(shop, v1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(l.Bundle(shop, v2)+".keep", l.Bundle(shop, v2)); err != nil {
+		t.Fatal(err)
+	}
+	sshdtest.WriteFile(t, filepath.Join(dir, "lib", "f008.js"), "module.exports = 8\n", 0o644)
+	code, out, errb := jepush(ctx, dir, "prod")
+	if code != 0 || !strings.Contains(errb, "refused the changes") || !strings.Contains(errb, "delta against "+v1+", but the base bundle is "+v2) ||
+		!strings.Contains(errb, "uploading to ") {
+		t.Fatalf("refused delta: exit %d\n%s\n%s", code, out, errb)
+	}
+	v3 := live()
+	if leftovers, _ := filepath.Glob(filepath.Join(l.Versions(shop), "*.tmp*")); len(leftovers) > 0 {
+		t.Errorf("left behind: %v", leftovers)
+	}
+
+	// The live bundle gone: nothing to compare with, the whole bundle goes.
+	os.Remove(l.Bundle(shop, v3))
+	sshdtest.WriteFile(t, filepath.Join(dir, "lib", "f009.js"), "module.exports = 9\n", 0o644)
+	if code, _, errb = jepush(ctx, dir, "prod"); code != 0 || !strings.Contains(errb, "uploading to ") {
+		t.Fatalf("push without a base: exit %d\n%s", code, errb)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,23 +108,41 @@ type tarWriter struct {
 	bytes    int64
 	progress func(int, int64)
 	last     time.Time
+	// manifest, if set, gets an entry for each entry written, with the
+	// digest of each file's content (Scan).
+	manifest *Manifest
+	fileSum  hash.Hash
+}
+
+// canonicalHeader returns the header the canonical tar gives an entry
+// (see the package documentation). AccessTime and ChangeTime stay zero:
+// archive/tar then writes no PAX time records for them.
+func canonicalHeader(name string, k kind, exec bool, size int64, target string) tar.Header {
+	h := tar.Header{Name: name, ModTime: epoch, Format: tar.FormatPAX}
+	switch k {
+	case kindDir:
+		h.Typeflag, h.Mode = tar.TypeDir, 0o755
+	case kindSymlink:
+		h.Typeflag, h.Mode, h.Linkname = tar.TypeSymlink, 0o777, target
+	default:
+		h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, size
+		if exec {
+			h.Mode = 0o755
+		}
+	}
+	return h
 }
 
 // add writes one entry with its canonical header.
 func (t *tarWriter) add(e *entry) error {
-	// AccessTime and ChangeTime stay zero: archive/tar then writes no PAX
-	// time records for them.
-	t.hdr = tar.Header{Name: e.name, ModTime: epoch, Format: tar.FormatPAX}
-	h := &t.hdr
-	switch e.kind {
-	case kindDir:
-		h.Typeflag, h.Mode = tar.TypeDir, 0o755
-		return t.writeHeader()
-	case kindSymlink:
-		h.Typeflag, h.Mode, h.Linkname = tar.TypeSymlink, 0o777, e.target
-		return t.writeHeader()
+	if e.kind == kindFile {
+		return t.addFile(e)
 	}
-	return t.addFile(e)
+	t.hdr = canonicalHeader(e.name, e.kind, false, 0, e.target)
+	if t.manifest != nil {
+		t.manifest.Entries = append(t.manifest.Entries, ManifestEntry{Name: e.name, Type: typeLetter(e.kind), Target: e.target})
+	}
+	return t.writeHeader()
 }
 
 func (t *tarWriter) writeHeader() error {
@@ -148,18 +167,22 @@ func (t *tarWriter) addFile(e *entry) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("bundle: %s changed while it was being bundled (no longer a regular file); run again", osPath)
 	}
-	t.hdr.Typeflag, t.hdr.Mode, t.hdr.Size = tar.TypeReg, 0o644, st.Size()
-	if st.Mode()&0o111 != 0 {
-		t.hdr.Mode = 0o755
-	}
+	exec := st.Mode()&0o111 != 0
+	t.hdr = canonicalHeader(e.name, kindFile, exec, st.Size(), "")
 	if err := t.writeHeader(); err != nil {
 		return err
+	}
+	if t.manifest != nil {
+		t.fileSum.Reset()
 	}
 	for left := st.Size(); left > 0; {
 		n, err := f.Read(t.buf[:min(int64(len(t.buf)), left)])
 		if n > 0 {
 			if _, werr := t.tw.Write(t.buf[:n]); werr != nil {
 				return fmt.Errorf("bundle: write: %w", werr)
+			}
+			if t.manifest != nil {
+				t.fileSum.Write(t.buf[:n])
 			}
 			left -= int64(n)
 			t.bytes += int64(n)
@@ -173,6 +196,10 @@ func (t *tarWriter) addFile(e *entry) error {
 	}
 	if n, _ := f.Read(t.buf[:1]); n > 0 {
 		return fmt.Errorf("bundle: %s grew while it was being bundled; run again", osPath)
+	}
+	if t.manifest != nil {
+		t.manifest.Entries = append(t.manifest.Entries, ManifestEntry{Name: e.name, Type: "f", Exec: exec,
+			Size: st.Size(), Digest: digest(t.fileSum)})
 	}
 	t.files++
 	if t.progress != nil {
@@ -189,23 +216,44 @@ func (t *tarWriter) addFile(e *entry) error {
 // than Write. jepush asks the server whether it has the version before it
 // spends time compressing.
 func Hash(dir string, opt WriteOptions) (id string, err error) {
-	ents, err := collect(dir)
+	m, err := scan(dir, opt, false)
 	if err != nil {
 		return "", err
+	}
+	return m.Version, nil
+}
+
+// Scan is Hash that also lists the tree as a Manifest, with a digest of
+// every file: what jepush compares with a server's manifest to send only
+// what changed (WriteDelta). It costs a second hash of the content.
+func Scan(dir string, opt WriteOptions) (*Manifest, error) {
+	return scan(dir, opt, true)
+}
+
+func scan(dir string, opt WriteOptions, digests bool) (*Manifest, error) {
+	ents, err := collect(dir)
+	if err != nil {
+		return nil, err
 	}
 	sum := sha256.New()
 	tw := tar.NewWriter(sum)
 	tp := tarWriter{tw: tw, root: dir, buf: make([]byte, copyBufSize), progress: opt.Progress}
+	m := &Manifest{}
+	if digests {
+		tp.manifest, tp.fileSum = m, sha256.New()
+		m.Entries = make([]ManifestEntry, 0, len(ents))
+	}
 	for i := range ents {
 		if err := tp.add(&ents[i]); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("bundle: write: %w", err)
+		return nil, fmt.Errorf("bundle: write: %w", err)
 	}
 	if tp.progress != nil {
 		tp.progress(tp.files, tp.bytes)
 	}
-	return ID(sum.Sum(nil)), nil
+	m.Version = ID(sum.Sum(nil))
+	return m, nil
 }

@@ -71,6 +71,7 @@ type lazyBundle struct {
 	dir, id string
 	f       *os.File
 	size    int64
+	tree    *bundle.Manifest // Scan of dir, when a delta was considered
 }
 
 func (b *lazyBundle) get(ctx context.Context) (*os.File, int64, error) {
@@ -196,7 +197,9 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	}
 	if has {
 		c.say("%s already has version %s: not uploading", name, id)
-	} else {
+	} else if sent, err := c.sendChanges(ctx, r, b, id); err != nil {
+		return err
+	} else if !sent {
 		f, size, err := b.get(ctx)
 		if err != nil {
 			return err

@@ -15,6 +15,8 @@ echo "$cmd $*" >> "$root/calls.log"
 app=${1:-}; env=${2:-}
 versions=$root/$app/$env/source/versions
 case $cmd in
+manifest)
+	echo "fake agent: no live version to compare with" >&2; exit 3 ;;
 has)
 	[ -f "$versions/$3.tar.zst" ] && exit 0
 	exit 3 ;;

@@ -1,0 +1,436 @@
+package bundle
+
+// Deltas: a new version sent as its changes against a version the server
+// already has.
+//
+// The server describes the bundle it runs with a Manifest (ReadManifest):
+// every entry of its canonical tar, with a digest of each file. jepush
+// compares that with its own tree (Scan) and writes a delta (WriteDelta):
+// one JSON line naming both versions and the paths that are gone, then a
+// tar of the entries that are new or differ, in bundle order, all compressed
+// with zstd. The server merges the old bundle with the delta, entry by
+// entry, into the canonical tar of the new version (ApplyDelta), and checks
+// it like any upload: its SHA-256 must give the new version's ID, so a
+// wrong digest, a changed base or a bug in either side can only make the
+// delta refused, never a wrong release.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Manifest lists the entries of a version's canonical tar, in bundle order.
+type Manifest struct {
+	Version string          `json:"version"`
+	Entries []ManifestEntry `json:"entries"`
+}
+
+// ManifestEntry is one entry of a Manifest.
+type ManifestEntry struct {
+	Name   string `json:"n"` // as in the tar: directories end in "/"
+	Type   string `json:"t"` // "d", "f" or "l"
+	Exec   bool   `json:"x,omitempty"`
+	Size   int64  `json:"s,omitempty"`
+	Target string `json:"l,omitempty"` // a symlink's target
+	// Digest is the first 16 bytes of the SHA-256 of a file's content, in
+	// hex. It only decides what is sent: the new bundle's own hash is what
+	// is checked.
+	Digest string `json:"h,omitempty"`
+}
+
+func typeLetter(k kind) string {
+	switch k {
+	case kindDir:
+		return "d"
+	case kindSymlink:
+		return "l"
+	}
+	return "f"
+}
+
+func digest(h hash.Hash) string {
+	var b [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(b[:0])[:16])
+}
+
+// DeltaStats says what a delta holds.
+type DeltaStats struct {
+	Entries      int   // entries sent (new or changed)
+	ContentBytes int64 // bytes of file content sent, before compression
+	Removed      int   // entries of the base that are gone
+	Unchanged    int   // entries taken from the base
+}
+
+// Diff compares a tree with the server's base: the entries to send, the
+// names that are gone, and how much content that is.
+func Diff(tree, base *Manifest) (send []ManifestEntry, removed []string, st DeltaStats) {
+	old := make(map[string]ManifestEntry, len(base.Entries))
+	for _, e := range base.Entries {
+		old[e.Name] = e
+	}
+	for _, e := range tree.Entries {
+		if o, ok := old[e.Name]; ok {
+			delete(old, e.Name)
+			if o == e { // the same bytes in the canonical tar
+				st.Unchanged++
+				continue
+			}
+		}
+		send = append(send, e)
+		st.ContentBytes += e.Size
+	}
+	for _, e := range base.Entries {
+		if _, gone := old[e.Name]; gone {
+			removed = append(removed, e.Name)
+		}
+	}
+	st.Entries, st.Removed = len(send), len(removed)
+	return send, removed, st
+}
+
+// deltaHeader is the first line of a delta.
+type deltaHeader struct {
+	Base    string   `json:"base"`
+	Version string   `json:"version"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// maxDeltaHeader caps a delta's first line.
+const maxDeltaHeader = 64 << 20
+
+// WriteDelta writes to w the delta that turns base into tree, the Scan of
+// dir. It reads again the files it sends and fails if one changed since the
+// Scan.
+func WriteDelta(dir string, tree, base *Manifest, w io.Writer) (DeltaStats, error) {
+	send, removed, st := Diff(tree, base)
+	bw := bufio.NewWriterSize(w, outBufSize)
+	enc, err := zstd.NewWriter(bw, encoderOptions(zstd.SpeedDefault)...)
+	if err != nil {
+		return st, fmt.Errorf("delta: zstd encoder: %w", err)
+	}
+	defer enc.Close()
+	line, err := json.Marshal(deltaHeader{Base: base.Version, Version: tree.Version, Removed: removed})
+	if err != nil {
+		return st, err
+	}
+	if _, err := enc.Write(append(line, '\n')); err != nil {
+		return st, fmt.Errorf("delta: write: %w", err)
+	}
+	tw := tar.NewWriter(enc)
+	buf := make([]byte, copyBufSize)
+	sum := sha256.New()
+	for _, e := range send {
+		h := canonicalHeader(e.Name, kindOf(e.Type), e.Exec, e.Size, e.Target)
+		if err := tw.WriteHeader(&h); err != nil {
+			return st, fmt.Errorf("delta: write %s: %w", e.Name, err)
+		}
+		if e.Type != "f" {
+			continue
+		}
+		if err := copyFile(tw, filepath.Join(dir, filepath.FromSlash(e.Name)), e, sum, buf); err != nil {
+			return st, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return st, fmt.Errorf("delta: write: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return st, fmt.Errorf("delta: write: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return st, fmt.Errorf("delta: write: %w", err)
+	}
+	return st, nil
+}
+
+// copyFile writes e's content from path to w, checking it is what Scan saw.
+func copyFile(w io.Writer, path string, e ManifestEntry, sum hash.Hash, buf []byte) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("delta: %w", err)
+	}
+	defer f.Close()
+	sum.Reset()
+	n, err := io.CopyBuffer(io.MultiWriter(w, sum), io.LimitReader(f, e.Size), buf)
+	if err != nil {
+		return fmt.Errorf("delta: %s: %w", path, err)
+	}
+	if n != e.Size || digest(sum) != e.Digest {
+		return fmt.Errorf("delta: %s changed while jepush was reading it; push again", path)
+	}
+	return nil
+}
+
+func kindOf(letter string) kind {
+	switch letter {
+	case "d":
+		return kindDir
+	case "l":
+		return kindSymlink
+	}
+	return kindFile
+}
+
+// ReadManifest reads a bundle (compressed) and returns its Manifest.
+// Version is the ID of what was read.
+func ReadManifest(r io.Reader, lim Limits) (*Manifest, error) {
+	m := &Manifest{}
+	sum := sha256.New()
+	buf := make([]byte, copyBufSize)
+	id, err := eachEntry(r, lim, func(h *tar.Header, body io.Reader) error {
+		e := ManifestEntry{Name: h.Name, Type: "f"}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			e.Type = "d"
+		case tar.TypeSymlink:
+			e.Type, e.Target = "l", h.Linkname
+		default:
+			e.Exec, e.Size = h.Mode&0o111 != 0, h.Size
+			sum.Reset()
+			if _, err := io.CopyBuffer(sum, body, buf); err != nil {
+				return err
+			}
+			e.Digest = digest(sum)
+		}
+		m.Entries = append(m.Entries, e)
+		return nil
+	})
+	m.Version = id
+	return m, err
+}
+
+// eachEntry calls fn for the directories, files and symlinks of a bundle
+// in their order and returns the bundle's ID. It applies the Limits but not
+// the other rules: it reads bundles the server checked when they came.
+func eachEntry(r io.Reader, lim Limits, fn func(h *tar.Header, body io.Reader) error) (string, error) {
+	lim = lim.orDefault()
+	dec, err := zstd.NewReader(bufio.NewReaderSize(r, 256<<10),
+		zstd.WithDecoderMaxWindow(lim.MaxWindow), zstd.WithDecoderMaxMemory(lim.MaxWindow))
+	if err != nil {
+		return "", fmt.Errorf("read bundle: zstd decoder: %w", err)
+	}
+	defer dec.Close()
+	m := &meter{r: dec, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+	tr := tar.NewReader(m)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", m.readError(err)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink:
+		default:
+			continue
+		}
+		if err := fn(h, tr); err != nil {
+			return "", err
+		}
+	}
+	if _, err := io.Copy(io.Discard, m); err != nil {
+		return "", m.readError(err)
+	}
+	return ID(m.sum.Sum(nil)), nil
+}
+
+// WriteManifest writes m compressed with zstd; DecodeManifest reads it.
+func WriteManifest(w io.Writer, m *Manifest) error {
+	enc, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(enc).Encode(m); err != nil {
+		enc.Close()
+		return err
+	}
+	return enc.Close()
+}
+
+// DecodeManifest reads what WriteManifest wrote, at most max decompressed
+// bytes.
+func DecodeManifest(r io.Reader, max int64) (*Manifest, error) {
+	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	var m Manifest
+	lr := &io.LimitedReader{R: dec, N: max + 1}
+	if err := json.NewDecoder(lr).Decode(&m); err != nil {
+		if lr.N <= 0 {
+			return nil, fmt.Errorf("manifest over %d bytes", max)
+		}
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	for i := 1; i < len(m.Entries); i++ {
+		if m.Entries[i-1].Name >= m.Entries[i].Name {
+			return nil, fmt.Errorf("manifest: %q comes after %q: not in bundle order", m.Entries[i].Name, m.Entries[i-1].Name)
+		}
+	}
+	return &m, nil
+}
+
+// ApplyDelta reads the base bundle and a delta against it, and writes to w
+// the new version's bundle (compressed like Write's). It returns the delta's
+// header versions; the caller checks the result's ID (storing it like any
+// upload does). base's own ID must be the delta's base.
+func ApplyDelta(base, delta io.Reader, w io.Writer, lim Limits) (baseID, version string, err error) {
+	lim = lim.orDefault()
+	dec, err := zstd.NewReader(bufio.NewReaderSize(delta, 256<<10),
+		zstd.WithDecoderMaxWindow(lim.MaxWindow), zstd.WithDecoderMaxMemory(lim.MaxWindow))
+	if err != nil {
+		return "", "", fmt.Errorf("delta: zstd decoder: %w", err)
+	}
+	defer dec.Close()
+	m := &meter{r: dec, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+	br := bufio.NewReaderSize(m, 256<<10)
+	line, err := readLine(br, maxDeltaHeader)
+	if err != nil {
+		return "", "", fmt.Errorf("delta: first line: %w", err)
+	}
+	var hd deltaHeader
+	if err := json.Unmarshal(line, &hd); err != nil {
+		return "", "", fmt.Errorf("delta: first line: %w", err)
+	}
+	gone := make(map[string]bool, len(hd.Removed))
+	for _, n := range hd.Removed {
+		gone[n] = true
+	}
+
+	bw := bufio.NewWriterSize(w, outBufSize)
+	enc, err := zstd.NewWriter(bw, encoderOptions(zstd.SpeedDefault)...)
+	if err != nil {
+		return hd.Base, hd.Version, fmt.Errorf("delta: zstd encoder: %w", err)
+	}
+	defer enc.Close()
+	mg := merger{out: tar.NewWriter(enc), in: tar.NewReader(br), buf: make([]byte, copyBufSize)}
+	if err := mg.nextDelta(); err != nil {
+		return hd.Base, hd.Version, err
+	}
+	got, err := eachEntry(base, lim, func(h *tar.Header, body io.Reader) error {
+		if err := mg.deltaUpTo(h.Name); err != nil {
+			return err
+		}
+		if mg.next != nil && mg.next.Name == h.Name {
+			return mg.emitDelta() // replaced
+		}
+		if gone[h.Name] {
+			return nil
+		}
+		return mg.emit(h, body)
+	})
+	if err != nil {
+		return hd.Base, hd.Version, fmt.Errorf("delta: base bundle: %w", err)
+	}
+	if got != hd.Base {
+		return hd.Base, hd.Version, fmt.Errorf("delta against %s, but the base bundle is %s", hd.Base, got)
+	}
+	if err := mg.deltaUpTo(""); err != nil {
+		return hd.Base, hd.Version, err
+	}
+	for _, c := range []io.Closer{mg.out, enc} {
+		if err := c.Close(); err != nil {
+			return hd.Base, hd.Version, fmt.Errorf("delta: write: %w", err)
+		}
+	}
+	return hd.Base, hd.Version, bw.Flush()
+}
+
+// merger writes the new tar from the base's entries and the delta's.
+type merger struct {
+	out  *tar.Writer
+	in   *tar.Reader // the delta's entries
+	next *tar.Header // the delta's next entry, nil at its end
+	last string
+	buf  []byte
+}
+
+func (mg *merger) nextDelta() error {
+	h, err := mg.in.Next()
+	if errors.Is(err, io.EOF) {
+		mg.next = nil
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delta: %w", err)
+	}
+	if mg.last != "" && h.Name <= mg.last {
+		return fmt.Errorf("delta: entry %q comes after %q: not in bundle order", h.Name, mg.last)
+	}
+	mg.last, mg.next = h.Name, h
+	return nil
+}
+
+// deltaUpTo writes the delta's entries that come before name ("": all).
+func (mg *merger) deltaUpTo(name string) error {
+	for mg.next != nil && (name == "" || mg.next.Name < name) {
+		if err := mg.emitDelta(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (mg *merger) emitDelta() error {
+	if err := mg.emit(mg.next, mg.in); err != nil {
+		return err
+	}
+	return mg.nextDelta()
+}
+
+// emit writes h's entry with its canonical header, and its content.
+func (mg *merger) emit(h *tar.Header, body io.Reader) error {
+	k := kindFile
+	switch h.Typeflag {
+	case tar.TypeDir:
+		k = kindDir
+	case tar.TypeSymlink:
+		k = kindSymlink
+	case tar.TypeReg:
+	default:
+		return fmt.Errorf("delta: entry %q: type %q cannot be in a bundle", h.Name, h.Typeflag)
+	}
+	c := canonicalHeader(h.Name, k, h.Mode&0o111 != 0, h.Size, h.Linkname)
+	if err := mg.out.WriteHeader(&c); err != nil {
+		return fmt.Errorf("delta: write %s: %w", h.Name, err)
+	}
+	if k != kindFile {
+		return nil
+	}
+	if _, err := io.CopyBuffer(writerOnly{mg.out}, body, mg.buf); err != nil {
+		return fmt.Errorf("delta: %s: %w", h.Name, err)
+	}
+	return nil
+}
+
+// readLine reads one line of at most max bytes, without its "\n".
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line bytes.Buffer
+	for {
+		part, err := r.ReadSlice('\n')
+		line.Write(part)
+		if line.Len() > max {
+			return nil, fmt.Errorf("longer than %d bytes", max)
+		}
+		if err == nil {
+			return bytes.TrimSuffix(line.Bytes(), []byte("\n")), nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+}

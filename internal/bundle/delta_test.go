@@ -1,0 +1,192 @@
+package bundle
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// applyDelta runs the whole exchange: the server's manifest of base, the
+// client's delta for dir, the server's rebuild. It returns the rebuilt
+// bundle and what the delta held.
+func applyDelta(t *testing.T, baseBundle []byte, dir string) ([]byte, DeltaStats, *Manifest) {
+	t.Helper()
+	m, err := ReadManifest(bytes.NewReader(baseBundle), Limits{})
+	if err != nil {
+		t.Fatalf("ReadManifest: %v", err)
+	}
+	var wire bytes.Buffer
+	if err := WriteManifest(&wire, m); err != nil {
+		t.Fatal(err)
+	}
+	base, err := DecodeManifest(&wire, 1<<30)
+	if err != nil {
+		t.Fatalf("DecodeManifest: %v", err)
+	}
+	tree, err := Scan(dir, WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delta bytes.Buffer
+	st, err := WriteDelta(dir, tree, base, &delta)
+	if err != nil {
+		t.Fatalf("WriteDelta: %v", err)
+	}
+	var out bytes.Buffer
+	b, v, err := ApplyDelta(bytes.NewReader(baseBundle), &delta, &out, Limits{})
+	if err != nil {
+		t.Fatalf("ApplyDelta: %v", err)
+	}
+	if b != base.Version || v != tree.Version {
+		t.Fatalf("ApplyDelta says %s -> %s, want %s -> %s", b, v, base.Version, tree.Version)
+	}
+	return out.Bytes(), st, tree
+}
+
+func TestDelta(t *testing.T) {
+	base := []string{"a/", "a/x=1", "a/y*=2", "a.txt=3", "b/c/d=4", "l->a/x", "z=" + strings.Repeat("z", 5000)}
+	for _, tc := range []struct {
+		name    string
+		change  func(t *testing.T, dir string)
+		entries int // entries sent
+		removed int
+	}{
+		{"unchanged", func(*testing.T, string) {}, 0, 0},
+		{"one file changed", func(t *testing.T, d string) { mkTree(t, d, "a/x=one") }, 1, 0},
+		{"file added", func(t *testing.T, d string) { mkTree(t, d, "a/new=n", "a/w/=") }, 2, 0},
+		{"file removed", func(t *testing.T, d string) { rm(t, d, "a.txt") }, 0, 1},
+		{"directory removed", func(t *testing.T, d string) { rm(t, d, "b") }, 0, 3},
+		{"file becomes a directory", func(t *testing.T, d string) { rm(t, d, "a.txt"); mkTree(t, d, "a.txt/in=i") }, 2, 1},
+		{"executable bit", func(t *testing.T, d string) { chmod(t, filepath.Join(d, "a/x"), 0o755) }, 1, 0},
+		{"symlink retargeted", func(t *testing.T, d string) { rm(t, d, "l"); mkTree(t, d, "l->a/y") }, 1, 0},
+		{"rename", func(t *testing.T, d string) { mv(t, d, "z", "zz") }, 1, 1},
+		{"before and after everything", func(t *testing.T, d string) { mkTree(t, d, "0=first", "~=last") }, 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mkTree(t, dir, base...)
+			_, old := writeBundle(t, dir)
+			tc.change(t, dir)
+			wantID, want := writeBundle(t, dir)
+			got, st, tree := applyDelta(t, old, dir)
+			if tree.Version != wantID {
+				t.Fatalf("Scan gives %s, Write %s", tree.Version, wantID)
+			}
+			if !bytes.Equal(decompress(t, got), decompress(t, want)) {
+				t.Fatalf("the rebuilt tar differs from Write's")
+			}
+			info, err := Inspect(bytes.NewReader(got), Limits{})
+			if err != nil || info.ID != wantID {
+				t.Fatalf("rebuilt bundle: %v, ID %s, want %s", err, info.ID, wantID)
+			}
+			if st.Entries != tc.entries || st.Removed != tc.removed {
+				t.Errorf("delta sent %d entries and removed %d, want %d and %d", st.Entries, st.Removed, tc.entries, tc.removed)
+			}
+		})
+	}
+}
+
+// TestDeltaRandom changes random trees at random and checks the rebuild
+// is byte for byte what Write gives.
+func TestDeltaRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "b", "a.b", "a-b", "a_b", "B", "0", "ü"}
+	randPath := func() string {
+		var p []string
+		for range 1 + r.IntN(3) {
+			p = append(p, names[r.IntN(len(names))])
+		}
+		return strings.Join(p, "/")
+	}
+	for i := range 40 {
+		dir := t.TempDir()
+		for range 20 {
+			mkTreeQuiet(dir, randPath(), fmt.Sprint(r.IntN(5)), r.IntN(4) == 0)
+		}
+		_, old := writeBundle(t, dir)
+		for range 1 + r.IntN(6) {
+			p := randPath()
+			switch r.IntN(3) {
+			case 0:
+				os.RemoveAll(filepath.Join(dir, p))
+			default:
+				mkTreeQuiet(dir, p, fmt.Sprint(r.IntN(5)), r.IntN(4) == 0)
+			}
+		}
+		wantID, want := writeBundle(t, dir)
+		got, _, _ := applyDelta(t, old, dir)
+		if !bytes.Equal(decompress(t, got), decompress(t, want)) {
+			t.Fatalf("round %d: the rebuilt tar differs from Write's (%s)", i, wantID)
+		}
+	}
+}
+
+// mkTreeQuiet writes a file at p unless something in the way is a file.
+func mkTreeQuiet(root, p, content string, exec bool) {
+	full := filepath.Join(root, p)
+	if os.MkdirAll(filepath.Dir(full), 0o755) != nil {
+		return
+	}
+	if st, err := os.Stat(full); err == nil && st.IsDir() {
+		return
+	}
+	mode := os.FileMode(0o644)
+	if exec {
+		mode = 0o755
+	}
+	os.WriteFile(full, []byte(content), mode)
+	os.Chmod(full, mode)
+}
+
+func TestDeltaRefused(t *testing.T) {
+	dir := t.TempDir()
+	mkTree(t, dir, "a=1", "b=2")
+	_, v1 := writeBundle(t, dir)
+	mkTree(t, dir, "a=changed")
+	_, v2 := writeBundle(t, dir)
+	mkTree(t, dir, "b=changed too")
+	m2, err := ReadManifest(bytes.NewReader(v2), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Scan(dir, WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delta bytes.Buffer
+	if _, err := WriteDelta(dir, tree, m2, &delta); err != nil {
+		t.Fatal(err)
+	}
+	// Applied to another base than the one it was made against.
+	_, _, err = ApplyDelta(bytes.NewReader(v1), bytes.NewReader(delta.Bytes()), &bytes.Buffer{}, Limits{})
+	if err == nil || !strings.Contains(err.Error(), "but the base bundle is") {
+		t.Fatalf("delta on the wrong base: %v", err)
+	}
+	// A file that changes between Scan and WriteDelta.
+	mkTree(t, dir, "b=changed again")
+	if _, err := WriteDelta(dir, tree, m2, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "changed while jepush was reading it") {
+		t.Fatalf("file changed after Scan: %v", err)
+	}
+	// Not a delta at all.
+	if _, _, err := ApplyDelta(bytes.NewReader(v2), bytes.NewReader(v1), &bytes.Buffer{}, Limits{}); err == nil {
+		t.Fatal("a bundle was taken for a delta")
+	}
+}
+
+func rm(t *testing.T, dir, p string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mv(t *testing.T, dir, from, to string) {
+	t.Helper()
+	if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+		t.Fatal(err)
+	}
+}
