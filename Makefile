@@ -12,13 +12,15 @@ export CGO_ENABLED ?= 0
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/jeagent and bin/jepush for this machine
+build: ## build bin/jeagent, bin/jeagent-tick and bin/jepush for this machine
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent ./agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick ./agent/tick
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush ./client
 
-cross: ## static jeagent for linux amd64/arm64, jepush for linux and macOS amd64/arm64
+cross: ## static jeagent and jeagent-tick for linux amd64/arm64, jepush for linux and macOS amd64/arm64
 	for arch in amd64 arm64; do \
 	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
 	  for os in linux darwin; do \
 	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
 	  done; \
@@ -33,8 +35,9 @@ deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running j
 	mkdir -p $(BIN)/deb
 	for arch in amd64 arm64; do \
 	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
 	done
-	sed 's|^ExecStart=/usr/local/bin/jeagent |ExecStart=/usr/bin/jeagent |' systemd/jeagent-rollforward.service > $(BIN)/deb/jeagent-rollforward.service
+	sed '/^ExecStart=/s|/usr/local/bin/|/usr/bin/|g' systemd/jeagent-rollforward.service > $(BIN)/deb/jeagent-rollforward.service
 	for arch in amd64 arm64; do \
 	  sed -e "s|\$${ARCH}|$$arch|g" -e "s|\$${VERSION}|$(VERSION)|g" packaging/nfpm.yaml > $(BIN)/deb/nfpm-$$arch.yaml; \
 	  $(NFPM) package --packager deb --config $(BIN)/deb/nfpm-$$arch.yaml --target $(BIN)/ || exit 1; \

@@ -45,6 +45,11 @@ func TestAgentUnderSystemd(t *testing.T) {
 	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
 		t.Fatal(err)
 	}
+	// jeagent-tick beside it: the timer's service runs it, and it runs
+	// jeagent rollforward whenever there is work (every step below).
+	if err := srv.CopyIn(filepath.Join(filepath.Dir(jeagent), "jeagent-tick"), "/usr/local/bin/jeagent-tick"); err != nil {
+		t.Fatal(err)
+	}
 
 	// --- jeagent init: units installed, timer enabled and active.
 	out := srv.MustExec("jeagent", "init")
@@ -59,6 +64,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	if out, err := srv.Exec(context.Background(), "systemd-analyze", "verify", unitDir+"/"+service, unitDir+"/"+timer); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+	contains(t, "the service", srv.MustExec("systemctl", "cat", service), "ExecStart=/usr/local/bin/jeagent-tick --agent /usr/local/bin/jeagent\n")
 	stamp := srv.MustExec("stat", "-c", "%n %Y %i", unitDir+"/"+service, unitDir+"/"+timer)
 	out = srv.MustExec("jeagent", "init")
 	contains(t, "second init", out, "nothing to do")

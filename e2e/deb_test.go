@@ -57,7 +57,7 @@ func TestDebPackage(t *testing.T) {
 	contains(t, "systemctl", srv.MustExec("systemctl", "is-enabled", "jeagent-rollforward.timer"), "enabled")
 	contains(t, "systemctl", srv.MustExec("systemctl", "is-active", "jeagent-rollforward.timer"), "active")
 	contains(t, "the service", srv.MustExec("systemctl", "cat", "jeagent-rollforward.service"),
-		"/lib/systemd/system/jeagent-rollforward.service", "ExecStart=/usr/bin/jeagent rollforward")
+		"/lib/systemd/system/jeagent-rollforward.service", "ExecStart=/usr/bin/jeagent-tick --agent /usr/bin/jeagent")
 	if out, err := srv.Exec(t.Context(), "ls", "/etc/systemd/system/jeagent-rollforward.service"); err == nil {
 		t.Errorf("jeagent init wrote its own copy over the package's units: %s", out)
 	}

@@ -25,8 +25,9 @@ var (
 	buildErr  error
 )
 
-// binaries builds a static jeagent (for the servers) and jepush (for this
-// host) once per run and returns their paths.
+// binaries builds a static jeagent and jeagent-tick (for the servers) and
+// jepush (for this host) once per run and returns the paths of jeagent and
+// jepush; jeagent-tick is beside jeagent.
 func binaries(t *testing.T) (jeagent, jepush string) {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -34,7 +35,7 @@ func binaries(t *testing.T) (jeagent, jepush string) {
 		if buildErr != nil {
 			return
 		}
-		for _, b := range []struct{ out, pkg string }{{"jeagent", "./agent"}, {"jepush", "./client"}} {
+		for _, b := range []struct{ out, pkg string }{{"jeagent", "./agent"}, {"jeagent-tick", "./agent/tick"}, {"jepush", "./client"}} {
 			cmd := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-o", filepath.Join(buildDir, b.out), b.pkg)
 			cmd.Dir = repoRoot()
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)

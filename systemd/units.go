@@ -1,12 +1,14 @@
 // Package systemd holds the systemd units that run jeagent on a server,
 // embedded in the binary so that `jeagent init` can install them:
-// jeagent-rollforward.service (one roll-forward run, Type=oneshot) and
+// jeagent-rollforward.service (one roll-forward run, Type=oneshot: through
+// jeagent-tick when it is installed beside jeagent) and
 // jeagent-rollforward.timer (shortly after boot, then every minute).
 package systemd
 
 import (
 	"embed"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -19,8 +21,16 @@ const (
 	Timer   = "jeagent-rollforward.timer"
 )
 
-// DefaultExec is where the units expect jeagent.
-const DefaultExec = "/usr/local/bin/jeagent"
+// DefaultExec is where the units expect jeagent, and TickName the name of
+// jeagent-tick, the lean program the timer's service runs when it is
+// installed beside jeagent (see internal/tick).
+const (
+	DefaultExec = "/usr/local/bin/jeagent"
+	TickName    = "jeagent-tick"
+)
+
+// execLine is the service's ExecStart in the embedded file.
+const execLine = "ExecStart=/usr/local/bin/jeagent-tick --agent /usr/local/bin/jeagent\n"
 
 // Unit is one unit file.
 type Unit struct {
@@ -28,22 +38,38 @@ type Unit struct {
 	Content []byte
 }
 
-// Units returns the unit files, the service first. When exe is not empty and
-// not DefaultExec, the service runs exe instead (jeagent installed elsewhere,
-// for example /usr/bin by a package).
-func Units(exe string) []Unit {
+// Units returns the unit files, the service first. The service runs
+// `TICK --agent EXE` when tick is set, else `EXE rollforward`; exe ""
+// means DefaultExec.
+func Units(exe, tick string) []Unit {
+	if exe == "" {
+		exe = DefaultExec
+	}
+	line := "ExecStart=" + exe + " rollforward\n"
+	if tick != "" {
+		line = "ExecStart=" + tick + " --agent " + exe + "\n"
+	}
 	var us []Unit
 	for _, name := range []string{Service, Timer} {
 		b, err := files.ReadFile(name)
 		if err != nil {
 			panic(err) // embedded: cannot happen
 		}
-		if name == Service && exe != "" && exe != DefaultExec {
-			b = []byte(strings.ReplaceAll(string(b), "ExecStart="+DefaultExec+" ", "ExecStart="+exe+" "))
+		if name == Service {
+			b = []byte(strings.Replace(string(b), execLine, line, 1))
 		}
 		us = append(us, Unit{Name: name, Content: b})
 	}
 	return us
+}
+
+// Tick returns jeagent-tick's path when it is installed beside exe, else "".
+func Tick(exe string) string {
+	p := filepath.Join(filepath.Dir(exe), TickName)
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return p
+	}
+	return ""
 }
 
 // Exec is the path of the running jeagent, for the ExecStart of units that

@@ -6,7 +6,7 @@ import (
 )
 
 func TestUnits(t *testing.T) {
-	us := Units("")
+	us := Units("", "")
 	if len(us) != 2 || us[0].Name != Service || us[1].Name != Timer {
 		t.Fatalf("units: %v", us)
 	}
@@ -32,10 +32,20 @@ func TestUnits(t *testing.T) {
 			t.Errorf("timer lacks %q", want)
 		}
 	}
-	if got := string(Units("/usr/bin/jeagent")[0].Content); !strings.Contains(got, "ExecStart=/usr/bin/jeagent rollforward\n") {
+	if got := string(Units("/usr/bin/jeagent", "")[0].Content); !strings.Contains(got, "ExecStart=/usr/bin/jeagent rollforward\n") {
 		t.Errorf("ExecStart not replaced:\n%s", got)
 	}
-	if got := Units(DefaultExec); string(got[0].Content) != svc {
+	if got := Units(DefaultExec, ""); string(got[0].Content) != svc {
 		t.Error("DefaultExec changed the service")
+	}
+	embedded, _ := files.ReadFile(Service)
+	if got := Units(DefaultExec, "/usr/local/bin/jeagent-tick"); string(got[0].Content) != string(embedded) {
+		t.Error("the embedded service is not what jeagent init writes when jeagent-tick is beside jeagent")
+	}
+	if got := string(Units("/usr/bin/jeagent", "/usr/bin/jeagent-tick")[0].Content); !strings.Contains(got, "ExecStart=/usr/bin/jeagent-tick --agent /usr/bin/jeagent\n") {
+		t.Errorf("ExecStart with the tick:\n%s", got)
+	}
+	if strings.Count(svc, "ExecStart=") != 1 {
+		t.Errorf("the service must start one program:\n%s", svc)
 	}
 }

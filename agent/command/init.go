@@ -59,7 +59,8 @@ func initCommand() *cli.Command {
 				// A test, a demo or a container without systemd: nothing to install.
 				return nil
 			}
-			units := systemd.Units(systemd.Exec())
+			exe := systemd.Exec()
+			units := systemd.Units(exe, systemd.Tick(exe))
 			dir := sysd.UnitDir
 			if sysd.Installed(sysd.PackageUnitDir, units) {
 				dir = sysd.PackageUnitDir // the .deb's own units: nothing to write over them

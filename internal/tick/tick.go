@@ -1,0 +1,105 @@
+// Package tick is what the systemd timer runs every minute: jeagent-tick
+// plans like `jeagent rollforward` and, when there is nothing to do, ends
+// at once. jeagent links the AWS SDK, the MongoDB driver and the hooks,
+// whose start-up alone costs more than a whole idle tick should; this
+// binary links the planner only. When there is work, something to report,
+// or the server follows a global state on S3, it runs `jeagent rollforward`
+// in its place (exec: same process, same unit, same logs).
+package tick
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Main runs jeagent-tick with args (os.Args) and returns its exit status.
+func Main(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet(filepath.Base(args[0]), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", envOr("JECLOUD_ROOT", state.DefaultRoot), "the agent's state `DIR`")
+	agent := fs.String("agent", "", "the full jeagent to run when there is work (default: jeagent beside this program, else on the PATH)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [--root DIR] [--agent PATH]\n\n"+
+			"The roll-forward the systemd timer starts (jeagent-rollforward.service). It plans like\n"+
+			"`jeagent rollforward` and ends at once when there is nothing to do, without loading the\n"+
+			"full agent; otherwise it runs `jeagent rollforward` in its place. See docs/agent.md.\n\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s takes no arguments (got %q); see --help\n", fs.Name(), fs.Args())
+		return 2
+	}
+	if Idle(state.Layout{Root: *root}) {
+		return 0
+	}
+	exe := *agent
+	if exe == "" {
+		exe = fullAgent()
+	}
+	argv := []string{exe, "--root", *root, "rollforward"}
+	err := syscall.Exec(exe, argv, os.Environ())
+	fmt.Fprintf(stderr, "%s: run %s: %v: install jeagent beside %s or give --agent PATH\n", fs.Name(), exe, err, fs.Name())
+	return 1
+}
+
+// Idle reports whether a roll-forward run under l would have nothing to
+// do and nothing to say: no step planned, no problem to report, and no
+// global state to follow (which needs S3 on every run).
+func Idle(l state.Layout) bool {
+	var srv state.Server
+	if err := state.Read(l.ServerJSON(), &srv); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if _, ok := srv.Extra["global"]; ok {
+		return false
+	}
+	e := &rollforward.Engine{Layout: l, Log: io.Discard}
+	steps, problems, err := e.Plan()
+	return err == nil && len(steps) == 0 && len(problems) == 0
+}
+
+// fullAgent is jeagent beside this program, else "jeagent" on the PATH.
+func fullAgent() string {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "jeagent")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := lookPath("jeagent"); err == nil {
+		return p
+	}
+	return "/usr/local/bin/jeagent"
+}
+
+// lookPath is exec.LookPath without importing os/exec's init.
+func lookPath(name string) (string, error) {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
