@@ -28,12 +28,19 @@ func removable(o *observed, r state.Retention, now time.Time) []*release {
 	for _, v := range o.app.AbortedDeploymentVersions {
 		aborted[v] = true
 	}
+	// Good releases go only while more than Keep remain: with Keep or fewer
+	// on disk none can, and their age is not even read.
+	goodMayGo := len(o.releases) > r.Keep()
 	var failed, good []*release
 	for id, rel := range o.releases {
-		if protected[id] || now.Sub(rel.modTime) < r.MinAge() {
+		if protected[id] {
 			continue
 		}
-		if o.app.Failed(id) || aborted[id] && !deployedEver(o.app, id) {
+		isFailed := o.app.Failed(id) || aborted[id] && !deployedEver(o.app, id)
+		if !isFailed && !goodMayGo || now.Sub(rel.modTime()) < r.MinAge() {
+			continue
+		}
+		if isFailed {
 			failed = append(failed, rel)
 		} else {
 			good = append(good, rel)
@@ -41,8 +48,8 @@ func removable(o *observed, r state.Retention, now time.Time) []*release {
 	}
 	byAge := func(s []*release) {
 		sort.Slice(s, func(i, j int) bool {
-			if !s[i].modTime.Equal(s[j].modTime) {
-				return s[i].modTime.Before(s[j].modTime)
+			if a, b := s[i].modTime(), s[j].modTime(); !a.Equal(b) {
+				return a.Before(b)
 			}
 			return s[i].id < s[j].id
 		})

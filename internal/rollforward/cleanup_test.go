@@ -14,7 +14,8 @@ func TestRemovable(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
 	rel := func(id string, age time.Duration) *release {
-		return &release{id: id, dir: true, bundle: true, modTime: now.Add(-age)}
+		mtime := now.Add(-age)
+		return &release{id: id, dir: true, bundle: true, mtime: &mtime}
 	}
 	id := func(c byte) string { return strings.Repeat(string(c), 12) }
 	for _, tc := range []struct {

@@ -93,7 +93,8 @@ func (e *Engine) logf(ae state.AppEnv, format string, args ...any) {
 // Plan observes the server and returns the steps to take, most urgent first,
 // and the app environments it must skip.
 func (e *Engine) Plan() ([]Step, []Problem, error) {
-	aes, err := e.Layout.AppEnvs()
+	// Folders without an app.json are skipped when observe finds none.
+	aes, err := e.Layout.EnvDirs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list app environments under %s: %w", e.Layout.Root, err)
 	}
@@ -115,6 +116,9 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 	now := e.now()
 	for _, ae := range aes {
 		o, err := observe(e.Layout, ae)
+		if isNotExist(err) {
+			continue // app.json went away since the listing
+		}
 		if err != nil {
 			problems = append(problems, Problem{ae, err})
 			continue

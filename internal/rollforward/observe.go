@@ -24,7 +24,24 @@ type observed struct {
 type release struct {
 	id          string
 	bundle, dir bool
-	modTime     time.Time // newest of the bundle's and the dir's
+	versions    string // the versions/ directory
+	mtime       *time.Time
+}
+
+// modTime is the newest of the bundle's and the directory's modification
+// times, read the first time it is asked for: an idle tick stats no release.
+func (r *release) modTime() time.Time {
+	if r.mtime != nil {
+		return *r.mtime
+	}
+	var t time.Time
+	for _, p := range []string{r.versions + "/" + r.id + ".tar.zst", r.versions + "/" + r.id} {
+		if info, err := os.Lstat(p); err == nil && info.ModTime().After(t) {
+			t = info.ModTime()
+		}
+	}
+	r.mtime = &t
+	return t
 }
 
 type tempEntry struct {
@@ -38,7 +55,7 @@ func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
 	var app state.App
 	if err := state.Read(l.AppJSON(ae), &app); err != nil {
-		return nil, err
+		return nil, err // fs.ErrNotExist: not an app environment (Plan skips it)
 	}
 	o := &observed{ae: ae, app: &app, releases: map[string]*release{}}
 	if target, err := os.Readlink(l.Current(ae)); err == nil {
@@ -51,11 +68,11 @@ func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
 	}
 	for _, ent := range entries {
 		name := ent.Name()
-		info, err := ent.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
 		if strings.HasPrefix(name, ".") {
+			info, err := ent.Info()
+			if err != nil {
+				continue // removed meanwhile
+			}
 			o.temps = append(o.temps, tempEntry{path: dir + "/" + name, modTime: info.ModTime(), isDir: ent.IsDir()})
 			continue
 		}
@@ -65,16 +82,14 @@ func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
 		}
 		r := o.releases[id]
 		if r == nil {
-			r = &release{id: id}
+			r = &release{id: id, versions: dir}
 			o.releases[id] = r
 		}
+		// The type comes with the directory listing: no stat.
 		if isBundle {
-			r.bundle = info.Mode().IsRegular()
+			r.bundle = ent.Type().IsRegular()
 		} else {
 			r.dir = ent.IsDir()
-		}
-		if info.ModTime().After(r.modTime) {
-			r.modTime = info.ModTime()
 		}
 	}
 	// Temp files of state writes in the app dir.

@@ -58,6 +58,19 @@ func (l Layout) Receipt(a AppEnv, id string) string {
 // AppEnvs lists the app environments that have an app.json, sorted. Folders
 // whose names are not valid app or environment names are ignored.
 func (l Layout) AppEnvs() ([]AppEnv, error) {
+	dirs, err := l.EnvDirs()
+	out := dirs[:0]
+	for _, ae := range dirs {
+		if _, err := os.Lstat(l.AppJSON(ae)); err == nil {
+			out = append(out, ae)
+		}
+	}
+	return out, err
+}
+
+// EnvDirs is AppEnvs without checking that each has an app.json (the
+// caller reads it anyway): the folders APP/ENV with valid names, sorted.
+func (l Layout) EnvDirs() ([]AppEnv, error) {
 	apps, err := os.ReadDir(l.Root)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -75,12 +88,8 @@ func (l Layout) AppEnvs() ([]AppEnv, error) {
 			return nil, err
 		}
 		for _, e := range envs {
-			ae := AppEnv{a.Name(), e.Name()}
-			if !e.IsDir() || names.CheckEnv(e.Name()) != nil {
-				continue
-			}
-			if _, err := os.Lstat(l.AppJSON(ae)); err == nil {
-				out = append(out, ae)
+			if e.IsDir() && names.CheckEnv(e.Name()) == nil {
+				out = append(out, AppEnv{a.Name(), e.Name()})
 			}
 		}
 	}
