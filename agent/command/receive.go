@@ -59,6 +59,65 @@ func receiveCommand() *cli.Command {
 // storeBundle writes a bundle read from r as versions/ID.tar.zst, with
 // its receipt, only if it checks out; nothing is left behind otherwise.
 func storeBundle(l state.Layout, ae state.AppEnv, id string, r io.Reader) (int64, error) {
+	return store(l, ae, id, func(f *os.File) (int64, bundle.Info, error) { return receive(f, r, id) })
+}
+
+// storeDelta rebuilds version id's bundle from base's and a delta read
+// from r, and stores it like storeBundle: the rebuilt tar is checked as it
+// is compressed into place, and its hash must be id.
+func storeDelta(l state.Layout, ae state.AppEnv, base, id string, r io.Reader) (int64, error) {
+	bf, err := os.Open(l.Bundle(ae, base))
+	if err != nil {
+		return 0, fmt.Errorf("changes against %s: %w", base, err)
+	}
+	defer bf.Close()
+	lim := bundle.DefaultLimits()
+	return store(l, ae, id, func(f *os.File) (int64, bundle.Info, error) {
+		defer f.Close()
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, v, err := bundle.ApplyDelta(bf, bundle.CapReader(r, lim.MaxBundleBytes()), pw, lim)
+			if err == nil && v != id {
+				err = fmt.Errorf("the changes are for version %s, not %s", v, id)
+			}
+			pw.CloseWithError(err)
+			done <- err
+		}()
+		cw := &countWriter{w: f}
+		enc, err := bundle.NewEncoder(cw)
+		if err != nil {
+			return 0, bundle.Info{}, err
+		}
+		defer enc.Close()
+		info, err := bundle.InspectTar(io.TeeReader(pr, enc), lim)
+		pr.CloseWithError(errStoppedReading) // ends ApplyDelta if the check gave up first
+		if derr := <-done; derr != nil && !errors.Is(derr, errStoppedReading) {
+			return cw.n, info, fmt.Errorf("changes against %s refused: %w", base, derr)
+		}
+		if err != nil {
+			return cw.n, info, fmt.Errorf("bundle rebuilt for %s refused: %w", id, err)
+		}
+		if info.ID != id {
+			return cw.n, info, fmt.Errorf("the bundle rebuilt for %s from the changes against %s hashes to %s: push again", id, base, info.ID)
+		}
+		if err := enc.Close(); err != nil {
+			return cw.n, info, err
+		}
+		if err := f.Sync(); err != nil {
+			return cw.n, info, err
+		}
+		return cw.n, info, f.Close()
+	})
+}
+
+var errStoppedReading = errors.New("the rebuilt bundle was refused")
+
+// store writes versions/ID.tar.zst through fill, which writes and closes
+// the temp file it is given and returns what it checked. The receipt is
+// written, then the file renamed into place, only if fill succeeds;
+// nothing is left behind otherwise.
+func store(l state.Layout, ae state.AppEnv, id string, fill func(*os.File) (int64, bundle.Info, error)) (int64, error) {
 	final := l.Bundle(ae, id)
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return 0, err
@@ -68,7 +127,7 @@ func storeBundle(l state.Layout, ae state.AppEnv, id string, r io.Reader) (int64
 	if err != nil {
 		return 0, err
 	}
-	n, info, err := receive(f, r, id)
+	n, info, err := fill(f)
 	if err == nil {
 		// The receipt first: a bundle in place always has one, unless
 		// a person put it there.
@@ -87,35 +146,6 @@ func storeBundle(l state.Layout, ae state.AppEnv, id string, r io.Reader) (int64
 	}
 	return n, atomicfile.SyncDir(filepath.Dir(final))
 }
-
-// storeDelta rebuilds version id's bundle from base's and a delta read
-// from r, and stores it like storeBundle (which checks its hash).
-func storeDelta(l state.Layout, ae state.AppEnv, base, id string, r io.Reader) (int64, error) {
-	f, err := os.Open(l.Bundle(ae, base))
-	if err != nil {
-		return 0, fmt.Errorf("changes against %s: %w", base, err)
-	}
-	defer f.Close()
-	lim := bundle.DefaultLimits()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, v, err := bundle.ApplyDelta(f, bundle.CapReader(r, lim.MaxBundleBytes()), pw, lim)
-		if err == nil && v != id {
-			err = fmt.Errorf("the changes are for version %s, not %s", v, id)
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	n, err := storeBundle(l, ae, id, pr)
-	pr.CloseWithError(errStoppedReading) // ends ApplyDelta if storeBundle gave up first
-	if derr := <-done; derr != nil && !errors.Is(derr, errStoppedReading) {
-		return n, fmt.Errorf("changes against %s refused: %w", base, derr)
-	}
-	return n, err
-}
-
-var errStoppedReading = errors.New("the rebuilt bundle was refused")
 
 // agentForFleet is what the global state's follower needs of this agent.
 type agentForFleet struct{ l state.Layout }

@@ -285,9 +285,9 @@ func DecodeManifest(r io.Reader, max int64) (*Manifest, error) {
 }
 
 // ApplyDelta reads the base bundle and a delta against it, and writes to w
-// the new version's bundle (compressed like Write's). It returns the delta's
-// header versions; the caller checks the result's ID (storing it like any
-// upload does). base's own ID must be the delta's base.
+// the new version's canonical tar, not compressed. It returns the delta's
+// header versions; the caller checks the result (InspectTar) and its ID.
+// base's own ID must be the delta's base.
 func ApplyDelta(base, delta io.Reader, w io.Writer, lim Limits) (baseID, version string, err error) {
 	lim = lim.orDefault()
 	dec, err := zstd.NewReader(bufio.NewReaderSize(delta, 256<<10),
@@ -312,12 +312,7 @@ func ApplyDelta(base, delta io.Reader, w io.Writer, lim Limits) (baseID, version
 	}
 
 	bw := bufio.NewWriterSize(w, outBufSize)
-	enc, err := zstd.NewWriter(bw, encoderOptions(zstd.SpeedDefault)...)
-	if err != nil {
-		return hd.Base, hd.Version, fmt.Errorf("delta: zstd encoder: %w", err)
-	}
-	defer enc.Close()
-	mg := merger{out: tar.NewWriter(enc), in: tar.NewReader(br), buf: make([]byte, copyBufSize)}
+	mg := merger{out: tar.NewWriter(bw), in: tar.NewReader(br), buf: make([]byte, copyBufSize)}
 	if err := mg.nextDelta(); err != nil {
 		return hd.Base, hd.Version, err
 	}
@@ -342,12 +337,17 @@ func ApplyDelta(base, delta io.Reader, w io.Writer, lim Limits) (baseID, version
 	if err := mg.deltaUpTo(""); err != nil {
 		return hd.Base, hd.Version, err
 	}
-	for _, c := range []io.Closer{mg.out, enc} {
-		if err := c.Close(); err != nil {
-			return hd.Base, hd.Version, fmt.Errorf("delta: write: %w", err)
-		}
+	if err := mg.out.Close(); err != nil {
+		return hd.Base, hd.Version, fmt.Errorf("delta: write: %w", err)
 	}
 	return hd.Base, hd.Version, bw.Flush()
+}
+
+// NewEncoder returns the zstd writer of a bundle rebuilt on a server: the
+// fastest level, in parallel, 1 MiB windows (what ApplyDelta's caller
+// stores; jepush's own bundles use Write's default level).
+func NewEncoder(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, encoderOptions(zstd.SpeedFastest)...)
 }
 
 // merger writes the new tar from the base's entries and the delta's.

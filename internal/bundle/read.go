@@ -55,8 +55,18 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 		return Info{}, fmt.Errorf("read bundle: zstd decoder: %w", err)
 	}
 	defer dec.Close()
+	info, err := readTar(dec, lim, s)
+	return info, cr.explain(err)
+}
 
-	m := &meter{r: dec, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+// InspectTar is Inspect of a tar stream that is not compressed.
+func InspectTar(r io.Reader, lim Limits) (Info, error) {
+	return readTar(r, lim.orDefault(), discard{})
+}
+
+// readTar is read of the decompressed stream.
+func readTar(r io.Reader, lim Limits, s sink) (Info, error) {
+	m := &meter{r: r, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
 	rd := reader{
 		lim:   lim,
 		sink:  s,
@@ -67,11 +77,11 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 		buf:   make([]byte, copyBufSize),
 	}
 	if err := rd.entries(); err != nil {
-		return rd.info, cr.explain(err)
+		return rd.info, err
 	}
 	// Whatever follows the trailer is part of the stream, and of its ID.
 	if _, err := io.CopyBuffer(io.Discard, m, rd.buf); err != nil {
-		return rd.info, cr.explain(m.readError(err))
+		return rd.info, m.readError(err)
 	}
 	rd.info.ID = ID(m.sum.Sum(nil))
 	rd.info.TarBytes = m.n
