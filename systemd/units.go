@@ -9,17 +9,43 @@ import (
 	"embed"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-//go:embed jeagent-rollforward.service jeagent-rollforward.timer
+//go:embed jeagent-rollforward.service jeagent-rollforward.timer jeagent-webhook.socket jeagent-webhook.service
 var files embed.FS
 
 // Names of the units.
 const (
-	Service = "jeagent-rollforward.service"
-	Timer   = "jeagent-rollforward.timer"
+	Service        = "jeagent-rollforward.service"
+	Timer          = "jeagent-rollforward.timer"
+	WebhookSocket  = "jeagent-webhook.socket"
+	WebhookService = "jeagent-webhook.service"
 )
+
+// DefaultWebhookPort is where the git webhook listens unless told.
+const DefaultWebhookPort = 9100
+
+// WebhookUnits returns the git webhook's socket (listening on port) and
+// service (running exe; "" means DefaultExec).
+func WebhookUnits(exe string, port int) []Unit {
+	if exe == "" {
+		exe = DefaultExec
+	}
+	sock, err := files.ReadFile(WebhookSocket)
+	if err != nil {
+		panic(err) // embedded: cannot happen
+	}
+	svc, err := files.ReadFile(WebhookService)
+	if err != nil {
+		panic(err)
+	}
+	return []Unit{
+		{Name: WebhookSocket, Content: []byte(strings.Replace(string(sock), "ListenStream=9100\n", "ListenStream="+strconv.Itoa(port)+"\n", 1))},
+		{Name: WebhookService, Content: []byte(strings.Replace(string(svc), "ExecStart="+DefaultExec+" ", "ExecStart="+exe+" ", 1))},
+	}
+}
 
 // DefaultExec is where the units expect jeagent, and TickName the name of
 // jeagent-tick, the lean program the timer's service runs when it is

@@ -49,3 +49,22 @@ func TestUnits(t *testing.T) {
 		t.Errorf("the service must start one program:\n%s", svc)
 	}
 }
+
+func TestWebhookUnits(t *testing.T) {
+	us := WebhookUnits("/usr/bin/jeagent", 9200)
+	if len(us) != 2 || us[0].Name != WebhookSocket || us[1].Name != WebhookService {
+		t.Fatalf("units: %v", us)
+	}
+	sock, svc := string(us[0].Content), string(us[1].Content)
+	if !strings.Contains(sock, "\nListenStream=9200\n") || strings.Contains(sock, "9100") {
+		t.Errorf("socket:\n%s", sock)
+	}
+	if !strings.Contains(svc, "\nExecStart=/usr/bin/jeagent webhook\n") {
+		t.Errorf("service:\n%s", svc)
+	}
+	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=/var/cloud", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n"} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("service lacks %q", want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jecloud/jecloud/hooks/packages"
 	"github.com/jecloud/jecloud/hooks/redis"
 	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/gitdeploy"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/rollforward"
@@ -46,6 +47,7 @@ func App() *cli.App {
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
 			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(),
+			gitCommand(), webhookCommand(),
 		}, append(configCommands(), scaleCommand())...),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
@@ -127,5 +129,6 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		Hooks:       func() ([]hook.Hook, error) { return hooks(l) },
 		DiskReserve: 64 << 20,
 		Fault:       faultFromEnv(),
+		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw}).Build,
 	}
 }

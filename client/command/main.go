@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
-		}, append(configCommands(), scaleCommand())...),
+		}, append(configCommands(), scaleCommand(), gitSetupCommand())...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {

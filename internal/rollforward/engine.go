@@ -38,6 +38,10 @@ type Engine struct {
 	// MaxSteps bounds one run (a safety net against a step that never
 	// makes progress); 0 means 10,000.
 	MaxSteps int
+	// BuildGit fetches commit of g's repository and stores its bundle in
+	// ae's versions/, returning the version ID (gitdeploy.Builder). Nil:
+	// pushes recorded by the webhook are not built.
+	BuildGit func(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (string, error)
 }
 
 // Step is one thing to do, and why.
@@ -98,7 +102,7 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("list app environments under %s: %w", e.Layout.Root, err)
 	}
-	var leftovers, cleanups, deploys []Step
+	var leftovers, cleanups, gits, deploys []Step
 	var problems []Problem
 	// server.json only sets the retention of old releases: a hand edit of
 	// it that does not parse pauses the cleanup (nothing is removed under
@@ -126,6 +130,14 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 		if s, ok := e.planLeftovers(o, now); ok {
 			leftovers = append(leftovers, s)
 		}
+		if s, ok := e.planGit(o); ok {
+			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
+				problems = append(problems, Problem{ae, fmt.Errorf("%s is backing off after %d failures until %s: %s",
+					s.Name, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)})
+			} else {
+				gits = append(gits, s)
+			}
+		}
 		if s, ok := e.planDeployment(o); ok {
 			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
 				problems = append(problems, Problem{ae, fmt.Errorf("%s is backing off after %d failures until %s: %s",
@@ -143,8 +155,9 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 		}
 	}
 	// Leftovers first, then cleanup (it frees the disk a deployment needs),
-	// then deployments.
-	steps := append(append(leftovers, cleanups...), deploys...)
+	// then builds of pushed commits (each requests a deployment), then
+	// deployments.
+	steps := append(append(append(leftovers, cleanups...), gits...), deploys...)
 	return steps, problems, nil
 }
 

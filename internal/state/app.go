@@ -45,7 +45,9 @@ type App struct {
 	Scale map[string]int `json:"scale,omitempty"`
 	// Backups is the last backup of each service (`jeagent backup`).
 	Backups map[string]*BackupRecord `json:"backups,omitempty"`
-	Extra   Extra                    `json:"-"`
+	// Git is set for an environment deployed from git pushes (webhook).
+	Git   *Git  `json:"git,omitempty"`
+	Extra Extra `json:"-"`
 }
 
 // BackupRecord is where a service's backups stand.
@@ -237,6 +239,13 @@ func (a *App) Validate() error {
 	for typ, n := range a.Scale {
 		if n < 0 || n > MaxScale {
 			return &ValueError{Key: "scale." + typ, Value: fmt.Sprint(n), Err: fmt.Errorf("give 0 to %d instances", MaxScale)}
+		}
+	}
+	if g := a.Git; g != nil {
+		for key, c := range map[string]*GitCommit{"git.requested.commit": g.Requested, "git.built.commit": g.Built} {
+			if c != nil && !IsCommit(c.Commit) {
+				return &ValueError{Key: key, Value: c.Commit, Err: fmt.Errorf("not a full commit ID (40 or 64 hex digits): remove the key")}
+			}
 		}
 	}
 	if d := a.Deployment; d != nil {

@@ -1,0 +1,182 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/internal/gitdeploy"
+	"github.com/jecloud/jecloud/internal/launch"
+	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/sysd"
+	"github.com/jecloud/jecloud/systemd"
+	"github.com/urfave/cli/v2"
+)
+
+func gitCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "git",
+		Usage: "deploy an app environment from git pushes (see docs/git.md)",
+		Subcommands: []*cli.Command{{
+			Name:      "setup",
+			Usage:     "follow a repository's branch: deploy key, webhook secret, webhook socket",
+			ArgsUsage: "APP ENV",
+			Description: "Reads one JSON object on stdin: {\"secret\": \"...\", \"known_hosts\": \"...\"} (the\n" +
+				"webhook's shared secret and the git server's SSH host keys; `jepush git:setup` sends\n" +
+				"them). Makes the environment's deploy key the first time (APP/ENV/git/id_ed25519,\n" +
+				"root-only), records --repo and --branch in app.json (\"git\"), and where systemd runs\n" +
+				"installs and starts jeagent-webhook.socket on --port. Prints the deploy key's public\n" +
+				"half and the webhook's path.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "repo", Required: true, Usage: "the repository's SSH `URL` (git@github.com:acme/shop.git)"},
+				&cli.StringFlag{Name: "branch", Value: "main", Usage: "the `BRANCH` whose pushes deploy"},
+				&cli.IntFlag{Name: "port", Value: systemd.DefaultWebhookPort, Usage: "the webhook's `PORT`"},
+				&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			},
+			Action: func(c *cli.Context) error {
+				ae, err := appEnvArgs(c, 2, 2)
+				if err != nil {
+					return err
+				}
+				var req gitdeploy.SetupRequest
+				dec := json.NewDecoder(io.LimitReader(c.App.Reader, 1<<20))
+				if err := dec.Decode(&req); err != nil {
+					return fmt.Errorf("git setup: stdin must be one JSON object {\"secret\": ..., \"known_hosts\": ...}: %w", err)
+				}
+				req.Repository, req.Branch = c.String("repo"), c.String("branch")
+				if p := c.Int("port"); p < 1 || p > 65535 {
+					return fmt.Errorf("--port %d: give 1 to 65535", p)
+				}
+				l := layout(c)
+				host, _ := os.Hostname()
+				pub, err := gitdeploy.Setup(l, ae, req, "jecloud-"+ae.App+"-"+ae.Env+"@"+host)
+				if err != nil {
+					return err
+				}
+				out := struct {
+					PublicKey string `json:"public_key"`
+					Path      string `json:"path"`
+					Port      int    `json:"port"`
+					Socket    string `json:"socket"`
+				}{pub, "/hooks/" + ae.App + "/" + ae.Env, c.Int("port"), ""}
+				if l.Root == state.DefaultRoot && util.IsRunningSystemd() {
+					r, err := sysd.Setup(c.Context, sysd.UnitDir, systemd.WebhookUnits(systemd.Exec(), c.Int("port")), systemd.WebhookSocket)
+					if err != nil {
+						return err
+					}
+					out.Socket = r.String()
+				} else {
+					out.Socket = "systemd is not running here (or the root is not /var/cloud): run `jeagent webhook --listen ADDR` yourself"
+				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(out)
+				}
+				fmt.Fprintf(c.App.Writer, "%s follows branch %s of %s\ndeploy key: %s\nwebhook: port %d, path %s\n%s\n",
+					ae, req.Branch, req.Repository, out.PublicKey, out.Port, out.Path, out.Socket)
+				return nil
+			},
+		}},
+	}
+}
+
+func webhookCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "webhook",
+		Usage: "serve the git webhook (started by jeagent-webhook.socket)",
+		Description: "Serves POST /hooks/APP/ENV on the socket systemd passes (jeagent-webhook.socket), or\n" +
+			"on --listen ADDR, and ends after --idle without a request. A push event signed with the\n" +
+			"environment's secret, for its repository and branch, and not seen before, is recorded in\n" +
+			"app.json; the roll-forward builds and deploys it. See docs/git.md.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of systemd's socket"},
+			&cli.DurationFlag{Name: "idle", Value: 30 * time.Second, Usage: "end after `DURATION` without a request (0: never)"},
+		},
+		Action: func(c *cli.Context) error {
+			var ln net.Listener
+			if addr := c.String("listen"); addr != "" {
+				var err error
+				if ln, err = net.Listen("tcp", addr); err != nil {
+					return err
+				}
+			} else {
+				lns, err := activation.Listeners()
+				if err != nil {
+					return err
+				}
+				if len(lns) != 1 || lns[0] == nil {
+					return errors.New("webhook: no socket from systemd (jeagent-webhook.socket starts this): give --listen ADDR to run it by hand")
+				}
+				ln = lns[0]
+			}
+			l := layout(c)
+			h := &gitdeploy.Webhook{
+				Layout: l,
+				Start:  func(ctx context.Context) (string, error) { return launch.Rollforward(ctx, l.Root) },
+				Log:    c.App.ErrWriter,
+			}
+			fmt.Fprintf(c.App.ErrWriter, "webhook: serving on %s\n", ln.Addr())
+			return serveUntilIdle(c.Context, ln, h, c.Duration("idle"))
+		},
+	}
+}
+
+// serveUntilIdle serves h on ln until ctx ends or, when idle > 0, no
+// request came for that long.
+func serveUntilIdle(ctx context.Context, ln net.Listener, h http.Handler, idle time.Duration) error {
+	var mu sync.Mutex
+	active, last := map[net.Conn]bool{}, time.Now()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		ConnState: func(conn net.Conn, s http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s == http.StateActive {
+				active[conn] = true
+			} else {
+				delete(active, conn)
+			}
+			last = time.Now()
+		},
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				srv.Close()
+				return
+			case <-tick.C:
+				mu.Lock()
+				quiet := idle > 0 && len(active) == 0 && time.Since(last) >= idle
+				mu.Unlock()
+				if quiet {
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					srv.Shutdown(sctx)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

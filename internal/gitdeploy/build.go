@@ -1,0 +1,197 @@
+package gitdeploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Builder fetches commits and bundles them for the roll-forward.
+type Builder struct {
+	Layout state.Layout
+	// Git is the git program ("git" if empty).
+	Git string
+	// SSH is the ssh program git runs ("ssh" if empty).
+	SSH string
+	Log io.Writer
+}
+
+// Build fetches commit of g's repository with ae's deploy key, checks it
+// out with its submodules, and stores its bundle as versions/ID.tar.zst,
+// made by the bundler of `jepush bundle`: the same tree gives the same ID.
+// It returns the ID. Nothing half-made is left in versions/; a checkout
+// left by an interrupted build is removed by the next one.
+func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (string, error) {
+	if !IsCommit(commit) {
+		return "", fmt.Errorf("%q is not a commit ID", commit)
+	}
+	if _, err := Endpoint(g.Repository); err != nil {
+		return "", err
+	}
+	if err := CheckBranch(g.Branch); err != nil {
+		return "", err
+	}
+	f := FilesOf(b.Layout, ae)
+	if err := b.mirror(ctx, f, g, commit); err != nil {
+		return "", err
+	}
+	// Checkouts of interrupted builds.
+	old, _ := filepath.Glob(filepath.Join(f.Dir, ".build-*"))
+	for _, d := range old {
+		os.RemoveAll(d)
+	}
+	b.git(ctx, f, f.Mirror(), "worktree", "prune")
+
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	work := filepath.Join(f.Dir, ".build-"+hex.EncodeToString(rnd[:]))
+	defer func() {
+		b.git(context.Background(), f, f.Mirror(), "worktree", "remove", "--force", work)
+		os.RemoveAll(work)
+	}()
+	if err := b.git(ctx, f, f.Mirror(), "worktree", "add", "--detach", "--force", work, commit); err != nil {
+		return "", fmt.Errorf("check out %s: %w", commit[:12], err)
+	}
+	if _, err := os.Stat(filepath.Join(work, ".gitmodules")); err == nil {
+		if err := b.git(ctx, f, work, "submodule", "update", "--init", "--recursive"); err != nil {
+			return "", fmt.Errorf("submodules of %s (the deploy key must be allowed on their repositories too): %w", commit[:12], err)
+		}
+	}
+	return b.store(ae, work)
+}
+
+// mirror fetches the branch into the environment's bare mirror and makes
+// sure commit is there.
+func (b *Builder) mirror(ctx context.Context, f Files, g state.Git, commit string) error {
+	m := f.Mirror()
+	if _, err := os.Stat(filepath.Join(m, "HEAD")); err != nil {
+		os.RemoveAll(m)
+		if err := b.git(ctx, f, "", "init", "--quiet", "--bare", m); err != nil {
+			return err
+		}
+	}
+	if err := b.git(ctx, f, m, "config", "remote.origin.url", g.Repository); err != nil {
+		return err
+	}
+	if b.has(ctx, f, commit) {
+		return nil
+	}
+	ref := "+refs/heads/" + g.Branch + ":refs/remotes/origin/" + g.Branch
+	if err := b.git(ctx, f, m, "fetch", "--quiet", "--no-tags", "origin", ref); err != nil {
+		return fmt.Errorf("fetch branch %s of %s: %w", g.Branch, g.Repository, err)
+	}
+	if b.has(ctx, f, commit) {
+		return nil
+	}
+	// Pushed and then overwritten by a force push: ask for the commit itself.
+	if err := b.git(ctx, f, m, "fetch", "--quiet", "--no-tags", "origin", commit); err != nil || !b.has(ctx, f, commit) {
+		return fmt.Errorf("commit %s is not on branch %s of %s (nor can it be fetched by its ID)", commit, g.Branch, g.Repository)
+	}
+	return nil
+}
+
+func (b *Builder) has(ctx context.Context, f Files, commit string) bool {
+	return b.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
+}
+
+// store bundles dir into versions/ID.tar.zst.
+func (b *Builder) store(ae state.AppEnv, dir string) (string, error) {
+	id, err := bundle.Hash(dir, bundle.WriteOptions{})
+	if err != nil {
+		return "", err
+	}
+	final := b.Layout.Bundle(ae, id)
+	if _, err := os.Stat(final); err == nil {
+		return id, nil
+	}
+	if _, err := os.Stat(b.Layout.Release(ae, id)); err == nil {
+		return id, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", err
+	}
+	tmp := atomicfile.TempName(final)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	got, err := bundle.Write(dir, out, bundle.WriteOptions{})
+	if err == nil && got != id {
+		err = fmt.Errorf("the checkout changed while it was bundled (%s, then %s)", id, got)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return id, atomicfile.SyncDir(filepath.Dir(final))
+}
+
+// git runs git in dir ("" for none) with the deploy key and the recorded
+// host keys, never asking anything.
+func (b *Builder) git(ctx context.Context, f Files, dir string, args ...string) error {
+	prog := b.Git
+	if prog == "" {
+		prog = "git"
+	}
+	ssh := b.SSH
+	if ssh == "" {
+		ssh = "ssh"
+	}
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Env = append(os.Environ(),
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_SSH_COMMAND="+strings.Join([]string{ssh, "-F", "/dev/null", "-i", shellQuote(f.Key()),
+			"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+			"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + shellQuote(f.KnownHosts()),
+			"-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30"}, " "),
+		// Submodules over file:// or other transports than SSH are refused.
+		"GIT_ALLOW_PROTOCOL=ssh",
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if b.Log != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, b.Log)
+	}
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return fmt.Errorf("git %s: %w: %s", args[len(argsPrefix(dir)):][0], err, msg)
+	}
+	return nil
+}
+
+func argsPrefix(dir string) []string {
+	if dir != "" {
+		return []string{"-C", dir}
+	}
+	return nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

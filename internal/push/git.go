@@ -1,0 +1,163 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jecloud/jecloud/internal/gitdeploy"
+	"github.com/jecloud/jecloud/internal/remote"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// GitSetup is what `jepush git:setup` did on each server.
+type GitSetup struct {
+	Secret string        `json:"secret"`
+	Hosts  []GitSetupOne `json:"hosts"`
+}
+
+// GitSetupOne is one server's part: its deploy key and webhook URL.
+type GitSetupOne struct {
+	Host       string `json:"host"`
+	PublicKey  string `json:"public_key"`
+	WebhookURL string `json:"webhook_url"`
+	Socket     string `json:"socket"`
+}
+
+// SetupGit makes every target follow branch of repo: one new webhook
+// secret for the environment, a deploy key per server (made there), and
+// the git server's host keys, read from knownHostsFiles (the user's
+// known_hosts when empty).
+func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, knownHostsFiles []string) (*GitSetup, error) {
+	keys, err := GitHostKeys(repo, knownHostsFiles)
+	if err != nil {
+		return nil, err
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	out := &GitSetup{Secret: hex.EncodeToString(b[:])}
+	in, err := json.Marshal(gitdeploy.SetupRequest{Secret: out.Secret, KnownHosts: keys})
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{"git", "setup", c.App, c.Env, "--repo", repo, "--branch", branch, "--port", fmt.Sprint(port), "--json"}
+	for _, t := range c.Targets {
+		r, err := c.open(ctx, t)
+		if err != nil {
+			return out, err
+		}
+		var stdout bytes.Buffer
+		tl := &tail{}
+		err = r.Run(ctx, argv, bytes.NewReader(in), &stdout, tl)
+		r.Close()
+		if err != nil {
+			return out, explain(t.Name(), argv[:2], err, tl)
+		}
+		var res struct {
+			PublicKey string `json:"public_key"`
+			Path      string `json:"path"`
+			Port      int    `json:"port"`
+			Socket    string `json:"socket"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			return out, fmt.Errorf("%s: jeagent git setup answered %q: %w (is jeagent up to date there?)", t.Name(), stdout.String(), err)
+		}
+		out.Hosts = append(out.Hosts, GitSetupOne{Host: t.Name(), PublicKey: res.PublicKey, Socket: res.Socket,
+			WebhookURL: "http://" + net.JoinHostPort(hostOf(t.Dest), fmt.Sprint(res.Port)) + res.Path})
+	}
+	return out, nil
+}
+
+// hostOf is the host name of an SSH destination (user@host:port).
+func hostOf(dest string) string {
+	if _, h, ok := strings.Cut(dest, "@"); ok {
+		dest = h
+	}
+	if h, _, err := net.SplitHostPort(dest); err == nil {
+		return h
+	}
+	return dest
+}
+
+// GitHostKeys returns, as known_hosts lines, the host keys on record for
+// repo's server in files (default ~/.ssh/known_hosts): the server will only
+// fetch from a host whose key it was given.
+func GitHostKeys(repo string, files []string) (string, error) {
+	ep, err := gitdeploy.Endpoint(repo)
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		files = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	var existing []string
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil {
+			existing = append(existing, f)
+		}
+	}
+	addr := ep
+	if !strings.HasPrefix(ep, "[") {
+		addr = net.JoinHostPort(ep, "22")
+	} else {
+		addr = strings.Replace(strings.TrimPrefix(ep, "["), "]:", ":", 1)
+		h, p, _ := strings.Cut(addr, ":")
+		addr = net.JoinHostPort(h, p)
+	}
+	var lines []string
+	if len(existing) > 0 {
+		db, err := knownhosts.New(existing...)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", strings.Join(existing, ", "), err)
+		}
+		// Ask about a key nobody has: the error lists the keys on record.
+		probe, err := randomKey()
+		if err != nil {
+			return "", err
+		}
+		var ke *knownhosts.KeyError
+		if errors.As(db(addr, &net.TCPAddr{IP: net.IPv4zero}, probe), &ke) {
+			for _, k := range ke.Want {
+				lines = append(lines, knownhosts.Line([]string{knownhosts.Normalize(addr)}, k.Key))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return "", fmt.Errorf("no host key for %s in %s: connect to it once (ssh -T %s) and check the fingerprint it shows, or give --known-hosts FILE",
+			ep, strings.Join(files, ", "), remote.ShellQuote(sshTarget(repo)))
+	}
+	return strings.Join(lines, "\n") + "\n", nil
+}
+
+func sshTarget(repo string) string {
+	if rest, ok := strings.CutPrefix(repo, "ssh://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		return host
+	}
+	host, _, _ := strings.Cut(repo, ":")
+	return host
+}
+
+func randomKey() (ssh.PublicKey, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewPublicKey(pub)
+}
