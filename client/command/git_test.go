@@ -55,7 +55,9 @@ func TestGitPushDeploys(t *testing.T) {
 	// The git server: origin.git (the app) with lib.git as a submodule,
 	// both reached over SSH like GitHub.
 	repos := filepath.Join(tmp, "repos")
-	url := func(name string) string { return fmt.Sprintf("ssh://%s@127.0.0.1:%d%s/%s", s.User, s.Port, repos, name) }
+	url := func(name string) string {
+		return fmt.Sprintf("ssh://%s@127.0.0.1:%d%s/%s", s.User, s.Port, repos, name)
+	}
 	for _, name := range []string{"origin.git", "lib.git"} {
 		git(tmp, "init", "--quiet", "--bare", filepath.Join(repos, name))
 	}
