@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -165,12 +166,19 @@ func (r *StatusReader) readQueue(ctx context.Context) *Queue {
 		ids = append(ids, m.ID)
 	}
 	out, err = r.Run(ctx, "postcat", ids...)
-	if err != nil && len(out) == 0 {
-		// A message delivered since postqueue listed it makes postcat
-		// fail; what it printed of the others still counts.
-		q.Err = err
-	}
 	filters := parsePostcat(out)
+	if err != nil {
+		// A message delivered since postqueue listed it makes postcat
+		// stop there: ask for the others one by one.
+		for _, id := range ids[2:] {
+			if _, ok := filters[id]; ok {
+				continue
+			}
+			if out, err := r.Run(ctx, "postcat", "-e", "-q", id); err == nil {
+				maps.Copy(filters, parsePostcat(out))
+			}
+		}
+	}
 	for i := range q.Messages {
 		if f, ok := filters[q.Messages[i].ID]; ok {
 			q.Messages[i].Transport, _, _ = strings.Cut(f, ":")
