@@ -94,7 +94,7 @@ process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeI
 func TestMail(t *testing.T) {
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
+	srv := lab.BootWith(t, 1, lab.Options{Persistent: true})[0] // it reboots with mail queued
 	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +201,23 @@ func TestMail(t *testing.T) {
 	contains(t, "status, provider down", text, "mail queue: 1 message(s), 1 deferred", "DEFERRED", "mail FAIL:", "Connection refused")
 	t.Logf("jeagent status, provider down:\n%s", text)
 
-	// 3. The queue survives a restart of Postfix.
+	// 3. The queue survives a restart of Postfix, and a reboot of the
+	// server, after which the relay is back by itself.
 	srv.MustExec("systemctl", "restart", "postfix")
 	if st := mailStatus(t, srv); st.Queued != 1 {
 		t.Fatalf("after a restart of postfix the queue has %d message(s), want 1", st.Queued)
+	}
+	rebootAt := time.Now()
+	if err := srv.Reboot(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the relay to listen again after the reboot", func() bool {
+		out, _ := srv.Exec(t.Context(), "ss", "-Hltn")
+		return strings.Contains(out, strings.TrimPrefix(smtpURL, "smtp://")+" ")
+	})
+	t.Logf("relay listening again %.1fs after the reboot began", time.Since(rebootAt).Seconds())
+	if st := mailStatus(t, srv); st.Queued != 1 || st.Deferred != 1 {
+		t.Fatalf("after a reboot the queue has %d message(s) (%d deferred), want 1", st.Queued, st.Deferred)
 	}
 	// 4. The provider is back: a flush delivers it.
 	prov.restart(t)
@@ -231,7 +244,28 @@ func TestMail(t *testing.T) {
 	srv.MustExec("postqueue", "-f")
 	checkMessage(t, prov.wait(t, "1003", 60*time.Second), "1003")
 
-	// 6. The app stops declaring mail: its listener and transport go.
+	// 6. A wrong password, set with config:set (whose restart applies it):
+	// the provider refuses the login, status and jepush status say so; the
+	// right one set again delivers the message.
+	wrong := "smtp://relayuser:wrong@" + prov.addr
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+wrong, "--dir", dir); code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	}
+	send("1004")
+	eventually(t, 30*time.Second, "status shows the refused login", func() bool {
+		st := mailStatus(t, srv)
+		return st.Deferred == 1 && st.LastFailure != nil && strings.Contains(st.LastFailure.Reason, "authentication failed")
+	})
+	code, out := push("status", "prod", "--dir", dir)
+	contains(t, "jepush status", out, "mail", "1 queued, 1 deferred", "authentication failed")
+	t.Logf("jepush status, wrong password (exit %d):\n%s", code, out)
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+relayURL, "--dir", dir); code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	}
+	srv.MustExec("postqueue", "-f")
+	checkMessage(t, prov.wait(t, "1004", 60*time.Second), "1004")
+
+	// 7. The app stops declaring mail: its listener and transport go.
 	port := strings.TrimPrefix(smtpURL, "smtp://127.0.0.1:")
 	writeFiles(t, dir, map[string]string{"jecloud.toml": strings.Replace(toml, "mail = \"\"\n", "", 1)})
 	if code, out := push(dir, "prod"); code != 0 {

@@ -30,7 +30,7 @@ type appStatus struct {
 	Backups         map[string]*backupStatus `json:"backups"`
 	// Mail is the environment's mail relay (hooks/mail), when it has one.
 	Mail  *mail.Status `json:"mail,omitempty"`
-	Error           string                   `json:"error"`
+	Error string       `json:"error"`
 }
 
 func statusCommand() *cli.Command {

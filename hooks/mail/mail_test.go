@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/hook"
 )
 
 func TestParseRelay(t *testing.T) {
@@ -240,5 +244,30 @@ content_filter: jecloud-shop-staging:[smtp.sendgrid.net]:587
 	r.queue = nil
 	if s := r.Status(context.Background(), "shop", "prod"); s.LastFailure != nil || s.Queued != 0 || !s.LastSent.Equal(failAt.Add(time.Minute)) {
 		t.Errorf("after delivery: %+v", s)
+	}
+}
+
+func TestRunPhases(t *testing.T) {
+	root := t.TempDir()
+	rel := filepath.Join(root, "shop", "prod", "source", "versions", "v1")
+	os.MkdirAll(rel, 0o755)
+	os.WriteFile(filepath.Join(rel, "jecloud.toml"), []byte("[services]\nmail = \"\"\n"), 0o644)
+	h := &Hook{PostfixDir: t.TempDir(), ConfDir: t.TempDir(), Active: func() bool { return false }}
+	var log strings.Builder
+	for _, phase := range []string{"prepare", "cleanup", "install", "deployed"} {
+		req := hook.Request{Phase: phase, App: "shop", Env: "prod", Root: root, ReleaseDir: rel}
+		if _, err := h.Run(context.Background(), req, &log); err != nil {
+			t.Errorf("%s: %v", phase, err)
+		}
+	}
+	if n := strings.Count(log.String(), "systemd is not running here: mail is not set up"); n != 2 {
+		t.Errorf("log:\n%s", log.String())
+	}
+	// A release that does not declare mail, in an environment that never
+	// had it: nothing to do, no Postfix needed.
+	os.WriteFile(filepath.Join(rel, "jecloud.toml"), []byte("[services]\n"), 0o644)
+	h.Active = func() bool { return true }
+	if _, err := h.Run(context.Background(), hook.Request{Phase: "install", App: "shop", Env: "prod", Root: root, ReleaseDir: rel}, io.Discard); err != nil {
+		t.Error(err)
 	}
 }
