@@ -512,4 +512,3 @@ func selfSigned(t *testing.T, host string) *tls.Config {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
-
