@@ -264,6 +264,29 @@ func TestMail(t *testing.T) {
 	srv.MustExec("postqueue", "-f")
 	checkMessage(t, prov.wait(t, "1004", 60*time.Second), "1004")
 
+	// tls=secure checks the provider's certificate: the stand-in's
+	// self-signed one is refused, and the message waits.
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+relayURL+"?tls=secure", "--dir", dir); code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	}
+	send("1005")
+	eventually(t, 30*time.Second, "status shows the untrusted certificate", func() bool {
+		st := mailStatus(t, srv)
+		return st.Deferred == 1 && st.LastFailure != nil && strings.Contains(st.LastFailure.Reason, "certificate")
+	})
+	t.Logf("tls=secure with a self-signed certificate: %s", mailStatus(t, srv).LastFailure.Reason)
+	prov.mu.Lock()
+	_, leaked := prov.got["1005"]
+	prov.mu.Unlock()
+	if leaked {
+		t.Error("message 1005 went to a provider whose certificate is not trusted")
+	}
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+relayURL, "--dir", dir); code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	}
+	srv.MustExec("postqueue", "-f")
+	checkMessage(t, prov.wait(t, "1005", 60*time.Second), "1005")
+
 	// 7. The app stops declaring mail: its listener and transport go.
 	port := strings.TrimPrefix(smtpURL, "smtp://127.0.0.1:")
 	writeFiles(t, dir, map[string]string{"jecloud.toml": strings.Replace(toml, "mail = \"\"\n", "", 1)})
