@@ -287,7 +287,27 @@ func TestMail(t *testing.T) {
 	srv.MustExec("postqueue", "-f")
 	checkMessage(t, prov.wait(t, "1005", 60*time.Second), "1005")
 
-	// 7. The app stops declaring mail: its listener and transport go.
+	// 7. A change of provider while mail waits for the old one: the
+	// restart that applies it re-sends the waiting mail to the new one.
+	prov.stop()
+	send("1006")
+	eventually(t, 30*time.Second, "message 1006 deferred", func() bool { return mailStatus(t, srv).Deferred == 1 })
+	prov2 := startProvider(t, srv.HostAddr.String(), "otheruser", "other-password")
+	start = time.Now()
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL=smtp://otheruser:other-password@"+prov2.addr, "--dir", dir); code != 0 {
+		t.Fatalf("config:set: exit %d\n%s", code, out)
+	} else {
+		contains(t, "config:set to a new provider", out, "1 queued message(s) re-sent through the new provider")
+	}
+	m = prov2.wait(t, "1006", 60*time.Second)
+	t.Logf("message 1006, queued for the old provider, reached the new one %s after config:set began", time.Since(start).Round(time.Millisecond))
+	checkMessage(t, m, "1006")
+	if m.user != "otheruser" {
+		t.Errorf("message 1006 came in as %q", m.user)
+	}
+	eventually(t, 15*time.Second, "the queue empties", func() bool { return mailStatus(t, srv).Queued == 0 })
+
+	// 8. The app stops declaring mail: its listener and transport go.
 	port := strings.TrimPrefix(smtpURL, "smtp://127.0.0.1:")
 	writeFiles(t, dir, map[string]string{"jecloud.toml": strings.Replace(toml, "mail = \"\"\n", "", 1)})
 	if code, out := push(dir, "prod"); code != 0 {

@@ -144,6 +144,9 @@ func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) err
 	if err := greeting(ctx, e.Listen(), 30*time.Second); err != nil {
 		return fmt.Errorf("postfix does not answer on %s after its reload: %w (see journalctl -u postfix@-)", e.Listen(), err)
 	}
+	if err := h.reroute(ctx, NewStatusReader(), e, log); err != nil {
+		return err
+	}
 	for k, v := range map[string]string{"SMTP_URL": "smtp://" + e.Listen(), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": fmt.Sprint(e.Port)} {
 		if err := svcfile.SetServiceVar(dir, k, v, gid); err != nil {
 			return err

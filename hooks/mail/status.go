@@ -56,7 +56,12 @@ type Message struct {
 	Queue     string // active, deferred, hold, incoming, maildrop
 	Arrival   time.Time
 	Transport string // "" when it came in another way than a JeCloud listener
+	Filter    string // its whole content_filter, TRANSPORT:[HOST]:PORT
 	Reason    string // why its last delivery failed, "" if none did
+	// Sender and Recipients are its envelope (the recipients not yet
+	// delivered to).
+	Sender     string
+	Recipients []string
 }
 
 // StatusReader reads the queue once for every environment's status.
@@ -181,6 +186,7 @@ func (r *StatusReader) readQueue(ctx context.Context) *Queue {
 	}
 	for i := range q.Messages {
 		if f, ok := filters[q.Messages[i].ID]; ok {
+			q.Messages[i].Filter = f
 			q.Messages[i].Transport, _, _ = strings.Cut(f, ":")
 		}
 	}
@@ -200,15 +206,18 @@ func parsePostqueue(out []byte) ([]Message, error) {
 			Queue      string `json:"queue_name"`
 			ID         string `json:"queue_id"`
 			Arrival    int64  `json:"arrival_time"`
+			Sender     string `json:"sender"`
 			Recipients []struct {
-				Reason string `json:"delay_reason"`
+				Address string `json:"address"`
+				Reason  string `json:"delay_reason"`
 			} `json:"recipients"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			return nil, fmt.Errorf("postqueue -j: %w in %q", err, sc.Text())
 		}
-		msg := Message{ID: m.ID, Queue: m.Queue, Arrival: time.Unix(m.Arrival, 0).UTC()}
+		msg := Message{ID: m.ID, Queue: m.Queue, Arrival: time.Unix(m.Arrival, 0).UTC(), Sender: m.Sender}
 		for _, rc := range m.Recipients {
+			msg.Recipients = append(msg.Recipients, rc.Address)
 			if rc.Reason != "" {
 				msg.Reason = rc.Reason
 			}
