@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/mail"
 	"github.com/jecloud/jecloud/hooks/mongodb"
 	"github.com/jecloud/jecloud/hooks/node"
 	"github.com/jecloud/jecloud/hooks/packages"
@@ -101,7 +102,7 @@ func versionArg(c *cli.Context, i int) (string, error) {
 // OS packages come first (native modules need their libraries before npm
 // ci), then services, so that the app's units find them.
 func builtins() []hook.Hook {
-	return []hook.Hook{packages.New(), redis.New(), mongodb.New(), node.New()}
+	return []hook.Hook{packages.New(), redis.New(), mongodb.New(), mail.New(), node.New()}
 }
 
 // hooks returns the built-in hooks, then the executables of hooks.d.

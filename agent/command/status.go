@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/mail"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/backup"
 	"github.com/jecloud/jecloud/internal/names"
@@ -27,7 +28,9 @@ type appStatus struct {
 	DeployedVersion []state.Deployed         `json:"deployed_versions"`
 	Backoff         *state.Backoff           `json:"backoff"`
 	Backups         map[string]*backupStatus `json:"backups"`
-	Error           string                   `json:"error"`
+	// Mail is the environment's mail relay (hooks/mail), when it has one.
+	Mail  *mail.Status `json:"mail,omitempty"`
+	Error string       `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -65,11 +68,14 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			var list []appStatus
+			mr := mail.NewStatusReader()
 			for _, ae := range aes {
 				if (c.Args().Get(0) != "" && ae.App != c.Args().Get(0)) || (c.Args().Get(1) != "" && ae.Env != c.Args().Get(1)) {
 					continue
 				}
-				list = append(list, readStatus(l, ae))
+				s := readStatus(l, ae)
+				s.Mail = mr.Status(c.Context, ae.App, ae.Env)
+				list = append(list, s)
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
@@ -203,10 +209,39 @@ func printStatus(w io.Writer, s appStatus) {
 		}
 		fmt.Fprintf(w, "  backup:     %-8s %s\n", name, line)
 	}
+	if m := s.Mail; m != nil {
+		printMail(w, m)
+	}
 	n := len(s.RecentFailed)
 	for i := max(0, n-3); i < n; i++ {
 		f := s.RecentFailed[i]
 		fmt.Fprintf(w, "  failed:     %s  %s: %s\n", f.Version, f.FailDate.Format(time.RFC3339), f.Reason)
+	}
+}
+
+// printMail shows an environment's mail relay: where it listens and
+// relays to, its queue, and its last delivery and failure.
+func printMail(w io.Writer, m *mail.Status) {
+	fmt.Fprintf(w, "  mail:       %s -> %s\n", m.Listen, m.Relay)
+	q := "empty"
+	if m.Queued > 0 {
+		q = fmt.Sprintf("%d message(s), %d deferred", m.Queued, m.Deferred)
+		if m.Oldest != nil {
+			q += fmt.Sprintf(", oldest since %s (%s ago)", m.Oldest.Format(time.RFC3339), time.Since(*m.Oldest).Round(time.Second))
+		}
+	}
+	if m.Deferred > 0 {
+		q += "  DEFERRED: the provider is not taking them; Postfix retries (postqueue -f retries now)"
+	}
+	fmt.Fprintf(w, "  mail queue: %s\n", q)
+	if m.LastSent != nil {
+		fmt.Fprintf(w, "  mail sent:  last %s (%s ago)\n", m.LastSent.Format(time.RFC3339), time.Since(*m.LastSent).Round(time.Second))
+	}
+	if f := m.LastFailure; f != nil {
+		fmt.Fprintf(w, "  mail FAIL:  %s %s: %s\n", f.Date.Format(time.RFC3339), f.Status, f.Reason)
+	}
+	if m.Error != "" {
+		fmt.Fprintf(w, "  mail error: %s\n", m.Error)
 	}
 }
 

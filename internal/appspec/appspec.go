@@ -62,7 +62,7 @@ func (s *Spec) GraceOf(name string) time.Duration {
 }
 
 // KnownServices are the services a release may declare.
-var KnownServices = []string{"mongodb", "redis"}
+var KnownServices = []string{"mail", "mongodb", "redis"}
 
 // Node is what package.json says.
 type Node struct {
@@ -251,6 +251,9 @@ func (s *Spec) readConfig(path string) error {
 		if !slices.Contains(KnownServices, name) {
 			return fmt.Errorf("%s: [services] %q: JeCloud knows %v", path, name, KnownServices)
 		}
+	}
+	if v, ok := c.Services["mail"]; ok && v != "" {
+		return fmt.Errorf("%s: [services] mail = %q: the mail relay has no version (it is the server's Postfix): write mail = \"\"", path, v)
 	}
 	s.Web, s.Packages, s.Services = c.Web, c.Packages, c.Services
 	return nil

@@ -68,6 +68,12 @@ func TestRead(t *testing.T) {
 			}
 		}, ""},
 		{"unknown service", map[string]string{"jecloud.toml": "[services]\npostgres = \"16\"\n"}, nil, `[services] "postgres"`},
+		{"mail", map[string]string{"jecloud.toml": "[services]\nmail = \"\"\n"}, func(t *testing.T, s *Spec) {
+			if _, ok := s.Services["mail"]; !ok {
+				t.Errorf("services %v", s.Services)
+			}
+		}, ""},
+		{"mail with a version", map[string]string{"jecloud.toml": "[services]\nmail = \"3.7\"\n"}, nil, `[services] mail = "3.7": the mail relay has no version`},
 		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
 		{"packages", map[string]string{"jecloud.toml": "app = \"shop\"\npackages = [\"imagemagick\", \"libvips42\"]\n[web]\nhealth = \"/\"\n"},
 			func(t *testing.T, s *Spec) {

@@ -26,11 +26,14 @@ import (
 const Suite = "bookworm"
 
 // Packages are installed into the image on top of debootstrap's minbase.
-// nodejs and redis-server are there for the hooks' tests; their units are
-// not enabled at boot (the hooks turn on what they need).
+// nodejs, redis-server and postfix (with libsasl2-modules, the SASL
+// client mechanisms the mail hook's relay logs in with) are there for the
+// hooks' tests; their units are not enabled at boot (the hooks turn on what
+// they need).
 var Packages = []string{
 	"systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "procps", "curl",
 	"ca-certificates", "openssh-server", "sudo", "nodejs", "redis-server",
+	"postfix", "libsasl2-modules",
 	// cloud-init runs only in servers booted with Options.CloudInit (no
 	// datasource otherwise: it stays off); locales and python3-cffi-backend
 	// are what its modules need on minbase.
@@ -39,7 +42,7 @@ var Packages = []string{
 
 // imageVersion names the set-up customize does; change it when that
 // changes so that cached images are rebuilt.
-const imageVersion = "jclab-image-2"
+const imageVersion = "jclab-image-3"
 
 // CacheDir is where images are kept: $JECLOUD_LAB_CACHE, else
 // /var/cache/jecloud-lab. Each image is KEY/rootfs, KEY a hash of the
@@ -167,7 +170,7 @@ func buildImage(dir string) error {
 }
 
 // customizeSpec describes what customize does; it is part of ImageKey.
-const customizeSpec = `mask apt-daily.timer apt-daily-upgrade.timer; disable ssh redis-server;
+const customizeSpec = `mask apt-daily.timer apt-daily-upgrade.timer; disable ssh redis-server postfix;
 no ssh host keys (each server gets its own); sshd: keys only, root by key, no DNS;
 no /etc/hostname (the machine name is the host name); empty machine-id (nspawn --uuid),
 /var/lib/dbus/machine-id -> /etc/machine-id`
@@ -183,7 +186,7 @@ func customize(rootfs string) error {
 	if err := chroot("systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer"); err != nil {
 		return err
 	}
-	if err := chroot("systemctl", "disable", "ssh.service", "redis-server.service"); err != nil {
+	if err := chroot("systemctl", "disable", "ssh.service", "redis-server.service", "postfix.service"); err != nil {
 		return err
 	}
 	keys, _ := filepath.Glob(filepath.Join(rootfs, "etc/ssh/ssh_host_*"))

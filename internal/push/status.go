@@ -27,7 +27,23 @@ type AppStatus struct {
 	Deployment     *Deployment     `json:"deployment"`
 	RecentFailed   []Deployment    `json:"recent_failed_deployments"`
 	Backoff        json.RawMessage `json:"backoff"`
+	Mail           *MailStatus     `json:"mail"`
 	Error          string          `json:"error"`
+}
+
+// MailStatus is the app environment's mail relay on a server (hooks/mail).
+type MailStatus struct {
+	Listen      string `json:"listen"`
+	Relay       string `json:"relay"`
+	Queued      int    `json:"queued"`
+	Deferred    int    `json:"deferred"`
+	LastSent    string `json:"last_sent"`
+	LastFailure *struct {
+		Date   string `json:"date"`
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	} `json:"last_failure"`
+	Error string `json:"error"`
 }
 
 // Deployment is a pending, running or failed deployment.
@@ -165,6 +181,25 @@ func (c *Client) printApp(w io.Writer, host string, a AppStatus) {
 	}
 	if len(a.Backoff) > 0 && string(a.Backoff) != "null" {
 		fmt.Fprintf(w, "\tbackoff\t%s\n", oneLine(string(a.Backoff)))
+	}
+	if m := a.Mail; m != nil {
+		q := "queue empty"
+		if m.Queued > 0 {
+			q = fmt.Sprintf("%d queued, %d deferred", m.Queued, m.Deferred)
+		}
+		if m.Deferred > 0 {
+			q = c.style("bad", q)
+		}
+		fmt.Fprintf(w, "\tmail\t%s -> %s, %s\n", m.Listen, m.Relay, q)
+		if m.LastSent != "" {
+			fmt.Fprintf(w, "\tmail sent\t%s\n", ago(m.LastSent))
+		}
+		if f := m.LastFailure; f != nil {
+			fmt.Fprintf(w, "\tmail failure\t%s %s: %s\n", ago(f.Date), f.Status, c.style("bad", oneLine(f.Reason)))
+		}
+		if m.Error != "" {
+			fmt.Fprintf(w, "\tmail error\t%s\n", c.style("bad", oneLine(m.Error)))
+		}
 	}
 	if n := len(a.RecentFailed); n > 0 {
 		f := a.RecentFailed[n-1]

@@ -1,0 +1,366 @@
+// Package mail is the built-in hook for apps that declare mail
+// ([services] mail = "" in jecloud.toml): a local relay on each server,
+// through the provider the app environment's config vars name
+// (MAIL_RELAY_URL, or SENDGRID_API_KEY). One Postfix per server, on
+// loopback only, with one listener per app environment (SMTP_URL in
+// APP/ENV/services.env) whose mail goes, headers as they are, through that
+// environment's own SMTP client and credentials; the queue is Postfix's,
+// on disk. Status reads that environment's queue and last delivery. See
+// docs/services.md.
+package mail
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/hooks/internal/svcfile"
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/appuser"
+	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/configvars"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/ports"
+)
+
+// PortBase is where the listeners' ports start.
+const PortBase = 2525
+
+// Unit is Debian's Postfix service.
+const Unit = "postfix.service"
+
+// Variables the app gets in services.env.
+var appVars = []string{"SMTP_URL", "SMTP_HOST", "SMTP_PORT"}
+
+// Hook is the mail hook.
+type Hook struct {
+	// PostfixDir is Postfix's configuration directory.
+	PostfixDir string
+	// ConfDir keeps each environment's part of master.cf, its password map
+	// and what status shows.
+	ConfDir string
+	// Active reports whether the hook can work here (systemd is PID 1).
+	Active func() bool
+}
+
+// New returns the hook with its defaults.
+func New() *Hook {
+	return &Hook{PostfixDir: "/etc/postfix", ConfDir: "/etc/postfix/jecloud", Active: util.IsRunningSystemd}
+}
+
+func (h *Hook) Name() string { return "mail" }
+
+// Run sets the relay up in install (so that a wrong provider setting fails
+// before the switch) and again in deployed (a restart after `config:set`
+// goes straight there); the other phases are not its business.
+func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
+	if req.Phase != hook.Install && req.Phase != hook.Deployed {
+		return hook.Response{}, nil
+	}
+	spec, err := appspec.Read(req.ReleaseDir)
+	if err != nil {
+		return hook.Response{}, h.fail(req.Phase, err)
+	}
+	_, declared := spec.Services["mail"]
+	if !h.Active() {
+		if declared {
+			fmt.Fprintln(log, "systemd is not running here: mail is not set up")
+		}
+		return hook.Response{}, nil
+	}
+	if !declared {
+		err = h.remove(ctx, req, log)
+	} else {
+		err = h.install(ctx, req, log)
+	}
+	if err != nil {
+		return hook.Response{}, h.fail(req.Phase, err)
+	}
+	return hook.Response{}, nil
+}
+
+func (h *Hook) fail(phase string, err error) error {
+	return &hook.Error{Hook: h.Name(), Phase: phase, Reason: err.Error()}
+}
+
+// info is what `jeagent status` reads of an environment's relay.
+type info struct {
+	Listen string `json:"listen"`
+	Relay  string `json:"relay"`
+	Name   string `json:"transport"`
+}
+
+func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) error {
+	dir := filepath.Join(req.Root, req.App, req.Env)
+	cfgPath := filepath.Join(dir, configvars.FileName)
+	vars, err := configvars.Read(cfgPath)
+	if err != nil {
+		return err
+	}
+	relay, err := ParseRelay(vars, cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := h.ensurePostfix(ctx, log); err != nil {
+		return err
+	}
+	_, gid, err := appuser.Ensure(req.App, req.Env, dir, log)
+	if err != nil {
+		return err
+	}
+	e := env{App: req.App, Env: req.Env, Relay: relay, Dir: h.ConfDir}
+	if e.Port, err = ports.Allocate(req.Root, dir, "mail", PortBase); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.ConfDir, 0o755); err != nil {
+		return err
+	}
+	mapChanged, err := h.writeMap(ctx, e)
+	if err != nil {
+		return err
+	}
+	if _, err := writeIfChanged(e.masterPath(), e.Master(), 0o644); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(info{Listen: e.Listen(), Relay: relay.String(), Name: e.Name()})
+	if _, err := writeIfChanged(e.infoPath(), string(b)+"\n", 0o644); err != nil {
+		return err
+	}
+	if err := h.apply(ctx, mapChanged, log); err != nil {
+		return err
+	}
+	if err := greeting(ctx, e.Listen(), 30*time.Second); err != nil {
+		return fmt.Errorf("postfix does not answer on %s after its reload: %w (see journalctl -u postfix@-)", e.Listen(), err)
+	}
+	if err := h.reroute(ctx, NewStatusReader(), e, log); err != nil {
+		return err
+	}
+	for k, v := range map[string]string{"SMTP_URL": "smtp://" + e.Listen(), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": fmt.Sprint(e.Port)} {
+		if err := svcfile.SetServiceVar(dir, k, v, gid); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(log, "mail for %s/%s: smtp://%s relays to %s (SMTP_URL in %s)\n", req.App, req.Env, e.Listen(), relay, filepath.Join(dir, appuser.ServicesEnv))
+	return nil
+}
+
+// remove takes an environment that no longer declares mail out of
+// Postfix (mail still queued for it is delivered by nothing: status of the
+// server's whole queue is `postqueue -p`).
+func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) error {
+	e := env{App: req.App, Env: req.Env, Dir: h.ConfDir}
+	if _, err := os.Stat(e.masterPath()); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, p := range []string{e.masterPath(), e.saslPath(), e.saslPath() + ".db", e.infoPath()} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	dir := filepath.Join(req.Root, req.App, req.Env)
+	if err := unsetServiceVars(dir, appVars); err != nil {
+		return err
+	}
+	if err := h.apply(ctx, false, log); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "mail for %s/%s: no longer declared; its listener and transport are removed\n", req.App, req.Env)
+	return nil
+}
+
+// writeMap writes the root-only password map and its postmap'd .db,
+// reporting whether it changed.
+func (h *Hook) writeMap(ctx context.Context, e env) (bool, error) {
+	p := e.saslPath()
+	content := e.SASLMap()
+	changed, err := writeIfChanged(p, content, 0o600)
+	if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(p + ".db"); err == nil && !changed {
+		return false, nil
+	}
+	if out, err := exec.CommandContext(ctx, "postmap", "-c", h.PostfixDir, "hash:"+p).CombinedOutput(); err != nil {
+		return false, fmt.Errorf("postmap hash:%s: %v: %s", p, err, strings.TrimSpace(string(out)))
+	}
+	return true, os.Chmod(p+".db", 0o600)
+}
+
+// apply writes main.cf's settings and master.cf's JeCloud block when they
+// differ from what Postfix has, then starts, restarts or reloads it.
+func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error {
+	restart := false
+	for _, kv := range MainSettings {
+		out, err := exec.CommandContext(ctx, "postconf", "-c", h.PostfixDir, "-h", kv[0]).Output()
+		if err != nil {
+			return fmt.Errorf("postconf -h %s: %w: is %s/main.cf there? (apt-get install postfix)", kv[0], err, h.PostfixDir)
+		}
+		if strings.TrimSpace(string(out)) == kv[1] {
+			continue
+		}
+		if out, err := exec.CommandContext(ctx, "postconf", "-c", h.PostfixDir, "-e", kv[0]+"="+kv[1]).CombinedOutput(); err != nil {
+			return fmt.Errorf("postconf -e %s=%s: %v: %s", kv[0], kv[1], err, strings.TrimSpace(string(out)))
+		}
+		fmt.Fprintf(log, "mail: %s/main.cf: %s = %s\n", h.PostfixDir, kv[0], kv[1])
+		restart = true // inet_interfaces needs a restart; the others come with it
+	}
+	parts, err := readParts(h.ConfDir)
+	if err != nil {
+		return err
+	}
+	masterPath := filepath.Join(h.PostfixDir, "master.cf")
+	old, err := os.ReadFile(masterPath)
+	if err != nil {
+		return fmt.Errorf("%w: Postfix's master.cf is missing (apt-get install --reinstall postfix)", err)
+	}
+	masterChanged, err := writeIfChanged(masterPath, MergeMaster(string(old), h.ConfDir, parts), 0o644)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 && !masterChanged && !restart {
+		return nil
+	}
+	sd, closeFn, err := sdbus.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if len(parts) > 0 {
+		if err := sd.Enable(ctx, []string{Unit}); err != nil {
+			return err
+		}
+	}
+	active, _, err := sd.State(ctx, "postfix@-.service")
+	if err != nil {
+		return err
+	}
+	switch {
+	case active != "active":
+		if len(parts) == 0 {
+			return nil
+		}
+		return sd.Restart(ctx, Unit)
+	case restart:
+		return sd.Restart(ctx, Unit)
+	case masterChanged || mapChanged:
+		if out, err := exec.CommandContext(ctx, "postfix", "-c", h.PostfixDir, "reload").CombinedOutput(); err != nil {
+			return fmt.Errorf("postfix reload: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// ensurePostfix installs Debian's postfix (preseeded "Local only") and the
+// SASL mechanisms its client logs in with, if either is missing.
+func (h *Hook) ensurePostfix(ctx context.Context, log io.Writer) error {
+	var missing []string
+	if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
+		missing = append(missing, "postfix")
+	}
+	if libs, _ := filepath.Glob("/usr/lib/*/sasl2/libplain.so*"); len(libs) == 0 {
+		missing = append(missing, "libsasl2-modules")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	fmt.Fprintf(log, "installing %s (Debian's packages)\n", strings.Join(missing, " "))
+	seed := exec.CommandContext(ctx, "debconf-set-selections")
+	seed.Stdin = strings.NewReader("postfix postfix/main_mailer_type select Local only\n")
+	if out, err := seed.CombinedOutput(); err != nil {
+		fmt.Fprintf(log, "debconf-set-selections: %v: %s\n", err, out)
+	}
+	cmd := exec.CommandContext(ctx, "apt-get", append([]string{"install", "-y", "--no-install-recommends"}, missing...)...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("apt-get install %s: %w", strings.Join(missing, " "), err)
+	}
+	return nil
+}
+
+// writeIfChanged writes a root-owned file crash-safely unless it already
+// holds content, reporting whether it changed.
+func writeIfChanged(path, content string, perm os.FileMode) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && string(old) == content {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == perm {
+			return false, nil
+		}
+	}
+	return true, atomicfile.WriteFileOwned(path, []byte(content), perm, 0, 0)
+}
+
+// unsetServiceVars removes keys from APP/ENV/services.env (dir is APP/ENV).
+func unsetServiceVars(dir string, keys []string) error {
+	path := filepath.Join(dir, appuser.ServicesEnv)
+	vars, err := configvars.Read(path)
+	if err != nil {
+		return err
+	}
+	n := len(vars)
+	for _, k := range keys {
+		delete(vars, k)
+	}
+	if len(vars) == n {
+		return nil
+	}
+	gid := -1
+	if fi, err := os.Stat(path); err == nil {
+		gid = fileGID(fi)
+	}
+	return configvars.Write(path, vars, gid)
+}
+
+// greeting waits until an SMTP server at addr says 220.
+func greeting(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = greetOnce(addr); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return last
+}
+
+func greetOnce(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "220") {
+		return fmt.Errorf("it said %q", strings.TrimSpace(line))
+	}
+	fmt.Fprint(c, "QUIT\r\n")
+	return nil
+}
+
+// fileGID is the group that owns a file.
+func fileGID(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Gid)
+	}
+	return -1
+}
