@@ -101,6 +101,12 @@ type appState struct {
 		Version string `json:"version"`
 		Reason  string `json:"reason"`
 	} `json:"recent_failed_deployments"`
+	Git *struct {
+		Built *struct {
+			Commit  string `json:"commit"`
+			Version string `json:"version"`
+		} `json:"built"`
+	} `json:"git"`
 }
 
 func readApp(t *testing.T, srv *lab.Server, app, env string) appState {

@@ -34,6 +34,9 @@ var Packages = []string{
 	"systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "procps", "curl",
 	"ca-certificates", "openssh-server", "sudo", "nodejs", "redis-server",
 	"postfix", "libsasl2-modules",
+	// git: the servers fetch pushed commits (git push-to-deploy) and one
+	// plays the git server in e2e's TestGitWebhook.
+	"git",
 	// cloud-init runs only in servers booted with Options.CloudInit (no
 	// datasource otherwise: it stays off); locales and python3-cffi-backend
 	// are what its modules need on minbase.
