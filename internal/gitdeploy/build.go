@@ -102,7 +102,9 @@ func (b *Builder) mirror(ctx context.Context, f Files, g state.Git, commit strin
 }
 
 func (b *Builder) has(ctx context.Context, f Files, commit string) bool {
-	return b.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
+	quiet := *b
+	quiet.Log = nil // "not a valid object name" is the expected answer
+	return quiet.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
 }
 
 // store bundles dir into versions/ID.tar.zst.

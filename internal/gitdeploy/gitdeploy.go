@@ -162,7 +162,12 @@ func Setup(l state.Layout, ae state.AppEnv, req SetupRequest, comment string) (s
 		return "", err
 	}
 	f := FilesOf(l, ae)
-	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
+	// The app environment's directory stays open to its app user (its
+	// releases are below it); only git/ is root's.
+	if err := os.MkdirAll(filepath.Dir(f.Dir), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(f.Dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", err
 	}
 	if err := os.Chmod(f.Dir, 0o700); err != nil {

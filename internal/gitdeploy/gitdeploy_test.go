@@ -84,6 +84,12 @@ func TestSetupRefusesBadInput(t *testing.T) {
 	if err != nil || !strings.HasPrefix(pub, "ssh-ed25519 ") || !strings.HasSuffix(pub, " jecloud-shop-prod@web1") {
 		t.Fatalf("Setup: %q %v", pub, err)
 	}
+	// The environment's directory stays open to its app user; git/ is root's.
+	for dir, want := range map[string]os.FileMode{l.AppDir(ae): 0o755, FilesOf(l, ae).Dir: 0o700, l.AppDir(ae) + "/..": 0o755} {
+		if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %v", dir, st.Mode().Perm(), err, want)
+		}
+	}
 	again, err := Setup(l, ae, good, "other")
 	if err != nil || again != pub {
 		t.Errorf("a second setup made another key: %q", again)
