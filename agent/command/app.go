@@ -45,7 +45,7 @@ func App() *cli.App {
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
 			rollbackCommand(), receiveCommand(), hasCommand(), logsCommand(), hookCommand(),
-			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(),
+			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 		}, append(configCommands(), scaleCommand())...),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
