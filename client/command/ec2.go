@@ -93,7 +93,7 @@ func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) 
 		if s.User != "" {
 			dest = s.User + "@" + s.Host
 		}
-		ts = append(ts, remote.Target{Dest: dest, Root: x.root})
+		ts = append(ts, remote.Target{Dest: dest, Root: x.root, Role: s.Role})
 	}
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("%s/%s has no server ready (the first `jepush DIR %s` makes them): see %s", x.opts.App, x.opts.Env, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
