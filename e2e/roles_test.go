@@ -1,0 +1,143 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
+)
+
+// rolesWorkerJS is a background worker: it only writes a line now and then.
+const rolesWorkerJS = `setInterval(() => console.log("worker " + process.pid + " working"), 1000);
+process.on("SIGTERM", () => process.exit(0));
+`
+
+// TestRoles: one web and one worker server ([env.prod.hosts] web and
+// worker, [roles] worker = ["worker"]). The Procfile's worker runs only on
+// the worker server and web only on the web server (`jeagent ps --json`);
+// `jepush ps:scale prod worker=2` gives two workers on the worker server
+// and restarts nothing on the web server; with the worker server left out
+// (--host), its workers come back to the web server.
+func TestRoles(t *testing.T) {
+	lab.Require(t)
+	jeagent, jepush := binaries(t)
+	servers := lab.Boot(t, 2)
+	web, worker := servers[0], servers[1]
+	var nodeVersion string
+	for _, srv := range servers {
+		if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
+			t.Fatal(err)
+		}
+		srv.MustExec("jeagent", "init")
+		nodeVersion = installMirror(t, srv)
+	}
+	webDest, workerDest := "root@"+web.Addr.String(), "root@"+worker.Addr.String()
+	dir := t.TempDir()
+	hello, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "hello", "server.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{
+		"package.json": `{"name": "shop", "engines": {"node": "` + strings.Split(nodeVersion, ".")[0] + `.x"}}`,
+		"server.js":    string(hello),
+		"worker.js":    rolesWorkerJS,
+		"Procfile":     "web: node server.js\nworker: node worker.js\n",
+		"jecloud.toml": "app = \"shop\"\n[web]\nhealth = \"/healthz\"\n[roles]\nworker = [\"worker\"]\n" +
+			"[env.prod.hosts]\nweb = [\"" + webDest + "\"]\nworker = [\"" + workerDest + "\"]\n",
+	})
+	home := lab.SSHHome(t, web, worker)
+	jp := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(jepush, args...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("jepush %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// running returns the running process instances on srv, sorted ("web.1").
+	running := func(srv *lab.Server) string {
+		t.Helper()
+		var ps struct {
+			Processes []struct {
+				Type, Instance, State string
+			} `json:"processes"`
+		}
+		if err := json.Unmarshal([]byte(srv.MustExec("jeagent", "ps", "shop", "prod", "--json")), &ps); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range ps.Processes {
+			if p.State == "active" {
+				out = append(out, p.Type+"."+p.Instance)
+			}
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	pid := func(srv *lab.Server, unit string) string {
+		return strings.TrimSpace(srv.MustExec("systemctl", "show", "-p", "MainPID", "--value", unit))
+	}
+
+	start := time.Now()
+	out := jp(dir, "prod")
+	first := time.Since(start)
+	contains(t, "first push", out, "worker servers run worker; web servers run the other process types",
+		"deploying", "on "+workerDest+" (worker)", "on "+webDest+" (web)")
+	if got := running(web); got != "web.1" {
+		t.Errorf("web server runs %q, want web.1 only", got)
+	}
+	if got := running(worker); got != "worker.1" {
+		t.Errorf("worker server runs %q, want worker.1 only", got)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + web.Addr.String() + ":5000/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("web server: GET /healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := worker.Exec(t.Context(), "sh", "-c", "ss -ltn | grep -q ':5000 '"); err == nil {
+		t.Error("the worker server listens on the web port")
+	}
+
+	webPID := pid(web, "jecloud-shop-prod-web@1.service")
+	start = time.Now()
+	out = jp("ps:scale", "prod", "worker=2", "--dir", dir)
+	scale := time.Since(start)
+	contains(t, "ps:scale", out, "worker=2: applied on "+workerDest+" (worker)")
+	if got := running(worker); got != "worker.1 worker.2" {
+		t.Errorf("after ps:scale worker=2 the worker server runs %q, want worker.1 worker.2", got)
+	}
+	if got := running(web); got != "web.1" {
+		t.Errorf("after ps:scale worker=2 the web server runs %q, want web.1", got)
+	}
+	if now := pid(web, "jecloud-shop-prod-web@1.service"); now != webPID {
+		t.Errorf("ps:scale worker=2 restarted the web process (pid %s, then %s)", webPID, now)
+	}
+
+	// The worker server left out: its types come back to the web server
+	// (with the count ps:scale recorded there), nothing silently stops.
+	out = jp(dir, "prod", "--host", webDest)
+	if got := running(web); got != "web.1 worker.1 worker.2" {
+		t.Errorf("pushed to the web server alone, it runs %q, want web.1 worker.1 worker.2\n%s", got, out)
+	}
+	// And back to the two servers: the workers leave the web server.
+	out = jp(dir, "prod")
+	if got := running(web); got != "web.1" {
+		t.Errorf("pushed to both again, the web server runs %q, want web.1\n%s", got, out)
+	}
+	if got := running(worker); got != "worker.1 worker.2" {
+		t.Errorf("pushed to both again, the worker server runs %q", got)
+	}
+	t.Logf("summary: first push to a web and a worker server %s; ps:scale worker=2 %s (web untouched: pid %s)",
+		first.Round(100*time.Millisecond), scale.Round(100*time.Millisecond), webPID)
+}
