@@ -42,20 +42,13 @@ func placementOf(c *cli.Context) (*placement.Server, error) {
 func recordPlacement(l state.Layout, ae state.AppEnv, p *placement.Server) (bool, error) {
 	changed := false
 	_, err := state.UpdateApp(l.AppJSON(ae), func(a *state.App) error {
-		if samePlacement(a.Placement, p) {
+		if placement.Same(a.Placement, p) {
 			return nil
 		}
 		a.Placement, changed = p, true
 		return nil
 	})
 	return changed, err
-}
-
-func samePlacement(a, b *placement.Server) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.RoleOrWeb() == b.RoleOrWeb() && slices.Equal(a.Roles, b.Roles)
 }
 
 func placeCommand() *cli.Command {

@@ -182,3 +182,24 @@ func (m Map) TypesOf(r string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Same reports whether two placements put the same types on a server for
+// any [roles]: nil (never placed) is a web server in an environment of web
+// servers only.
+func Same(a, b *Server) bool {
+	norm := func(s *Server) (string, []string) {
+		role := s.RoleOrWeb()
+		var roles []string
+		if s != nil {
+			roles = slices.Clone(s.Roles)
+		}
+		if !slices.Contains(roles, role) {
+			roles = append(roles, role)
+		}
+		slices.Sort(roles)
+		return role, slices.Compact(roles)
+	}
+	ra, la := norm(a)
+	rb, lb := norm(b)
+	return ra == rb && slices.Equal(la, lb)
+}

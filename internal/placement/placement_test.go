@@ -86,3 +86,21 @@ func TestHomeless(t *testing.T) {
 		t.Errorf("TypesOf = %q", got)
 	}
 }
+
+func TestSame(t *testing.T) {
+	for _, tc := range []struct {
+		a, b *Server
+		want bool
+	}{
+		{nil, &Server{Role: "web", Roles: []string{"web"}}, true},
+		{nil, &Server{}, true},
+		{&Server{Role: "worker"}, &Server{Role: "worker", Roles: []string{"worker"}}, true},
+		{&Server{Role: "web", Roles: []string{"worker", "web"}}, &Server{Role: "web", Roles: []string{"web", "worker"}}, true},
+		{nil, &Server{Role: "web", Roles: []string{"web", "worker"}}, false},
+		{&Server{Role: "worker"}, &Server{Role: "web"}, false},
+	} {
+		if got := Same(tc.a, tc.b); got != tc.want {
+			t.Errorf("Same(%+v, %+v) = %v", tc.a, tc.b, got)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package push
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -77,4 +79,23 @@ func (c *Client) sayPlacement() {
 	if !slices.Contains(present, placement.Web) {
 		c.say("warning: %s has no web server: process types that no role of [roles] names run nowhere", c.Env)
 	}
+}
+
+// Place tells each target its role and the roles the environment has
+// (`jeagent place`); a server whose placement changed restarts its live
+// version with the process types placed there, and jepush watches it.
+func (c *Client) Place(ctx context.Context) error {
+	for i, t := range c.Targets {
+		argv := append([]string{"place", c.App, c.Env}, c.placeArgs(t)...)
+		if len(argv) == 3 {
+			return nil // no roles in this environment
+		}
+		if err := c.watchOne(ctx, t, append(argv, "--wait"), nil, "restart"); err != nil {
+			if rest := c.Targets[i+1:]; len(rest) > 0 && ctx.Err() == nil {
+				err = fmt.Errorf("%w\nnot done on: %s", err, names(rest))
+			}
+			return err
+		}
+	}
+	return nil
 }
