@@ -123,6 +123,9 @@ func TestRoles(t *testing.T) {
 	if now := pid(web, "jecloud-shop-prod-web@1.service"); now != webPID {
 		t.Errorf("ps:scale worker=2 restarted the web process (pid %s, then %s)", webPID, now)
 	}
+	ps := jp("ps", "prod", "--dir", dir)
+	contains(t, "jepush ps", ps, workerDest+" (worker)", webDest+" (web)", "worker.2")
+	t.Logf("jepush ps prod:\n%s", ps)
 
 	// The worker server left out: its types come back to the web server
 	// (with the count ps:scale recorded there), nothing silently stops.
