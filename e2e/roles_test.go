@@ -25,8 +25,9 @@ process.on("SIGTERM", () => process.exit(0));
 // worker, [roles] worker = ["worker"]). The Procfile's worker runs only on
 // the worker server and web only on the web server (`jeagent ps --json`);
 // `jepush ps:scale prod worker=2` gives two workers on the worker server
-// and restarts nothing on the web server; with the worker server left out
-// (--host), its workers come back to the web server.
+// and restarts nothing on the web server; a push with --host to the web
+// server alone leaves the workers where they are; with the worker server
+// taken out of jecloud.toml, its workers come back to the web server.
 func TestRoles(t *testing.T) {
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
@@ -127,19 +128,32 @@ func TestRoles(t *testing.T) {
 	contains(t, "jepush ps", ps, workerDest+" (worker)", webDest+" (web)", "worker.2")
 	t.Logf("jepush ps prod:\n%s", ps)
 
-	// The worker server left out: its types come back to the web server
-	// (with the count ps:scale recorded there), nothing silently stops.
+	// A push to the web server alone (--host) keeps the roles of the file:
+	// the web server does not take the workers.
+	writeFiles(t, dir, map[string]string{"version.txt": "2"})
 	out = jp(dir, "prod", "--host", webDest)
-	if got := running(web); got != "web.1 worker.1 worker.2" {
-		t.Errorf("pushed to the web server alone, it runs %q, want web.1 worker.1 worker.2\n%s", got, out)
+	if got := running(web); got != "web.1" {
+		t.Errorf("pushed to the web server alone with --host, it runs %q, want web.1\n%s", got, out)
 	}
-	// And back to the two servers: the workers leave the web server.
+	// The worker server taken out of the environment: its types come back
+	// to the web server (with the count ps:scale recorded there), so that
+	// nothing silently stops.
+	config := "app = \"shop\"\n[web]\nhealth = \"/healthz\"\n[roles]\nworker = [\"worker\"]\n"
+	writeFiles(t, dir, map[string]string{"jecloud.toml": config + "[env.prod]\nhosts = [\"" + webDest + "\"]\n"})
+	out = jp(dir, "prod")
+	contains(t, "push without worker servers", out, "prod has no worker server: worker run on the web servers")
+	if got := running(web); got != "web.1 worker.1 worker.2" {
+		t.Errorf("without worker servers the web server runs %q, want web.1 worker.1 worker.2\n%s", got, out)
+	}
+	// And back: the workers leave the web server.
+	writeFiles(t, dir, map[string]string{"jecloud.toml": config +
+		"[env.prod.hosts]\nweb = [\"" + webDest + "\"]\nworker = [\"" + workerDest + "\"]\n"})
 	out = jp(dir, "prod")
 	if got := running(web); got != "web.1" {
-		t.Errorf("pushed to both again, the web server runs %q, want web.1\n%s", got, out)
+		t.Errorf("with the worker server back, the web server runs %q, want web.1\n%s", got, out)
 	}
 	if got := running(worker); got != "worker.1 worker.2" {
-		t.Errorf("pushed to both again, the worker server runs %q", got)
+		t.Errorf("with the worker server back, it runs %q", got)
 	}
 	t.Logf("summary: first push to a web and a worker server %s; ps:scale worker=2 %s (web untouched: pid %s)",
 		first.Round(100*time.Millisecond), scale.Round(100*time.Millisecond), webPID)

@@ -79,6 +79,7 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		Requested:   requested,
 		Global:      global,
 		Roles:       cfg.Roles,
+		EnvRoles:    e.Roles,
 	}, cfg, nil
 }
 

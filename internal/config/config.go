@@ -54,6 +54,10 @@ type Env struct {
 	// HostRoles gives the role of the hosts that are not web servers
 	// ([env.NAME.hosts] worker = [...]).
 	HostRoles map[string]string
+	// Roles are the roles that have hosts in the config file, sorted, when
+	// hosts is a table of roles (nil for a list: web only). With --host, the
+	// servers pushed to are told these, not only their own.
+	Roles []string
 	// Local deploys to the agent on this machine, without SSH.
 	Local bool
 	// Root is the agent's root directory ("" lets the agent choose; for a
@@ -333,7 +337,7 @@ func (h hostList) into(e *Env) error {
 		}
 		// Other roles first: process types moving off the web servers start
 		// on their own servers before they stop on the web servers.
-		e.Hosts = append(others, web...)
+		e.Hosts, e.Roles = append(others, web...), roles
 		return nil
 	}
 	return &hostsError{"hosts must be a list of SSH destinations: " + hostsExample}
@@ -420,8 +424,21 @@ func (c *Config) Env(name string, o Overrides) (*Env, error) {
 		*e = *ce
 		e.Hosts = append([]string(nil), ce.Hosts...)
 	}
-	if len(o.Hosts) > 0 || o.Local {
-		e.HostRoles = nil // --host and --local are web servers
+	switch {
+	case o.Local:
+		e.HostRoles, e.Roles = nil, nil
+	case len(o.Hosts) > 0:
+		// --host: a host the file gives a role keeps it; others are web servers.
+		roles := map[string]string{}
+		for _, h := range o.Hosts {
+			if r, ok := e.HostRoles[h]; ok {
+				roles[h] = r
+			}
+		}
+		e.HostRoles = roles
+		if len(roles) == 0 {
+			e.HostRoles = nil
+		}
 	}
 	switch {
 	case len(o.Hosts) > 0:

@@ -42,6 +42,9 @@ type Client struct {
 	// Roles places process types on server roles (jecloud.toml's [roles]);
 	// each target's Role says which servers run which types.
 	Roles placement.Map
+	// EnvRoles are roles that have servers in the environment besides
+	// those of Targets (the config's role hosts, when --host pushes to some).
+	EnvRoles []string
 
 	outMu sync.Mutex // one line at a time on the terminal
 }

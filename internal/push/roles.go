@@ -28,9 +28,10 @@ func roleOf(t remote.Target) string {
 	return t.Role
 }
 
-// presentRoles returns the roles that have servers among the targets, sorted.
+// presentRoles returns the roles that have servers: those of the targets
+// and EnvRoles, sorted.
 func (c *Client) presentRoles() []string {
-	var out []string
+	out := slices.Clone(c.EnvRoles)
 	for _, t := range c.Targets {
 		if r := roleOf(t); !slices.Contains(out, r) {
 			out = append(out, r)

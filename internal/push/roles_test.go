@@ -72,6 +72,16 @@ func TestPushRoles(t *testing.T) {
 		t.Errorf("web server, clock: %q", got)
 	}
 
+	// A push to the web server alone (--host) still knows the environment
+	// has worker servers: the web server does not take the workers.
+	c.Targets, c.EnvRoles = c.Targets[1:], []string{"web", "worker"}
+	if err := c.Push(ctx, appDir(t), Options{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := callLines(t, roots["web1"], "deploy"); len(d) != 2 || !strings.HasSuffix(d[1], "--role web --roles web,worker") {
+		t.Errorf("web1 alone: deploy calls %q", d)
+	}
+
 	// Without [roles] and without roles on the hosts, nothing changes: no flags.
 	roots2 := map[string]string{}
 	c2, _, errb2 := e.client(t, roots2, "web3")
