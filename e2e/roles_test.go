@@ -4,6 +4,8 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/jecloud/jecloud/internal/bootstrap"
+	"github.com/jecloud/jecloud/internal/ec2test"
 	"github.com/jecloud/jecloud/internal/lab"
 )
 
@@ -66,26 +73,7 @@ func TestRoles(t *testing.T) {
 		}
 		return string(out)
 	}
-	// running returns the running process instances on srv, sorted ("web.1").
-	running := func(srv *lab.Server) string {
-		t.Helper()
-		var ps struct {
-			Processes []struct {
-				Type, Instance, State string
-			} `json:"processes"`
-		}
-		if err := json.Unmarshal([]byte(srv.MustExec("jeagent", "ps", "shop", "prod", "--json")), &ps); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, p := range ps.Processes {
-			if p.State == "active" {
-				out = append(out, p.Type+"."+p.Instance)
-			}
-		}
-		sort.Strings(out)
-		return strings.Join(out, " ")
-	}
+	running := func(srv *lab.Server) string { t.Helper(); return runningOn(t, srv, "shop", "prod") }
 	pid := func(srv *lab.Server, unit string) string {
 		return strings.TrimSpace(srv.MustExec("systemctl", "show", "-p", "MainPID", "--value", unit))
 	}
@@ -157,4 +145,118 @@ func TestRoles(t *testing.T) {
 	}
 	t.Logf("summary: first push to a web and a worker server %s; ps:scale worker=2 %s (web untouched: pid %s)",
 		first.Round(100*time.Millisecond), scale.Round(100*time.Millisecond), webPID)
+}
+
+// runningOn returns the active process instances of APP/ENV on srv, sorted
+// ("web.1 worker.1"), from `jeagent ps --json`.
+func runningOn(t *testing.T, srv *lab.Server, app, env string) string {
+	t.Helper()
+	var ps struct {
+		Processes []struct {
+			Type, Instance, State string
+		} `json:"processes"`
+	}
+	if err := json.Unmarshal([]byte(srv.MustExec("jeagent", "ps", app, env, "--json")), &ps); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range ps.Processes {
+		if p.State == "active" {
+			out = append(out, p.Type+"."+p.Instance)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// TestEC2Roles: an EC2 environment deploying through S3 (lab servers as
+// instances, the EC2 fake, versitygw). With no worker server the web
+// server runs the worker too; `jepush scale test --role worker 1` makes a
+// worker server (tagged jecloud:role, in a group with no web port); after
+// the next push the worker runs only there and the web server only runs
+// web (each follower takes its role from the global state);
+// `scale test --role worker 0` moves the worker back to the web server
+// before it ends the worker server.
+func TestEC2Roles(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	w := newEC2World(t, fmt.Sprintf("deploy = \"s3\"\nserver_s3_endpoint = \"http://s3.jecloud.test:%d\"\n", port))
+	w.cloud.s3, w.cloud.s3Port = w.s3, port
+	writeFiles(t, w.app, map[string]string{"worker.js": rolesWorkerJS, "Procfile": "web: node server.js\nworker: node worker.js\n"})
+	f, _ := os.OpenFile(filepath.Join(w.app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "\n[roles]\nworker = [\"worker\"]\n")
+	f.Close()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := w.jepushIn("", args...)
+		if err != nil {
+			t.Fatalf("jepush %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+
+	start := time.Now()
+	out := run(w.app, "test")
+	t.Logf("first push (a web server made, v1 through S3): %s", time.Since(start).Round(time.Second))
+	contains(t, "first push", out, "test has no worker server: worker run on the web servers")
+	web := w.cloud.booted[0]
+	if got := runningOn(t, web, "hello", "test"); got != "web.1 worker.1" {
+		t.Errorf("with no worker server the web server runs %q, want web.1 worker.1", got)
+	}
+
+	start = time.Now()
+	out = run("scale", "test", "--role", "worker", "1", "--dir", w.app)
+	t.Logf("scale --role worker 1: %s\n%s", time.Since(start).Round(time.Second), out)
+	contains(t, "scale", out, "hello/test has 1 worker server(s), 2 in all")
+	if len(w.cloud.booted) != 2 {
+		t.Fatalf("%d servers booted, want 2", len(w.cloud.booted))
+	}
+	worker := w.cloud.booted[1]
+	servers := run("servers", "test", "--dir", w.app)
+	t.Logf("jepush servers test:\n%s", servers)
+	contains(t, "servers", servers, "hello-test-1", "hello-test-worker-1", " worker ", worker.Addr.String())
+	var workerInst ec2test.Instance
+	for _, in := range w.fake.Instances() {
+		if in.Tags["Name"] == "hello-test-worker-1" {
+			workerInst = in
+		}
+	}
+	if workerInst.Tags[bootstrap.TagRole] != "worker" {
+		t.Errorf("worker instance tags %v", workerInst.Tags)
+	}
+	groups, err := ec2Client(t, w.fake).DescribeSecurityGroups(t.Context(), &ec2.DescribeSecurityGroupsInput{GroupIds: workerInst.SecurityGroupIDs})
+	if err != nil || len(groups.SecurityGroups) != 1 || aws.ToString(groups.SecurityGroups[0].GroupName) != "jecloud-hello-test.worker" {
+		t.Fatalf("worker group: %+v %v", groups, err)
+	}
+	for _, p := range groups.SecurityGroups[0].IpPermissions {
+		if aws.ToInt32(p.FromPort) != 22 {
+			t.Errorf("the worker group opens port %d", aws.ToInt32(p.FromPort))
+		}
+	}
+
+	start = time.Now()
+	out = run(w.app, "test")
+	t.Logf("push to a web and a worker server through S3: %s\n%s", time.Since(start).Round(time.Second), out)
+	contains(t, "second push", out, "worker servers run worker", "is live on hello-test-worker-1, hello-test-1")
+	if got := runningOn(t, worker, "hello", "test"); got != "worker.1" {
+		t.Errorf("the worker server runs %q, want worker.1", got)
+	}
+	eventually(t, 90*time.Second, "the web server stops its worker", func() bool { return runningOn(t, web, "hello", "test") == "web.1" })
+
+	start = time.Now()
+	out = run("scale", "test", "--role", "worker", "0", "--dir", w.app)
+	t.Logf("scale --role worker 0: %s\n%s", time.Since(start).Round(time.Second), out)
+	if got := runningOn(t, web, "hello", "test"); got != "web.1 worker.1" {
+		t.Errorf("after scale --role worker 0 the web server runs %q, want web.1 worker.1", got)
+	}
+	for _, in := range w.fake.Instances() {
+		if in.ID == workerInst.ID && (in.State == "running" || in.State == "pending") {
+			t.Errorf("the worker server's instance is %s", in.State)
+		}
+	}
+	st := w.store(t)
+	if e, _, err := st.Get(t.Context(), "hello", "test"); err != nil || len(e.Servers) != 1 || e.DesiredRoles["worker"] != 0 {
+		t.Errorf("document after scale 0: %+v %v", e, err)
+	}
 }

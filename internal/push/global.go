@@ -111,6 +111,12 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 	deadline := time.Now().Add(timeout)
 	said := map[string]string{}
 	var lastPoke time.Time
+	if c.placing() {
+		// Servers already running the version may have to restart for a
+		// new placement (a role's servers came or went): poke them all once.
+		c.poke(ctx, c.Targets)
+		lastPoke = time.Now()
+	}
 	for {
 		e, _, err := g.Store.Get(ctx, c.App, c.Env)
 		if err != nil {
