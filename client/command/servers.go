@@ -148,15 +148,22 @@ func scaleServersCommand() *cli.Command {
 	}
 }
 
-// placeWithout tells the ready servers of env other than role's that role
-// has no server any more (`jeagent place`), so that the web servers start
-// its process types before its servers are terminated.
+// placeWithout records that role has no server any more (desired_roles
+// 0, which the servers following the document read too), then tells the
+// other ready servers of env so (`jeagent place`), so that the web servers
+// start its process types before its servers are terminated.
 func placeWithout(c *cli.Context, x *ec2Env, env, role string) error {
-	doc, _, err := x.st.Get(c.Context, x.opts.App, x.opts.Env)
+	doc, err := x.st.Update(c.Context, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
+		if e.DesiredRoles == nil {
+			e.DesiredRoles = map[string]int{}
+		}
+		e.DesiredRoles[role] = 0
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(doc.ReadyRoles(), role) {
+	if !slices.ContainsFunc(doc.Servers, func(s globalstate.Server) bool { return s.RoleOrWeb() == role && s.Ready() }) {
 		return nil
 	}
 	cl, _, err := loadClient(c, c.String("dir"), env, false)
@@ -166,7 +173,6 @@ func placeWithout(c *cli.Context, x *ec2Env, env, role string) error {
 	cl.Targets = slices.DeleteFunc(cl.Targets, func(t remote.Target) bool { return t.Role == role })
 	return cl.Place(c.Context)
 }
-
 func destroyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "destroy",

@@ -86,4 +86,10 @@ func TestSyncPlacement(t *testing.T) {
 	if a := sync(); a.Deployment != nil {
 		t.Errorf("unchanged placement: deployment %+v", a.Deployment)
 	}
+	// `scale --role worker 0`: the worker server is still there, being
+	// ended, but the role counts as gone: the web server takes the workers.
+	st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error { e.DesiredRoles = map[string]int{"worker": 0}; return nil })
+	if a := sync(); a.Deployment == nil || a.Placement == nil || len(a.Placement.Roles) != 1 {
+		t.Errorf("worker scaled to 0: placement %+v, deployment %+v", a.Placement, a.Deployment)
+	}
 }

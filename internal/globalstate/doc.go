@@ -88,11 +88,14 @@ func (s *Server) RoleOrWeb() string {
 }
 
 // ReadyRoles returns the roles that have a ready server, sorted: the
-// process types of other roles run on the web servers.
+// process types of other roles run on the web servers. A role scaled to 0
+// (desired_roles) has none, even while its servers are being ended.
 func (e *Env) ReadyRoles() []string {
 	var out []string
 	for i := range e.Servers {
-		if s := &e.Servers[i]; s.Ready() && s.Host != "" && !slices.Contains(out, s.RoleOrWeb()) {
+		s := &e.Servers[i]
+		n, set := e.DesiredRoles[s.RoleOrWeb()]
+		if s.Ready() && s.Host != "" && !slices.Contains(out, s.RoleOrWeb()) && (!set || n > 0 || s.RoleOrWeb() == placement.Web) {
 			out = append(out, s.RoleOrWeb())
 		}
 	}

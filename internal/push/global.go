@@ -53,6 +53,7 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 	if err != nil {
 		return err
 	}
+	c.sayPlacement()
 	key := fleet.BundleKey(c.App, id)
 	bucket := g.Store.Bucket
 	_, err = g.Bundles.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ExpectedBucketOwner: g.Store.ExpectedOwner()})
