@@ -245,9 +245,13 @@ func (t envTable) env(name string) (*Env, error) {
 // errHosts marks the errors of the hosts key (for the line in messages).
 var errHosts = errors.New("hosts")
 
-type hostsError struct{ msg string }
+type hostsError struct {
+	msg string
+	err error // the cause, if any
+}
 
 func (e *hostsError) Error() string        { return e.msg }
+func (e *hostsError) Unwrap() error        { return e.err }
 func (e *hostsError) Is(target error) bool { return target == errHosts }
 
 // hostList is the hosts key: a list of SSH destinations (the web servers),
@@ -265,22 +269,22 @@ func (h *hostList) UnmarshalTOML(v any) error {
 
 const hostsExample = `hosts = ["web1", "web2"], or per role: [env.NAME.hosts] with web = ["web1"] and worker = ["jobs1"]`
 
-// into sets e's hosts (the other roles' first, by role, then the web servers) and
-// their roles.
+// into sets e's hosts (those of the other roles first, by role, then the
+// web servers) and their roles.
 func (h hostList) into(e *Env) error {
 	list := func(key string, v any) ([]string, error) {
 		items, ok := v.([]any)
 		if !ok {
-			return nil, &hostsError{fmt.Sprintf("%s must be a list of SSH destinations: %s", key, hostsExample)}
+			return nil, &hostsError{msg: fmt.Sprintf("%s must be a list of SSH destinations: %s", key, hostsExample)}
 		}
 		var out []string
 		for _, it := range items {
 			s, ok := it.(string)
 			if !ok {
-				return nil, &hostsError{fmt.Sprintf("%s: %v is not a string: %s", key, it, hostsExample)}
+				return nil, &hostsError{msg: fmt.Sprintf("%s: %v is not a string: %s", key, it, hostsExample)}
 			}
 			if _, err := remote.ParseDest(s); err != nil {
-				return nil, &hostsError{fmt.Sprintf("%s: %v", key, err)}
+				return nil, &hostsError{msg: fmt.Sprintf("%s: %v", key, err), err: err}
 			}
 			out = append(out, s)
 		}
@@ -293,7 +297,7 @@ func (h hostList) into(e *Env) error {
 			return err
 		}
 		if len(hosts) == 0 {
-			return &hostsError{`hosts = [] is empty: list at least one SSH destination, e.g. hosts = ["web1"]`}
+			return &hostsError{msg: `hosts = [] is empty: list at least one SSH destination, e.g. hosts = ["web1"]`}
 		}
 		e.Hosts = hosts
 		return nil
@@ -304,13 +308,13 @@ func (h hostList) into(e *Env) error {
 		}
 		sort.Strings(roles)
 		if _, ok := v[placement.Web]; !ok {
-			return &hostsError{fmt.Sprintf("hosts has no web servers (roles %s): add web = [\"HOST\", ...]; process types that no role of [roles] names run there", strings.Join(roles, ", "))}
+			return &hostsError{msg: fmt.Sprintf("hosts has no web servers (roles %s): add web = [\"HOST\", ...]; process types that no role of [roles] names run there", strings.Join(roles, ", "))}
 		}
 		seen := map[string]string{}
 		var web, others []string
 		for _, r := range roles {
 			if err := placement.CheckRole(r); err != nil {
-				return &hostsError{"hosts: " + err.Error()}
+				return &hostsError{msg: "hosts: " + err.Error(), err: err}
 			}
 			hosts, err := list("hosts."+r, v[r])
 			if err != nil {
@@ -318,7 +322,7 @@ func (h hostList) into(e *Env) error {
 			}
 			for _, d := range hosts {
 				if other, ok := seen[d]; ok {
-					return &hostsError{fmt.Sprintf("host %q is in hosts.%s and hosts.%s: a server has one role; keep it in one list", d, other, r)}
+					return &hostsError{msg: fmt.Sprintf("host %q is in hosts.%s and hosts.%s: a server has one role; keep it in one list", d, other, r)}
 				}
 				seen[d] = r
 				if r == placement.Web {
@@ -333,14 +337,14 @@ func (h hostList) into(e *Env) error {
 			}
 		}
 		if len(web) == 0 {
-			return &hostsError{`hosts.web = [] is empty: list at least one web server, e.g. web = ["web1"]`}
+			return &hostsError{msg: `hosts.web = [] is empty: list at least one web server, e.g. web = ["web1"]`}
 		}
 		// Other roles first: process types moving off the web servers start
 		// on their own servers before they stop on the web servers.
 		e.Hosts, e.Roles = append(others, web...), roles
 		return nil
 	}
-	return &hostsError{"hosts must be a list of SSH destinations: " + hostsExample}
+	return &hostsError{msg: "hosts must be a list of SSH destinations: " + hostsExample}
 }
 
 // checkKeys refuses unknown keys in the tables this package owns and
