@@ -464,6 +464,49 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestPlace: deploy --role/--roles and place record the server's placement
+// in app.json and hand it to the hooks; a changed placement restarts the
+// live version, an unchanged one does nothing.
+func TestPlace(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init")
+	l := state.Layout{Root: root}
+	os.MkdirAll(l.HooksDir(), 0o755)
+	req := filepath.Join(root, "request.json")
+	os.WriteFile(filepath.Join(l.HooksDir(), "10-save"), []byte("#!/bin/sh\ncat >> "+req+"\necho >> "+req+"\n"), 0o755)
+	id, data := makeBundle(t, map[string]string{"Procfile": "web: node s.js\nworker: node w.js\n"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	if r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait", "--role", "worker", "--roles", "web"); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if p := readApp(t, root).Placement; p == nil || p.Role != "worker" || strings.Join(p.Roles, ",") != "web,worker" {
+		t.Fatalf("placement %+v", p)
+	}
+	b, _ := os.ReadFile(req)
+	if !strings.Contains(string(b), `"placement":{"role":"worker","roles":["web","worker"]}`) {
+		t.Errorf("the hooks did not get the placement: %s", b)
+	}
+	deployed := func() int { b, _ := os.ReadFile(req); return strings.Count(string(b), `"phase":"deployed"`) }
+	n := deployed()
+	// The same version and placement: nothing to do.
+	if r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait", "--role", "worker", "--roles", "web,worker"); r.code != 0 || !strings.Contains(r.stdout, "nothing to do") {
+		t.Errorf("deploy again: %+v", r)
+	}
+	// The same version, another placement: a restart.
+	if r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait", "--role", "web", "--roles", "web,worker"); r.code != 0 || deployed() != n+1 {
+		t.Errorf("deploy with a new role: %+v, deployed hooks %d -> %d", r, n, deployed())
+	}
+	if r := run(t, root, nil, nil, "place", "web", "prod", "--role", "web", "--roles", "worker,web", "--wait"); r.code != 0 || !strings.Contains(r.stdout, "nothing to do") {
+		t.Errorf("place, unchanged: %+v", r)
+	}
+	if r := run(t, root, nil, nil, "place", "web", "prod", "--role", "web", "--wait"); r.code != 0 || deployed() != n+2 {
+		t.Errorf("place, the worker servers gone: %+v, deployed hooks %d", r, deployed())
+	}
+	if r := run(t, root, nil, nil, "place", "web", "prod", "--role", "Web"); r.code == 0 || !strings.Contains(r.stderr, `role "Web"`) {
+		t.Errorf("place with a bad role: %+v", r)
+	}
+}
+
 // TestKillDuringCleanupAndRollback kills the agent half way through removing
 // an old release, and half way through an automatic rollback; the next run
 // finishes both.

@@ -27,9 +27,9 @@ func deployCommand() *cli.Command {
 		Description: "The bundle ROOT/APP/ENV/source/versions/ID.tar.zst (or the release ID/) must be on\n" +
 			"this server (`jepush` uploads it). A deployment already pending is aborted: the newest wins.\n" +
 			"The roll-forward runs apart from this command, so interrupting it stops nothing.",
-		Flags: append([]cli.Flag{
+		Flags: append(append([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "deploy even when ID is already live (its processes restart)"},
-		}, waitFlags...),
+		}, placeFlags()...), waitFlags...),
 		Action: func(c *cli.Context) error {
 			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
@@ -39,7 +39,20 @@ func deployCommand() *cli.Command {
 			if !present(l, ae, id) {
 				return &exitError{3, fmt.Errorf("version %s is not on this server (no %s): push it with `jepush`", id, l.Bundle(ae, id))}
 			}
-			if !c.Bool("force") && live(l, ae, id) {
+			p, err := placementOf(c)
+			if err != nil {
+				return err
+			}
+			placed := false
+			if p != nil {
+				if placed, err = recordPlacement(l, ae, p); err != nil {
+					return err
+				}
+				if placed {
+					fmt.Fprintf(c.App.Writer, "%s: this server's role: %s (roles with servers: %v)\n", ae, p.Role, p.Roles)
+				}
+			}
+			if !c.Bool("force") && !placed && live(l, ae, id) {
 				fmt.Fprintf(c.App.Writer, "%s: %s is already live: nothing to do (--force deploys it again)\n", ae, id)
 				return nil
 			}

@@ -65,7 +65,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "prod", "--json", "--follow"}, "do not go together"},
 		{[]string{"logs"}, "logs expects ENV, got 0"},
 		{[]string{"servers", "prod", "--dir", dir}, "no jecloud.toml"},
-		{[]string{"scale", "prod", "0", "--dir", dir}, `N "0": give a number of servers from 1 to 100`},
+		{[]string{"scale", "prod", "0", "--dir", dir}, `N "0": give a number of web servers from 1 to 100`},
+		{[]string{"scale", "prod", "--role", "worker", "101", "--dir", dir}, `N "101": give a number of worker servers from 0 to 100`},
+		{[]string{"scale", "prod", "--role", "Jobs", "1", "--dir", dir}, `--role: role "Jobs": use 1 to 30 of a-z`},
 		{[]string{"destroy"}, "destroy expects ENV, got 0"},
 	} {
 		code, _, errb := jepush(ctx, tc.args...)

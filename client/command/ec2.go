@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bootstrap"
 	"github.com/jecloud/jecloud/internal/config"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/push"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -93,12 +95,22 @@ func (x *ec2Env) targets(servers []globalstate.Server) ([]remote.Target, error) 
 		if s.User != "" {
 			dest = s.User + "@" + s.Host
 		}
-		ts = append(ts, remote.Target{Dest: dest, Root: x.root})
+		ts = append(ts, remote.Target{Dest: dest, Root: x.root, Role: s.Role})
 	}
+	// Servers of other roles first: process types moving off the web
+	// servers start there before they stop on the web servers.
+	slices.SortStableFunc(ts, func(a, b remote.Target) int { return webLast(a) - webLast(b) })
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("%s/%s has no server ready (the first `jepush DIR %s` makes them): see %s", x.opts.App, x.opts.Env, x.opts.Env, x.st.URL(x.opts.App, x.opts.Env))
 	}
 	return ts, nil
+}
+
+func webLast(t remote.Target) int {
+	if t.Role == "" || t.Role == placement.Web {
+		return 1
+	}
+	return 0
 }
 
 // ec2Targets returns the servers of an EC2 environment, making the missing
@@ -141,6 +153,10 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 				ready = append(ready, s)
 			}
 		}
+		// In the order of the targets.
+		slices.SortStableFunc(ready, func(a, b globalstate.Server) int {
+			return webLast(remote.Target{Role: a.Role}) - webLast(remote.Target{Role: b.Role})
+		})
 		return ts, nil, &push.Global{Store: x.st, Bundles: x.s3, Servers: ready, MaxParallel: e.EC2.MaxParallel, By: by,
 			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/jecloud/jecloud/internal/bootstrap"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/placement"
+	"github.com/jecloud/jecloud/internal/remote"
 )
 
 func serversCommand() *cli.Command {
@@ -81,10 +84,10 @@ func printServers(c *cli.Context, x *ec2Env, e *globalstate.Env) error {
 		if s.User != "" && host != "" {
 			host = s.User + "@" + host
 		}
-		fmt.Fprintf(w, "%-20s %-24s %-30s %s\n", s.Name, host, inst, status)
+		fmt.Fprintf(w, "%-24s %-8s %-24s %-30s %s\n", s.Name, s.RoleOrWeb(), host, inst, status)
 	}
 	for id, st := range states {
-		fmt.Fprintf(w, "%-20s %-24s %-30s %s\n", "?", "", id+" "+st, "tagged for this environment but not in its state: `jepush destroy` ends it")
+		fmt.Fprintf(w, "%-24s %-8s %-24s %-30s %s\n", "?", "", "", id+" "+st, "tagged for this environment but not in its state: `jepush destroy` ends it")
 	}
 	return nil
 }
@@ -92,34 +95,84 @@ func printServers(c *cli.Context, x *ec2Env, e *globalstate.Env) error {
 func scaleServersCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "scale",
-		Usage:     "add or remove EC2 servers of an environment",
+		Usage:     "add or remove EC2 servers of an environment (of one role)",
 		ArgsUsage: "ENV N",
-		Description: "Makes ENV (target = \"ec2\") have N servers: new ones are made like the first\n" +
-			"(and get the live version at the next push); extra ones, the newest first, are\n" +
-			"terminated, only if JeCloud tagged them for ENV. N is kept in the global state.",
-		Flags: []cli.Flag{dirFlag()},
+		Description: "Makes ENV (target = \"ec2\") have N web servers, or with --role ROLE N servers of\n" +
+			"that role (`jepush scale prod --role worker 2`): they run the process types that\n" +
+			"jecloud.toml's [roles] places on ROLE, and the web servers the others. New servers\n" +
+			"are made like the first (and get the live version at the next push); extra ones of\n" +
+			"that role, the newest first, are terminated, only if JeCloud tagged them for ENV.\n" +
+			"N is kept in the global state. A role other than web may go down to 0: its process\n" +
+			"types go back to the web servers (restarted there first, when they run a version).",
+		Flags: []cli.Flag{dirFlag(), &cli.StringFlag{Name: "role", Value: placement.Web, Usage: "the role of the servers to add or remove (web, worker, ...)"}},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 2, 2, "ENV N"); err != nil {
 				return err
 			}
-			n, err := strconv.Atoi(c.Args().Get(1))
-			if err != nil || n < 1 || n > 100 {
-				return usage("N %q: give a number of servers from 1 to 100", c.Args().Get(1))
+			role := c.String("role")
+			if err := placement.CheckRole(role); err != nil {
+				return usage("--role: %v", err)
 			}
-			x, err := openEC2(c, c.String("dir"), c.Args().Get(0), true)
+			n, err := strconv.Atoi(c.Args().Get(1))
+			low := 1
+			if role != placement.Web {
+				low = 0
+			}
+			if err != nil || n < low || n > 100 {
+				return usage("N %q: give a number of %s servers from %d to 100", c.Args().Get(1), role, low)
+			}
+			env := c.Args().Get(0)
+			x, err := openEC2(c, c.String("dir"), env, true)
 			if err != nil {
 				return err
+			}
+			x.opts.Role = role
+			if n == 0 {
+				// The role's last servers go: its process types start on the
+				// web servers before they stop on the role's servers.
+				if err := placeWithout(c, x, env, role); err != nil {
+					return err
+				}
 			}
 			servers, err := bootstrap.Scale(c.Context, x.api, x.st, x.opts, n)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "%s/%s has %d server(s)\n", x.opts.App, x.opts.Env, len(servers))
+			count := map[string]int{}
+			for _, s := range servers {
+				count[s.RoleOrWeb()]++
+			}
+			fmt.Fprintf(c.App.Writer, "%s/%s has %d %s server(s), %d in all\n", x.opts.App, x.opts.Env, count[role], role, len(servers))
 			return nil
 		},
 	}
 }
 
+// placeWithout records that role has no server any more (desired_roles
+// 0, which the servers following the document read too), then tells the
+// other ready servers of env so (`jeagent place`), so that the web servers
+// start its process types before its servers are terminated.
+func placeWithout(c *cli.Context, x *ec2Env, env, role string) error {
+	doc, err := x.st.Update(c.Context, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
+		if e.DesiredRoles == nil {
+			e.DesiredRoles = map[string]int{}
+		}
+		e.DesiredRoles[role] = 0
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(doc.Servers, func(s globalstate.Server) bool { return s.RoleOrWeb() == role && s.Ready() }) {
+		return nil
+	}
+	cl, _, err := loadClient(c, c.String("dir"), env, false)
+	if err != nil {
+		return err
+	}
+	cl.Targets = slices.DeleteFunc(cl.Targets, func(t remote.Target) bool { return t.Role == role })
+	return cl.Place(c.Context)
+}
 func destroyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "destroy",

@@ -78,6 +78,8 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		StatusCmd:   statusCmd(c, dir, env),
 		Requested:   requested,
 		Global:      global,
+		Roles:       cfg.Roles,
+		EnvRoles:    e.Roles,
 	}, cfg, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
 // Hook is the Node.js hook.
@@ -79,6 +80,9 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 		} else if req.Phase == hook.Deployed {
 			fmt.Fprintf(log, "scale %s=%d ignored: the Procfile has no %q process\n", typ, n, typ)
 		}
+	}
+	if req.Phase == hook.Deployed {
+		place(spec, req.Placement, log)
 	}
 	switch req.Phase {
 	case hook.Install:
@@ -165,4 +169,35 @@ func (h *Hook) prepare(ctx context.Context, a *app, spec *appspec.Spec, log io.W
 		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
 	}
 	return npmInstall(ctx, a, a.runtimes().Bin(version), spec.Node.HasLock, log)
+}
+
+// place gives the process types that run on other servers of the
+// environment 0 instances here ([roles] of jecloud.toml and the server's
+// placement), and says what this server runs.
+func place(spec *appspec.Spec, at *placement.Server, log io.Writer) {
+	if at == nil {
+		return
+	}
+	counts := spec.Roles.Counts(at, spec.ProcessNames(), spec.Instances)
+	var here, elsewhere []string
+	for _, typ := range spec.ProcessNames() {
+		if spec.Roles.Runs(at, typ) {
+			here = append(here, fmt.Sprintf("%s=%d", typ, counts[typ]))
+		} else {
+			elsewhere = append(elsewhere, typ+" ("+spec.Roles.RoleOf(typ)+" servers)")
+		}
+		spec.Scale[typ] = counts[typ]
+	}
+	msg := fmt.Sprintf("this is a %s server: it runs %s", at.RoleOrWeb(), orNone(here))
+	if len(elsewhere) > 0 {
+		msg += "; elsewhere: " + strings.Join(elsewhere, ", ")
+	}
+	fmt.Fprintln(log, msg)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "no process"
+	}
+	return strings.Join(s, ", ")
 }

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
 // mirror makes a local Node.js mirror with the given versions (tarballs
@@ -169,5 +172,23 @@ func TestUnits(t *testing.T) {
 	}
 	if got := instance("jecloud-shop-prod-web@.service", 2); got != "jecloud-shop-prod-web@2.service" {
 		t.Errorf("instance = %s", got)
+	}
+}
+
+func TestPlace(t *testing.T) {
+	spec := &appspec.Spec{Processes: map[string]string{"web": "a", "worker": "b"}, Scale: map[string]int{"worker": 2},
+		Roles: placement.Map{"worker": "worker"}}
+	var log strings.Builder
+	place(spec, &placement.Server{Role: "worker", Roles: []string{"web", "worker"}}, &log)
+	if spec.Instances("web") != 0 || spec.Instances("worker") != 2 {
+		t.Errorf("worker server: scale %v", spec.Scale)
+	}
+	if want := "this is a worker server: it runs worker=2; elsewhere: web (web servers)\n"; log.String() != want {
+		t.Errorf("log %q, want %q", log.String(), want)
+	}
+	spec.Scale = map[string]int{"worker": 2}
+	place(spec, nil, &log)
+	if spec.Instances("web") != 1 || spec.Instances("worker") != 2 {
+		t.Errorf("never placed: scale %v", spec.Scale)
 	}
 }

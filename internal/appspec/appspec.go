@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
 // Spec is a release's declaration.
@@ -43,6 +45,11 @@ type Spec struct {
 	// SIGTERM before it is killed ([grace] worker = "10m"; default
 	// DefaultGrace).
 	Grace map[string]time.Duration
+	// Roles places process types on server roles ([roles] worker =
+	// ["worker"]); types it does not name run on web servers.
+	Roles placement.Map
+
+	rolesTable map[string][]string // [roles] as read, checked once the Procfile is known
 }
 
 // DefaultGrace is a process's time to finish after SIGTERM, and MaxGrace
@@ -128,6 +135,10 @@ func Read(dir string) (*Spec, error) {
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
 		}
 	}
+	var err error
+	if s.Roles, err = placement.Parse(filepath.Join(dir, "jecloud.toml"), s.rolesTable, s.ProcessNames()); err != nil {
+		return nil, err
+	}
 	for name := range s.Grace {
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [grace] names %q, which is not a process type of the Procfile (%v)",
@@ -205,11 +216,12 @@ func (s *Spec) readProcfile(path string) error {
 // readConfig reads the tables of jecloud.toml that matter on the server.
 func (s *Spec) readConfig(path string) error {
 	var c struct {
-		Services map[string]string `toml:"services"`
-		Web      Web               `toml:"web"`
-		Scale    map[string]int    `toml:"scale"`
-		Grace    map[string]string `toml:"grace"`
-		Packages []string          `toml:"packages"`
+		Services map[string]string   `toml:"services"`
+		Web      Web                 `toml:"web"`
+		Scale    map[string]int      `toml:"scale"`
+		Grace    map[string]string   `toml:"grace"`
+		Packages []string            `toml:"packages"`
+		Roles    map[string][]string `toml:"roles"`
 	}
 	md, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -255,7 +267,7 @@ func (s *Spec) readConfig(path string) error {
 	if v, ok := c.Services["mail"]; ok && v != "" {
 		return fmt.Errorf("%s: [services] mail = %q: the mail relay has no version (it is the server's Postfix): write mail = \"\"", path, v)
 	}
-	s.Web, s.Packages, s.Services = c.Web, c.Packages, c.Services
+	s.Web, s.Packages, s.Services, s.rolesTable = c.Web, c.Packages, c.Services, c.Roles
 	return nil
 }
 

@@ -61,6 +61,13 @@ func TestRead(t *testing.T) {
 		{"grace unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nclock = \"1m\"\n"}, nil, `[grace] names "clock"`},
 		{"grace not a duration", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"ten minutes\"\n"}, nil, `[grace] worker = "ten minutes": give a duration from "1s" to "20m0s"`},
 		{"grace too long", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"2h\"\n"}, nil, `[grace] worker = "2h"`},
+		{"roles", map[string]string{"Procfile": "web: a\nworker: b\nclock: c\n", "jecloud.toml": "[roles]\nworker = [\"worker\", \"clock\"]\n"}, func(t *testing.T, s *Spec) {
+			if s.Roles.RoleOf("clock") != "worker" || s.Roles.RoleOf("web") != "web" {
+				t.Errorf("roles %v", s.Roles)
+			}
+		}, ""},
+		{"roles unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[roles]\nworker = [\"worker\"]\n"}, nil,
+			`jecloud.toml: [roles] worker names "worker", which is not a process type of the Procfile (web)`},
 		{"health", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nhealth = \"healthz\"\n"}, nil, `health = "healthz"`},
 		{"services", map[string]string{"jecloud.toml": "[services]\nredis = \"7\"\nmongodb = \"\"\n"}, func(t *testing.T, s *Spec) {
 			if v, ok := s.Services["redis"]; !ok || v != "7" || len(s.Services) != 2 {

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 	"golang.org/x/crypto/ssh"
 )
@@ -42,7 +43,10 @@ const DebianOwner = "136693071363"
 // Options say what to make.
 type Options struct {
 	App, Env string
-	Count    int // servers the environment should have (default 1)
+	Count    int // web servers the environment should have (default 1)
+	// Role is the role Scale works on ("" is web). Ensure makes the
+	// servers of every role the state document asks for.
+	Role string
 	// InstanceType defaults to t3.small; ImageID to the newest Debian 12
 	// image of Arch (amd64, or arm64).
 	InstanceType, ImageID, Arch string
@@ -91,24 +95,63 @@ const (
 	TagApp    = "jecloud:app"
 	TagEnv    = "jecloud:env"
 	TagServer = "jecloud:server"
+	TagRole   = "jecloud:role"
 )
+
+// serverName names the n-th server of a role: APP-ENV-N for web servers,
+// APP-ENV-ROLE-N for the others.
+func serverName(app, env, role string, n int) string {
+	if role == placement.Web {
+		return fmt.Sprintf("%s-%s-%d", app, env, n)
+	}
+	return fmt.Sprintf("%s-%s-%s-%d", app, env, role, n)
+}
+
+// wanted returns how many servers of each role the environment should
+// have: web from desired_servers (else Count), the others from desired_roles.
+func wanted(e *globalstate.Env, count int) map[string]int {
+	want := map[string]int{placement.Web: count}
+	if e.DesiredServers > 0 {
+		want[placement.Web] = e.DesiredServers
+	}
+	for r, n := range e.DesiredRoles {
+		if r != placement.Web {
+			want[r] = n
+		}
+	}
+	return want
+}
+
+func countRole(e *globalstate.Env, role string) int {
+	n := 0
+	for i := range e.Servers {
+		if e.Servers[i].RoleOrWeb() == role {
+			n++
+		}
+	}
+	return n
+}
 
 // Ensure returns the environment's servers, making the missing ones (or
 // finishing those an interrupted run left half made).
 func Ensure(ctx context.Context, api EC2, st *globalstate.Store, o Options) ([]globalstate.Server, error) {
 	o.defaults()
 	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
-		want := o.Count
-		if e.DesiredServers > 0 {
-			want = e.DesiredServers
+		want := wanted(e, o.Count)
+		roles := make([]string, 0, len(want))
+		for r := range want {
+			roles = append(roles, r)
 		}
-		for n := len(e.Servers) + 1; len(e.Servers) < want; n++ {
-			name := fmt.Sprintf("%s-%s-%d", o.App, o.Env, n)
-			if e.Server(name) != nil {
-				continue
+		sort.Strings(roles)
+		for _, r := range roles {
+			for n := 1; countRole(e, r) < want[r]; n++ {
+				name := serverName(o.App, o.Env, r, n)
+				if e.Server(name) != nil {
+					continue
+				}
+				e.Servers = append(e.Servers, globalstate.Server{Name: name, Role: r, User: DeployUser,
+					Bootstrap: &globalstate.Bootstrap{Step: "launching", ClientToken: token(), Started: time.Now().UTC().Truncate(time.Second)}})
 			}
-			e.Servers = append(e.Servers, globalstate.Server{Name: name, Role: "web", User: DeployUser,
-				Bootstrap: &globalstate.Bootstrap{Step: "launching", ClientToken: token(), Started: time.Now().UTC().Truncate(time.Second)}})
 		}
 		return nil
 	})
@@ -144,12 +187,12 @@ func token() string {
 }
 
 type booter struct {
-	api     EC2
-	st      *globalstate.Store
-	o       Options
-	groupID string
-	imageID string
-	profile string
+	api      EC2
+	st       *globalstate.Store
+	o        Options
+	groupIDs map[string]string // by role
+	imageID  string
+	profile  string
 }
 
 // record applies fn to the server's entry in the global state.
@@ -239,7 +282,7 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 			}
 		}
 	}
-	group, err := b.group(ctx)
+	group, err := b.group(ctx, s.RoleOrWeb())
 	if err != nil {
 		return "", err
 	}
@@ -256,6 +299,7 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 		{Key: aws.String(TagApp), Value: aws.String(b.o.App)},
 		{Key: aws.String(TagEnv), Value: aws.String(b.o.Env)},
 		{Key: aws.String(TagServer), Value: aws.String(s.Name)},
+		{Key: aws.String(TagRole), Value: aws.String(s.RoleOrWeb())},
 	}
 	profile, err := b.role(ctx)
 	if err != nil {
@@ -290,13 +334,25 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 	return id, nil
 }
 
-// group returns the environment's security group, made if missing, with
-// SSH open to SSHFrom and Ports to everyone.
-func (b *booter) group(ctx context.Context) (string, error) {
-	if b.groupID != "" {
-		return b.groupID, nil
+// GroupName is the security group of an environment's servers of role:
+// jecloud-APP-ENV for web servers, jecloud-APP-ENV.ROLE for the others
+// (a dot, which no APP or ENV has, so that no environment's name is
+// another's role group).
+func GroupName(app, env, role string) string {
+	if role == "" || role == placement.Web {
+		return "jecloud-" + app + "-" + env
 	}
-	name := "jecloud-" + b.o.App + "-" + b.o.Env
+	return "jecloud-" + app + "-" + env + "." + role
+}
+
+// group returns the security group of the environment's servers of role,
+// made if missing, with SSH open to SSHFrom and, for web servers, Ports
+// open to everyone (servers of other roles serve no one).
+func (b *booter) group(ctx context.Context, role string) (string, error) {
+	if id := b.groupIDs[role]; id != "" {
+		return id, nil
+	}
+	name := GroupName(b.o.App, b.o.Env, role)
 	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
 	if err != nil {
 		return "", fmt.Errorf("security group %s: %w", name, err)
@@ -306,15 +362,16 @@ func (b *booter) group(ctx context.Context) (string, error) {
 		id = aws.ToString(out.SecurityGroups[0].GroupId)
 	} else {
 		cr, err := b.api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
-			GroupName: aws.String(name), Description: aws.String("JeCloud " + b.o.App + "/" + b.o.Env),
+			GroupName: aws.String(name), Description: aws.String("JeCloud " + b.o.App + "/" + b.o.Env + " " + role + " servers"),
 			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSecurityGroup, Tags: []types.Tag{
-				{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)}}}},
+				{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)},
+				{Key: aws.String(TagRole), Value: aws.String(role)}}}},
 		})
 		if err != nil && !isCode(err, "InvalidGroup.Duplicate") {
 			return "", fmt.Errorf("creating security group %s: %w", name, err)
 		}
 		if err != nil { // made meanwhile by another run
-			return b.group(ctx)
+			return b.group(ctx, role)
 		}
 		id = aws.ToString(cr.GroupId)
 		fmt.Fprintf(b.o.Log, "created security group %s (%s)\n", name, id)
@@ -324,6 +381,9 @@ func (b *booter) group(ctx context.Context) (string, error) {
 		perms[0].IpRanges = append(perms[0].IpRanges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("SSH for jepush")})
 	}
 	for _, p := range b.o.Ports {
+		if role != placement.Web {
+			break
+		}
 		perms = append(perms, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(p), ToPort: aws.Int32(p),
 			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}})
 	}
@@ -336,7 +396,10 @@ func (b *booter) group(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("opening port %d in %s: %w", aws.ToInt32(p.FromPort), name, err)
 		}
 	}
-	b.groupID = id
+	if b.groupIDs == nil {
+		b.groupIDs = map[string]string{}
+	}
+	b.groupIDs[role] = id
 	return id, nil
 }
 

@@ -12,24 +12,51 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
-// Scale makes the environment have n servers: it makes the missing ones
-// (Ensure), or terminates the newest ones and forgets them. The count is
-// kept in the state document (desired_servers).
+// Scale makes the environment have n servers of role o.Role (web when
+// empty): it makes the missing ones (Ensure), or terminates the newest
+// ones of that role and forgets them; servers of other roles are left
+// alone. The count is kept in the state document (desired_servers for web,
+// desired_roles for the others). An environment keeps at least one web
+// server; other roles may go down to 0.
 func Scale(ctx context.Context, api EC2, st *globalstate.Store, o Options, n int) ([]globalstate.Server, error) {
 	o.defaults()
-	if n < 1 {
-		return nil, fmt.Errorf("scale to %d: an environment keeps at least 1 server (`jepush destroy` removes them all)", n)
+	role := o.Role
+	if role == "" {
+		role = placement.Web
 	}
-	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error { e.DesiredServers = n; return nil })
+	if err := placement.CheckRole(role); err != nil {
+		return nil, err
+	}
+	if n < 1 && role == placement.Web {
+		return nil, fmt.Errorf("scale to %d: an environment keeps at least 1 web server (`jepush destroy` removes them all)", n)
+	}
+	e, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+		if role == placement.Web {
+			e.DesiredServers = n
+			return nil
+		}
+		if e.DesiredRoles == nil {
+			e.DesiredRoles = map[string]int{}
+		}
+		e.DesiredRoles[role] = n
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(e.Servers) <= n {
+	var mine []globalstate.Server
+	for _, s := range e.Servers {
+		if s.RoleOrWeb() == role {
+			mine = append(mine, s)
+		}
+	}
+	if len(mine) <= n {
 		return Ensure(ctx, api, st, o)
 	}
-	for _, s := range slices.Clone(e.Servers[n:]) {
+	for _, s := range slices.Clone(mine[n:]) {
 		if err := terminate(ctx, api, o, s); err != nil {
 			return nil, err
 		}
@@ -57,9 +84,9 @@ func terminate(ctx context.Context, api EC2, o Options, s globalstate.Server) er
 			return err
 		}
 		if in != nil {
-			if tag(in.Tags, TagApp) != o.App || tag(in.Tags, TagEnv) != o.Env {
-				return fmt.Errorf("%s: instance %s is not tagged %s=%s, %s=%s: JeCloud did not make it, so it leaves it alone",
-					s.Name, s.InstanceID, TagApp, o.App, TagEnv, o.Env)
+			if r := tag(in.Tags, TagRole); tag(in.Tags, TagApp) != o.App || tag(in.Tags, TagEnv) != o.Env || r != "" && r != s.RoleOrWeb() {
+				return fmt.Errorf("%s: instance %s is not tagged %s=%s, %s=%s, %s=%s: JeCloud did not make it as this server, so it leaves it alone",
+					s.Name, s.InstanceID, TagApp, o.App, TagEnv, o.Env, TagRole, s.RoleOrWeb())
 			}
 			if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{s.InstanceID}}); err != nil {
 				return fmt.Errorf("terminating %s (%s): %w", s.Name, s.InstanceID, err)
@@ -158,12 +185,14 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 			}
 		}
 	}
-	name := "jecloud-" + o.App + "-" + o.Env
-	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	// The web servers' group, and those of other roles (jecloud-APP-ENV.ROLE).
+	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"),
+		Values: []string{GroupName(o.App, o.Env, placement.Web), GroupName(o.App, o.Env, placement.Web) + ".*"}}}})
 	if err != nil {
-		return fmt.Errorf("security group %s: %w", name, err)
+		return fmt.Errorf("security groups of %s/%s: %w", o.App, o.Env, err)
 	}
 	for _, g := range gs.SecurityGroups {
+		name := aws.ToString(g.GroupName)
 		if tag(g.Tags, TagApp) != o.App || tag(g.Tags, TagEnv) != o.Env {
 			fmt.Fprintf(o.Log, "security group %s (%s) is not tagged for %s/%s: left alone\n", name, aws.ToString(g.GroupId), o.App, o.Env)
 			continue
@@ -196,7 +225,7 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 				hosts = append(hosts, s.Host)
 			}
 		}
-		e.Servers, e.DesiredServers = nil, 0
+		e.Servers, e.DesiredServers, e.DesiredRoles = nil, 0, nil
 		return nil
 	}); err != nil {
 		return err

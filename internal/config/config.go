@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	AppFrom string
 	// Envs are the environments of the config file, by name.
 	Envs map[string]*Env
+	// Roles places process types on server roles ([roles] worker =
+	// ["worker"]): which servers run what (internal/placement).
+	Roles placement.Map
 }
 
 // Env is where one environment of the app is deployed.
@@ -47,6 +51,13 @@ type Env struct {
 	// Hosts are SSH destinations ("web1", "deploy@10.0.0.5:2222"), deployed
 	// one after another. Empty when Local.
 	Hosts []string
+	// HostRoles gives the role of the hosts that are not web servers
+	// ([env.NAME.hosts] worker = [...]).
+	HostRoles map[string]string
+	// Roles are the roles that have hosts in the config file, sorted, when
+	// hosts is a table of roles (nil for a list: web only). With --host, the
+	// servers pushed to are told these, not only their own.
+	Roles []string
 	// Local deploys to the agent on this machine, without SSH.
 	Local bool
 	// Root is the agent's root directory ("" lets the agent choose; for a
@@ -93,12 +104,13 @@ const DefaultRoot = "/var/cloud"
 
 // file is jecloud.toml as decoded; only the keys this package owns.
 type file struct {
-	App string              `toml:"app"`
-	Env map[string]envTable `toml:"env"`
+	App   string              `toml:"app"`
+	Env   map[string]envTable `toml:"env"`
+	Roles map[string][]string `toml:"roles"`
 }
 
 type envTable struct {
-	Hosts  []string `toml:"hosts"`
+	Hosts  hostList `toml:"hosts"`
 	Target string   `toml:"target"`
 	Root   string   `toml:"root"`
 	Agent  string   `toml:"agent"`
@@ -152,6 +164,9 @@ func (c *Config) parse(data []byte) error {
 	if err := c.checkKeys(data, md.Keys()); err != nil {
 		return err
 	}
+	if c.Roles, err = placement.Parse(c.File, f.Roles, nil); err != nil {
+		return err
+	}
 	if md.IsDefined("app") {
 		if err := names.CheckApp(f.App); err != nil {
 			return fmt.Errorf("%s:%d: %w", c.File, keyLine(data, "", "app"), err)
@@ -165,6 +180,9 @@ func (c *Config) parse(data []byte) error {
 		}
 		e, err := t.env(name)
 		if err != nil {
+			if errors.Is(err, errHosts) {
+				line = max(line, keyLine(data, "env."+name, "hosts"), tableLine(data, "env."+name+".hosts"))
+			}
 			return fmt.Errorf("%s:%d: [env.%s]: %w", c.File, line, name, err)
 		}
 		if e.Root != "" && !filepath.IsAbs(e.Root) && e.Local {
@@ -182,7 +200,7 @@ func (t envTable) env(name string) (*Env, error) {
 	case "local":
 		e.Local = true
 	case "ec2":
-		if len(t.Hosts) > 0 {
+		if t.Hosts.set {
 			return nil, errors.New(`target = "ec2" and hosts are both set: jepush makes the servers of an EC2 environment; keep one of them`)
 		}
 		if len(t.SSHFrom) == 0 {
@@ -209,22 +227,124 @@ func (t envTable) env(name string) (*Env, error) {
 	default:
 		return nil, fmt.Errorf("target = %q: use target = \"local\" for this machine, \"ec2\" for servers jepush makes on EC2, or leave target out and list hosts = [...]", t.Target)
 	}
-	if e.Local && len(t.Hosts) > 0 {
+	if e.Local && t.Hosts.set {
 		return nil, errors.New(`target = "local" and hosts are both set: keep one of them`)
 	}
-	if !e.Local && t.Hosts == nil {
+	if e.Local {
+		return e, nil
+	}
+	if !t.Hosts.set {
 		return nil, errors.New(`no hosts: add hosts = ["HOST", ...] (SSH destinations) or target = "local"`)
 	}
-	if !e.Local && len(t.Hosts) == 0 {
-		return nil, errors.New(`hosts = [] is empty: list at least one SSH destination, e.g. hosts = ["web1"]`)
+	if err := t.Hosts.into(e); err != nil {
+		return nil, err
 	}
-	for _, h := range t.Hosts {
-		if _, err := remote.ParseDest(h); err != nil {
-			return nil, fmt.Errorf("hosts: %w", err)
-		}
-	}
-	e.Hosts = t.Hosts
 	return e, nil
+}
+
+// errHosts marks the errors of the hosts key (for the line in messages).
+var errHosts = errors.New("hosts")
+
+type hostsError struct {
+	msg string
+	err error // the cause, if any
+}
+
+func (e *hostsError) Error() string        { return e.msg }
+func (e *hostsError) Unwrap() error        { return e.err }
+func (e *hostsError) Is(target error) bool { return target == errHosts }
+
+// hostList is the hosts key: a list of SSH destinations (the web servers),
+// or a table of role -> list ([env.prod.hosts] web = [...], worker = [...]).
+type hostList struct {
+	set bool
+	raw any
+}
+
+// UnmarshalTOML keeps the value; into checks it (with the messages of jepush).
+func (h *hostList) UnmarshalTOML(v any) error {
+	h.set, h.raw = true, v
+	return nil
+}
+
+const hostsExample = `hosts = ["web1", "web2"], or per role: [env.NAME.hosts] with web = ["web1"] and worker = ["jobs1"]`
+
+// into sets e's hosts (those of the other roles first, by role, then the
+// web servers) and their roles.
+func (h hostList) into(e *Env) error {
+	list := func(key string, v any) ([]string, error) {
+		items, ok := v.([]any)
+		if !ok {
+			return nil, &hostsError{msg: fmt.Sprintf("%s must be a list of SSH destinations: %s", key, hostsExample)}
+		}
+		var out []string
+		for _, it := range items {
+			s, ok := it.(string)
+			if !ok {
+				return nil, &hostsError{msg: fmt.Sprintf("%s: %v is not a string: %s", key, it, hostsExample)}
+			}
+			if _, err := remote.ParseDest(s); err != nil {
+				return nil, &hostsError{msg: fmt.Sprintf("%s: %v", key, err), err: err}
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	switch v := h.raw.(type) {
+	case []any:
+		hosts, err := list("hosts", v)
+		if err != nil {
+			return err
+		}
+		if len(hosts) == 0 {
+			return &hostsError{msg: `hosts = [] is empty: list at least one SSH destination, e.g. hosts = ["web1"]`}
+		}
+		e.Hosts = hosts
+		return nil
+	case map[string]any:
+		roles := make([]string, 0, len(v))
+		for r := range v {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		if _, ok := v[placement.Web]; !ok {
+			return &hostsError{msg: fmt.Sprintf("hosts has no web servers (roles %s): add web = [\"HOST\", ...]; process types that no role of [roles] names run there", strings.Join(roles, ", "))}
+		}
+		seen := map[string]string{}
+		var web, others []string
+		for _, r := range roles {
+			if err := placement.CheckRole(r); err != nil {
+				return &hostsError{msg: "hosts: " + err.Error(), err: err}
+			}
+			hosts, err := list("hosts."+r, v[r])
+			if err != nil {
+				return err
+			}
+			for _, d := range hosts {
+				if other, ok := seen[d]; ok {
+					return &hostsError{msg: fmt.Sprintf("host %q is in hosts.%s and hosts.%s: a server has one role; keep it in one list", d, other, r)}
+				}
+				seen[d] = r
+				if r == placement.Web {
+					web = append(web, d)
+					continue
+				}
+				others = append(others, d)
+				if e.HostRoles == nil {
+					e.HostRoles = map[string]string{}
+				}
+				e.HostRoles[d] = r
+			}
+		}
+		if len(web) == 0 {
+			return &hostsError{msg: `hosts.web = [] is empty: list at least one web server, e.g. web = ["web1"]`}
+		}
+		// Other roles first: process types moving off the web servers start
+		// on their own servers before they stop on the web servers.
+		e.Hosts, e.Roles = append(others, web...), roles
+		return nil
+	}
+	return &hostsError{msg: "hosts must be a list of SSH destinations: " + hostsExample}
 }
 
 // checkKeys refuses unknown keys in the tables this package owns and
@@ -309,6 +429,22 @@ func (c *Config) Env(name string, o Overrides) (*Env, error) {
 		e.Hosts = append([]string(nil), ce.Hosts...)
 	}
 	switch {
+	case o.Local:
+		e.HostRoles, e.Roles = nil, nil
+	case len(o.Hosts) > 0:
+		// --host: a host the file gives a role keeps it; others are web servers.
+		roles := map[string]string{}
+		for _, h := range o.Hosts {
+			if r, ok := e.HostRoles[h]; ok {
+				roles[h] = r
+			}
+		}
+		e.HostRoles = roles
+		if len(roles) == 0 {
+			e.HostRoles = nil
+		}
+	}
+	switch {
 	case len(o.Hosts) > 0:
 		for _, h := range o.Hosts {
 			if _, err := remote.ParseDest(h); err != nil {
@@ -361,7 +497,7 @@ func (e *Env) Targets() []remote.Target {
 	}
 	ts := make([]remote.Target, 0, len(e.Hosts))
 	for _, h := range e.Hosts {
-		ts = append(ts, remote.Target{Dest: h, Root: e.Root, Agent: e.Agent})
+		ts = append(ts, remote.Target{Dest: h, Root: e.Root, Agent: e.Agent, Role: e.HostRoles[h]})
 	}
 	return ts
 }

@@ -75,6 +75,20 @@ list = ["imagemagick"]
 		{name: "local and hosts", toml: "[env.prod]\ntarget = \"local\"\nhosts = [\"a\"]\n", err: []string{"both set"}},
 		{name: "bad host", toml: "[env.prod]\nhosts = [\"web1; rm -rf /\"]\n", err: []string{"invalid SSH destination"}},
 		{name: "env not a table", toml: "env.prod = 3\n", err: []string{"jecloud.toml:1:", "env.prod must be a table"}},
+		{name: "hosts per role", toml: "app = \"shop\"\n[roles]\nworker = [\"worker\", \"clock\"]\n[env.prod.hosts]\nweb = [\"web1\", \"web2\"]\nworker = [\"jobs1\"]\n", app: "shop",
+			envs: map[string]*Env{"prod": {Name: "prod", Hosts: []string{"jobs1", "web1", "web2"}, HostRoles: map[string]string{"jobs1": "worker"}, Roles: []string{"web", "worker"}}}},
+		{name: "hosts per role, inline", toml: "[env.prod]\nhosts = {web = [\"w\"], batch = [\"b1\", \"b2\"]}\n", app: "x",
+			dir: "x", envs: map[string]*Env{"prod": {Name: "prod", Hosts: []string{"b1", "b2", "w"}, HostRoles: map[string]string{"b1": "batch", "b2": "batch"}, Roles: []string{"batch", "web"}}}},
+		{name: "hosts per role without web", toml: "app = \"shop\"\n[env.prod.hosts]\nworker = [\"jobs1\"]\n",
+			err: []string{"jecloud.toml:2:", "[env.prod]", "no web servers (roles worker)", `add web = ["HOST", ...]`}},
+		{name: "host in two roles", toml: "app = \"shop\"\n[env.prod.hosts]\nweb = [\"a\"]\nworker = [\"a\"]\n",
+			err: []string{"jecloud.toml:2:", `host "a" is in hosts.web and hosts.worker`, "keep it in one list"}},
+		{name: "bad role name", toml: "app = \"shop\"\n[env.prod.hosts]\nweb = [\"a\"]\nWorkers = [\"b\"]\n",
+			err: []string{"jecloud.toml:2:", `role "Workers"`, "starting with a letter"}},
+		{name: "role hosts not a list", toml: "app = \"shop\"\n[env.prod.hosts]\nweb = [\"a\"]\nworker = \"b\"\n",
+			err: []string{"hosts.worker must be a list of SSH destinations", `[env.NAME.hosts] with web = ["web1"]`}},
+		{name: "roles type twice", toml: "app = \"shop\"\n[roles]\nworker = [\"jobs\"]\nbatch = [\"jobs\"]\n",
+			err: []string{"jecloud.toml: [roles]", `"jobs" is in both batch and worker`}},
 		{name: "bad package.json", pkg: "{", err: []string{"package.json", `set app = "NAME"`}},
 		{name: "unusable dir name", dir: "___", err: []string{`cannot use "___"`, "the directory's name", `set app = "NAME" in`}},
 	} {
@@ -120,7 +134,7 @@ list = ["imagemagick"]
 
 func TestEnvOverrides(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, FileName, "app = \"shop\"\n[env.prod]\nhosts = [\"web1\", \"web2\"]\nroot = \"/srv/cloud\"\n[env.stage]\nhosts = [\"s1\"]\n")
+	write(t, dir, FileName, "app = \"shop\"\n[env.prod]\nhosts = [\"web1\", \"web2\"]\nroot = \"/srv/cloud\"\n[env.stage]\nhosts = [\"s1\"]\n[env.roles.hosts]\nweb = [\"web1\"]\nworker = [\"jobs1\"]\n")
 	c, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +147,14 @@ func TestEnvOverrides(t *testing.T) {
 		err  string
 	}{
 		{env: "prod", want: []remote.Target{{Dest: "web1", Root: "/srv/cloud"}, {Dest: "web2", Root: "/srv/cloud"}}},
+		{env: "roles", want: []remote.Target{{Dest: "jobs1", Role: "worker"}, {Dest: "web1"}}},
+		{env: "roles", o: Overrides{Hosts: []string{"jobs1"}}, want: []remote.Target{{Dest: "jobs1", Role: "worker"}}},
+		{env: "roles", o: Overrides{Hosts: []string{"new1"}}, want: []remote.Target{{Dest: "new1"}}},
 		{env: "prod", o: Overrides{Hosts: []string{"web9"}, Agent: "jeagent"}, want: []remote.Target{{Dest: "web9", Root: "/srv/cloud", Agent: "jeagent"}}},
 		{env: "prod", o: Overrides{Local: true}, want: []remote.Target{{Local: true, Root: "/srv/cloud"}}},
 		{env: "stage", o: Overrides{Local: true}, want: []remote.Target{{Local: true, Root: "/tmp/jr"}}},
 		{env: "new", o: Overrides{Hosts: []string{"n1"}}, want: []remote.Target{{Dest: "n1"}}},
-		{env: "new", err: `no environment "new" in ` + filepath.Join(dir, FileName) + " (it has: prod, stage)"},
+		{env: "new", err: `no environment "new" in ` + filepath.Join(dir, FileName) + " (it has: prod, roles, stage)"},
 		{env: "prod", o: Overrides{Hosts: []string{"a"}, Local: true}, err: "choose one"},
 		{env: "prod", o: Overrides{Hosts: []string{"-x"}}, err: "--host: invalid SSH destination"},
 		{env: "Prod", err: "invalid environment name"},

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/s3conf"
 	"github.com/jecloud/jecloud/internal/state"
 )
@@ -172,6 +173,9 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 	if err := state.Read(appJSON, &a); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if err := f.place(ae, appJSON, doc, &a); err != nil {
+		return err
+	}
 	switch {
 	case a.Deployment != nil && a.Deployment.Version == want:
 		return nil // on its way
@@ -224,6 +228,37 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 		return f.release(ctx, ae, err)
 	}
 	fmt.Fprintf(f.log, "%s: deploying %s, as the global state requests\n", ae, want)
+	return nil
+}
+
+// place records this server's role and the roles with ready servers (from
+// the document) in app.json, when they changed; the live version is then
+// restarted, so that the process types placed here start and the others
+// stop (a new version requested applies them anyway).
+func (f *follower) place(ae state.AppEnv, appJSON string, doc *globalstate.Env, a *state.App) error {
+	me := doc.Server(f.s.Server)
+	p := &placement.Server{Role: me.RoleOrWeb(), Roles: doc.ReadyRoles()}
+	if placement.Same(a.Placement, p) {
+		return nil
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	restart := false
+	na, err := state.UpdateApp(appJSON, func(x *state.App) error {
+		x.Placement = p
+		if x.Deployment == nil && x.CurrentVersion != "" && x.CurrentVersion == doc.Requested.Version {
+			x.Request(x.CurrentVersion, now, false)
+			restart = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*a = *na
+	fmt.Fprintf(f.log, "%s: this is a %s server (roles with servers: %v), as the global state says\n", ae, p.Role, p.Roles)
+	if restart {
+		fmt.Fprintf(f.log, "%s: restarting %s with the process types placed here\n", ae, a.CurrentVersion)
+	}
 	return nil
 }
 

@@ -10,9 +10,11 @@ package globalstate
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -29,6 +31,9 @@ type Env struct {
 	// DesiredServers is how many servers `jepush scale` asked for (0: as
 	// many as jecloud.toml says).
 	DesiredServers int `json:"desired_servers,omitempty"`
+	// DesiredRoles is how many servers of each role other than web
+	// `jepush scale --role ROLE N` asked for ({"worker": 2}).
+	DesiredRoles map[string]int `json:"desired_roles,omitempty"`
 	// MaxParallel is how many servers may switch to a new version at the
 	// same time (default 1), when the servers follow the global state.
 	MaxParallel int         `json:"max_parallel,omitempty"`
@@ -47,7 +52,7 @@ type Request struct {
 type Server struct {
 	Name       string `json:"name"`           // unique in the environment
 	Host       string `json:"host,omitempty"` // what SSH connects to
-	Role       string `json:"role,omitempty"` // "web" (default), "worker"
+	Role       string `json:"role,omitempty"` // "web" (default), "worker": which process types it runs
 	User       string `json:"user,omitempty"` // SSH login ("": the ssh config's)
 	InstanceID string `json:"instance_id,omitempty"`
 	// HostKeys are the server's SSH host keys (authorized_keys lines), as
@@ -73,6 +78,30 @@ type Bootstrap struct {
 // Ready reports whether the server can be deployed to: added by hand, or
 // bootstrapped to the end.
 func (s *Server) Ready() bool { return s.Bootstrap == nil || s.Bootstrap.Step == "ready" }
+
+// RoleOrWeb returns the server's role, web when it has none.
+func (s *Server) RoleOrWeb() string {
+	if s.Role == "" {
+		return placement.Web
+	}
+	return s.Role
+}
+
+// ReadyRoles returns the roles that have a ready server, sorted: the
+// process types of other roles run on the web servers. A role scaled to 0
+// (desired_roles) has none, even while its servers are being ended.
+func (e *Env) ReadyRoles() []string {
+	var out []string
+	for i := range e.Servers {
+		s := &e.Servers[i]
+		n, set := e.DesiredRoles[s.RoleOrWeb()]
+		if s.Ready() && s.Host != "" && !slices.Contains(out, s.RoleOrWeb()) && (!set || n > 0 || s.RoleOrWeb() == placement.Web) {
+			out = append(out, s.RoleOrWeb())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Observed is what a server's agent last reported.
 type Observed struct {
@@ -122,6 +151,19 @@ func (e *Env) Validate() error {
 			return &state.ValueError{Key: "servers[].name", Value: s.Name, Err: fmt.Errorf("two servers have this name: names are unique in an environment")}
 		}
 		seen[s.Name] = true
+		if s.Role != "" {
+			if err := placement.CheckRole(s.Role); err != nil {
+				return &state.ValueError{Key: "servers[].role", Value: s.Role, Err: err}
+			}
+		}
+	}
+	for r, n := range e.DesiredRoles {
+		if err := placement.CheckRole(r); err != nil {
+			return &state.ValueError{Key: "desired_roles", Value: r, Err: err}
+		}
+		if n < 0 || n > 100 {
+			return &state.ValueError{Key: "desired_roles." + r, Value: fmt.Sprint(n), Err: fmt.Errorf("give 0 to 100 servers")}
+		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
 // Phases of a deployment, in order.
@@ -35,6 +37,9 @@ type Request struct {
 	// Scale is the number of instances per process type set with
 	// `ps:scale` (app.json "scale"); it overrides the release's own.
 	Scale map[string]int `json:"scale,omitempty"`
+	// Placement is this server's role and the roles its environment has
+	// (app.json "placement"); nil: every process type runs here.
+	Placement *placement.Server `json:"placement,omitempty"`
 }
 
 // Response is what a hook may print on stdout as one JSON object.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
@@ -38,6 +39,12 @@ type Client struct {
 	// Global, if set, sends pushes through the global state on S3 (the
 	// servers fetch the version themselves) instead of to each target.
 	Global *Global
+	// Roles places process types on server roles (jecloud.toml's [roles]);
+	// each target's Role says which servers run which types.
+	Roles placement.Map
+	// EnvRoles are roles that have servers in the environment besides
+	// those of Targets (the config's role hosts, when --host pushes to some).
+	EnvRoles []string
 
 	outMu sync.Mutex // one line at a time on the terminal
 }

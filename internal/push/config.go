@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // ShowConfig prints the config vars of each target (prefixed with the host
@@ -55,13 +58,45 @@ func (c *Client) configArgv(cmd string, keys []string, noRestart bool) []string 
 }
 
 // Scale sets instance counts ("web=2") on each target and restarts the app
-// there (unless noRestart), watching it go live.
+// there (unless noRestart), watching it go live. When the environment uses
+// roles, the counts are recorded on every server (a web server keeps them
+// for when no worker server is left) but applied, by a restart, only on
+// the servers that run those types.
 func (c *Client) Scale(ctx context.Context, counts []string, noRestart bool) error {
 	argv := append([]string{"ps:scale", c.App, c.Env}, counts...)
-	if noRestart {
-		argv = append(argv, "--no-restart")
-	} else {
-		argv = append(argv, "--wait")
+	if !c.placing() {
+		if noRestart {
+			return c.eachWatched(ctx, append(argv, "--no-restart"), nil, "restart")
+		}
+		return c.eachWatched(ctx, append(argv, "--wait"), nil, "restart")
 	}
-	return c.eachWatched(ctx, argv, nil, "restart")
+	var types []string
+	for _, a := range counts {
+		typ, _, _ := strings.Cut(a, "=")
+		types = append(types, typ)
+	}
+	var on []string
+	for i, t := range c.Targets {
+		p := c.placementOf(t)
+		runs := slices.ContainsFunc(types, func(typ string) bool { return c.Roles.Runs(p, typ) })
+		a := append(slices.Clone(argv), "--no-restart")
+		if runs {
+			on = append(on, t.Name()+" ("+p.Role+")")
+			if !noRestart {
+				a[len(a)-1] = "--wait"
+			}
+		}
+		if err := c.watchOne(ctx, t, a, nil, "restart"); err != nil {
+			if rest := c.Targets[i+1:]; len(rest) > 0 && ctx.Err() == nil {
+				err = fmt.Errorf("%w\nnot done on: %s", err, names(rest))
+			}
+			return err
+		}
+	}
+	if len(on) == 0 {
+		c.say("%s run on no server of %s: the counts are recorded for when they do", strings.Join(types, ", "), c.Env)
+	} else {
+		c.say("%s: applied on %s", strings.Join(counts, " "), strings.Join(on, ", "))
+	}
+	return nil
 }

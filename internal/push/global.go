@@ -53,6 +53,7 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 	if err != nil {
 		return err
 	}
+	c.sayPlacement()
 	key := fleet.BundleKey(c.App, id)
 	bucket := g.Store.Bucket
 	_, err = g.Bundles.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ExpectedBucketOwner: g.Store.ExpectedOwner()})
@@ -111,6 +112,12 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 	deadline := time.Now().Add(timeout)
 	said := map[string]string{}
 	var lastPoke time.Time
+	if c.placing() {
+		// Servers already running the version may have to restart for a
+		// new placement (a role's servers came or went): poke them all once.
+		c.poke(ctx, c.Targets)
+		lastPoke = time.Now()
+	}
 	for {
 		e, _, err := g.Store.Get(ctx, c.App, c.Env)
 		if err != nil {

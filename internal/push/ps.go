@@ -24,6 +24,7 @@ type Process struct {
 // HostProcesses is one target's answer to ps.
 type HostProcesses struct {
 	Host      string    `json:"host"`
+	Role      string    `json:"role,omitempty"` // when the environment uses roles
 	Processes []Process `json:"processes"`
 	Error     string    `json:"error,omitempty"`
 }
@@ -36,6 +37,9 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 	var failed []string
 	for _, t := range c.Targets {
 		h := HostProcesses{Host: t.Name(), Processes: []Process{}}
+		if c.placing() {
+			h.Role = roleOf(t)
+		}
 		r, err := c.open(ctx, t)
 		if err == nil {
 			var out bytes.Buffer
@@ -69,6 +73,9 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 		w := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "HOST\tPROCESS\tSTATE\tRESTARTS\tUP SINCE")
 		for _, h := range hosts {
+			if h.Role != "" {
+				h.Host += " (" + h.Role + ")"
+			}
 			if h.Error != "" {
 				fmt.Fprintf(w, "%s\t%s\n", h.Host, c.style("bad", "error: "+oneLine(h.Error)))
 				continue

@@ -43,6 +43,7 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 			return err
 		}
 	}
+	c.sayPlacement()
 	b := &lazyBundle{c: c, dir: dir, id: id}
 	defer b.remove()
 	for i, t := range c.Targets {
@@ -216,7 +217,12 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	if o.Timeout > 0 {
 		argv = append(argv, "--timeout", o.Timeout.String())
 	}
-	c.say("deploying %s to %s %s on %s", id, c.App, c.Env, name)
+	argv = append(argv, c.placeArgs(t)...)
+	role := ""
+	if c.placing() {
+		role = " (" + roleOf(t) + ")"
+	}
+	c.say("deploying %s to %s %s on %s%s", id, c.App, c.Env, name, role)
 	_, err = c.run(ctx, r, argv, nil, true)
 	switch {
 	case err == nil:

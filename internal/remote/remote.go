@@ -40,6 +40,9 @@ type Target struct {
 	// as a user other than root: "sudo -n jeagent"; locally: jeagent on
 	// PATH, else beside this executable).
 	Agent string
+	// Role is the server's role in its environment ("" is web): which
+	// process types run there (internal/placement).
+	Role string
 }
 
 // Name returns the target's name for messages.

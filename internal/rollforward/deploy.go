@@ -296,7 +296,7 @@ func (e *Engine) callHooks(ctx context.Context, o *observed, phase, version, pre
 	ae := o.ae
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
 		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous,
-		Scale: o.app.Scale}
+		Scale: o.app.Scale, Placement: o.app.Placement}
 	e.fault("hook:" + phase)
 	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
 	var he *hook.Error

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/placement"
 )
 
 // The steps of a deployment, in order; Deployment.State holds the one it is
@@ -43,6 +44,11 @@ type App struct {
 	// Scale is the number of instances per process type, set with
 	// `ps:scale` or by hand; it overrides jecloud.toml's [scale].
 	Scale map[string]int `json:"scale,omitempty"`
+	// Placement is this server's role in the environment and the roles
+	// that have servers there (set by jepush at each push, or by hand);
+	// with jecloud.toml's [roles] it decides which process types run here.
+	// Absent: every type runs here.
+	Placement *placement.Server `json:"placement,omitempty"`
 	// Backups is the last backup of each service (`jeagent backup`).
 	Backups map[string]*BackupRecord `json:"backups,omitempty"`
 	// Git is set for an environment deployed from git pushes (webhook).
@@ -247,6 +253,9 @@ func (a *App) Validate() error {
 				return &ValueError{Key: key, Value: c.Commit, Err: fmt.Errorf("not a full commit ID (40 or 64 hex digits): remove the key")}
 			}
 		}
+	}
+	if err := a.Placement.Check(); err != nil {
+		return &ValueError{Key: "placement", Value: fmt.Sprintf("%+v", *a.Placement), Err: err}
 	}
 	if d := a.Deployment; d != nil {
 		if err := names.CheckVersion(d.Version); err != nil {

@@ -12,7 +12,7 @@ import (
 
 func TestWriteUnitsOnlyWhenChanged(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "system")
-	units := systemd.Units("")
+	units := systemd.Units("", "")
 	written, err := WriteUnits(dir, units)
 	if err != nil || len(written) != 2 {
 		t.Fatalf("first write: %v %v", written, err)
@@ -69,7 +69,7 @@ func TestResultString(t *testing.T) {
 
 func TestInstalled(t *testing.T) {
 	dir := t.TempDir()
-	units := systemd.Units("/usr/bin/jeagent")
+	units := systemd.Units("/usr/bin/jeagent", "")
 	if Installed(dir, units) {
 		t.Fatal("an empty dir holds the units")
 	}
@@ -79,7 +79,7 @@ func TestInstalled(t *testing.T) {
 	if !Installed(dir, units) {
 		t.Fatal("the units just written are not seen")
 	}
-	if Installed(dir, systemd.Units("/usr/local/bin/jeagent")) {
+	if Installed(dir, systemd.Units("/usr/local/bin/jeagent", "")) {
 		t.Error("units for another binary count as installed")
 	}
 }

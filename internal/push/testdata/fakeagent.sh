@@ -1,6 +1,6 @@
 #!/bin/sh
 # A stand-in for jeagent, for tests: it implements has, receive, deploy,
-# status, rollback and logs as the agent's command contract says, keeping
+# status, rollback, ps:scale and logs as the agent's command contract says, keeping
 # its state in files under --root. Files that steer it:
 #   ROOT/fail      deploy fails with its content as the reason
 #   ROOT/full      receive fails with "no space left on device"
@@ -53,6 +53,8 @@ status)
 	if [ -f "$root/$app/$env/pending" ]; then dep="{\"version\":\"$(cat "$root/$app/$env/pending")\",\"state\":\"extracting\",\"start_date\":\"2024-05-01T12:00:00Z\"}"; fi
 	case " $* " in *" --follow "*) echo "following"; exit 0;; esac
 	printf '{"apps":[{"app":"%s","env":"%s","current_version":"%s","deployment":%s,"recent_failed_deployments":[{"version":"7c3e92c0ab12","fail_date":"2024-05-01T11:00:00Z","reason":"out of disk space"}],"backoff":null,"error":""}]}\n' "$app" "$env" "$cur" "$dep" ;;
+ps:scale)
+	echo "scale recorded: $*" ;;
 logs)
 	echo "May 01 12:00:00 web1 node[123]: listening on :3000" ;;
 *)
