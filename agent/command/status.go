@@ -29,8 +29,10 @@ type appStatus struct {
 	Backoff         *state.Backoff           `json:"backoff"`
 	Backups         map[string]*backupStatus `json:"backups"`
 	// Mail is the environment's mail relay (hooks/mail), when it has one.
-	Mail  *mail.Status `json:"mail,omitempty"`
-	Error string       `json:"error"`
+	Mail *mail.Status `json:"mail,omitempty"`
+	// Git is set when pushes to a git branch deploy the environment.
+	Git   *state.Git `json:"git,omitempty"`
+	Error string     `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -123,6 +125,7 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	s.CurrentVersion, s.Deployment, s.Backoff = a.CurrentVersion, a.Deployment, a.Backoff
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
 	s.Backups = backupStatuses(l, ae, a)
+	s.Git = a.Git
 	return s
 }
 
@@ -194,6 +197,18 @@ func printStatus(w io.Writer, s appStatus) {
 	}
 	if b := s.Backoff; b != nil {
 		fmt.Fprintf(w, "  backoff:    %s failed %d time(s); next try %s; last error: %s\n", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
+	}
+	if g := s.Git; g != nil {
+		line := "no push yet"
+		if c := g.Requested; c != nil {
+			line = fmt.Sprintf("last push %s (delivery %s, %s)", c.Commit[:min(12, len(c.Commit))], c.Delivery, c.Date.Format(time.RFC3339))
+			if b := g.Built; b != nil && b.Commit == c.Commit {
+				line += ", built as " + b.Version
+			} else {
+				line += ", not built yet"
+			}
+		}
+		fmt.Fprintf(w, "  git:        branch %s of %s: %s\n", g.Branch, g.Repository, line)
 	}
 	for _, name := range sortedKeys(s.Backups) {
 		b := s.Backups[name]

@@ -249,6 +249,11 @@ func TestGitPushDeploys(t *testing.T) {
 	if err := state.Read(l.AppJSON(shop), &a); err != nil || a.Git == nil || a.Git.Built == nil || a.Git.Built.Commit != c2 || a.Git.Built.Version != v2 {
 		t.Errorf("app.json git: %+v", a.Git)
 	}
+	st, err := exec.Command(agent, "--root", root, "status", "shop", "prod").CombinedOutput()
+	if want := "git:        branch main of " + url("origin.git") + ": last push " + c2[:12] + " (delivery d-6, "; err != nil ||
+		!strings.Contains(string(st), want) || !strings.Contains(string(st), "built as "+v2) {
+		t.Errorf("jeagent status lacks %q: %v\n%s", want, err, st)
+	}
 	if leftovers, _ := filepath.Glob(filepath.Join(files.Dir, ".build-*")); len(leftovers) > 0 {
 		t.Errorf("checkouts left behind: %v", leftovers)
 	}
