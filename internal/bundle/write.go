@@ -235,6 +235,11 @@ func scan(dir string, opt WriteOptions, digests bool) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	return hashEntries(dir, ents, opt, digests)
+}
+
+// hashEntries hashes the canonical tar of ents, read from dir.
+func hashEntries(dir string, ents []entry, opt WriteOptions, digests bool) (*Manifest, error) {
 	sum := sha256.New()
 	tw := tar.NewWriter(sum)
 	tp := tarWriter{tw: tw, root: dir, buf: make([]byte, copyBufSize), progress: opt.Progress}

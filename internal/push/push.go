@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -103,15 +104,21 @@ func (b *lazyBundle) remove() {
 	}
 }
 
-// hash computes dir's version ID without compressing.
+// hash computes dir's version ID without compressing. A tree whose files'
+// sizes and times have not changed since the last push from this machine
+// is not read again (bundle.CachedHash; JEPUSH_TREE_CACHE=off turns it off).
 func (c *Client) hash(ctx context.Context, dir string) (string, error) {
 	bar := progress.Start(c.Stderr, c.Interactive, "reading "+dir, 0)
 	var files int
 	var bytes int64
-	id, err := bundle.Hash(dir, bundle.WriteOptions{Progress: func(n int, b int64) {
+	id, cached, err := bundle.CachedHash(dir, treeCacheDir(), bundle.WriteOptions{Progress: func(n int, b int64) {
 		files, bytes = n, b
 		bar.Set(n, b)
 	}})
+	if err == nil && cached {
+		bar.Done("unchanged since it was last read: version " + id)
+		return id, nil
+	}
 	if err != nil {
 		bar.Fail()
 		return "", fmt.Errorf("bundle %s: %w", dir, err)
@@ -122,6 +129,19 @@ func (c *Client) hash(ctx context.Context, dir string) (string, error) {
 	}
 	bar.Done(fmt.Sprintf("%d file%s, %s, version %s", files, plural(files), progress.Bytes(bytes), id))
 	return id, nil
+}
+
+// treeCacheDir is where CachedHash keeps what it remembers: the user's
+// cache directory, unless JEPUSH_TREE_CACHE is "off".
+func treeCacheDir() string {
+	if os.Getenv("JEPUSH_TREE_CACHE") == "off" {
+		return ""
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "jecloud", "trees")
 }
 
 func plural(n int) string {

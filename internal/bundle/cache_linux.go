@@ -1,0 +1,8 @@
+package bundle
+
+import (
+	"syscall"
+	"time"
+)
+
+func ctimeOf(s *syscall.Stat_t) time.Time { return time.Unix(s.Ctim.Unix()) }
