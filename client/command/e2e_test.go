@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jecloud/jecloud/internal/remote/sshdtest"
@@ -18,10 +19,7 @@ import (
 // sshd on loopback, and the real jeagent built from ./agent.
 func TestPushToRealAgentOverSSH(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{ECDSA: true})
-	agent := filepath.Join(t.TempDir(), "jeagent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
-		t.Fatalf("build jeagent: %v\n%s", err, out)
-	}
+	agent := buildAgent(t)
 	home := s.Home(t, s.KnownHostsLines())
 	sshConfig := filepath.Join(t.TempDir(), "ssh_config")
 	sshdtest.WriteFile(t, sshConfig, fmt.Sprintf("Host web1\n  HostName 127.0.0.1\n  Port %d\n  User %s\n", s.Port, s.User), 0o600)
@@ -102,17 +100,7 @@ func TestPushToRealAgentOverSSH(t *testing.T) {
 // TestConfigVarsOverSSH sets, shows and unsets config vars through jepush,
 // SSH and the real agent: values travel on stdin, not on the command line.
 func TestConfigVarsOverSSH(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.Options{})
-	agent := filepath.Join(t.TempDir(), "jeagent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
-		t.Fatalf("build jeagent: %v\n%s", err, out)
-	}
-	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
-	t.Setenv("SSH_AUTH_SOCK", "")
-	root := t.TempDir()
-	dir := t.TempDir()
-	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [%q]\nagent = %q\nroot = %q\n",
-		s.User+"@"+s.Addr(), agent, root), 0o644)
+	s, _, dir := agentOverSSH(t)
 	ctx := context.Background()
 	if code, _, errb := jepush(ctx, dir, "prod"); code != 0 {
 		t.Fatalf("push: %s", errb)
@@ -142,17 +130,7 @@ func TestConfigVarsOverSSH(t *testing.T) {
 // version, through jepush, sshd and the real jeagent, and falls back to the
 // whole bundle when the server cannot use one.
 func TestDeltaPush(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.Options{})
-	agent := filepath.Join(t.TempDir(), "jeagent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
-		t.Fatalf("build jeagent: %v\n%s", err, out)
-	}
-	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
-	t.Setenv("SSH_AUTH_SOCK", "")
-	root := t.TempDir()
-	dir := t.TempDir()
-	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [%q]\nagent = %q\nroot = %q\n",
-		s.User+"@"+s.Addr(), agent, root), 0o644)
+	_, root, dir := agentOverSSH(t)
 	for i := range 200 {
 		sshdtest.WriteFile(t, filepath.Join(dir, "lib", fmt.Sprintf("f%03d.js", i)), strings.Repeat(fmt.Sprintf("// file %d %x\n", i, i*7919), 300), 0o644)
 	}
@@ -219,4 +197,54 @@ func TestDeltaPush(t *testing.T) {
 	if code, _, errb = jepush(ctx, dir, "prod"); code != 0 || !strings.Contains(errb, "uploading to ") {
 		t.Fatalf("push without a base: exit %d\n%s", code, errb)
 	}
+}
+
+var (
+	agentOnce sync.Once
+	agentBin  string
+	agentErr  error
+)
+
+// buildAgent builds jeagent from ../../agent once for the package's tests.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "jepush-test-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentBin = filepath.Join(dir, "jeagent")
+		if out, err := exec.Command("go", "build", "-o", agentBin, "../../agent").CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("build jeagent: %v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
+	return agentBin
+}
+
+// TestMain removes the shared jeagent after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if agentBin != "" {
+		os.RemoveAll(filepath.Dir(agentBin))
+	}
+	os.Exit(code)
+}
+
+// agentOverSSH starts an sshd whose user runs the real jeagent with its own
+// root, and writes a jecloud.toml for app shop, environment prod, on it. It
+// returns the sshd, the agent's root and the app directory.
+func agentOverSSH(t *testing.T) (s *sshdtest.Server, root, dir string) {
+	t.Helper()
+	s = sshdtest.Start(t, sshdtest.Options{})
+	agent := buildAgent(t)
+	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
+	t.Setenv("SSH_AUTH_SOCK", "")
+	root, dir = t.TempDir(), t.TempDir()
+	sshdtest.WriteFile(t, filepath.Join(dir, "jecloud.toml"), fmt.Sprintf("app = \"shop\"\n[env.prod]\nhosts = [%q]\nagent = %q\nroot = %q\n",
+		s.User+"@"+s.Addr(), agent, root), 0o644)
+	return s, root, dir
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,10 +32,7 @@ func TestGitPushDeploys(t *testing.T) {
 	}
 	s := sshdtest.Start(t, sshdtest.Options{})
 	tmp := t.TempDir()
-	agent := filepath.Join(tmp, "jeagent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../agent").CombinedOutput(); err != nil {
-		t.Fatalf("build jeagent: %v\n%s", err, out)
-	}
+	agent := buildAgent(t)
 	t.Setenv("HOME", s.Home(t, s.KnownHostsLines()))
 	t.Setenv("SSH_AUTH_SOCK", "")
 	t.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(tmp, "gitconfig"))
@@ -128,7 +124,7 @@ func TestGitPushDeploys(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var whLog syncBuf
+	var whLog syncBuffer
 	wh := exec.Command(agent, "--root", root, "webhook", "--listen", addr, "--idle", "0")
 	wh.Stderr = &whLog
 	if err := wh.Start(); err != nil {
@@ -227,7 +223,7 @@ func TestGitPushDeploys(t *testing.T) {
 		if code != tc.code {
 			t.Errorf("%s: status %d, want %d: %s", tc.name, code, tc.code, body)
 		}
-		if !whLog.waitFor(tc.log) {
+		if !waitFor(&whLog, tc.log) {
 			t.Errorf("%s: the webhook's log lacks %q:\n%s", tc.name, tc.log, whLog.String())
 		}
 	}
@@ -259,32 +255,14 @@ func TestGitPushDeploys(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for a command's writes and the test's reads.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// waitFor reports whether sub shows up within 5 s (the command's output
+// waitFor reports whether sub shows up in b within 5 s (a command's output
 // arrives through a pipe).
-func (s *syncBuf) waitFor(sub string) bool {
+func waitFor(b *syncBuffer, sub string) bool {
 	for range 100 {
-		if strings.Contains(s.String(), sub) {
+		if strings.Contains(b.String(), sub) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
