@@ -139,19 +139,27 @@ func GitHostKeys(repo string, files []string) (string, error) {
 		}
 	}
 	if len(lines) == 0 {
-		return "", fmt.Errorf("no host key for %s in %s: connect to it once (ssh -T %s) and check the fingerprint it shows, or give --known-hosts FILE",
-			ep, strings.Join(files, ", "), remote.ShellQuote(sshTarget(repo)))
+		return "", fmt.Errorf("no host key for %s in %s: connect to it once (%s) and check the fingerprint it shows, or give --known-hosts FILE",
+			ep, strings.Join(files, ", "), sshCommand(repo))
 	}
 	return strings.Join(lines, "\n") + "\n", nil
 }
 
-func sshTarget(repo string) string {
+// sshCommand is the ssh command that connects to repo's server once.
+func sshCommand(repo string) string {
 	if rest, ok := strings.CutPrefix(repo, "ssh://"); ok {
-		host, _, _ := strings.Cut(rest, "/")
-		return host
+		dest, _, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndex(dest, "@"); at >= 0 {
+			if h, p, err := net.SplitHostPort(dest[at+1:]); err == nil {
+				return "ssh -T -p " + p + " " + remote.ShellQuote(dest[:at+1]+h)
+			}
+		} else if h, p, err := net.SplitHostPort(dest); err == nil {
+			return "ssh -T -p " + p + " " + remote.ShellQuote(h)
+		}
+		return "ssh -T " + remote.ShellQuote(dest)
 	}
 	host, _, _ := strings.Cut(repo, ":")
-	return host
+	return "ssh -T " + remote.ShellQuote(host)
 }
 
 func randomKey() (ssh.PublicKey, error) {

@@ -304,3 +304,21 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+func TestGitHostKeys(t *testing.T) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	line := "[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+	sshdtest.WriteFile(t, kh, line+"github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n", 0o600)
+	got, err := GitHostKeys("ssh://git@git.example.com:2222/acme/shop.git", []string{kh})
+	if err != nil || got != line {
+		t.Errorf("GitHostKeys: %q %v, want %q", got, err, line)
+	}
+	for repo, hint := range map[string]string{
+		"ssh://git@other.example.com:2222/acme/shop.git": "(ssh -T -p 2222 git@other.example.com)",
+		"git@gitlab.example.com:acme/shop.git":           "(ssh -T git@gitlab.example.com)",
+	} {
+		if _, err := GitHostKeys(repo, []string{kh}); err == nil || !strings.Contains(err.Error(), hint) {
+			t.Errorf("%s: %v, want the hint %q", repo, err, hint)
+		}
+	}
+}
