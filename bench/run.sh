@@ -248,6 +248,7 @@ section_2() {
 	row 2b "idle tick, 20 app environments: peak RSS" '`/bin/true`' "$true_maxrss_kb" "$tick20_maxrss_kb" KB "value<10240" "< 10 MiB"
 	row 2c "idle tick, 20 app environments: bytes written ($TICKS ticks, ru_oublock)" - - "$tick20_write_bytes" B "value==0" "no disk writes"
 	row 2d "idle tick, 20 app environments: inodes created/changed under the root ($TICKS ticks)" - - "$tick20_changed" "" "value==0" "no disk writes"
+	row 2f "the same idle tick against the cheapest Go program: how much of it is Go's own start-up on this machine" 'an empty Go program (bench/gonop)' "$nop_cpu_ms" "$tick20_cpu_ms" ms - "(for information: no Go program beats the reference)"
 	row 2e "the full agent's idle \`jeagent rollforward\`, 20 app environments: CPU; peak RSS $(calc "$full20_maxrss_kb/1024") MiB" '`/bin/true`' "$true_cpu_ms" "$full20_cpu_ms" ms - "(for information)"
 }
 
