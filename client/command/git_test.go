@@ -200,6 +200,11 @@ func TestGitPushDeploys(t *testing.T) {
 	}
 	v1 := wantID(c1)
 	waitLive(v1)
+	// Bundled by the agent itself: stored with a receipt, as an upload is,
+	// so the deployment did not read it twice.
+	if _, err := os.Stat(l.Receipt(shop, v1)); err != nil {
+		t.Errorf("no receipt for the built bundle: %v", err)
+	}
 	if b, err := os.ReadFile(filepath.Join(l.Release(shop, v1), "vendor", "lib", "index.js")); err != nil || string(b) != "module.exports = 'lib'\n" {
 		t.Fatalf("the submodule in the release: %q %v", b, err)
 	}

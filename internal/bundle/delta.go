@@ -216,13 +216,12 @@ func ReadManifest(r io.Reader, lim Limits) (*Manifest, error) {
 // the other rules: it reads bundles the server checked when they came.
 func eachEntry(r io.Reader, lim Limits, fn func(h *tar.Header, body io.Reader) error) (string, error) {
 	lim = lim.orDefault()
-	dec, err := zstd.NewReader(bufio.NewReaderSize(r, 256<<10),
-		zstd.WithDecoderMaxWindow(lim.MaxWindow), zstd.WithDecoderMaxMemory(lim.MaxWindow))
+	dec, err := newDecoder(r, lim)
 	if err != nil {
 		return "", fmt.Errorf("read bundle: zstd decoder: %w", err)
 	}
 	defer dec.Close()
-	m := &meter{r: dec, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+	m := newMeter(dec, lim)
 	tr := tar.NewReader(m)
 	for {
 		h, err := tr.Next()
@@ -290,13 +289,12 @@ func DecodeManifest(r io.Reader, max int64) (*Manifest, error) {
 // base's own ID must be the delta's base.
 func ApplyDelta(base, delta io.Reader, w io.Writer, lim Limits) (baseID, version string, err error) {
 	lim = lim.orDefault()
-	dec, err := zstd.NewReader(bufio.NewReaderSize(delta, 256<<10),
-		zstd.WithDecoderMaxWindow(lim.MaxWindow), zstd.WithDecoderMaxMemory(lim.MaxWindow))
+	dec, err := newDecoder(delta, lim)
 	if err != nil {
 		return "", "", fmt.Errorf("delta: zstd decoder: %w", err)
 	}
 	defer dec.Close()
-	m := &meter{r: dec, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+	m := newMeter(dec, lim)
 	br := bufio.NewReaderSize(m, 256<<10)
 	line, err := readLine(br, maxDeltaHeader)
 	if err != nil {

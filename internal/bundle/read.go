@@ -47,16 +47,25 @@ func read(r io.Reader, lim Limits, s sink) (Info, error) {
 	// The decoder reports a failed read as a truncated stream: cr says
 	// whether it was the cap.
 	cr := newCapReader(r, lim.MaxBundleBytes())
-	dec, err := zstd.NewReader(bufio.NewReaderSize(cr, 256<<10),
-		zstd.WithDecoderMaxWindow(lim.MaxWindow),
-		zstd.WithDecoderMaxMemory(lim.MaxWindow),
-	)
+	dec, err := newDecoder(cr, lim)
 	if err != nil {
 		return Info{}, fmt.Errorf("read bundle: zstd decoder: %w", err)
 	}
 	defer dec.Close()
 	info, err := readTar(dec, lim, s)
 	return info, cr.explain(err)
+}
+
+// newDecoder is the zstd reader of bundles and deltas, within lim's window
+// and memory cap.
+func newDecoder(r io.Reader, lim Limits) (*zstd.Decoder, error) {
+	return zstd.NewReader(bufio.NewReaderSize(r, 256<<10),
+		zstd.WithDecoderMaxWindow(lim.MaxWindow), zstd.WithDecoderMaxMemory(lim.MaxWindow))
+}
+
+// newMeter hashes and counts the decompressed stream r, within lim.
+func newMeter(r io.Reader, lim Limits) *meter {
+	return &meter{r: r, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
 }
 
 // InspectTar is Inspect of a tar stream that is not compressed.
@@ -66,7 +75,7 @@ func InspectTar(r io.Reader, lim Limits) (Info, error) {
 
 // readTar is read of the decompressed stream.
 func readTar(r io.Reader, lim Limits, s sink) (Info, error) {
-	m := &meter{r: r, sum: sha256.New(), max: lim.MaxTarBytes, window: lim.MaxWindow}
+	m := newMeter(r, lim)
 	rd := reader{
 		lim:   lim,
 		sink:  s,

@@ -107,45 +107,48 @@ func (b *Builder) has(ctx context.Context, f Files, commit string) bool {
 	return quiet.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
 }
 
-// store bundles dir into versions/ID.tar.zst.
+// store bundles dir into versions/ID.tar.zst, in one pass: written under
+// a temp name (a leftover if interrupted, removed by the roll-forward),
+// then renamed to its ID with a receipt, as `jeagent receive` leaves it,
+// so that the deployment does not verify it again.
 func (b *Builder) store(ae state.AppEnv, dir string) (string, error) {
-	id, err := bundle.Hash(dir, bundle.WriteOptions{})
-	if err != nil {
+	versions := b.Layout.Versions(ae)
+	if err := os.MkdirAll(versions, 0o755); err != nil {
 		return "", err
 	}
-	final := b.Layout.Bundle(ae, id)
-	if _, err := os.Stat(final); err == nil {
-		return id, nil
-	}
-	if _, err := os.Stat(b.Layout.Release(ae, id)); err == nil {
-		return id, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", err
-	}
-	tmp := atomicfile.TempName(final)
+	tmp := atomicfile.TempName(filepath.Join(versions, "git-build.tar.zst"))
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}
-	got, err := bundle.Write(dir, out, bundle.WriteOptions{})
-	if err == nil && got != id {
-		err = fmt.Errorf("the checkout changed while it was bundled (%s, then %s)", id, got)
-	}
+	defer os.Remove(tmp) // gone once renamed
+	var content int64
+	id, err := bundle.Write(dir, out, bundle.WriteOptions{Progress: func(_ int, c int64) { content = c }})
 	if err == nil {
 		err = out.Sync()
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
 	if err != nil {
-		os.Remove(tmp)
 		return "", err
 	}
-	return id, atomicfile.SyncDir(filepath.Dir(final))
+	final := b.Layout.Bundle(ae, id)
+	if _, err := os.Stat(final); err == nil {
+		return id, nil // built before: the same bytes
+	}
+	entries, err := bundle.Files(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := state.Write(b.Layout.Receipt(ae, id), state.Receipt{
+		ContentBytes: content, Entries: len(entries), Received: state.Now()}); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", err
+	}
+	return id, atomicfile.SyncDir(versions)
 }
 
 // git runs git in dir ("" for none) with the deploy key and the recorded

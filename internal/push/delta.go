@@ -3,6 +3,7 @@ package push
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,29 +67,22 @@ func (c *Client) sendChanges(ctx context.Context, r remote.Runner, b *lazyBundle
 		return false, fmt.Errorf("%s: %w", b.dir, err)
 	}
 	size, err := f.Seek(0, io.SeekEnd)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
 	if err != nil {
 		return false, fmt.Errorf("delta: %w", err)
 	}
 	c.say("%s has version %s: sending the changes (%d new or changed, %d removed, %s of content)",
 		r.Name(), base.Version, st.Entries, st.Removed, progress.Bytes(st.ContentBytes))
-	bar := progress.Start(c.Stderr, c.Interactive, "uploading changes to "+r.Name(), size)
-	t = &tail{}
-	err = r.Run(ctx, []string{"receive", c.App, c.Env, id, "--delta-from", base.Version}, bar.Reader(io.LimitReader(f, size)), io.Discard, t)
-	if err != nil {
-		bar.Fail()
-		if ctx.Err() != nil {
-			return false, fmt.Errorf("%w while uploading to %s: nothing was deployed there", ErrInterrupted, r.Name())
-		}
-		if _, ok := remote.ExitCode(err); !ok {
-			return false, err // the connection, not the agent
-		}
-		c.say("%s refused the changes (%s): sending the whole bundle", r.Name(), explain(r.Name(), []string{"receive"}, err, t))
+	err = c.send(ctx, r, f, size, "uploading changes to "+r.Name(),
+		[]string{"receive", c.App, c.Env, id, "--delta-from", base.Version},
+		fmt.Sprintf("%s sent instead of the whole bundle", progress.Bytes(size)))
+	var ae *AgentError
+	if errors.As(err, &ae) {
+		c.say("%s refused the changes (%s): sending the whole bundle", r.Name(), ae)
 		return false, nil
 	}
-	bar.Done(fmt.Sprintf("%s sent instead of the whole bundle", progress.Bytes(size)))
+	if err != nil {
+		return false, err // interrupted, or the connection
+	}
 	return true, nil
 }
 

@@ -112,12 +112,8 @@ func GitHostKeys(repo string, files []string) (string, error) {
 			existing = append(existing, f)
 		}
 	}
-	addr := ep
-	if !strings.HasPrefix(ep, "[") {
-		addr = net.JoinHostPort(ep, "22")
-	} else {
-		addr = strings.Replace(strings.TrimPrefix(ep, "["), "]:", ":", 1)
-		h, p, _ := strings.Cut(addr, ":")
+	addr := net.JoinHostPort(ep, "22")
+	if h, p, err := net.SplitHostPort(ep); err == nil { // "[host]:port"
 		addr = net.JoinHostPort(h, p)
 	}
 	var lines []string

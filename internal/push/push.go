@@ -277,19 +277,25 @@ func (c *Client) has(ctx context.Context, r remote.Runner, id string) (bool, err
 // upload sends the bundle to the agent, which stores it under a temporary
 // name, checks its hash against id and renames it into place.
 func (c *Client) upload(ctx context.Context, r remote.Runner, f *os.File, size int64, id string) error {
+	return c.send(ctx, r, f, size, "uploading to "+r.Name(), []string{"receive", c.App, c.Env, id}, "")
+}
+
+// send streams size bytes of f to the agent command argv on r, with a
+// progress bar labelled label; done is the bar's last words.
+func (c *Client) send(ctx context.Context, r remote.Runner, f *os.File, size int64, label string, argv []string, done string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	bar := progress.Start(c.Stderr, c.Interactive, "uploading to "+r.Name(), size)
+	bar := progress.Start(c.Stderr, c.Interactive, label, size)
 	t := &tail{}
-	err := r.Run(ctx, []string{"receive", c.App, c.Env, id}, bar.Reader(io.LimitReader(f, size)), io.Discard, t)
+	err := r.Run(ctx, argv, bar.Reader(io.LimitReader(f, size)), io.Discard, t)
 	if err != nil {
 		bar.Fail()
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w while uploading to %s: nothing was deployed there", ErrInterrupted, r.Name())
 		}
-		return explain(r.Name(), []string{"receive"}, err, t)
+		return explain(r.Name(), argv[:1], err, t)
 	}
-	bar.Done("")
+	bar.Done(done)
 	return nil
 }

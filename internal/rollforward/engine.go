@@ -38,6 +38,8 @@ type Engine struct {
 	// MaxSteps bounds one run (a safety net against a step that never
 	// makes progress); 0 means 10,000.
 	MaxSteps int
+	// server is sys/server.json as the last Plan read it.
+	server state.Server
 	// BuildGit fetches commit of g's repository and stores its bundle in
 	// ae's versions/, returning the version ID (gitdeploy.Builder). Nil:
 	// pushes recorded by the webhook are not built.
@@ -117,6 +119,7 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 		cleanupPaused = true
 		problems = append(problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
 	}
+	e.server = srv
 	now := e.now()
 	for _, ae := range aes {
 		o, err := observe(e.Layout, ae)
@@ -160,6 +163,11 @@ func (e *Engine) Plan() ([]Step, []Problem, error) {
 	steps := append(append(append(leftovers, cleanups...), gits...), deploys...)
 	return steps, problems, nil
 }
+
+// Server returns sys/server.json as the last Plan read it (zero if it was
+// missing or did not parse), for callers that need more of it than the
+// retention without reading it again.
+func (e *Engine) Server() state.Server { return e.server }
 
 // Run applies steps until none is left, and returns the problems of the
 // last plan. A step that fails is recorded in its app.json (as a failed

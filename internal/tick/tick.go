@@ -60,16 +60,13 @@ func Main(args []string, stderr io.Writer) int {
 // do and nothing to say: no step planned, no problem to report, and no
 // global state to follow (which needs S3 on every run).
 func Idle(l state.Layout) bool {
-	var srv state.Server
-	if err := state.Read(l.ServerJSON(), &srv); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false
-	}
-	if _, ok := srv.Extra["global"]; ok {
-		return false
-	}
 	e := &rollforward.Engine{Layout: l, Log: io.Discard}
 	steps, problems, err := e.Plan()
-	return err == nil && len(steps) == 0 && len(problems) == 0
+	if err != nil || len(steps) > 0 || len(problems) > 0 {
+		return false // a server.json that does not parse is one of the problems
+	}
+	_, global := e.Server().Extra["global"]
+	return !global
 }
 
 // fullAgent is jeagent beside this program, else "jeagent" on the PATH.
