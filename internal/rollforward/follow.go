@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/jecloud/jecloud/internal/state"
 )
@@ -22,12 +25,20 @@ type Outcome struct {
 // end, copying the app environment's log lines (from byte offset logFrom
 // of the roll-forward log) to out. Every few seconds, if the deployment is
 // still pending and no run holds the lock, it calls kick to start one.
+//
+// It looks again whenever app.json or the log changes (inotify), so it
+// sees the end the moment the roll-forward writes it, and once a second
+// in any case; where the kernel cannot watch, it looks every 50 ms.
 func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string, requested time.Time,
 	logFrom int64, out io.Writer, kick func() error) (Outcome, error) {
 	tail := &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}
-	// A short period: a deploy's end is seen at once (reading app.json
-	// costs microseconds, and only while someone waits).
-	tick := time.NewTicker(50 * time.Millisecond)
+	changed, stop := watch(filepath.Dir(l.AppJSON(ae)), filepath.Dir(l.LogFile()))
+	defer stop()
+	period := time.Second
+	if changed == nil {
+		period = 50 * time.Millisecond
+	}
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	lastKick := time.Now()
 	var lastBackoff string
@@ -64,8 +75,48 @@ func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string
 		case <-ctx.Done():
 			return Outcome{}, ctx.Err()
 		case <-tick.C:
+		case <-changed:
 		}
 	}
+}
+
+// watch returns a channel that receives when something in one of dirs
+// changes (a nil channel if the first cannot be watched: the caller
+// polls), and a function that stops the watching. A directory that does
+// not exist yet (the log's, before the first run) is left out.
+func watch(dirs ...string) (<-chan struct{}, func()) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, func() {}
+	}
+	for i, d := range dirs {
+		if err := w.Add(d); err != nil && i == 0 {
+			w.Close()
+			return nil, func() {}
+		}
+	}
+	changed := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+			case _, ok := <-w.Errors: // an overflow: look anyway
+				if !ok {
+					return
+				}
+			}
+			select {
+			case changed <- struct{}{}:
+			default: // a look is due already
+			}
+		}
+	}()
+	return changed, func() { w.Close(); <-done }
 }
 
 // failuresOf returns the failed deployments of version requested at requested.

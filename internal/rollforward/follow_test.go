@@ -3,9 +3,12 @@ package rollforward
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -85,4 +88,54 @@ func TestOutcomeCountsStaleFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWatch: Follow looks again when app.json is replaced (the rename of
+// an atomic write) or the log grows, and polls where nothing can be watched.
+func TestWatch(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, appDir, logDir string)
+	}{
+		{"app.json replaced", func(t *testing.T, appDir, _ string) {
+			if err := atomicfile.WriteFile(filepath.Join(appDir, "app.json"), []byte("{}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"log line", func(t *testing.T, _, logDir string) {
+			f, err := os.OpenFile(filepath.Join(logDir, "rollforward.log"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteString("a line\n"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			appDir, logDir := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(logDir, "rollforward.log"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			changed, stop := watch(appDir, logDir)
+			defer stop()
+			if changed == nil {
+				t.Fatal("watch gave no channel for existing directories")
+			}
+			tc.change(t, appDir, logDir)
+			select {
+			case <-changed:
+			case <-time.After(10 * time.Second): // a bound against a hang, not a speed check
+				t.Fatal("no change seen")
+			}
+		})
+	}
+	t.Run("nothing to watch", func(t *testing.T) {
+		changed, stop := watch(filepath.Join(t.TempDir(), "missing"))
+		defer stop()
+		if changed != nil {
+			t.Fatal("watch of a missing directory should leave Follow polling")
+		}
+	})
 }
