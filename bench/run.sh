@@ -323,7 +323,7 @@ section_3() {
 section_go() {
 	say "Go benchmarks: planning an idle tick, hashing, bundling, verifying, extracting (in process)"
 	$GO test -run '^$' -bench 'PlanIdle|HashOnly|Write$|Inspect$|Extract$' -benchtime "${BENCH_GOTIME:-3x}" \
-		./internal/rollforward/ ./internal/bundle/ | tee "$RAW/gobench.txt" | grep -E '^(Benchmark|ok|FAIL)'
+		./internal/plan/ ./internal/bundle/ | tee "$RAW/gobench.txt" | grep -E '^(Benchmark|ok|FAIL)'
 	{
 		echo '```'
 		grep -E '^Benchmark' "$RAW/gobench.txt"

@@ -37,9 +37,9 @@ func (e *Engine) recordError(s Step, stepErr error) error {
 	var f *failure
 	permanent := errors.As(stepErr, &f)
 	_, err := state.UpdateApp(e.Layout.AppJSON(s.AppEnv), func(a *state.App) error {
-		if s.deployment != nil {
+		if s.Deployment != nil {
 			d := a.Deployment
-			if d == nil || d.Version != s.deployment.Version {
+			if d == nil || d.Version != s.Deployment.Version {
 				return errSuperseded
 			}
 			if permanent {
@@ -56,7 +56,7 @@ func (e *Engine) recordError(s Step, stepErr error) error {
 		b.LastError = stepErr.Error()
 		b.LastDate = now
 		b.NextTry = now.Add(delay(b.Failures))
-		if s.deployment != nil && b.Failures >= MaxAttempts {
+		if s.Deployment != nil && b.Failures >= MaxAttempts {
 			reason := fmt.Sprintf("%s failed %d times; last error: %v", s.Name, b.Failures, stepErr)
 			e.logf(s.AppEnv, "deployment of %s failed: %s", a.Deployment.Version, reason)
 			a.Fail(reason, now)

@@ -12,6 +12,7 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -23,65 +24,12 @@ func (f *failure) Error() string { return f.reason }
 
 func failf(format string, args ...any) error { return &failure{fmt.Sprintf(format, args...)} }
 
-// planDeployment returns the next step of the pending deployment, or the
-// request that a hand edit of current_version amounts to.
-func (e *Engine) planDeployment(o *observed) (Step, bool) {
-	d := o.app.Deployment
-	if d == nil {
-		if o.app.CurrentVersion != "" && o.app.CurrentVersion != o.live {
-			return Step{AppEnv: o.ae, Name: "deploy:request",
-				Reason: fmt.Sprintf("current_version is %s but versions/current points at %q (a hand edit?): deploying %s",
-					o.app.CurrentVersion, o.live, o.app.CurrentVersion),
-				apply: e.requestCurrent(o)}, true
-		}
-		return Step{}, false
-	}
-	st := d.State
-	if st == "" {
-		st = state.StateRequested
-	}
-	dir, _ := o.has(d.Version)
-	// The state says where to resume; what is on disk can overrule it
-	// (a hand edit, or a release removed by hand).
-	switch st {
-	case state.StateInstalling, state.StatePreparing, state.StateSwitching:
-		if !dir {
-			st = state.StateRequested
-		}
-	case state.StateStarting:
-		if o.live != d.Version {
-			st = state.StateRequested
-		}
-	}
-	s := Step{AppEnv: o.ae, Name: "deploy:" + st, deployment: d}
-	v := d.Version
-	switch st {
-	case state.StateRequested:
-		s.Reason, s.apply = "deployment of "+v+" requested", e.start(o)
-	case state.StateVerifying:
-		s.Reason, s.apply = "check "+v+".tar.zst against its ID", e.verify(o)
-	case state.StateExtracting:
-		s.Reason, s.apply = "unpack "+v+" into versions/"+v, e.extract(o)
-	case state.StateInstalling:
-		s.Reason, s.apply = "install prerequisites of "+v, e.runPhase(o, hook.Install, state.StatePreparing)
-	case state.StatePreparing:
-		s.Reason, s.apply = "prepare "+v+" before the switch", e.runPhase(o, hook.Prepare, state.StateSwitching)
-	case state.StateSwitching:
-		s.Reason, s.apply = "switch versions/current to "+v, e.switchCurrent(o)
-	case state.StateStarting:
-		s.Reason, s.apply = "start "+v, e.startApp(o)
-	case state.StateRollingBack:
-		s.Reason, s.apply = "starting "+v+" failed: going back to "+d.PreviousVersion, e.rollBack(o)
-	}
-	return s, true
-}
-
 // advance persists the deployment's move from the state the step planned
 // from to next (after fn, if any, edits it further). If the deployment
 // changed meanwhile (a newer request), nothing is written: the newest wins.
-func (e *Engine) advance(o *observed, next string, fn func(*state.App)) error {
-	planned := *o.app.Deployment
-	_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
+func (e *Engine) advance(o *plan.Env, next string, fn func(*state.App)) error {
+	planned := *o.App.Deployment
+	_, err := state.UpdateApp(e.Layout.AppJSON(o.AppEnv), func(a *state.App) error {
 		d := a.Deployment
 		if d == nil || d.Version != planned.Version || d.State != planned.State {
 			return errSuperseded
@@ -94,7 +42,7 @@ func (e *Engine) advance(o *observed, next string, fn func(*state.App)) error {
 		return nil
 	})
 	if errors.Is(err, errSuperseded) {
-		e.logf(o.ae, "deployment of %s was superseded while it ran; dropping its step", planned.Version)
+		e.logf(o.AppEnv, "deployment of %s was superseded while it ran; dropping its step", planned.Version)
 		return nil
 	}
 	if err == nil && next != "" {
@@ -105,17 +53,17 @@ func (e *Engine) advance(o *observed, next string, fn func(*state.App)) error {
 
 var errSuperseded = errors.New("the deployment changed while the step ran")
 
-func (e *Engine) requestCurrent(o *observed) func(context.Context) error {
+func (e *Engine) requestCurrent(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
-			if a.Deployment != nil || a.CurrentVersion != o.app.CurrentVersion {
+		_, err := state.UpdateApp(e.Layout.AppJSON(o.AppEnv), func(a *state.App) error {
+			if a.Deployment != nil || a.CurrentVersion != o.App.CurrentVersion {
 				return errSuperseded
 			}
 			want := a.CurrentVersion
 			// current_version keeps saying what is live; the deployment
 			// will set it when want is.
-			a.CurrentVersion = o.live
-			if o.live == "" {
+			a.CurrentVersion = o.Live
+			if o.Live == "" {
 				a.CurrentVersion = ""
 			}
 			a.Request(want, e.now(), false)
@@ -128,19 +76,19 @@ func (e *Engine) requestCurrent(o *observed) func(context.Context) error {
 	}
 }
 
-func (e *Engine) start(o *observed) func(context.Context) error {
+func (e *Engine) start(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		d := o.app.Deployment
-		dir, bundleOK := o.has(d.Version)
+		d := o.App.Deployment
+		dir, bundleOK := o.Has(d.Version)
 		next := state.StateVerifying
 		switch {
-		case o.live == d.Version:
+		case o.Live == d.Version:
 			next = state.StateStarting // already live: restart it
 		case dir:
 			next = state.StateInstalling // an earlier release: no need to unpack again
 		case !bundleOK:
 			return failf("version %s is not on this server (no %s): push it with `jepush`, or upload it with `jeagent receive`",
-				d.Version, e.Layout.Bundle(o.ae, d.Version))
+				d.Version, e.Layout.Bundle(o.AppEnv, d.Version))
 		}
 		return e.advance(o, next, func(a *state.App) {
 			if a.Deployment.StartDate.IsZero() {
@@ -154,14 +102,14 @@ func (e *Engine) start(o *observed) func(context.Context) error {
 	}
 }
 
-func (e *Engine) verify(o *observed) func(context.Context) error {
+func (e *Engine) verify(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		v := o.app.Deployment.Version
-		path := e.Layout.Bundle(o.ae, v)
+		v := o.App.Deployment.Version
+		path := e.Layout.Bundle(o.AppEnv, v)
 		var rc state.Receipt
-		if err := state.Read(e.Layout.Receipt(o.ae, v), &rc); err == nil {
+		if err := state.Read(e.Layout.Receipt(o.AppEnv, v), &rc); err == nil {
 			if _, err := os.Stat(path); err == nil {
-				e.logf(o.ae, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, size(rc.ContentBytes))
+				e.logf(o.AppEnv, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, size(rc.ContentBytes))
 				return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = rc.ContentBytes })
 			}
 		}
@@ -177,12 +125,12 @@ func (e *Engine) verify(o *observed) func(context.Context) error {
 		var unsafe *bundle.UnsafeEntryError
 		switch {
 		case err != nil && (errors.As(err, &unsafe) || errors.Is(err, bundle.ErrTooLarge) || !isIOError(err)):
-			e.discard(o.ae, v)
+			e.discard(o.AppEnv, v)
 			return failf("bundle %s refused: %v", filepath.Base(path), err)
 		case err != nil:
 			return err
 		case info.ID != v:
-			e.discard(o.ae, v)
+			e.discard(o.AppEnv, v)
 			return failf("bundle %s is corrupted: its content hashes to %s, not %s; push it again", filepath.Base(path), info.ID, v)
 		}
 		return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = info.ContentBytes })
@@ -206,28 +154,28 @@ func isIOError(err error) bool {
 	return errors.As(err, &pe) || errors.As(err, &errno)
 }
 
-func (e *Engine) extract(o *observed) func(context.Context) error {
+func (e *Engine) extract(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		d := o.app.Deployment
+		d := o.App.Deployment
 		v := d.Version
-		final := e.Layout.Release(o.ae, v)
+		final := e.Layout.Release(o.AppEnv, v)
 		if fi, err := os.Stat(final); err == nil && fi.IsDir() {
 			return e.advance(o, state.StateInstalling, nil) // renamed before a crash
 		}
 		need := d.TarBytes + e.DiskReserve
-		if free, err := freeBytes(e.Layout.Versions(o.ae)); err == nil && free < need {
+		if free, err := freeBytes(e.Layout.Versions(o.AppEnv)); err == nil && free < need {
 			return failf("out of disk space: %s needs %s plus a reserve of %s, %s free in %s; free some space, then deploy again",
-				v, size(d.TarBytes), size(e.DiskReserve), size(free), e.Layout.Versions(o.ae))
+				v, size(d.TarBytes), size(e.DiskReserve), size(free), e.Layout.Versions(o.AppEnv))
 		}
-		tmp := filepath.Join(e.Layout.Versions(o.ae), "."+v+".extract-"+randomSuffix())
+		tmp := filepath.Join(e.Layout.Versions(o.AppEnv), "."+v+".extract-"+randomSuffix())
 		if err := os.Mkdir(tmp, 0o755); err != nil {
 			return err
 		}
-		err := e.unpack(o.ae, v, tmp)
+		err := e.unpack(o.AppEnv, v, tmp)
 		if err != nil {
 			os.RemoveAll(tmp)
 			if errors.Is(err, syscall.ENOSPC) {
-				return failf("out of disk space while unpacking %s into %s; free some space, then deploy again", v, e.Layout.Versions(o.ae))
+				return failf("out of disk space while unpacking %s into %s; free some space, then deploy again", v, e.Layout.Versions(o.AppEnv))
 			}
 			return err
 		}
@@ -277,9 +225,9 @@ func (e *Engine) unpack(ae state.AppEnv, v, dir string) error {
 	return syncFS(dir)
 }
 
-func (e *Engine) runPhase(o *observed, phase, next string) func(context.Context) error {
+func (e *Engine) runPhase(o *plan.Env, phase, next string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		d := o.app.Deployment
+		d := o.App.Deployment
 		if err := e.callHooks(ctx, o, phase, d.Version, d.PreviousVersion); err != nil {
 			return err
 		}
@@ -288,15 +236,15 @@ func (e *Engine) runPhase(o *observed, phase, next string) func(context.Context)
 }
 
 // callHooks runs every hook for phase; a hook's failure is a failure of the deployment.
-func (e *Engine) callHooks(ctx context.Context, o *observed, phase, version, previous string) error {
+func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, previous string) error {
 	hooks, err := e.Hooks()
 	if err != nil {
 		return err
 	}
-	ae := o.ae
+	ae := o.AppEnv
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
 		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous,
-		Scale: o.app.Scale, Placement: o.app.Placement}
+		Scale: o.App.Scale, Placement: o.App.Placement}
 	e.fault("hook:" + phase)
 	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
 	var he *hook.Error
@@ -306,10 +254,10 @@ func (e *Engine) callHooks(ctx context.Context, o *observed, phase, version, pre
 	return err
 }
 
-func (e *Engine) switchCurrent(o *observed) func(context.Context) error {
+func (e *Engine) switchCurrent(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		v := o.app.Deployment.Version
-		if err := atomicfile.Symlink(v, e.Layout.Current(o.ae)); err != nil {
+		v := o.App.Deployment.Version
+		if err := atomicfile.Symlink(v, e.Layout.Current(o.AppEnv)); err != nil {
 			return err
 		}
 		e.fault("switch:done")
@@ -317,9 +265,9 @@ func (e *Engine) switchCurrent(o *observed) func(context.Context) error {
 	}
 }
 
-func (e *Engine) startApp(o *observed) func(context.Context) error {
+func (e *Engine) startApp(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		d := o.app.Deployment
+		d := o.App.Deployment
 		err := e.callHooks(ctx, o, hook.Deployed, d.Version, d.PreviousVersion)
 		var f *failure
 		switch {
@@ -327,10 +275,10 @@ func (e *Engine) startApp(o *observed) func(context.Context) error {
 			if d.PreviousVersion == d.Version {
 				return f // a restart of what was live: it stays live
 			}
-			prevDir, _ := o.has(d.PreviousVersion)
+			prevDir, _ := o.Has(d.PreviousVersion)
 			if d.PreviousVersion == "" || !prevDir {
 				// Nothing to go back to: take the failed release offline.
-				if rerr := os.Remove(e.Layout.Current(o.ae)); rerr != nil && !isNotExist(rerr) {
+				if rerr := os.Remove(e.Layout.Current(o.AppEnv)); rerr != nil && !isNotExist(rerr) {
 					return rerr
 				}
 				return f
@@ -343,11 +291,11 @@ func (e *Engine) startApp(o *observed) func(context.Context) error {
 	}
 }
 
-func (e *Engine) rollBack(o *observed) func(context.Context) error {
+func (e *Engine) rollBack(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
-		d := o.app.Deployment
+		d := o.App.Deployment
 		prev := d.PreviousVersion
-		if err := atomicfile.Symlink(prev, e.Layout.Current(o.ae)); err != nil {
+		if err := atomicfile.Symlink(prev, e.Layout.Current(o.AppEnv)); err != nil {
 			return err
 		}
 		e.fault("rollback:switched")
@@ -368,9 +316,9 @@ func (e *Engine) rollBack(o *observed) func(context.Context) error {
 }
 
 // finish ends the deployment the step planned from with fn.
-func (e *Engine) finish(o *observed, fn func(*state.App)) error {
-	planned := *o.app.Deployment
-	_, err := state.UpdateApp(e.Layout.AppJSON(o.ae), func(a *state.App) error {
+func (e *Engine) finish(o *plan.Env, fn func(*state.App)) error {
+	planned := *o.App.Deployment
+	_, err := state.UpdateApp(e.Layout.AppJSON(o.AppEnv), func(a *state.App) error {
 		d := a.Deployment
 		if d == nil || d.Version != planned.Version || d.State != planned.State {
 			return errSuperseded

@@ -7,13 +7,13 @@ package rollforward
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -38,36 +38,23 @@ type Engine struct {
 	// MaxSteps bounds one run (a safety net against a step that never
 	// makes progress); 0 means 10,000.
 	MaxSteps int
-	// server is sys/server.json as the last Plan read it.
-	server state.Server
 	// BuildGit fetches commit of g's repository and stores its bundle in
 	// ae's versions/, returning the version ID (gitdeploy.Builder). Nil:
 	// pushes recorded by the webhook are not built.
 	BuildGit func(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (string, error)
 }
 
-// Step is one thing to do, and why.
+// Step is a planned step (package plan) with what carries it out.
 type Step struct {
-	AppEnv state.AppEnv
-	Name   string // "deploy:verifying", "cleanup", "leftovers", ...
-	Reason string
-	apply  func(ctx context.Context) error
-	// deployment is the deployment the step was planned from (deploy steps).
-	deployment *state.Deployment
+	plan.Step
+	apply func(ctx context.Context) error
 }
 
-func (s Step) String() string { return fmt.Sprintf("%s: %s (%s)", s.AppEnv, s.Name, s.Reason) }
-
-// Problem is an app environment the engine cannot work on (its app.json does
-// not parse, or it is backing off); the others go on. A server.json that does
-// not parse is a Problem of ServerAppEnv.
-type Problem struct {
-	AppEnv state.AppEnv
-	Err    error
-}
+// Problem is an app environment the engine cannot work on (plan.Problem).
+type Problem = plan.Problem
 
 // ServerAppEnv stands for sys/server.json in a Problem.
-var ServerAppEnv = state.AppEnv{App: "sys", Env: "server.json"}
+var ServerAppEnv = plan.ServerAppEnv
 
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
@@ -97,77 +84,50 @@ func (e *Engine) logf(ae state.AppEnv, format string, args ...any) {
 }
 
 // Plan observes the server and returns the steps to take, most urgent first,
-// and the app environments it must skip.
+// and the app environments it must skip (see package plan).
 func (e *Engine) Plan() ([]Step, []Problem, error) {
-	// Folders without an app.json are skipped when observe finds none.
-	aes, err := e.Layout.EnvDirs()
+	p, err := plan.Make(e.Layout, e.now(), e.IgnoreBackoff)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list app environments under %s: %w", e.Layout.Root, err)
+		return nil, nil, err
 	}
-	var leftovers, cleanups, gits, deploys []Step
-	var problems []Problem
-	// server.json only sets the retention of old releases: a hand edit of
-	// it that does not parse pauses the cleanup (nothing is removed under
-	// an unknown retention) and stops no deployment.
-	var srv state.Server
-	cleanupPaused := false
-	if err := state.Read(e.Layout.ServerJSON(), &srv); err != nil && !isNotExist(err) {
-		var pe *state.ParseError
-		if !errors.As(err, &pe) {
-			return nil, nil, err
-		}
-		cleanupPaused = true
-		problems = append(problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
+	steps := make([]Step, len(p.Steps))
+	for i, s := range p.Steps {
+		steps[i] = Step{Step: s, apply: e.applier(s)}
 	}
-	e.server = srv
-	now := e.now()
-	for _, ae := range aes {
-		o, err := observe(e.Layout, ae)
-		if isNotExist(err) {
-			continue // app.json went away since the listing
-		}
-		if err != nil {
-			problems = append(problems, Problem{ae, err})
-			continue
-		}
-		if s, ok := e.planLeftovers(o, now); ok {
-			leftovers = append(leftovers, s)
-		}
-		if s, ok := e.planGit(o); ok {
-			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
-				problems = append(problems, Problem{ae, fmt.Errorf("%s is backing off after %d failures until %s: %s",
-					s.Name, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)})
-			} else {
-				gits = append(gits, s)
-			}
-		}
-		if s, ok := e.planDeployment(o); ok {
-			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
-				problems = append(problems, Problem{ae, fmt.Errorf("%s is backing off after %d failures until %s: %s",
-					s.Name, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)})
-			} else {
-				deploys = append(deploys, s)
-			}
-		}
-		if s, ok := e.planCleanup(o, srv.Retention, now); ok && !cleanupPaused {
-			if b := o.app.Backoff; b != nil && b.Step == s.Name && now.Before(b.NextTry) && !e.IgnoreBackoff {
-				problems = append(problems, Problem{ae, fmt.Errorf("cleanup is backing off until %s: %s", b.NextTry.Format(time.RFC3339), b.LastError)})
-			} else {
-				cleanups = append(cleanups, s)
-			}
-		}
-	}
-	// Leftovers first, then cleanup (it frees the disk a deployment needs),
-	// then builds of pushed commits (each requests a deployment), then
-	// deployments.
-	steps := append(append(append(leftovers, cleanups...), gits...), deploys...)
-	return steps, problems, nil
+	return steps, p.Problems, nil
 }
 
-// Server returns sys/server.json as the last Plan read it (zero if it was
-// missing or did not parse), for callers that need more of it than the
-// retention without reading it again.
-func (e *Engine) Server() state.Server { return e.server }
+// applier returns what carries s out.
+func (e *Engine) applier(s plan.Step) func(context.Context) error {
+	o := s.Env
+	switch s.Name {
+	case plan.Leftovers:
+		return removeAll(s.Paths)
+	case plan.Cleanup:
+		return e.removeRelease(o, s.Release)
+	case plan.GitBuild:
+		return e.buildGit(o, s.Commit)
+	case plan.Request:
+		return e.requestCurrent(o)
+	case plan.DeployStep(state.StateRequested):
+		return e.start(o)
+	case plan.DeployStep(state.StateVerifying):
+		return e.verify(o)
+	case plan.DeployStep(state.StateExtracting):
+		return e.extract(o)
+	case plan.DeployStep(state.StateInstalling):
+		return e.runPhase(o, hook.Install, state.StatePreparing)
+	case plan.DeployStep(state.StatePreparing):
+		return e.runPhase(o, hook.Prepare, state.StateSwitching)
+	case plan.DeployStep(state.StateSwitching):
+		return e.switchCurrent(o)
+	case plan.DeployStep(state.StateStarting):
+		return e.startApp(o)
+	case plan.DeployStep(state.StateRollingBack):
+		return e.rollBack(o)
+	}
+	return func(context.Context) error { return fmt.Errorf("no way to carry out step %s", s) }
+}
 
 // Run applies steps until none is left, and returns the problems of the
 // last plan. A step that fails is recorded in its app.json (as a failed

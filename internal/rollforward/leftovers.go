@@ -2,51 +2,17 @@ package rollforward
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 )
 
-// uploadGrace is how long an upload's, a state write's or a config write's
-// temp file is left alone: other processes (`jeagent receive`, `jeagent
-// deploy`, `jeagent config:set`) make those while a run goes on. Extraction
-// and deletion dirs and symlink temps are made only by the run holding the
-// lock, so any found are leftovers.
-const uploadGrace = time.Hour
-
-func concurrentTemp(name string) bool {
-	// .env: config.env, which `jeagent config:set` rewrites while a run goes on.
-	return strings.Contains(name, ".tar.zst.tmp-") || strings.Contains(name, ".json.tmp-") || strings.Contains(name, ".env.tmp-")
-}
-
-func (e *Engine) planLeftovers(o *observed, now time.Time) (Step, bool) {
-	var remove []string
-	for _, t := range o.temps {
-		name := filepath.Base(t.path)
-		if strings.HasSuffix(name, ".lock") {
-			continue
-		}
-		if concurrentTemp(name) && now.Sub(t.modTime) < uploadGrace {
-			continue
-		}
-		remove = append(remove, t.path)
-	}
-	if len(remove) == 0 {
-		return Step{}, false
-	}
-	return Step{
-		AppEnv: o.ae,
-		Name:   "leftovers",
-		Reason: fmt.Sprintf("%d leftover(s) of interrupted work, e.g. %s", len(remove), filepath.Base(remove[0])),
-		apply: func(ctx context.Context) error {
-			for _, p := range remove {
-				if err := os.RemoveAll(p); err != nil {
-					return err
-				}
+// removeAll removes the leftovers of interrupted work that the plan found.
+func removeAll(paths []string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, p := range paths {
+			if err := os.RemoveAll(p); err != nil {
+				return err
 			}
-			return nil
-		},
-	}, true
+		}
+		return nil
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
 
 	"github.com/jecloud/jecloud/internal/state"
@@ -76,3 +78,5 @@ func (f *faultReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

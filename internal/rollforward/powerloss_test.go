@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -105,7 +106,7 @@ func TestAppJSONWriteCutAtEveryByte(t *testing.T) {
 		if err := os.WriteFile(tmp, data[:n], 0o640); err != nil {
 			t.Fatal(err)
 		}
-		lb.ageFile(tmp, 2*uploadGrace)
+		lb.ageFile(tmp, 2*plan.UploadGrace)
 		var problems []Problem
 		if redeploy {
 			problems = lb.run()
@@ -183,7 +184,7 @@ func TestAppJSONWriteCutAtEveryByte(t *testing.T) {
 		if err := os.WriteFile(firstTmp, data[:n], 0o640); err != nil {
 			t.Fatal(err)
 		}
-		lb.ageFile(firstTmp, 2*uploadGrace)
+		lb.ageFile(firstTmp, 2*plan.UploadGrace)
 		if steps, problems, err := lb.e.Plan(); err != nil || len(problems) != 0 || len(steps) != 0 {
 			t.Fatalf("n=%d: with a first write cut: steps %v problems %v err %v", n, steps, problems, err)
 		}
@@ -215,7 +216,7 @@ func TestAppJSONWriteCutAtEveryByte(t *testing.T) {
 	if _, err := os.Lstat(tmp); err != nil {
 		t.Fatalf("a temp one minute old was removed: %v", err)
 	}
-	lb.now = lb.now.Add(2 * uploadGrace)
+	lb.now = lb.now.Add(2 * plan.UploadGrace)
 	lb.request(api, a1)
 	lb.run()
 	if _, err := os.Lstat(tmp); err == nil {
@@ -334,7 +335,7 @@ func TestConfigWriteInProgressIsLeftAlone(t *testing.T) {
 		if _, err := os.Lstat(tmp); err != nil {
 			t.Errorf("%s: a temp one second old was removed under its writer", filepath.Base(tmp))
 		}
-		lb.ageFile(tmp, 2*uploadGrace)
+		lb.ageFile(tmp, 2*plan.UploadGrace)
 		lb.request(web, v1)
 		lb.run()
 		if _, err := os.Lstat(tmp); err == nil {

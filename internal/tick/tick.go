@@ -2,7 +2,7 @@
 // plans like `jeagent rollforward` and, when there is nothing to do, ends
 // at once. jeagent links the AWS SDK, the MongoDB driver and the hooks,
 // whose start-up alone costs more than a whole idle tick should; this
-// binary links the planner only. When there is work, something to report,
+// binary links the planner (package plan) only. When there is work, something to report,
 // or the server follows a global state on S3, it runs `jeagent rollforward`
 // in its place (exec: same process, same unit, same logs).
 package tick
@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -60,12 +60,11 @@ func Main(args []string, stderr io.Writer) int {
 // do and nothing to say: no step planned, no problem to report, and no
 // global state to follow (which needs S3 on every run).
 func Idle(l state.Layout) bool {
-	e := &rollforward.Engine{Layout: l, Log: io.Discard}
-	steps, problems, err := e.Plan()
-	if err != nil || len(steps) > 0 || len(problems) > 0 {
+	p, err := plan.Make(l, state.Now(), false)
+	if err != nil || len(p.Steps) > 0 || len(p.Problems) > 0 {
 		return false // a server.json that does not parse is one of the problems
 	}
-	_, global := e.Server().Extra["global"]
+	_, global := p.Server.Extra["global"]
 	return !global
 }
 

@@ -1,8 +1,6 @@
-package rollforward
+package plan
 
 import (
-	"errors"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -11,31 +9,39 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-// observed is what one app environment is, as opposed to what it asks for.
-type observed struct {
-	ae       state.AppEnv
-	app      *state.App
-	live     string              // where versions/current points ("" if nowhere)
-	releases map[string]*release // by version ID
+// Env is what one app environment is, as opposed to what it asks for.
+type Env struct {
+	AppEnv   state.AppEnv
+	App      *state.App
+	Live     string              // where versions/current points ("" if nowhere)
+	Releases map[string]*Release // by version ID
 	temps    []tempEntry         // leftovers of interrupted work in versions/ and the app dir
 }
 
-// release is what a version has on disk.
-type release struct {
-	id          string
-	bundle, dir bool
+// Has reports whether version id is on disk, extracted or as a bundle.
+func (o *Env) Has(id string) (dir, bundle bool) {
+	if r := o.Releases[id]; r != nil {
+		return r.Dir, r.Bundle
+	}
+	return false, false
+}
+
+// Release is what a version has on disk.
+type Release struct {
+	ID          string
+	Bundle, Dir bool   // versions/ID.tar.zst, versions/ID/
 	versions    string // the versions/ directory
 	mtime       *time.Time
 }
 
-// modTime is the newest of the bundle's and the directory's modification
+// ModTime is the newest of the bundle's and the directory's modification
 // times, read the first time it is asked for: an idle tick stats no release.
-func (r *release) modTime() time.Time {
+func (r *Release) ModTime() time.Time {
 	if r.mtime != nil {
 		return *r.mtime
 	}
 	var t time.Time
-	for _, p := range []string{r.versions + "/" + r.id + ".tar.zst", r.versions + "/" + r.id} {
+	for _, p := range []string{r.versions + "/" + r.ID + ".tar.zst", r.versions + "/" + r.ID} {
 		if info, err := os.Lstat(p); err == nil && info.ModTime().After(t) {
 			t = info.ModTime()
 		}
@@ -47,19 +53,16 @@ func (r *release) modTime() time.Time {
 type tempEntry struct {
 	path    string
 	modTime time.Time
-	isDir   bool
 }
 
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
-
-func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
+func observe(l state.Layout, ae state.AppEnv) (*Env, error) {
 	var app state.App
 	if err := state.Read(l.AppJSON(ae), &app); err != nil {
-		return nil, err // fs.ErrNotExist: not an app environment (Plan skips it)
+		return nil, err // fs.ErrNotExist: not an app environment (Make skips it)
 	}
-	o := &observed{ae: ae, app: &app, releases: map[string]*release{}}
+	o := &Env{AppEnv: ae, App: &app, Releases: map[string]*Release{}}
 	if target, err := os.Readlink(l.Current(ae)); err == nil {
-		o.live = target
+		o.Live = target
 	}
 	dir := l.Versions(ae)
 	entries, err := os.ReadDir(dir)
@@ -73,23 +76,23 @@ func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
 			if err != nil {
 				continue // removed meanwhile
 			}
-			o.temps = append(o.temps, tempEntry{path: dir + "/" + name, modTime: info.ModTime(), isDir: ent.IsDir()})
+			o.temps = append(o.temps, tempEntry{path: dir + "/" + name, modTime: info.ModTime()})
 			continue
 		}
 		id, isBundle := strings.CutSuffix(name, ".tar.zst")
 		if names.CheckVersion(id) != nil {
 			continue // current, or something a person put there
 		}
-		r := o.releases[id]
+		r := o.Releases[id]
 		if r == nil {
-			r = &release{id: id, versions: dir}
-			o.releases[id] = r
+			r = &Release{ID: id, versions: dir}
+			o.Releases[id] = r
 		}
 		// The type comes with the directory listing: no stat.
 		if isBundle {
-			r.bundle = ent.Type().IsRegular()
+			r.Bundle = ent.Type().IsRegular()
 		} else {
-			r.dir = ent.IsDir()
+			r.Dir = ent.IsDir()
 		}
 	}
 	// Temp files of state writes in the app dir.
@@ -97,18 +100,10 @@ func observe(l state.Layout, ae state.AppEnv) (*observed, error) {
 		for _, ent := range entries {
 			if n := ent.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") {
 				if info, err := ent.Info(); err == nil {
-					o.temps = append(o.temps, tempEntry{path: l.AppDir(ae) + "/" + n, modTime: info.ModTime(), isDir: ent.IsDir()})
+					o.temps = append(o.temps, tempEntry{path: l.AppDir(ae) + "/" + n, modTime: info.ModTime()})
 				}
 			}
 		}
 	}
 	return o, nil
-}
-
-// has reports whether version id is on disk, extracted or as a bundle.
-func (o *observed) has(id string) (dir, bundle bool) {
-	if r := o.releases[id]; r != nil {
-		return r.dir, r.bundle
-	}
-	return false, false
 }

@@ -1,4 +1,4 @@
-package rollforward
+package plan
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // BenchmarkPlanIdle measures the planning of an idle tick in process: N app
 // environments, each with one live release (bundle, extracted directory,
 // current symlink) and nothing to do. `make bench` measures the whole
-// `jeagent rollforward` process the same way; the difference is start-up.
+// jeagent-tick process the same way; the difference is start-up.
 func BenchmarkPlanIdle(b *testing.B) {
 	for _, n := range []int{1, 20, 200} {
 		b.Run(fmt.Sprintf("envs=%d", n), func(b *testing.B) {
@@ -39,11 +39,10 @@ func BenchmarkPlanIdle(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			e := &Engine{Layout: l, Now: func() time.Time { return now }}
 			check := func() {
-				steps, problems, err := e.Plan()
-				if err != nil || len(steps) > 0 || len(problems) > 0 {
-					b.Fatalf("an idle tree planned %v, problems %v, err %v", steps, problems, err)
+				p, err := Make(l, now, false)
+				if err != nil || len(p.Steps) > 0 || len(p.Problems) > 0 {
+					b.Fatalf("an idle tree planned %v, problems %v, err %v", p.Steps, p.Problems, err)
 				}
 			}
 			check()

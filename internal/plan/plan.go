@@ -1,0 +1,138 @@
+// Package plan reads a server's state tree and says what the roll-forward
+// must do next: the steps, most urgent first, each with a reason, and the
+// app environments it must skip. It compares what each app.json asks for
+// with what is on disk, and only reads; package rollforward carries the
+// steps out. jeagent-tick links this package and not rollforward, so that
+// an idle tick costs little more than reading the state files.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// Step names besides "deploy:" followed by a deployment state.
+const (
+	Leftovers = "leftovers"      // remove what interrupted work left behind
+	Cleanup   = "cleanup"        // remove an old release
+	GitBuild  = "git:build"      // fetch and bundle a pushed commit
+	Request   = "deploy:request" // deploy the current_version a hand edit set
+)
+
+// DeployStep is the name of the step that carries a deployment out of st.
+func DeployStep(st string) string { return "deploy:" + st }
+
+// Step is one thing to do, and why.
+type Step struct {
+	AppEnv state.AppEnv
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild or Request
+	Reason string
+	// Env is the app environment as observed when the step was planned.
+	Env *Env
+	// Deployment is the deployment a deploy step carries out (the one in
+	// Env.App), and State the state it resumes from: app.json's, or an
+	// earlier one when the disk overrules it.
+	Deployment *state.Deployment
+	State      string
+	// Release is the release a Cleanup step removes.
+	Release *Release
+	// Paths are what a Leftovers step removes.
+	Paths []string
+	// Commit is the commit a GitBuild step builds.
+	Commit state.GitCommit
+}
+
+func (s Step) String() string { return fmt.Sprintf("%s: %s (%s)", s.AppEnv, s.Name, s.Reason) }
+
+// Problem is an app environment the roll-forward cannot work on (its
+// app.json does not parse, or it is backing off); the others go on. A
+// server.json that does not parse is a Problem of ServerAppEnv.
+type Problem struct {
+	AppEnv state.AppEnv
+	Err    error
+}
+
+// ServerAppEnv stands for sys/server.json in a Problem.
+var ServerAppEnv = state.AppEnv{App: "sys", Env: "server.json"}
+
+// Plan is what Make found to do.
+type Plan struct {
+	Steps    []Step
+	Problems []Problem
+	// Server is sys/server.json as read (zero if missing or unparsable).
+	Server state.Server
+}
+
+// Make observes the tree under l at time now and plans. With
+// ignoreBackoff, steps that are backing off after failures are planned
+// now instead of being reported as problems.
+func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
+	// Folders without an app.json are skipped when observe finds none.
+	aes, err := l.EnvDirs()
+	if err != nil {
+		return Plan{}, fmt.Errorf("list app environments under %s: %w", l.Root, err)
+	}
+	var p Plan
+	var leftovers, cleanups, gits, deploys []Step
+	// server.json only sets the retention of old releases: a hand edit of
+	// it that does not parse pauses the cleanup (nothing is removed under
+	// an unknown retention) and stops no deployment.
+	cleanupPaused := false
+	if err := state.Read(l.ServerJSON(), &p.Server); err != nil && !isNotExist(err) {
+		var pe *state.ParseError
+		if !errors.As(err, &pe) {
+			return Plan{}, err
+		}
+		p.Server = state.Server{}
+		cleanupPaused = true
+		p.Problems = append(p.Problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
+	}
+	// backingOff reports s as a problem while its backoff lasts.
+	backingOff := func(o *Env, s Step, what func(*state.Backoff) string) bool {
+		b := o.App.Backoff
+		if b == nil || b.Step != s.Name || !now.Before(b.NextTry) || ignoreBackoff {
+			return false
+		}
+		p.Problems = append(p.Problems, Problem{o.AppEnv, fmt.Errorf("%s until %s: %s", what(b), b.NextTry.Format(time.RFC3339), b.LastError)})
+		return true
+	}
+	for _, ae := range aes {
+		o, err := observe(l, ae)
+		if isNotExist(err) {
+			continue // app.json went away since the listing
+		}
+		if err != nil {
+			p.Problems = append(p.Problems, Problem{ae, err})
+			continue
+		}
+		if s, ok := planLeftovers(o, now); ok {
+			leftovers = append(leftovers, s)
+		}
+		if s, ok := planGit(o); ok && !backingOff(o, s, failing) {
+			gits = append(gits, s)
+		}
+		if s, ok := planDeployment(o); ok && !backingOff(o, s, failing) {
+			deploys = append(deploys, s)
+		}
+		if s, ok := planCleanup(o, p.Server.Retention, now); ok && !cleanupPaused && !backingOff(o, s, cleanupWait) {
+			cleanups = append(cleanups, s)
+		}
+	}
+	// Leftovers first, then cleanup (it frees the disk a deployment needs),
+	// then builds of pushed commits (each requests a deployment), then
+	// deployments.
+	p.Steps = append(append(append(leftovers, cleanups...), gits...), deploys...)
+	return p, nil
+}
+
+func failing(b *state.Backoff) string {
+	return fmt.Sprintf("%s is backing off after %d failures", b.Step, b.Failures)
+}
+
+func cleanupWait(*state.Backoff) string { return "cleanup is backing off" }
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
