@@ -96,11 +96,11 @@ func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
 	requested := a.Deployment.RequestDate
 	out := c.App.Writer
 	fmt.Fprintf(out, "%s: deployment of %s requested\n", ae, id)
-	how, err := launch.Rollforward(c.Context, l.Root)
+	run, err := launch.Rollforward(c.Context, l.Root)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s\n", ae, how)
+	fmt.Fprintf(out, "%s: %s\n", ae, run.How)
 	if !c.Bool("wait") {
 		return nil
 	}
@@ -110,17 +110,24 @@ func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
 		fmt.Fprintf(out, "%s: called from a %s hook: not waiting (this deployment runs once the current roll-forward is done)\n", ae, phase)
 		return nil
 	}
-	return follow(c, ae, id, requested, from)
+	return follow(c, ae, id, requested, from, run)
 }
 
-// follow streams the deployment's progress until it ends.
-func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, from int64) error {
+// follow streams the deployment's progress until it ends. run is the
+// roll-forward this command started, if any (nil: none).
+func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, from int64, run *launch.Run) error {
 	l := layout(c)
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	kick := func() error { _, err := launch.Rollforward(ctx, l.Root); return err }
+	kick := func() error {
+		r, err := launch.Rollforward(ctx, l.Root)
+		if err == nil {
+			run = r
+		}
+		return err
+	}
 	res, err := rollforward.Follow(ctx, l, ae, id, requested, from, c.App.Writer, kick)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,6 +136,10 @@ func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, fro
 		}
 		return err
 	}
+	// The run this command started wrote the outcome and ends a moment
+	// later; wait for it (briefly: it may have gone on to other work), so
+	// that what runs next on this server finds no run of ours.
+	defer func() { run.Wait(time.Second) }()
 	if !res.Live {
 		return fmt.Errorf("deploy of %s failed: %s", id, res.Reason)
 	}

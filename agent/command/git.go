@@ -120,8 +120,14 @@ func webhookCommand() *cli.Command {
 			l := layout(c)
 			h := &gitdeploy.Webhook{
 				Layout: l,
-				Start:  func(ctx context.Context) (string, error) { return launch.Rollforward(ctx, l.Root) },
-				Log:    c.App.ErrWriter,
+				Start: func(ctx context.Context) (string, error) {
+					run, err := launch.Rollforward(ctx, l.Root)
+					if err != nil {
+						return "", err
+					}
+					return run.How, nil
+				},
+				Log: c.App.ErrWriter,
 			}
 			fmt.Fprintf(c.App.ErrWriter, "webhook: serving on %s\n", ln.Addr())
 			return serveUntilIdle(c.Context, ln, h, c.Duration("idle"))

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/fleet"
-	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/urfave/cli/v2"
 )
 
@@ -63,19 +61,10 @@ func rollforwardCommand() *cli.Command {
 			if len(steps) == 0 {
 				return nil // the idle tick: no lock, no write
 			}
-			unlock, ok, holder, err := rollforward.Lock(l)
-			if err != nil {
-				return err
-			}
-			if !ok {
+			ok, holder, err := e.RunLocked(c.Context)
+			if err == nil && !ok {
 				fmt.Fprintf(c.App.Writer, "another roll-forward is running (pid %d, lock %s); it will do the work\n", holder, l.PIDFile())
-				return nil
 			}
-			defer unlock()
-			if _, err := atomicfile.CleanTemps(l.Sys()); err != nil {
-				return err
-			}
-			_, err = e.Run(c.Context)
 			return err
 		},
 	}

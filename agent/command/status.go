@@ -287,5 +287,5 @@ func followPending(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s is live\n", ae, a.CurrentVersion)
 		return nil
 	}
-	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from)
+	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from, nil)
 }

@@ -26,11 +26,11 @@ func syncCommand() *cli.Command {
 				}
 				return err
 			}
-			msg, err := launch.Rollforward(c.Context, l.Root)
+			run, err := launch.Rollforward(c.Context, l.Root)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.App.Writer, msg)
+			fmt.Fprintln(c.App.Writer, run.How)
 			return nil
 		},
 	}

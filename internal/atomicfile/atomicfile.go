@@ -4,9 +4,8 @@
 package atomicfile
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +16,11 @@ import (
 const tempMarker = ".tmp-"
 
 // TempName returns a fresh temp name beside path: ".BASE.tmp-RANDOM".
+// The name needs to be unique, not secret (temps are created with O_EXCL),
+// so it comes from math/rand/v2, seeded by the kernel: crypto/rand's
+// start-up (its self-tests) would cost every jeagent-tick run.
 func TempName(path string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempMarker+hex.EncodeToString(b[:]))
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempMarker+fmt.Sprintf("%012x", rand.Uint64()&(1<<48-1)))
 }
 
 // IsTemp reports whether name (a base name) is a temp name made by TempName.

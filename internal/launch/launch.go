@@ -20,32 +20,57 @@ import (
 // Unit is the systemd service that runs one roll-forward.
 const Unit = "jeagent-rollforward.service"
 
-// Rollforward starts a roll-forward of the tree at root. It returns how it
-// started it, for the log.
-func Rollforward(ctx context.Context, root string) (string, error) {
+// Run is a roll-forward that Rollforward started.
+type Run struct {
+	How  string        // how it was started, for the log
+	done chan struct{} // closed when the process ends; nil when systemd runs it
+}
+
+// Wait waits up to d for the run to end, if this process started it: a
+// command that followed a deployment to its end then leaves no run of its
+// own behind, unless that run went on to other work. A unit's run belongs
+// to systemd, and Wait returns at once.
+func (r *Run) Wait(d time.Duration) {
+	if r == nil || r.done == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+	}
+}
+
+// Rollforward starts a roll-forward of the tree at root.
+func Rollforward(ctx context.Context, root string) (*Run, error) {
 	if root == state.DefaultRoot && util.IsRunningSystemd() {
 		if err := startUnit(ctx); err == nil {
-			return "started " + Unit, nil
+			return &Run{How: "started " + Unit}, nil
 		}
 		// The unit is not installed (`jeagent init` not run yet): run it ourselves.
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer null.Close()
 	cmd := exec.Command(exe, "--root", root, "rollforward", "--quiet")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s rollforward: %w", exe, err)
+		return nil, fmt.Errorf("start %s rollforward: %w", exe, err)
 	}
-	go cmd.Wait() // reap it if we are still here when it ends
-	return fmt.Sprintf("started roll-forward (pid %d)", cmd.Process.Pid), nil
+	r := &Run{How: fmt.Sprintf("started roll-forward (pid %d)", cmd.Process.Pid), done: make(chan struct{})}
+	go func() { // reap it if we are still here when it ends
+		cmd.Wait()
+		close(r.done)
+	}()
+	return r, nil
 }
 
 func startUnit(ctx context.Context) error {

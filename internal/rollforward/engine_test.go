@@ -431,3 +431,40 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("after %d attempts: %+v", MaxAttempts, a)
 	}
 }
+
+// TestRunLockedPicksUpALateRequest: a request written after a run's last
+// plan, while it still holds the lock, is left to that run by the
+// roll-forward its requester starts (it finds the lock held). The holder
+// must plan again once it lets go, not leave it for the next timer tick.
+func TestRunLockedPicksUpALateRequest(t *testing.T) {
+	lb := newLab(t)
+	api := state.AppEnv{App: "api", Env: "prod"}
+	v1 := lb.push(web, map[string]string{"x": "1"})
+	v2 := lb.push(api, map[string]string{"x": "2"})
+	lb.request(web, v1)
+	late := 0
+	lb.e.Fault = func(point string) {
+		if point != "run:unlocking" || late > 0 {
+			return
+		}
+		late++
+		lb.request(api, v2)
+		// The roll-forward the requester starts finds the lock held.
+		lb2 := &Engine{Layout: lb.l, Log: io.Discard, Now: lb.e.Now}
+		if ok, holder, err := lb2.RunLocked(context.Background()); ok || err != nil || holder != os.Getpid() {
+			t.Errorf("second run: ok %v, holder %d, err %v; want the lock held by this process", ok, holder, err)
+		}
+	}
+	ok, _, err := lb.e.RunLocked(context.Background())
+	if !ok || err != nil {
+		t.Fatalf("RunLocked: ok %v, err %v\n%s", ok, err, lb.log)
+	}
+	if late != 1 {
+		t.Fatalf("the run:unlocking point was reached %d times", late)
+	}
+	for ae, v := range map[state.AppEnv]string{web: v1, api: v2} {
+		if a := lb.app(ae); a.CurrentVersion != v || lb.live(ae) != v {
+			t.Errorf("%s: current %s, live %s; want %s\n%s", ae, a.CurrentVersion, lb.live(ae), v, lb.log)
+		}
+	}
+}

@@ -1,14 +1,43 @@
 package rollforward
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/gofrs/flock"
+	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/state"
 )
+
+// RunLocked takes the lock and runs until nothing is left to do. If
+// another process holds the lock, it returns ok=false and that process's
+// pid: that run will do the work. A request written after a run's last
+// plan but before it lets the lock go is left to it that way, so after
+// letting go RunLocked plans once more, and goes on if there is work.
+func (e *Engine) RunLocked(ctx context.Context) (ok bool, holder int, err error) {
+	for {
+		unlock, ok, holder, err := Lock(e.Layout)
+		if err != nil || !ok {
+			return ok, holder, err
+		}
+		_, err = atomicfile.CleanTemps(e.Layout.Sys())
+		if err == nil {
+			_, err = e.Run(ctx)
+		}
+		e.fault("run:unlocking")
+		unlock()
+		if err != nil {
+			return true, 0, err
+		}
+		steps, _, err := e.Plan()
+		if err != nil || len(steps) == 0 {
+			return true, 0, err
+		}
+	}
+}
 
 // Lock takes the roll-forward lock (a flock on sys/pids/rollforward.pid)
 // and writes this process's pid into the file. If another process holds
