@@ -287,7 +287,7 @@ section_3() {
 		'`tar -I zstd -xf`' "$apply1001_median_ms" "$apply1000_median_ms" ms "ratio<=1.5" "within 1.5x"
 	row 3b "the same, against a reference that also makes the files durable (the agent syncs before it switches)" \
 		'`tar -I zstd -xf && sync -f`' "$apply1002_median_ms" "$apply1000_median_ms" ms - "(for information)"
-	row 3c "the roll-forward alone (the deployment requested in app.json by hand: no process start, no 250 ms polling of \`--wait\`)" \
+	row 3c "the roll-forward alone (the deployment requested in app.json by hand: no process start, no waiting by \`--wait\`)" \
 		'`tar -I zstd -xf`' "$apply1001_median_ms" "$apply1003_median_ms" ms - "(for information)"
 	# The roll-forward alone (no polling by deploy --wait), its CPU and peak RSS:
 	# the deployment is requested by hand in app.json, as docs/agent.md allows.
