@@ -237,6 +237,9 @@ func TestEC2Bootstrap(t *testing.T) {
 	}
 	contains(t, "instance tags", fmt.Sprint(inst.Tags), "jecloud:app:hello", "jecloud:env:test")
 	contains(t, "sudoers", srv.MustExec("sh", "-c", "cat /etc/sudoers.d/90-cloud-init-users"), "jecloud ALL=(root) NOPASSWD: /usr/local/bin/jeagent")
+	// jeagent-tick came with it (it sits beside jeagent in the build), and the timer runs it.
+	contains(t, "the roll-forward unit", srv.MustExec("systemctl", "cat", "jeagent-rollforward.service"),
+		"ExecStart=/usr/local/bin/jeagent-tick --agent /usr/local/bin/jeagent")
 	if out, err := srv.Exec(t.Context(), "runuser", "-u", "jecloud", "--", "sudo", "-n", "cat", "/etc/shadow"); err == nil {
 		t.Errorf("the deploy user can run anything as root: %s", out)
 	}

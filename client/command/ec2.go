@@ -80,6 +80,7 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 		if x.opts.Agent, err = agentBinary(cfg.Dir, e.EC2.AgentBinary, e.EC2.Arch); err != nil {
 			return nil, usageError{err}
 		}
+		x.opts.Tick = tickBinary(x.opts.Agent)
 	}
 	return x, nil
 }
@@ -236,6 +237,23 @@ func expandHome(p string) string {
 		return filepath.Join(home, rest)
 	}
 	return p
+}
+
+// tickBinary is the jeagent-tick beside the jeagent at agent, named as
+// `make build` and `make cross` name it (jeagent-tick, or
+// jeagent-tick-linux-ARCH beside jeagent-linux-ARCH), or "" if there is
+// none: new servers then get jeagent alone, and their timer runs it.
+func tickBinary(agent string) string {
+	base := filepath.Base(agent)
+	rest, ok := strings.CutPrefix(base, "jeagent")
+	if !ok {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(agent), "jeagent-tick"+rest)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p
+	}
+	return ""
 }
 
 // agentBinary finds the jeagent to install on new servers: the config's

@@ -55,10 +55,12 @@ type Options struct {
 	SSHFrom []string
 	Ports   []int32
 	// AuthorizedKey is the user's public key; Agent the path of the
-	// jeagent binary to install (linux, the instances' architecture).
-	AuthorizedKey, Agent string
-	SSH                  remote.SSHOptions
-	Log                  io.Writer
+	// jeagent binary to install (linux, the instances' architecture), and
+	// Tick that of the jeagent-tick to install beside it ("": none; the
+	// timer then runs jeagent itself).
+	AuthorizedKey, Agent, Tick string
+	SSH                        remote.SSHOptions
+	Log                        io.Writer
 	// IAM, with StateBucket, gives the servers a role of their own
 	// (RolePolicy: their bundles and document, nothing else), which
 	// deploys through S3 use. Nil: no role.
@@ -217,9 +219,14 @@ func (b *booter) make(ctx context.Context, s globalstate.Server) error {
 	if err != nil {
 		return fmt.Errorf("jeagent to install: %w (set agent_binary for this environment in jecloud.toml, or JEPUSH_AGENT_BINARY)", err)
 	}
-	sum := sha256Hex(agent)
+	var tick []byte
+	if b.o.Tick != "" {
+		if tick, err = os.ReadFile(b.o.Tick); err != nil {
+			return fmt.Errorf("jeagent-tick to install: %w", err)
+		}
+	}
 	if s.InstanceID == "" {
-		id, err := b.launch(ctx, s, sum)
+		id, err := b.launch(ctx, s, agent, tick)
 		if err != nil {
 			return err
 		}
@@ -259,7 +266,7 @@ func (b *booter) make(ctx context.Context, s globalstate.Server) error {
 	if err := RecordHostKeys(b.o.SSH.KnownHostsFile(), s.Host, keys, "jecloud:"+b.o.App+"/"+b.o.Env+"/"+s.Name); err != nil {
 		return err
 	}
-	if err := b.install(ctx, s, agent); err != nil {
+	if err := b.install(ctx, s, agent, tick); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "%s: ready at %s@%s\n", s.Name, s.User, s.Host)
@@ -268,7 +275,7 @@ func (b *booter) make(ctx context.Context, s globalstate.Server) error {
 
 // launch starts the instance, unless an earlier run already did with this
 // server's client token.
-func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum string) (string, error) {
+func (b *booter) launch(ctx context.Context, s globalstate.Server, agent, tick []byte) (string, error) {
 	tok := s.Bootstrap.ClientToken
 	out, err := b.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("client-token"), Values: []string{tok}}}})
 	if err != nil {
@@ -290,7 +297,11 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agentSum stri
 	if err != nil {
 		return "", err
 	}
-	ud, err := UserData(UserDataOptions{App: b.o.App, Env: b.o.Env, Server: s.Name, AuthorizedKey: b.o.AuthorizedKey, AgentSHA256: agentSum})
+	uo := UserDataOptions{App: b.o.App, Env: b.o.Env, Server: s.Name, AuthorizedKey: b.o.AuthorizedKey, AgentSHA256: sha256Hex(agent)}
+	if tick != nil {
+		uo.TickSHA256 = sha256Hex(tick)
+	}
+	ud, err := UserData(uo)
 	if err != nil {
 		return "", err
 	}
@@ -476,13 +487,14 @@ func (b *booter) hostKeys(ctx context.Context, id string) ([]ssh.PublicKey, erro
 	}
 }
 
-// install uploads jeagent over SSH (the host key checked against the keys
-// from the console) and waits until the server has installed and set it up.
-func (b *booter) install(ctx context.Context, s globalstate.Server, agent []byte) error {
+// install uploads jeagent (and jeagent-tick, if any) over SSH (the host key
+// checked against the keys from the console) and waits until the server
+// has installed and set it up.
+func (b *booter) install(ctx context.Context, s globalstate.Server, agent, tick []byte) error {
 	t := remote.Target{Dest: s.User + "@" + s.Host}
 	var last error
 	for {
-		last = b.tryInstall(ctx, t, agent)
+		last = b.tryInstall(ctx, t, agent, tick)
 		if last == nil {
 			return nil
 		}
@@ -496,7 +508,7 @@ func (b *booter) install(ctx context.Context, s globalstate.Server, agent []byte
 	}
 }
 
-func (b *booter) tryInstall(ctx context.Context, t remote.Target, agent []byte) error {
+func (b *booter) tryInstall(ctx context.Context, t remote.Target, agent, tick []byte) error {
 	c, err := remote.DialSSH(ctx, t, b.o.SSH)
 	if err != nil {
 		return err
@@ -507,10 +519,20 @@ func (b *booter) tryInstall(ctx context.Context, t remote.Target, agent []byte) 
 	if c.Shell(ctx, "test -e "+Ready, nil, &out, &out) == nil {
 		return nil
 	}
+	// The tick first: the server installs both once jeagent is there.
+	if tick != nil {
+		if err := c.Shell(ctx, "cat > "+TickUpload+".tmp && mv "+TickUpload+".tmp "+TickUpload, bytes.NewReader(tick), &out, &out); err != nil {
+			return fmt.Errorf("uploading jeagent-tick: %w: %s", err, out.String())
+		}
+	}
 	if err := c.Shell(ctx, "cat > "+Upload+".tmp && mv "+Upload+".tmp "+Upload, bytes.NewReader(agent), &out, &out); err != nil {
 		return fmt.Errorf("uploading jeagent: %w: %s", err, out.String())
 	}
-	fmt.Fprintf(b.o.Log, "%s: jeagent uploaded (%d bytes); waiting for it to be installed\n", t.Dest, len(agent))
+	what := fmt.Sprintf("jeagent uploaded (%d bytes)", len(agent))
+	if tick != nil {
+		what = fmt.Sprintf("jeagent and jeagent-tick uploaded (%d and %d bytes)", len(agent), len(tick))
+	}
+	fmt.Fprintf(b.o.Log, "%s: %s; waiting for them to be installed\n", t.Dest, what)
 	for {
 		if c.Shell(ctx, "test -e "+Ready, nil, &out, &out) == nil {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,13 +20,18 @@ type UserDataOptions struct {
 	AuthorizedKey string
 	// AgentSHA256 is the checksum of the jeagent jepush uploads.
 	AgentSHA256 string
+	// TickSHA256, if set, is the checksum of the jeagent-tick jepush
+	// uploads too (TickUpload): installed beside jeagent, it is what the
+	// timer runs every minute (docs/agent.md).
+	TickSHA256 string
 }
 
 // Upload is where jepush puts jeagent on a new server (in the deploy
 // user's home); Ready is the file that says the agent is installed and set up.
 const (
-	Upload = "/home/" + DeployUser + "/jeagent.upload"
-	Ready  = "/var/lib/jecloud/ready"
+	Upload     = "/home/" + DeployUser + "/jeagent.upload"
+	TickUpload = "/home/" + DeployUser + "/jeagent-tick.upload"
+	Ready      = "/var/lib/jecloud/ready"
 )
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -40,20 +46,39 @@ func UserData(o UserDataOptions) ([]byte, error) {
 	if !sha256RE.MatchString(o.AgentSHA256) {
 		return nil, fmt.Errorf("jeagent checksum %q: want 64 lowercase hex digits", o.AgentSHA256)
 	}
+	if o.TickSHA256 != "" && !sha256RE.MatchString(o.TickSHA256) {
+		return nil, fmt.Errorf("jeagent-tick checksum %q: want 64 lowercase hex digits", o.TickSHA256)
+	}
 	if strings.ContainsAny(o.AuthorizedKey, "\n\"\\") || !strings.HasPrefix(o.AuthorizedKey, "ssh-") && !strings.HasPrefix(o.AuthorizedKey, "ecdsa-") {
 		return nil, fmt.Errorf("public key %q is not one authorized_keys line", o.AuthorizedKey)
 	}
-	script := strings.Join([]string{
+	// Both files must be there and check out before anything is
+	// installed: jepush uploads jeagent-tick first, then jeagent.
+	present, check, install, remove := "[ -f "+Upload+" ]", "echo '"+o.AgentSHA256+"  '\"$copy\" | sha256sum -c --status -", "", "rm -f \"$copy\" "+Upload
+	copyTick, mkTick, missing := "", "", ""
+	if o.TickSHA256 != "" {
+		mkTick = "tick=$(mktemp /root/jeagent-tick.XXXXXX)"
+		present += " && [ -f " + TickUpload + " ]"
+		copyTick = "    cp " + TickUpload + " \"$tick\""
+		check += " && echo '" + o.TickSHA256 + "  '\"$tick\" | sha256sum -c --status -"
+		install = "      install -m 0755 -o root -g root \"$tick\" /usr/local/bin/jeagent-tick"
+		remove += " \"$tick\" " + TickUpload
+		missing = ", with jeagent-tick of sha256 " + o.TickSHA256 + " at " + TickUpload
+	}
+	lines := []string{
 		"#!/bin/sh",
-		"# Installs the jeagent that jepush uploads (JeCloud bootstrap).",
+		"# Installs what jepush uploads: jeagent, and the small program its timer runs if given (JeCloud bootstrap).",
 		"set -eu",
 		"copy=$(mktemp /root/jeagent.XXXXXX)",
+		mkTick,
 		"for i in $(seq 1 900); do",
-		"  if [ -f " + Upload + " ]; then",
+		"  if " + present + "; then",
 		"    cp " + Upload + " \"$copy\"",
-		"    if echo '" + o.AgentSHA256 + "  '\"$copy\" | sha256sum -c --status -; then",
+		copyTick,
+		"    if " + check + "; then",
+		install,
 		"      install -m 0755 -o root -g root \"$copy\" /usr/local/bin/jeagent",
-		"      rm -f \"$copy\" " + Upload,
+		"      " + remove,
 		"      /usr/local/bin/jeagent init",
 		"      mkdir -p /var/lib/jecloud && touch " + Ready,
 		"      exit 0",
@@ -61,9 +86,10 @@ func UserData(o UserDataOptions) ([]byte, error) {
 		"  fi",
 		"  sleep 2",
 		"done",
-		"echo 'no jeagent with sha256 " + o.AgentSHA256 + " was uploaded to " + Upload + " in 30 minutes' >&2",
+		"echo 'no jeagent with sha256 " + o.AgentSHA256 + " was uploaded to " + Upload + missing + " in 30 minutes' >&2",
 		"exit 1",
-	}, "\n")
+	}
+	script := strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), "\n")
 	unit := strings.Join([]string{
 		"[Unit]",
 		"Description=JeCloud: install the jeagent jepush uploads",
