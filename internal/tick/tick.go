@@ -2,9 +2,10 @@
 // plans like `jeagent rollforward` and, when there is nothing to do, ends
 // at once. jeagent links the AWS SDK, the MongoDB driver and the hooks,
 // whose start-up alone costs more than a whole idle tick should; this
-// binary links the planner (package plan) only. When there is work, something to report,
-// or the server follows a global state on S3, it runs `jeagent rollforward`
-// in its place (exec: same process, same unit, same logs).
+// binary links the planner (package plan) only. When there is work,
+// something to report, or the server follows a global state on S3, it runs
+// `jeagent rollforward` in its place (exec: same process, same unit, same
+// logs).
 package tick
 
 import (
