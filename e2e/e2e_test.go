@@ -90,6 +90,25 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
+// jepushTo returns a function that runs jepush with args and `--host
+// root@SERVER` as a user whose SSH setup reaches srv (lab.SSHHome), and
+// returns its exit code and output.
+func jepushTo(t *testing.T, jepush string, srv *lab.Server) func(args ...string) (int, string) {
+	home := lab.SSHHome(t, srv)
+	return func(args ...string) (int, string) {
+		cmd := exec.Command(jepush, append(args, "--host", "root@"+srv.Addr.String())...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out)
+	}
+}
+
 // appState is the part of app.json the tests look at.
 type appState struct {
 	CurrentVersion string `json:"current_version"`

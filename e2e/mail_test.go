@@ -16,8 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -110,19 +108,7 @@ func TestMail(t *testing.T) {
 		"Procfile":     "web: node server.js\n",
 		"jecloud.toml": toml,
 	})
-	home := lab.SSHHome(t, srv)
-	push := func(args ...string) (int, string) {
-		cmd := exec.Command(jepush, append(args, "--host", "root@"+srv.Addr.String())...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, string(out)
-	}
+	push := jepushTo(t, jepush, srv)
 
 	// Without a provider the deploy fails, saying what to set.
 	if code, out := push(dir, "prod"); code == 0 || !strings.Contains(out, "MAIL_RELAY_URL") {

@@ -97,19 +97,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 		"Procfile":     "web: node server.js\n",
 		"jecloud.toml": "app = \"counter\"\npackages = [\"procps\"]\n[services]\nredis = \"7\"\nmongodb = \"7.0\"\n[web]\nhealth = \"/healthz\"\n",
 	})
-	home := lab.SSHHome(t, srv)
-	push := func(args ...string) (int, string) {
-		cmd := exec.Command(jepush, append(args, "--host", "root@"+srv.Addr.String())...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, string(out)
-	}
+	push := jepushTo(t, jepush, srv)
 	url := "http://" + srv.Addr.String() + ":5000/"
 	get := func(path ...string) (string, error) {
 		c := &http.Client{Timeout: 5 * time.Second}
@@ -545,15 +533,13 @@ func TestWorkerGrace(t *testing.T) {
 		"Procfile":     "worker: node worker.js\n",
 		"jecloud.toml": "app = \"jobs\"\n[grace]\nworker = \"8s\"\n",
 	})
-	home := lab.SSHHome(t, srv)
+	jepushOut := jepushTo(t, jepush, srv)
 	push := func() string {
-		cmd := exec.Command(jepush, dir, "prod", "--host", "root@"+srv.Addr.String())
-		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("jepush: %v\n%s", err, out)
+		code, out := jepushOut(dir, "prod")
+		if code != 0 {
+			t.Fatalf("jepush: exit %d\n%s", code, out)
 		}
-		return string(out)
+		return out
 	}
 	push()
 	contains(t, "the worker's stop timeout", srv.MustExec("systemctl", "show", "-p", "TimeoutStopUSec", "jecloud-jobs-prod-worker@1.service"), "TimeoutStopUSec=8s")

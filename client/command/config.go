@@ -20,10 +20,7 @@ func configCommands() []*cli.Command {
 				"the app as environment variables. They never appear in status or logs.",
 			Flags: append(targetFlags(), dirFlag()),
 			Action: func(c *cli.Context) error {
-				if err := args(c, 1, 1, "ENV"); err != nil {
-					return err
-				}
-				cl, err := newClient(c, c.String("dir"), c.Args().Get(0))
+				cl, err := envClient(c)
 				if err != nil {
 					return err
 				}

@@ -26,10 +26,7 @@ func gitSetupCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1, 1, "ENV"); err != nil {
-				return err
-			}
-			cl, err := newClient(c, c.String("dir"), c.Args().Get(0))
+			cl, err := envClient(c)
 			if err != nil {
 				return err
 			}

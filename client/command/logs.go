@@ -17,10 +17,7 @@ func logsCommand() *cli.Command {
 			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "show the last `N` lines (default: the agent's)"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1, 1, "ENV"); err != nil {
-				return err
-			}
-			cl, err := newClient(c, c.String("dir"), c.Args().Get(0))
+			cl, err := envClient(c)
 			if err != nil {
 				return err
 			}

@@ -12,10 +12,7 @@ func psCommand() *cli.Command {
 			"was restarted after a crash, and since when it runs.",
 		Flags: append(targetFlags(), dirFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"}),
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1, 1, "ENV"); err != nil {
-				return err
-			}
-			cl, err := newClient(c, c.String("dir"), c.Args().Get(0))
+			cl, err := envClient(c)
 			if err != nil {
 				return err
 			}

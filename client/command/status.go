@@ -19,13 +19,10 @@ func statusCommand() *cli.Command {
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "watch a deployment in progress until it ends"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1, 1, "ENV"); err != nil {
-				return err
-			}
 			if c.Bool("json") && c.Bool("follow") {
 				return usage("--json and --follow do not go together")
 			}
-			cl, err := newClient(c, c.String("dir"), c.Args().Get(0))
+			cl, err := envClient(c)
 			if err != nil {
 				return err
 			}

@@ -35,6 +35,15 @@ func newClient(c *cli.Context, dir, env string) (*push.Client, error) {
 	return cl, err
 }
 
+// envClient checks that the command got one argument, ENV, and returns the
+// client for it (the app directory from --dir).
+func envClient(c *cli.Context) (*push.Client, error) {
+	if err := args(c, 1, 1, "ENV"); err != nil {
+		return nil, err
+	}
+	return newClient(c, c.String("dir"), c.Args().Get(0))
+}
+
 // loadClient is newClient, also returning the config.
 // makeServers: an EC2 environment's missing servers are made (only a push does).
 func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client, *config.Config, error) {

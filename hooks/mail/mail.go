@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/retry"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appspec"
@@ -324,19 +325,7 @@ func unsetServiceVars(dir string, keys []string) error {
 
 // greeting waits until an SMTP server at addr says 220.
 func greeting(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		if last = greetOnce(addr); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return last
+	return retry.Until(ctx, timeout, 200*time.Millisecond, func() error { return greetOnce(addr) })
 }
 
 func greetOnce(addr string) error {

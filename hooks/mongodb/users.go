@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jecloud/jecloud/hooks/internal/retry"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -74,21 +75,18 @@ func ensureUsers(ctx context.Context, i instance, timeout time.Duration) (string
 // waitAdmin returns a client logged in as the administrator, creating that
 // user through the localhost exception on a fresh instance.
 func waitAdmin(ctx context.Context, i instance, password string, timeout time.Duration) (*mongo.Client, error) {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		c, err := adminOnce(ctx, i, password)
-		if err == nil {
-			return c, nil
+	var c *mongo.Client
+	err := retry.Until(ctx, timeout, 500*time.Millisecond, func() (err error) {
+		c, err = adminOnce(ctx, i, password)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("no administrator login on port %d after %s: %w", i.port, timeout, err)
 		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return nil, err
 	}
-	return nil, fmt.Errorf("no administrator login on port %d after %s: %w", i.port, timeout, last)
+	return c, nil
 }
 
 func adminOnce(ctx context.Context, i instance, password string) (*mongo.Client, error) {

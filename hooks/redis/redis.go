@@ -23,6 +23,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
+	"github.com/jecloud/jecloud/hooks/internal/retry"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appspec"
@@ -233,19 +234,7 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 
 // ping authenticates and PINGs until Redis answers +PONG or timeout passes.
 func ping(ctx context.Context, port int, password string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		if last = pingOnce(port, password); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return last
+	return retry.Until(ctx, timeout, 200*time.Millisecond, func() error { return pingOnce(port, password) })
 }
 
 func pingOnce(port int, password string) error {

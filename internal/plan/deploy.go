@@ -55,5 +55,5 @@ func planDeployment(o *Env) (Step, bool) {
 	case state.StateRollingBack:
 		reason = "starting " + v + " failed: going back to " + d.PreviousVersion
 	}
-	return Step{AppEnv: o.AppEnv, Name: DeployStep(st), Reason: reason, Env: o, Deployment: d, State: st}, true
+	return Step{AppEnv: o.AppEnv, Name: DeployStep(st), Reason: reason, Env: o, Deployment: d}, true
 }

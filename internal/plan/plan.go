@@ -34,10 +34,9 @@ type Step struct {
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
 	// Deployment is the deployment a deploy step carries out (the one in
-	// Env.App), and State the state it resumes from: app.json's, or an
-	// earlier one when the disk overrules it.
+	// Env.App); the step's name says the state it resumes from: app.json's,
+	// or an earlier one when the disk overrules it.
 	Deployment *state.Deployment
-	State      string
 	// Release is the release a Cleanup step removes.
 	Release *Release
 	// Paths are what a Leftovers step removes.
