@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -13,7 +14,10 @@ import (
 type Extra map[string]json.RawMessage
 
 // decodeKeep decodes data into v (a pointer to a struct type without custom
-// JSON methods) and returns the keys v's fields do not name.
+// JSON methods) and returns the keys v's fields do not name. As for
+// encoding/json, a key names a field whatever its case: "Current_Version"
+// sets current_version and is not kept besides (a rewrite would write both,
+// and the stale one would win on the next read).
 func decodeKeep(data []byte, v any) (Extra, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, err
@@ -25,7 +29,7 @@ func decodeKeep(data []byte, v any) (Extra, error) {
 	known := jsonKeys(reflect.TypeOf(v).Elem())
 	var extra Extra
 	for k, raw := range all {
-		if !known[k] {
+		if !slices.ContainsFunc(known, func(name string) bool { return strings.EqualFold(name, k) }) {
 			if extra == nil {
 				extra = Extra{}
 			}
@@ -61,8 +65,9 @@ func encodeKeep(v any, extra Extra) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func jsonKeys(t reflect.Type) map[string]bool {
-	keys := map[string]bool{}
+// jsonKeys lists the keys t's fields are written under.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -75,7 +80,7 @@ func jsonKeys(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		keys[name] = true
+		keys = append(keys, name)
 	}
 	return keys
 }

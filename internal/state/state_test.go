@@ -39,6 +39,30 @@ func TestUnknownKeysSurvive(t *testing.T) {
 	}
 }
 
+// TestKeyCaseIgnored: encoding/json gives a key to a field whatever its
+// case, so a hand-typed "Current_Version" is the current version, not a key
+// of its own to keep; kept, it would be written after the agent's own
+// "current_version" and win over it on the next read.
+func TestKeyCaseIgnored(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a", "prod", "app.json")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(`{"Current_Version": "841bc9a0e2f1", "owner": "ops"}`), 0o644)
+	if _, err := UpdateApp(p, func(a *App) error {
+		if a.CurrentVersion != "841bc9a0e2f1" {
+			t.Errorf("read %q as the current version", a.CurrentVersion)
+		}
+		a.CurrentVersion = "1fe35a77c0d2"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var a App
+	if err := Read(p, &a); err != nil || a.CurrentVersion != "1fe35a77c0d2" || a.Extra["owner"] == nil {
+		out, _ := os.ReadFile(p)
+		t.Fatalf("reread: %v, current version %q, extra %v:\n%s", err, a.CurrentVersion, a.Extra, out)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, want string
