@@ -13,24 +13,25 @@ package placement
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // Web is the default role, and where types of roles without servers run.
 const Web = "web"
 
-// roleRE is compiled on first use: the tick and jeagent compile no regular
-// expression at start-up (docs/benchmarks.md).
-var roleRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`) })
-
 // CheckRole checks a role's name: 1 to 30 of a-z, 0-9 and '-', starting
-// with a letter.
+// with a letter. A plain loop, as in package names: a regular expression
+// would link regexp and its Unicode tables, whose initialisation every idle
+// tick would pay (docs/benchmarks.md).
 func CheckRole(name string) error {
-	if !roleRE().MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 30 && name[0] >= 'a' && name[0] <= 'z'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("role %q: use 1 to 30 of a-z, 0-9 and '-', starting with a letter (e.g. \"worker\")", name)
 	}
 	return nil

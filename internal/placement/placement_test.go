@@ -2,9 +2,32 @@ package placement
 
 import (
 	"maps"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// TestCheckRole: CheckRole accepts exactly what ^[a-z][a-z0-9-]{0,29}$ does.
+func TestCheckRole(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"web", true}, {"worker", true}, {"w", true}, {"db-2", true}, {"a-", true},
+		{strings.Repeat("a", 30), true}, {strings.Repeat("a", 31), false},
+		{"", false}, {"2web", false}, {"-web", false}, {"Web", false}, {"we_b", false},
+		{"we b", false}, {"wéb", false}, {"web\n", false}, {"../x", false},
+	} {
+		err := CheckRole(tc.name)
+		if (err == nil) != tc.ok || re.MatchString(tc.name) != tc.ok {
+			t.Errorf("CheckRole(%q) = %v, want ok %v (regexp: %v)", tc.name, err, tc.ok, re.MatchString(tc.name))
+		}
+		if err != nil && !strings.Contains(err.Error(), "1 to 30 of a-z") {
+			t.Errorf("CheckRole(%q): the error does not give the rule: %v", tc.name, err)
+		}
+	}
+}
 
 func TestCounts(t *testing.T) {
 	types := []string{"web", "worker", "clock", "mailer"}
