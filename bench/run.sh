@@ -100,6 +100,8 @@ dev=$(df --output=source "$W" | tail -1)
 	t1=$(date +%s%N)
 	trash "$T/create"
 	echo "| creating a file in $W (1,000 \`touch\`es) | $(awk -v n=$((t1 - t0)) 'BEGIN { printf "%.0f µs", n / 1000 / 1000 }') each |"
+	eval "$("$J" pagefault)"
+	echo "| the first touch of a fresh page of memory (a page fault; \`jebench pagefault\`, median of 9 × 1,000) | $pagefault_us µs |"
 } >"$OUT/machine.md"
 cat "$OUT/machine.md"
 

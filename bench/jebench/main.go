@@ -11,6 +11,7 @@
 //	jebench hf [-prefix P] FILE.json            hyperfine's results as shell assignments
 //	jebench table FILE.tsv                      the results table, with ratios and verdicts
 //	jebench freeport                            a free TCP port on 127.0.0.1
+//	jebench pagefault [-pages N] [-rounds N]    what the first touch of a fresh page costs
 //
 // Commands that print figures for the script print shell assignments
 // (name=value, one a line) so that run.sh can eval them.
@@ -47,6 +48,8 @@ func main() {
 		err = abCmd(args)
 	case "freeport":
 		err = freeportCmd()
+	case "pagefault":
+		err = pagefaultCmd(args)
 	default:
 		usage()
 	}
@@ -57,7 +60,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: jebench gentree|rusage|snapshot|proxy|ab|hf|table|freeport ... (see bench/jebench/main.go)")
+	fmt.Fprintln(os.Stderr, "usage: jebench gentree|rusage|snapshot|proxy|ab|hf|table|freeport|pagefault ... (see bench/jebench/main.go)")
 	os.Exit(2)
 }
 
