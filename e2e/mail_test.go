@@ -76,17 +76,7 @@ const server = http.createServer((req, res) => {
     res.end(reply + "\n");
   });
 });
-if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process.env.PORT);
-const waiting = new Set();
-server.on("connection", (s) => { waiting.add(s); s.on("close", () => waiting.delete(s)); });
-server.on("request", (req) => waiting.delete(req.socket));
-process.on("SIGTERM", () => {
-  server.prependListener("request", (req, res) => res.setHeader("connection", "close"));
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => waiting.forEach((s) => s.destroy()), 1000).unref();
-});
-`
+` + serveJS
 
 // TestMail deploys an app that declares mail to a real Debian server and
 // sends its messages through the server's relay (Postfix) to a real SMTP

@@ -26,6 +26,21 @@ import (
 	"github.com/jecloud/jecloud/internal/lab"
 )
 
+// serveJS ends the test apps: it listens on the socket systemd hands over
+// and drains on SIGTERM, as docs/node.md's contract says (checked by
+// TestNodeDrain on examples/hello, which does the same).
+const serveJS = `if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process.env.PORT);
+const waiting = new Set();
+server.on("connection", (s) => { waiting.add(s); s.on("close", () => waiting.delete(s)); });
+server.on("request", (req) => waiting.delete(req.socket));
+process.on("SIGTERM", () => {
+  server.prependListener("request", (req, res) => res.setHeader("connection", "close"));
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => waiting.forEach((s) => s.destroy()), 1000).unref();
+});
+`
+
 // The test app: Node.js without dependencies, following the zero-downtime
 // contract (docs/node.md), counting visits in its Redis through REDIS_URL.
 const appServer = `const http = require("http");
@@ -48,17 +63,7 @@ const server = http.createServer((req, res) => {
     res.end("hello " + version + " visits " + n + " user " + require("os").userInfo().username + " greeting " + (process.env.GREETING || "") + "\n");
   });
 });
-if (process.env.LISTEN_FDS) server.listen({ fd: 3 }); else server.listen(process.env.PORT);
-const waiting = new Set();
-server.on("connection", (s) => { waiting.add(s); s.on("close", () => waiting.delete(s)); });
-server.on("request", (req) => waiting.delete(req.socket));
-process.on("SIGTERM", () => {
-  server.prependListener("request", (req, res) => res.setHeader("connection", "close"));
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => waiting.forEach((s) => s.destroy()), 1000).unref();
-});
-`
+` + serveJS
 
 // workerJS is a worker that needs 4 s to finish its job after SIGTERM.
 const workerJS = `const fs = require("fs");
