@@ -85,6 +85,12 @@ func TestNodeDrain(t *testing.T) {
 	var hung, failed, total int64
 	var slowest time.Duration
 	cur := start("v0")
+	t.Cleanup(func() { // a process this test left, after a failure
+		if cur.ProcessState == nil {
+			cur.Process.Kill()
+			cur.Wait()
+		}
+	})
 	for r := 1; r <= rounds; r++ {
 		transport := &http.Transport{}
 		client := &http.Client{Timeout: 5 * time.Second, Transport: transport}
