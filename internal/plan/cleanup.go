@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -19,10 +20,6 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 		protected[d.Version] = true
 		protected[d.PreviousVersion] = true
 	}
-	aborted := map[string]bool{}
-	for _, v := range o.App.AbortedDeploymentVersions {
-		aborted[v] = true
-	}
 	// Good releases go only while more than Keep remain: with Keep or fewer
 	// on disk none can, and their age is not even read.
 	goodMayGo := len(o.Releases) > r.Keep()
@@ -31,7 +28,7 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 		if protected[id] {
 			continue
 		}
-		isFailed := o.App.Failed(id) || aborted[id] && !deployedEver(o.App, id)
+		isFailed := o.App.Failed(id) || abortedOnly(o.App, id)
 		if !isFailed && !goodMayGo || now.Sub(rel.ModTime()) < r.MinAge() {
 			continue
 		}
@@ -62,13 +59,11 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 	return append(failed, good...)
 }
 
-func deployedEver(a *state.App, id string) bool {
-	for _, d := range a.DeployedVersions {
-		if d.Version == id {
-			return true
-		}
-	}
-	return false
+// abortedOnly reports whether id's deployments were all replaced by newer
+// requests before it ever went live: a release nobody will go back to.
+func abortedOnly(a *state.App, id string) bool {
+	return slices.Contains(a.AbortedDeploymentVersions, id) &&
+		!slices.ContainsFunc(a.DeployedVersions, func(d state.Deployed) bool { return d.Version == id })
 }
 
 func planCleanup(o *Env, r state.Retention, now time.Time) (Step, bool) {
@@ -78,8 +73,11 @@ func planCleanup(o *Env, r state.Retention, now time.Time) (Step, bool) {
 	}
 	rel := rm[0]
 	why := "older than " + r.MinAge().String() + " and more than " + fmt.Sprint(r.Keep()) + " releases kept"
-	if o.App.Failed(rel.ID) {
+	switch {
+	case o.App.Failed(rel.ID):
 		why = "failed deployment, older than " + r.MinAge().String()
+	case abortedOnly(o.App, rel.ID):
+		why = "deployment replaced before it went live, older than " + r.MinAge().String()
 	}
 	return Step{AppEnv: o.AppEnv, Name: Cleanup, Reason: "remove release " + rel.ID + ": " + why, Env: o, Release: rel}, true
 }

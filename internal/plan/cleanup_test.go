@@ -23,6 +23,7 @@ func TestRemovable(t *testing.T) {
 		live     string
 		ret      state.Retention
 		want     string // ids' first letters, in removal order
+		why      string // in the reason of the step that removes the first
 	}{
 		{
 			name:     "young releases stay",
@@ -41,6 +42,7 @@ func TestRemovable(t *testing.T) {
 			app: state.App{CurrentVersion: id('e'), DeployedVersions: []state.Deployed{
 				{Version: id('a')}, {Version: id('b')}, {Version: id('c')}, {Version: id('d')}, {Version: id('e')}}},
 			want: "abc",
+			why:  "more than 2 releases kept",
 		},
 		{
 			name:     "never current, last good, pending or its previous",
@@ -62,6 +64,7 @@ func TestRemovable(t *testing.T) {
 				RecentFailedDeployments:   []state.Failure{{Version: id('f')}, {Version: id('g')}},
 				AbortedDeploymentVersions: nil},
 			want: "f",
+			why:  "failed deployment",
 		},
 		{
 			name:     "aborted never deployed counts as failed",
@@ -71,6 +74,7 @@ func TestRemovable(t *testing.T) {
 			app: state.App{CurrentVersion: id('b'), DeployedVersions: []state.Deployed{{Version: id('b')}},
 				AbortedDeploymentVersions: []string{id('x')}},
 			want: "x",
+			why:  "deployment replaced before it went live",
 		},
 		{
 			name:     "min age configurable",
@@ -92,6 +96,10 @@ func TestRemovable(t *testing.T) {
 			}
 			if strings.Join(got, "") != tc.want {
 				t.Errorf("removable = %v, want %q", got, tc.want)
+			}
+			s, ok := planCleanup(o, tc.ret, now)
+			if ok != (tc.want != "") || ok && !strings.Contains(s.Reason, tc.why) {
+				t.Errorf("planCleanup = %q, %v; want a step whose reason says %q", s.Reason, ok, tc.why)
 			}
 		})
 	}
