@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -72,8 +73,31 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(ans)
 }
 
-func refused(code int, format string, args ...any) (int, answer) {
-	return code, answer{Status: "refused", Reason: fmt.Sprintf(format, args...)}
+// refusal is why a delivery ends without a push being recorded: its HTTP
+// status code, the answer's status ("refused", or "ignored" for events
+// that are fine but deploy nothing) and the reason, which goes in the
+// answer and the log line. The steps of handle return it as their error.
+type refusal struct {
+	code           int
+	status, reason string
+}
+
+func (e *refusal) Error() string { return e.status + " " + e.reason }
+
+// answer returns the status code and the JSON answer for the refusal.
+func (e *refusal) answer() (int, answer) {
+	return e.code, answer{Status: e.status, Reason: e.reason}
+}
+
+// refused is a delivery refused with code: an error of the sender's (or of
+// this server's, with 503), said in the answer.
+func refused(code int, format string, args ...any) error {
+	return &refusal{code: code, status: "refused", reason: fmt.Sprintf(format, args...)}
+}
+
+// ignored is a delivery that is well-formed but asks for no deploy.
+func ignored(code int, format string, args ...any) error {
+	return &refusal{code: code, status: "ignored", reason: fmt.Sprintf(format, args...)}
 }
 
 func deliveryID(r *http.Request) string {
@@ -110,103 +134,192 @@ func (e pushEvent) repositories() []string {
 	return []string{o.SSHURL, o.CloneURL, o.GitURL, o.HTMLURL, o.URL}
 }
 
+// handle answers a delivery: it verifies it (endpoint, then verify), parses
+// the event, records the push in app.json and starts a roll-forward. It
+// returns the status code, the answer and the environment, if the URL
+// named a valid one (for the log line).
 func (h *Webhook) handle(r *http.Request) (int, answer, state.AppEnv) {
-	var ae state.AppEnv
+	ae, err := endpoint(r)
+	if err != nil {
+		code, a := answerOf(err)
+		return code, a, state.AppEnv{}
+	}
+	a, err := h.accept(r, ae)
+	if err != nil {
+		code, a := answerOf(err)
+		return code, a, ae
+	}
+	return http.StatusAccepted, a, ae
+}
+
+// answerOf returns the status code and answer of a step's error. The steps
+// return only refusals; anything else would be a bug, answered with 500.
+func answerOf(err error) (int, answer) {
+	var rf *refusal
+	if !errors.As(err, &rf) {
+		rf = &refusal{code: http.StatusInternalServerError, status: "refused", reason: err.Error()}
+	}
+	return rf.answer()
+}
+
+// endpoint returns the environment the URL path /hooks/APP/ENV names.
+func endpoint(r *http.Request) (state.AppEnv, error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
 	if !ok || len(parts) != 2 {
-		code, a := refused(http.StatusNotFound, "no such endpoint %s: the webhook URL is /hooks/APP/ENV", r.URL.Path)
-		return code, a, ae
+		return state.AppEnv{}, refused(http.StatusNotFound, "no such endpoint %s: the webhook URL is /hooks/APP/ENV", r.URL.Path)
 	}
-	ae = state.AppEnv{App: parts[0], Env: parts[1]}
+	ae := state.AppEnv{App: parts[0], Env: parts[1]}
 	if err := ae.Check(); err != nil {
-		code, a := refused(http.StatusNotFound, "%v", err)
-		return code, a, state.AppEnv{}
+		return state.AppEnv{}, refused(http.StatusNotFound, "%v", err)
 	}
+	return ae, nil
+}
+
+// accept takes a delivery to ae's endpoint through verify, parse and
+// record, and then starts a roll-forward: it returns the "accepted"
+// answer, or the refusal of the step that stopped it.
+func (h *Webhook) accept(r *http.Request, ae state.AppEnv) (answer, error) {
+	d, err := h.verify(r, ae)
+	if err != nil {
+		return answer{}, err
+	}
+	commit, err := d.parse(r.Header.Get("X-GitHub-Event"))
+	if err != nil {
+		return answer{}, err
+	}
+	if err := h.record(d, commit); err != nil {
+		return answer{}, err
+	}
+	return h.start(d, commit), nil
+}
+
+// delivery is a verified delivery: a POST to an environment set up for git
+// deploys, signed with its secret, with a delivery ID not seen before.
+type delivery struct {
+	ae   state.AppEnv
+	git  *state.Git // the environment's git settings when it arrived
+	id   string     // X-GitHub-Delivery or X-JeCloud-Delivery
+	body []byte
+}
+
+// verify checks, in this order, that r is a POST, that ae is set up for
+// git deploys, that the payload is signed with its secret and that the
+// delivery ID is usable and new; the ID is then remembered, so that a
+// replay is refused.
+func (h *Webhook) verify(r *http.Request, ae state.AppEnv) (*delivery, error) {
 	if r.Method != http.MethodPost {
-		code, a := refused(http.StatusMethodNotAllowed, "%s: send a POST", r.Method)
-		return code, a, ae
+		return nil, refused(http.StatusMethodNotAllowed, "%s: send a POST", r.Method)
 	}
 	var app state.App
 	if err := state.Read(h.Layout.AppJSON(ae), &app); err != nil || app.Git == nil {
-		code, a := refused(http.StatusNotFound, "%s is not set up for git deploys here (jepush git:setup)", ae)
-		return code, a, ae
+		return nil, refused(http.StatusNotFound, "%s is not set up for git deploys here (jepush git:setup)", ae)
 	}
 	f := FilesOf(h.Layout, ae)
+	body, err := readSigned(r, f)
+	if err != nil {
+		return nil, err
+	}
+	id := deliveryID(r)
+	if err := h.checkNew(f, id); err != nil {
+		return nil, err
+	}
+	return &delivery{ae: ae, git: app.Git, id: id, body: body}, nil
+}
+
+// readSigned reads the payload (at most MaxPayload bytes) and checks its
+// X-Hub-Signature-256 against the environment's secret.
+func readSigned(r *http.Request, f Files) ([]byte, error) {
 	secret, err := f.ReadSecret()
 	if err != nil {
-		code, a := refused(http.StatusServiceUnavailable, "%v", err)
-		return code, a, ae
+		return nil, refused(http.StatusServiceUnavailable, "%v", err)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxPayload))
 	if err != nil {
-		code, a := refused(http.StatusRequestEntityTooLarge, "payload over %d bytes or cut short: %v", MaxPayload, err)
-		return code, a, ae
+		return nil, refused(http.StatusRequestEntityTooLarge, "payload over %d bytes or cut short: %v", MaxPayload, err)
 	}
 	if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
-		code, a := refused(http.StatusUnauthorized, "bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)")
-		return code, a, ae
+		return nil, refused(http.StatusUnauthorized, "bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)")
 	}
-	delivery := deliveryID(r)
-	if !deliveryRE().MatchString(delivery) {
-		code, a := refused(http.StatusBadRequest, "no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays")
-		return code, a, ae
+	return body, nil
+}
+
+// checkNew refuses a delivery ID that is unusable or was received before,
+// and remembers a new one.
+func (h *Webhook) checkNew(f Files, id string) error {
+	if !deliveryRE().MatchString(id) {
+		return refused(http.StatusBadRequest, "no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays")
 	}
-	if seen, err := h.remember(f, delivery); err != nil {
-		code, a := refused(http.StatusServiceUnavailable, "recording delivery %s: %v", delivery, err)
-		return code, a, ae
+	if seen, err := h.remember(f, id); err != nil {
+		return refused(http.StatusServiceUnavailable, "recording delivery %s: %v", id, err)
 	} else if seen {
-		code, a := refused(http.StatusConflict, "delivery %s was received before: replay refused", delivery)
-		return code, a, ae
+		return refused(http.StatusConflict, "delivery %s was received before: replay refused", id)
 	}
-	switch ev := r.Header.Get("X-GitHub-Event"); ev {
+	return nil
+}
+
+// parse reads the delivery as a push event (event is X-GitHub-Event: "" in
+// the generic form) and returns the commit to deploy: the head of the
+// environment's branch, pushed to its repository. Other events, other
+// branches and deleted branches are ignored.
+func (d *delivery) parse(event string) (string, error) {
+	switch event {
 	case "ping":
-		return http.StatusOK, answer{Status: "ignored", Reason: "ping: the webhook reaches this server"}, ae
+		return "", ignored(http.StatusOK, "ping: the webhook reaches this server")
 	case "", "push":
 	default:
-		return http.StatusAccepted, answer{Status: "ignored", Reason: fmt.Sprintf("event %q: only push events deploy", ev)}, ae
+		return "", ignored(http.StatusAccepted, "event %q: only push events deploy", event)
 	}
 	var ev pushEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
-		code, a := refused(http.StatusBadRequest, "payload is not a push event: %v", err)
-		return code, a, ae
+	if err := json.Unmarshal(d.body, &ev); err != nil {
+		return "", refused(http.StatusBadRequest, "payload is not a push event: %v", err)
 	}
-	g := app.Git
+	g := d.git
 	repos := ev.repositories()
 	if !slices.ContainsFunc(repos, func(u string) bool { return SameRepository(u, g.Repository) }) {
-		code, a := refused(http.StatusForbidden, "unknown repository %s: %s follows %s", firstNonEmpty(repos), ae, g.Repository)
-		return code, a, ae
+		return "", refused(http.StatusForbidden, "unknown repository %s: %s follows %s", firstNonEmpty(repos), d.ae, g.Repository)
 	}
 	if want := "refs/heads/" + g.Branch; ev.Ref != want {
-		return http.StatusAccepted, answer{Status: "ignored", Reason: fmt.Sprintf("push to %s: %s deploys branch %s", ev.Ref, ae, g.Branch)}, ae
+		return "", ignored(http.StatusAccepted, "push to %s: %s deploys branch %s", ev.Ref, d.ae, g.Branch)
 	}
 	if ev.Deleted || strings.Trim(ev.After, "0") == "" {
-		return http.StatusAccepted, answer{Status: "ignored", Reason: fmt.Sprintf("branch %s was deleted: nothing to deploy", g.Branch)}, ae
+		return "", ignored(http.StatusAccepted, "branch %s was deleted: nothing to deploy", g.Branch)
 	}
 	if !IsCommit(ev.After) {
-		code, a := refused(http.StatusBadRequest, "after = %q is not a commit ID", ev.After)
-		return code, a, ae
+		return "", refused(http.StatusBadRequest, "after = %q is not a commit ID", ev.After)
 	}
+	return ev.After, nil
+}
+
+// record writes commit into app.json as git.requested, and clears the
+// backoff of a failed build: a new push is tried at once.
+func (h *Webhook) record(d *delivery, commit string) error {
 	now := h.now()
-	if _, err := state.UpdateApp(h.Layout.AppJSON(ae), func(a *state.App) error {
+	if _, err := state.UpdateApp(h.Layout.AppJSON(d.ae), func(a *state.App) error {
 		if a.Git == nil {
 			return errors.New("git deploys were turned off meanwhile")
 		}
-		a.Git.Requested = &state.GitCommit{Commit: ev.After, Delivery: delivery, Date: now}
-		if b := a.Backoff; b != nil && b.Step == "git:build" {
+		a.Git.Requested = &state.GitCommit{Commit: commit, Delivery: d.id, Date: now}
+		if b := a.Backoff; b != nil && b.Step == plan.GitBuild {
 			a.Backoff = nil // a new push: try at once
 		}
 		return nil
 	}); err != nil {
-		code, a := refused(http.StatusServiceUnavailable, "recording the push in %s: %v", h.Layout.AppJSON(ae), err)
-		return code, a, ae
+		return refused(http.StatusServiceUnavailable, "recording the push in %s: %v", h.Layout.AppJSON(d.ae), err)
 	}
+	return nil
+}
+
+// start starts a roll-forward for the recorded commit and returns the
+// "accepted" answer; if it cannot start, the next timer run deploys it,
+// and the answer says so.
+func (h *Webhook) start(d *delivery, commit string) answer {
 	how, err := h.Start(context.Background())
-	reason := fmt.Sprintf("commit %s of %s: build and deploy in the roll-forward (%s)", ev.After[:12], g.Branch, how)
+	reason := fmt.Sprintf("commit %s of %s: build and deploy in the roll-forward (%s)", commit[:12], d.git.Branch, how)
 	if err != nil {
-		reason = fmt.Sprintf("commit %s of %s recorded; the next timer run deploys it (starting a roll-forward now failed: %v)", ev.After[:12], g.Branch, err)
+		reason = fmt.Sprintf("commit %s of %s recorded; the next timer run deploys it (starting a roll-forward now failed: %v)", commit[:12], d.git.Branch, err)
 	}
-	return http.StatusAccepted, answer{Status: "accepted", Reason: reason, Commit: ev.After}, ae
+	return answer{Status: "accepted", Reason: reason, Commit: commit}
 }
 
 func firstNonEmpty(ss []string) string {

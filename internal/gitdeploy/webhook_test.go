@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -231,6 +232,24 @@ func TestWebhookClearsBuildBackoff(t *testing.T) {
 		}
 		if r := a.Git.Requested; r == nil || r.Commit != commit || r.Delivery != "d1" || !r.Date.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) {
 			t.Errorf("requested: %+v", a.Git)
+		}
+	}
+}
+
+// TestAnswerOf: a refusal, even wrapped, gives its own code and answer.
+func TestAnswerOf(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+		want answer
+	}{
+		{refused(409, "delivery %s was received before: replay refused", "d1"), 409, answer{Status: "refused", Reason: "delivery d1 was received before: replay refused"}},
+		{ignored(200, "ping: the webhook reaches this server"), 200, answer{Status: "ignored", Reason: "ping: the webhook reaches this server"}},
+		{fmt.Errorf("step: %w", refused(403, "no")), 403, answer{Status: "refused", Reason: "no"}},
+		{errors.New("not a refusal"), 500, answer{Status: "refused", Reason: "not a refusal"}},
+	} {
+		if code, a := answerOf(tc.err); code != tc.code || a != tc.want {
+			t.Errorf("%v: %d %+v, want %d %+v", tc.err, code, a, tc.code, tc.want)
 		}
 	}
 }
