@@ -35,6 +35,27 @@ Host lax
     ConnectTimeout 3
     IdentityAgent none
 
+Host badport
+    Port 70000
+    ProxyCommand nc %h %p
+
+Host badtimeout
+    ConnectTimeout soon
+
+Host badalive
+    ServerAliveInterval -1
+
+Host badcount
+    ServerAliveCountMax 0
+
+Host tokens
+    HostName %h.example.com
+    User ops
+    IdentityFile none
+    GlobalKnownHostsFile /etc/kh_%n
+    HostKeyAlias alias-%h
+    IdentityAgent ~/agent-%r@%h:%p
+
 Match exec "test -f /nonexistent" user bob
     User matched-exec
 
@@ -92,7 +113,24 @@ Host *
 				t.Errorf("got %+v", h)
 			}
 		}},
+		{dest: "tokens", check: func(t *testing.T, h *hostConfig) {
+			want := &hostConfig{
+				Alias: "tokens", HostName: "tokens.example.com", Port: 22, User: "ops", ExplicitIdentities: true,
+				KnownHostsFiles: []string{home + "/.ssh/known_hosts", home + "/.ssh/known_hosts2", "/etc/kh_tokens"},
+				HostKeyAlias:    "alias-%h",
+				AgentSocket:     home + "/agent-ops@tokens.example.com:22", ConnectTimeout: DefaultConnectTimeout,
+				KeepaliveInterval: DefaultKeepaliveInterval, KeepaliveCountMax: DefaultKeepaliveCountMax,
+			}
+			if !reflect.DeepEqual(h, want) {
+				t.Errorf("got  %+v\nwant %+v", h, want)
+			}
+		}},
 		{dest: "legacy", err: "ProxyCommand"},
+		// The port is read (and refused) before ProxyCommand.
+		{dest: "badport", err: `ssh config: Port "70000" for badport is not a port number`},
+		{dest: "badtimeout", err: `ssh config: ConnectTimeout for badtimeout: "soon" is not a number of seconds`},
+		{dest: "badalive", err: `ssh config: ServerAliveInterval for badalive: "-1" is not a number of seconds`},
+		{dest: "badcount", err: `ssh config: ServerAliveCountMax "0" for badcount is not a positive number`},
 	} {
 		d, err := ParseDest(tc.dest)
 		if err != nil {
