@@ -180,10 +180,33 @@ func (cs *sshConfigs) getAll(alias, key string) []string {
 	return all
 }
 
-// resolve applies the ssh config to d.
+// resolve applies the ssh config to d: where to connect and as whom, the
+// jump hosts, the keys to offer, the known_hosts files and the agent, and
+// the timeouts. An error names the setting jepush cannot use.
 func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
-	a := d.Host
-	h := &hostConfig{Alias: a, HostName: a, User: d.User, Port: d.Port}
+	h := &hostConfig{Alias: d.Host, HostName: d.Host, User: d.User, Port: d.Port}
+	if err := o.resolveAddress(cs, h); err != nil {
+		return nil, err
+	}
+	if err := resolveProxy(cs, h); err != nil {
+		return nil, err
+	}
+	// File names may use %h, %p and %r: the address is known now.
+	tokens := o.tokens(h)
+	o.resolveIdentities(cs, h, tokens)
+	o.resolveKnownHosts(cs, h, tokens)
+	o.resolveAgent(cs, h, tokens)
+	if err := o.resolveTimeouts(cs, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// resolveAddress sets HostName (%h expanded), Port and User. The
+// destination's own port and user win over the config's; then come
+// port 22 and the local user.
+func (o *SSHOptions) resolveAddress(cs *sshConfigs, h *hostConfig) error {
+	a := h.Alias
 	if v := cs.get(a, "HostName"); v != "" {
 		h.HostName = strings.ReplaceAll(strings.ReplaceAll(v, "%h", a), "%%", "%")
 	}
@@ -191,7 +214,7 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 		if v := cs.get(a, "Port"); v != "" {
 			p, err := strconv.Atoi(v)
 			if err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Errorf("ssh config: Port %q for %s is not a port number", v, a)
+				return fmt.Errorf("ssh config: Port %q for %s is not a port number", v, a)
 			}
 			h.Port = p
 		}
@@ -205,8 +228,15 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 	if h.User == "" {
 		h.User = o.localUser()
 	}
+	return nil
+}
+
+// resolveProxy sets ProxyJump, and refuses ProxyCommand, which jepush
+// does not support.
+func resolveProxy(cs *sshConfigs, h *hostConfig) error {
+	a := h.Alias
 	if v := cs.get(a, "ProxyCommand"); v != "" && !strings.EqualFold(v, "none") {
-		return nil, fmt.Errorf("ssh config: %s has ProxyCommand, which jepush does not support: use ProxyJump instead", a)
+		return fmt.Errorf("ssh config: %s has ProxyCommand, which jepush does not support: use ProxyJump instead", a)
 	}
 	if v := cs.get(a, "ProxyJump"); v != "" && !strings.EqualFold(v, "none") {
 		for _, j := range strings.Split(v, ",") {
@@ -215,7 +245,14 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 			}
 		}
 	}
-	tokens := o.tokens(h)
+	return nil
+}
+
+// resolveIdentities sets the key files to offer: every IdentityFile of the
+// config ("none" offers none), else ~/.ssh/id_ed25519, id_ecdsa and
+// id_rsa; and IdentitiesOnly.
+func (o *SSHOptions) resolveIdentities(cs *sshConfigs, h *hostConfig, tokens tokens) {
+	a := h.Alias
 	for _, f := range cs.getAll(a, "IdentityFile") {
 		h.ExplicitIdentities = true
 		if !strings.EqualFold(f, "none") {
@@ -228,6 +265,13 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 		}
 	}
 	h.IdentitiesOnly = strings.EqualFold(cs.get(a, "IdentitiesOnly"), "yes")
+}
+
+// resolveKnownHosts sets the known_hosts files (the user's, then the
+// global ones), HostKeyAlias, and NotStrict when the config asks for a
+// StrictHostKeyChecking jepush does not honour.
+func (o *SSHOptions) resolveKnownHosts(cs *sshConfigs, h *hostConfig, tokens tokens) {
+	a := h.Alias
 	if v := cs.get(a, "UserKnownHostsFile"); v != "" {
 		for _, f := range strings.Fields(v) {
 			h.KnownHostsFiles = append(h.KnownHostsFiles, tokens.expand(f))
@@ -248,7 +292,16 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 		h.KnownHostsFiles = append(h.KnownHostsFiles, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 	}
 	h.HostKeyAlias = cs.get(a, "HostKeyAlias")
-	switch v := cs.get(a, "IdentityAgent"); {
+	switch strings.ToLower(cs.get(a, "StrictHostKeyChecking")) {
+	case "no", "off", "accept-new":
+		h.NotStrict = true
+	}
+}
+
+// resolveAgent sets the agent's socket: the config's IdentityAgent ("none":
+// no agent), else the options' AgentSocket.
+func (o *SSHOptions) resolveAgent(cs *sshConfigs, h *hostConfig, tokens tokens) {
+	switch v := cs.get(h.Alias, "IdentityAgent"); {
 	case v == "":
 		h.AgentSocket = o.AgentSocket
 	case strings.EqualFold(v, "none"):
@@ -257,16 +310,19 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 	default:
 		h.AgentSocket = tokens.expand(v)
 	}
-	switch strings.ToLower(cs.get(a, "StrictHostKeyChecking")) {
-	case "no", "off", "accept-new":
-		h.NotStrict = true
-	}
+}
+
+// resolveTimeouts sets ConnectTimeout and the keepalives: the options win,
+// then the config's ConnectTimeout, ServerAliveInterval and
+// ServerAliveCountMax, then the defaults.
+func (o *SSHOptions) resolveTimeouts(cs *sshConfigs, h *hostConfig) error {
+	a := h.Alias
 	var err error
 	if h.ConnectTimeout, err = seconds(o.ConnectTimeout, cs.get(a, "ConnectTimeout"), DefaultConnectTimeout); err != nil {
-		return nil, fmt.Errorf("ssh config: ConnectTimeout for %s: %w", a, err)
+		return fmt.Errorf("ssh config: ConnectTimeout for %s: %w", a, err)
 	}
 	if h.KeepaliveInterval, err = seconds(o.KeepaliveInterval, cs.get(a, "ServerAliveInterval"), DefaultKeepaliveInterval); err != nil {
-		return nil, fmt.Errorf("ssh config: ServerAliveInterval for %s: %w", a, err)
+		return fmt.Errorf("ssh config: ServerAliveInterval for %s: %w", a, err)
 	}
 	h.KeepaliveCountMax = o.KeepaliveCountMax
 	if h.KeepaliveCountMax == 0 {
@@ -274,12 +330,12 @@ func (o *SSHOptions) resolve(cs *sshConfigs, d Dest) (*hostConfig, error) {
 		if v := cs.get(a, "ServerAliveCountMax"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return nil, fmt.Errorf("ssh config: ServerAliveCountMax %q for %s is not a positive number", v, a)
+				return fmt.Errorf("ssh config: ServerAliveCountMax %q for %s is not a positive number", v, a)
 			}
 			h.KeepaliveCountMax = n
 		}
 	}
-	return h, nil
+	return nil
 }
 
 // seconds picks opt if set, else the config's value in seconds (0 there
