@@ -122,65 +122,104 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	}
 	defer conn.Close()
 
-	prop := func(unit, name string) (any, error) {
-		p, err := conn.GetUnitPropertyContext(ctx, unit, name)
-		if err != nil {
-			return nil, fmt.Errorf("systemd: property %s of %s: %w", name, unit, err)
-		}
-		return p.Value.Value(), nil
+	if r.Reloaded, err = reloadIfNeeded(ctx, conn, units, len(written) > 0); err != nil {
+		return r, err
 	}
-	reload := len(written) > 0
+	enabled, masked, err := enableTimer(ctx, conn, timer)
+	if err != nil {
+		return r, err
+	}
+	if masked {
+		r.Notes = append(r.Notes, timer+" is masked: left alone (systemctl unmask "+timer+", then jeagent init)")
+		return r, nil
+	}
+	if enabled {
+		r.Enabled, r.Reloaded = true, true
+	}
+	r.Started, err = startTimer(ctx, conn, timer, wrote(written, timer))
+	return r, err
+}
+
+// property returns the value of a unit's D-Bus property.
+func property(ctx context.Context, conn *dbus.Conn, unit, name string) (any, error) {
+	p, err := conn.GetUnitPropertyContext(ctx, unit, name)
+	if err != nil {
+		return nil, fmt.Errorf("systemd: property %s of %s: %w", name, unit, err)
+	}
+	return p.Value.Value(), nil
+}
+
+// reloadIfNeeded runs daemon-reload if a unit file was written, or else if
+// systemd says one of units needs it (NeedDaemonReload), and reports
+// whether it did.
+func reloadIfNeeded(ctx context.Context, conn *dbus.Conn, units []systemd.Unit, written bool) (bool, error) {
+	reload := written
 	if !reload {
 		for _, u := range units {
-			v, err := prop(u.Name, "NeedDaemonReload")
+			v, err := property(ctx, conn, u.Name, "NeedDaemonReload")
 			if err != nil {
-				return r, err
+				return false, err
 			}
 			if b, _ := v.(bool); b {
 				reload = true
 			}
 		}
 	}
-	if reload {
-		if err := conn.ReloadContext(ctx); err != nil {
-			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
-		}
-		r.Reloaded = true
+	if !reload {
+		return false, nil
 	}
+	if err := conn.ReloadContext(ctx); err != nil {
+		return false, fmt.Errorf("systemd: daemon-reload: %w", err)
+	}
+	return true, nil
+}
 
-	v, err := prop(timer, "UnitFileState")
+// enableTimer enables timer unless its UnitFileState says it is enabled
+// already (or needs no enabling: static, generated...), then runs
+// daemon-reload as `systemctl enable` does. It reports whether it enabled
+// (and reloaded), and whether the timer is masked: then it does nothing.
+func enableTimer(ctx context.Context, conn *dbus.Conn, timer string) (enabled, masked bool, err error) {
+	v, err := property(ctx, conn, timer, "UnitFileState")
 	if err != nil {
-		return r, err
+		return false, false, err
 	}
 	switch state, _ := v.(string); state {
 	case "enabled", "enabled-runtime", "linked", "linked-runtime", "alias", "static", "indirect", "generated", "transient":
+		return false, false, nil
 	case "masked", "masked-runtime":
-		r.Notes = append(r.Notes, timer+" is masked: left alone (systemctl unmask "+timer+", then jeagent init)")
-		return r, nil
-	default:
-		if _, _, err := conn.EnableUnitFilesContext(ctx, []string{timer}, false, true); err != nil {
-			return r, fmt.Errorf("systemd: enable %s: %w", timer, err)
-		}
-		// As `systemctl enable` does: load the new [Install] symlinks.
-		if err := conn.ReloadContext(ctx); err != nil {
-			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
-		}
-		r.Enabled, r.Reloaded = true, true
+		return false, true, nil
 	}
+	if _, _, err := conn.EnableUnitFilesContext(ctx, []string{timer}, false, true); err != nil {
+		return false, false, fmt.Errorf("systemd: enable %s: %w", timer, err)
+	}
+	// As `systemctl enable` does: load the new [Install] symlinks.
+	if err := conn.ReloadContext(ctx); err != nil {
+		return false, false, fmt.Errorf("systemd: daemon-reload: %w", err)
+	}
+	return true, false, nil
+}
 
-	timerWritten := false
+// wrote reports whether one of the paths written is the unit name's file.
+func wrote(written []string, name string) bool {
 	for _, w := range written {
-		if filepath.Base(w) == timer {
-			timerWritten = true
+		if filepath.Base(w) == name {
+			return true
 		}
 	}
-	v, err = prop(timer, "ActiveState")
+	return false
+}
+
+// startTimer starts timer unless it is active, restarts it if it is active
+// but its file was just written (so new settings apply), waits for the
+// job's result and reports whether it started or restarted it.
+func startTimer(ctx context.Context, conn *dbus.Conn, timer string, timerWritten bool) (bool, error) {
+	v, err := property(ctx, conn, timer, "ActiveState")
 	if err != nil {
-		return r, err
+		return false, err
 	}
 	active := v == "active"
 	if active && !timerWritten {
-		return r, nil
+		return false, nil
 	}
 	ch := make(chan string, 1)
 	if active {
@@ -189,16 +228,15 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 		_, err = conn.StartUnitContext(ctx, timer, "replace", ch)
 	}
 	if err != nil {
-		return r, fmt.Errorf("systemd: start %s: %w", timer, err)
+		return false, fmt.Errorf("systemd: start %s: %w", timer, err)
 	}
 	select {
 	case res := <-ch:
 		if res != "done" {
-			return r, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
+			return false, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
 		}
 	case <-ctx.Done():
-		return r, fmt.Errorf("systemd: start %s: %w", timer, ctx.Err())
+		return false, fmt.Errorf("systemd: start %s: %w", timer, ctx.Err())
 	}
-	r.Started = true
-	return r, nil
+	return true, nil
 }
