@@ -141,11 +141,38 @@ func TestScaleRole(t *testing.T) {
 	}
 
 	// destroy also deletes the worker servers' group.
+	kh := o.SSH.KnownHostsFile()
+	os.MkdirAll(filepath.Dir(kh), 0o700)
+	os.WriteFile(kh, []byte("198.51.100.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQv\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQv\n"), 0o600)
+	// A group of the web servers' name, not made by JeCloud (no tags): left alone.
+	untagged, err := api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("jecloud-shop-prod"), Description: aws.String("by hand")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
 	if err := bootstrap.Destroy(ctx, api, st, o); err != nil {
 		t.Fatal(err)
 	}
+	for name, s := range state() {
+		if s != "terminated" {
+			t.Errorf("after destroy, %q is %s", name, s)
+		}
+	}
+	doc, _, _ = st.Get(ctx, "shop", "prod")
+	if len(doc.Servers) != 0 || doc.DesiredServers != 0 || doc.DesiredRoles != nil {
+		t.Errorf("after destroy: servers %+v, desired_servers %d, desired_roles %v", doc.Servers, doc.DesiredServers, doc.DesiredRoles)
+	}
+	if b, err := os.ReadFile(kh); err != nil || string(b) != "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQv\n" {
+		t.Errorf("known_hosts after destroy: %q %v", b, err)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	slices.Sort(lines)
+	if want := []string{"deleted security group jecloud-shop-prod.worker (sg-", "security group jecloud-shop-prod (" + aws.ToString(untagged.GroupId) + ") is not tagged for shop/prod: left alone", "terminating " + webID}; len(lines) != len(want) ||
+		!strings.HasPrefix(lines[0], want[0]) || lines[1] != want[1] || lines[2] != want[2] {
+		t.Errorf("destroy's log:\n%s", log.String())
+	}
 	left, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"jecloud-shop-prod*"}}}})
-	if err != nil || len(left.SecurityGroups) != 0 {
-		t.Errorf("groups left after destroy: %+v %v\n%s", left, err, log.String())
+	if err != nil || len(left.SecurityGroups) != 1 || aws.ToString(left.SecurityGroups[0].GroupId) != aws.ToString(untagged.GroupId) {
+		t.Errorf("groups left after destroy (only the untagged one should be): %+v %v\n%s", left, err, log.String())
 	}
 }
