@@ -154,6 +154,25 @@ func tagged(ctx context.Context, api EC2, app, env string, states ...string) ([]
 // its server list. The document and its history stay.
 func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) error {
 	o.defaults()
+	if err := terminateTagged(ctx, api, o); err != nil {
+		return err
+	}
+	if err := deleteGroups(ctx, api, o); err != nil {
+		return err
+	}
+	if err := removeRole(ctx, o); err != nil {
+		return err
+	}
+	hosts, err := forgetServers(ctx, st, o)
+	if err != nil {
+		return err
+	}
+	return forgetHostKeys(o, hosts)
+}
+
+// terminateTagged terminates the instances tagged for the environment and
+// waits, up to o.Timeout, until none is left but terminated ones.
+func terminateTagged(ctx context.Context, api EC2, o Options) error {
 	list, err := Tagged(ctx, api, o.App, o.Env)
 	if err != nil {
 		return err
@@ -162,30 +181,42 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 	for _, in := range list {
 		ids = append(ids, aws.ToString(in.InstanceId))
 	}
-	if len(ids) > 0 {
-		if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
-			return fmt.Errorf("terminating %s: %w", strings.Join(ids, ", "), err)
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+		return fmt.Errorf("terminating %s: %w", strings.Join(ids, ", "), err)
+	}
+	fmt.Fprintf(o.Log, "terminating %s\n", strings.Join(ids, ", "))
+	return waitTerminated(ctx, api, o)
+}
+
+// waitTerminated polls until the environment has no instance that is not
+// terminated (shutting-down ones included: the security group is theirs
+// until then), for at most o.Timeout.
+func waitTerminated(ctx context.Context, api EC2, o Options) error {
+	deadline := time.Now().Add(o.Timeout)
+	for {
+		left, err := tagged(ctx, api, o.App, o.Env, "pending", "running", "stopping", "stopped", "shutting-down")
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(o.Log, "terminating %s\n", strings.Join(ids, ", "))
-		deadline := time.Now().Add(o.Timeout)
-		for {
-			// Until they are terminated: the group is theirs till then.
-			left, err := tagged(ctx, api, o.App, o.Env, "pending", "running", "stopping", "stopped", "shutting-down")
-			if err != nil {
-				return err
-			}
-			if len(left) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%d instance(s) still not terminated after %s", len(left), o.Timeout)
-			}
-			if err := sleep(ctx, o.Poll); err != nil {
-				return err
-			}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d instance(s) still not terminated after %s", len(left), o.Timeout)
+		}
+		if err := sleep(ctx, o.Poll); err != nil {
+			return err
 		}
 	}
-	// The web servers' group, and those of other roles (jecloud-APP-ENV.ROLE).
+}
+
+// deleteGroups deletes the web servers' security group and those of other
+// roles (jecloud-APP-ENV.ROLE), if tagged for the environment; a group of
+// that name without the tags is left alone, and said so.
+func deleteGroups(ctx context.Context, api EC2, o Options) error {
 	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"),
 		Values: []string{GroupName(o.App, o.Env, placement.Web), GroupName(o.App, o.Env, placement.Web) + ".*"}}}})
 	if err != nil {
@@ -197,26 +228,36 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 			fmt.Fprintf(o.Log, "security group %s (%s) is not tagged for %s/%s: left alone\n", name, aws.ToString(g.GroupId), o.App, o.Env)
 			continue
 		}
-		// EC2 may hold the group a little after its instances are gone
-		// (their network interfaces): DependencyViolation is retried.
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
-			_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId})
-			if err == nil {
-				break
-			}
-			if !isCode(err, "DependencyViolation") || time.Now().After(deadline) {
-				return fmt.Errorf("deleting security group %s: %w", name, err)
-			}
-			if err := sleep(ctx, o.Poll); err != nil {
-				return err
-			}
+		if err := deleteGroup(ctx, api, o, g); err != nil {
+			return err
 		}
 		fmt.Fprintf(o.Log, "deleted security group %s (%s)\n", name, aws.ToString(g.GroupId))
 	}
-	if err := removeRole(ctx, o); err != nil {
-		return err
+	return nil
+}
+
+// deleteGroup deletes a security group. EC2 may hold the group a little
+// after its instances are gone (their network interfaces): a
+// DependencyViolation is retried for up to 5 minutes.
+func deleteGroup(ctx context.Context, api EC2, o Options, g types.SecurityGroup) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId})
+		if err == nil {
+			return nil
+		}
+		if !isCode(err, "DependencyViolation") || time.Now().After(deadline) {
+			return fmt.Errorf("deleting security group %s: %w", aws.ToString(g.GroupName), err)
+		}
+		if err := sleep(ctx, o.Poll); err != nil {
+			return err
+		}
 	}
+}
+
+// forgetServers empties the environment's server list and desired counts
+// in its state document, and returns the hosts the servers had.
+func forgetServers(ctx context.Context, st *globalstate.Store, o Options) ([]string, error) {
 	var hosts []string
 	if _, err := st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
 		hosts = hosts[:0]
@@ -228,8 +269,14 @@ func Destroy(ctx context.Context, api EC2, st *globalstate.Store, o Options) err
 		e.Servers, e.DesiredServers, e.DesiredRoles = nil, 0, nil
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
+	return hosts, nil
+}
+
+// forgetHostKeys removes the hosts' lines from the user's known_hosts (an
+// address EC2 hands out again will be another machine's).
+func forgetHostKeys(o Options, hosts []string) error {
 	for _, h := range hosts {
 		if err := RecordHostKeys(o.SSH.KnownHostsFile(), h, nil, ""); err != nil && !os.IsNotExist(err) {
 			return err
