@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/launch"
@@ -36,7 +35,8 @@ func deployCommand() *cli.Command {
 				return err
 			}
 			l := layout(c)
-			if !present(l, ae, id) {
+			store := versionStore(c)
+			if !store.Has(ae, id) {
 				return &exitError{3, fmt.Errorf("version %s is not on this server (no %s): push it with `jepush`", id, l.Bundle(ae, id))}
 			}
 			p, err := placementOf(c)
@@ -52,34 +52,13 @@ func deployCommand() *cli.Command {
 					fmt.Fprintf(c.App.Writer, "%s: this server's role: %s (roles with servers: %v)\n", ae, p.Role, p.Roles)
 				}
 			}
-			if !c.Bool("force") && !placed && live(l, ae, id) {
+			if !c.Bool("force") && !placed && store.Live(ae, id) {
 				fmt.Fprintf(c.App.Writer, "%s: %s is already live: nothing to do (--force deploys it again)\n", ae, id)
 				return nil
 			}
 			return request(c, ae, id, false)
 		},
 	}
-}
-
-// present reports whether version id is on the server, as bundle or release.
-func present(l state.Layout, ae state.AppEnv, id string) bool {
-	for _, p := range []string{l.Bundle(ae, id), l.Release(ae, id)} {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// live reports whether version id is live and nothing else is pending:
-// app.json says so and versions/current points at it.
-func live(l state.Layout, ae state.AppEnv, id string) bool {
-	var a state.App
-	if err := state.Read(l.AppJSON(ae), &a); err != nil {
-		return false
-	}
-	target, err := os.Readlink(l.Current(ae))
-	return err == nil && a.Deployment == nil && a.CurrentVersion == id && filepath.Base(target) == id
 }
 
 // request records the deployment, starts a roll-forward and, with --wait, follows it.

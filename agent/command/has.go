@@ -18,7 +18,7 @@ func hasCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if !present(layout(c), ae, id) {
+			if !versionStore(c).Has(ae, id) {
 				return &exitError{3, fmt.Errorf("%s: version %s is not here", ae, id)}
 			}
 			fmt.Fprintf(c.App.Writer, "%s: version %s is here\n", ae, id)

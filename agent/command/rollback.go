@@ -38,7 +38,7 @@ func rollbackCommand() *cli.Command {
 			} else if id, err = versionArg(c, 2); err != nil {
 				return err
 			}
-			if !present(l, ae, id) {
+			if !versionStore(c).Has(ae, id) {
 				return &exitError{3, fmt.Errorf("version %s is no longer on this server (cleaned up?): deploy it again with `jepush`", id)}
 			}
 			return request(c, ae, id, true)

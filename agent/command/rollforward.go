@@ -35,7 +35,7 @@ func rollforwardCommand() *cli.Command {
 					fmt.Fprintf(e.Log, "%v\n", err)
 				}
 				if fo != nil {
-					if err := fo.Sync(c.Context, agentForFleet{l}); err != nil {
+					if err := fo.Sync(c.Context, versionStore(c)); err != nil {
 						fmt.Fprintf(e.Log, "%v\n", err)
 					}
 					defer func() {

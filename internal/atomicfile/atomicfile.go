@@ -147,9 +147,18 @@ func Create(path string, perm os.FileMode) (*File, error) {
 }
 
 // Commit fsyncs the file and renames it to its path.
-func (f *File) Commit() error {
+func (f *File) Commit() error { return f.CommitAs(f.path) }
+
+// CommitAs is Commit to path instead of the path given to Create, for
+// content named after what it holds (a hash known once it is written).
+// path must be in the same directory: a rename is atomic only within one.
+func (f *File) CommitAs(path string) error {
 	if f.done {
 		return fmt.Errorf("%s: already committed or aborted", f.path)
+	}
+	if filepath.Dir(path) != filepath.Dir(f.path) {
+		f.Abort()
+		return fmt.Errorf("%s cannot be committed as %s: not in the same directory (only a rename within one is atomic)", f.path, path)
 	}
 	f.done = true
 	tmp := f.Name()
@@ -158,13 +167,13 @@ func (f *File) Commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, f.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return SyncDir(filepath.Dir(f.path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // Abort removes the temp file; after Commit it does nothing, so that

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +108,47 @@ func TestCreateCommitAbort(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("Abort left files behind: %v", entries)
+	}
+}
+
+func TestCommitAs(t *testing.T) {
+	for _, tc := range []struct {
+		name, as string // as: relative to the temp dir
+		ok       bool
+	}{
+		{"same directory", "named-by-hash", true},
+		{"other directory", "sub/named-by-hash", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+			f, err := Create(filepath.Join(dir, "unnamed"), 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("content"))
+			as := filepath.Join(dir, tc.as)
+			err = f.CommitAs(as)
+			f.Abort()
+			if tc.ok != (err == nil) {
+				t.Fatalf("CommitAs(%s): %v, want ok=%v", tc.as, err, tc.ok)
+			}
+			_, serr := os.Stat(as)
+			if tc.ok != (serr == nil) {
+				t.Errorf("after CommitAs: stat %s: %v", as, serr)
+			}
+			want := []string{"sub"}
+			if tc.ok {
+				want = []string{"named-by-hash", "sub"}
+			}
+			var got []string
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%s holds %v, want %v", dir, got, want)
+			}
+		})
 	}
 }

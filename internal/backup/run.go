@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/klauspost/compress/zstd"
 )
@@ -74,7 +75,7 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	sum := sha256.New()
-	counted := &counter{w: io.MultiWriter(tmp, sum)}
+	counted := &bytecount.Writer{W: io.MultiWriter(tmp, sum)}
 	enc, err := zstd.NewWriter(counted, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	if err != nil {
 		return Manifest{}, err
@@ -88,7 +89,7 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 	}
 	host, _ := os.Hostname()
 	m := Manifest{Key: s.dir(inst) + started.UTC().Format(stamp) + ".zst", App: inst.App, Env: inst.Env,
-		Service: inst.Service, Created: started, Size: counted.n, SHA256: hex.EncodeToString(sum.Sum(nil)), Host: host}
+		Service: inst.Service, Created: started, Size: counted.N, SHA256: hex.EncodeToString(sum.Sum(nil)), Host: host}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Manifest{}, err
 	}
@@ -107,17 +108,6 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 		return m, fmt.Errorf("the backup is done, but the retention policy failed: %w", err)
 	}
 	return m, nil
-}
-
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // List returns the complete backups of the instance, newest first.

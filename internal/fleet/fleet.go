@@ -93,12 +93,14 @@ func appEnv(s string) (state.AppEnv, error) {
 	return ae, ae.Check()
 }
 
-// Agent is what Sync needs of the agent.
-type Agent interface {
+// Versions is what Sync needs of this server's versions (internal/versions'
+// Store).
+type Versions interface {
 	// Has reports whether the version's bundle or release is here.
 	Has(ae state.AppEnv, id string) bool
-	// Receive stores a bundle as `jeagent receive` does (verified, or nothing).
-	Receive(ae state.AppEnv, id string, r io.Reader) error
+	// Receive stores a bundle as `jeagent receive` does (verified, or
+	// nothing) and returns the bytes read.
+	Receive(ae state.AppEnv, id string, r io.Reader) (int64, error)
 }
 
 // BundleKey is where jepush uploads a version's bundle in the state bucket.
@@ -145,12 +147,12 @@ func Open(ctx context.Context, root string, log io.Writer) (*Follower, error) {
 // Sync brings each followed environment's requested version to app.json,
 // when a rollout slot is free. Errors of one environment do not stop the
 // others; they are returned together.
-func (fo *Follower) Sync(ctx context.Context, agent Agent) error {
+func (fo *Follower) Sync(ctx context.Context, versions Versions) error {
 	f := fo.f
 	var errs []error
 	for _, e := range f.s.Envs {
 		ae, _ := appEnv(e)
-		if err := f.sync(ctx, ae, agent); err != nil {
+		if err := f.sync(ctx, ae, versions); err != nil {
 			errs = append(errs, fmt.Errorf("%s: global state: %w", ae, err))
 		}
 	}
@@ -159,7 +161,7 @@ func (fo *Follower) Sync(ctx context.Context, agent Agent) error {
 
 var errNoSlot = errors.New("no rollout slot free")
 
-func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error {
+func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions) error {
 	doc, _, err := f.st.Get(ctx, ae.App, ae.Env)
 	if err != nil {
 		return err
@@ -212,12 +214,12 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, agent Agent) error
 	if err != nil {
 		return err
 	}
-	if !agent.Has(ae, want) {
+	if !versions.Has(ae, want) {
 		out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.s.Bucket, Key: aws.String(BundleKey(ae.App, want)), ExpectedBucketOwner: f.st.ExpectedOwner()})
 		if err != nil {
 			return f.release(ctx, ae, fmt.Errorf("downloading s3://%s/%s: %w", f.s.Bucket, BundleKey(ae.App, want), err))
 		}
-		err = agent.Receive(ae, want, out.Body)
+		_, err = versions.Receive(ae, want, out.Body)
 		out.Body.Close()
 		if err != nil {
 			return f.release(ctx, ae, err)

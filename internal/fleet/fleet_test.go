@@ -13,10 +13,11 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-type noAgent struct{}
+// allHere is versions that has every version.
+type allHere struct{}
 
-func (noAgent) Has(state.AppEnv, string) bool                 { return true }
-func (noAgent) Receive(state.AppEnv, string, io.Reader) error { return nil }
+func (allHere) Has(state.AppEnv, string) bool                          { return true }
+func (allHere) Receive(state.AppEnv, string, io.Reader) (int64, error) { return 0, nil }
 
 // TestSyncPlacement: a following server takes its role and the roles with
 // ready servers from the document, and restarts its live version when that
@@ -53,7 +54,7 @@ func TestSyncPlacement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fo.Sync(ctx, noAgent{}); err != nil {
+		if err := fo.Sync(ctx, allHere{}); err != nil {
 			t.Fatal(err)
 		}
 		var a state.App

@@ -12,9 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jecloud/jecloud/internal/atomicfile"
-	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/versions"
 )
 
 // Builder fetches commits and bundles them for the roll-forward.
@@ -68,7 +67,9 @@ func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commi
 			return "", fmt.Errorf("submodules of %s (the deploy key must be allowed on their repositories too): %w", commit[:12], err)
 		}
 	}
-	return b.store(ae, work)
+	// Stored as `jeagent receive` leaves a bundle, with its receipt, so
+	// that the deployment does not verify it again.
+	return versions.Store{Layout: b.Layout}.Put(ae, work)
 }
 
 // mirror fetches the branch into the environment's bare mirror and makes
@@ -105,50 +106,6 @@ func (b *Builder) has(ctx context.Context, f Files, commit string) bool {
 	quiet := *b
 	quiet.Log = nil // "not a valid object name" is the expected answer
 	return quiet.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
-}
-
-// store bundles dir into versions/ID.tar.zst, in one pass: written under
-// a temp name (a leftover if interrupted, removed by the roll-forward),
-// then renamed to its ID with a receipt, as `jeagent receive` leaves it,
-// so that the deployment does not verify it again.
-func (b *Builder) store(ae state.AppEnv, dir string) (string, error) {
-	versions := b.Layout.Versions(ae)
-	if err := os.MkdirAll(versions, 0o755); err != nil {
-		return "", err
-	}
-	tmp := atomicfile.TempName(filepath.Join(versions, "git-build.tar.zst"))
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp) // gone once renamed
-	var content int64
-	id, err := bundle.Write(dir, out, bundle.WriteOptions{Progress: func(_ int, c int64) { content = c }})
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	final := b.Layout.Bundle(ae, id)
-	if _, err := os.Stat(final); err == nil {
-		return id, nil // built before: the same bytes
-	}
-	entries, err := bundle.Files(dir)
-	if err != nil {
-		return "", err
-	}
-	if err := state.Write(b.Layout.Receipt(ae, id), state.Receipt{
-		ContentBytes: content, Entries: len(entries), Received: state.Now()}); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return "", err
-	}
-	return id, atomicfile.SyncDir(versions)
 }
 
 // git runs git in dir ("" for none) with the deploy key and the recorded
