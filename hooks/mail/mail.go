@@ -104,7 +104,7 @@ type info struct {
 }
 
 func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) error {
-	dir := filepath.Join(req.Root, req.App, req.Env)
+	dir := req.AppDir
 	cfgPath := filepath.Join(dir, configvars.FileName)
 	vars, err := configvars.Read(cfgPath)
 	if err != nil {
@@ -170,8 +170,7 @@ func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) erro
 			return err
 		}
 	}
-	dir := filepath.Join(req.Root, req.App, req.Env)
-	if err := unsetServiceVars(dir, appVars); err != nil {
+	if err := unsetServiceVars(req.AppDir, appVars); err != nil {
 		return err
 	}
 	if err := h.apply(ctx, false, log); err != nil {

@@ -79,8 +79,9 @@ type instance struct {
 	user          string // the app's system user
 }
 
-func newInstance(root, app, env string) instance {
-	return instance{app: app, env: env, dir: filepath.Join(root, app, env), user: appuser.Name(app, env)}
+// newInstance is the instance of app env, whose directory is dir (ROOT/APP/ENV).
+func newInstance(dir, app, env string) instance {
+	return instance{app: app, env: env, dir: dir, user: appuser.Name(app, env)}
 }
 
 func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-mongodb.service" }
@@ -105,14 +106,14 @@ func (i instance) url(user, password, db string) string {
 }
 
 func (h *Hook) install(ctx context.Context, req hook.Request, want string, log io.Writer) error {
-	set, err := readSettings(req.Root)
+	set, err := readSettings(req)
 	if err != nil {
 		return err
 	}
 	if err := ensureServer(ctx, set, want, log); err != nil {
 		return err
 	}
-	i := newInstance(req.Root, req.App, req.Env)
+	i := newInstance(req.AppDir, req.App, req.Env)
 	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 		return err
 	}
 	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
-	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "mongodb", log); err != nil {
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req, "mongodb", log); err != nil {
 		fmt.Fprintf(log, "warning: backups of %s/%s mongodb are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "MongoDB for %s/%s is up on 127.0.0.1:%d, database %q (MONGO_URL in %s)\n",

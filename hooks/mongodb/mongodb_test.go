@@ -48,7 +48,7 @@ func TestCheckVersion(t *testing.T) {
 }
 
 func TestConfAndUnit(t *testing.T) {
-	i := newInstance("/var/cloud", "shop", "prod")
+	i := newInstance("/var/cloud/shop/prod", "shop", "prod")
 	i.port = 27101
 	conf := i.conf()
 	for _, want := range []string{"dbPath: /var/cloud/shop/prod/mongodb", "port: 27101", "bindIp: 127.0.0.1", "authorization: enabled"} {
@@ -111,7 +111,7 @@ func mongod(t *testing.T) string {
 // as this user (no systemd), until the test ends.
 func startServer(t *testing.T, server string) instance {
 	root := t.TempDir()
-	i := newInstance(root, "shop", "prod")
+	i := newInstance(filepath.Join(root, "shop", "prod"), "shop", "prod")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -112,13 +112,13 @@ type app struct {
 }
 
 func (h *Hook) app(req hook.Request) (*app, error) {
-	s, err := readSettings(req.Root)
+	s, err := readSettings(req)
 	if err != nil {
 		return nil, err
 	}
 	return &app{
 		root: req.Root, name: req.App, env: req.Env,
-		dir:      filepath.Join(req.Root, req.App, req.Env),
+		dir:      req.AppDir,
 		release:  req.ReleaseDir,
 		user:     appuser.Name(req.App, req.Env),
 		settings: s,

@@ -105,7 +105,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := h.ensureServer(want, log); err != nil {
 		return err
 	}
-	i := instance{app: req.App, env: req.Env, dir: filepath.Join(req.Root, req.App, req.Env), user: appuser.Name(req.App, req.Env)}
+	i := instance{app: req.App, env: req.Env, dir: req.AppDir, user: appuser.Name(req.App, req.Env)}
 	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 		return fmt.Errorf("%s started but does not answer on port %d: %w", i.unit(), i.port, err)
 	}
 	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
-	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "redis", log); err != nil {
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req, "redis", log); err != nil {
 		fmt.Fprintf(log, "warning: backups of %s/%s redis are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "Redis for %s/%s is up on 127.0.0.1:%d (REDIS_URL in %s)\n", i.app, i.env, i.port, filepath.Join(i.dir, appuser.ServicesEnv))
