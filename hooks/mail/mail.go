@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
-	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/configvars"
@@ -65,35 +65,23 @@ func (h *Hook) Name() string { return "mail" }
 
 // Run sets the relay up in install (so that a wrong provider setting fails
 // before the switch) and again in deployed (a restart after `config:set`
-// goes straight there); the other phases are not its business.
+// goes straight there); the other phases are not its business. An app
+// environment that no longer declares mail is taken out of Postfix.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install && req.Phase != hook.Deployed {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(req.Phase, err)
-	}
-	_, declared := spec.Services["mail"]
-	if !h.Active() {
-		if declared {
-			fmt.Fprintln(log, "systemd is not running here: mail is not set up")
-		}
-		return hook.Response{}, nil
-	}
-	if !declared {
-		err = h.remove(ctx, req, log)
-	} else {
-		err = h.install(ctx, req, log)
-	}
-	if err != nil {
-		return hook.Response{}, h.fail(req.Phase, err)
-	}
-	return hook.Response{}, nil
+	return builtin.Run(ctx, h, builtin.Options{Service: "mail", Undeclared: true, Systemd: h.Active, Label: "mail"}, req, log)
 }
 
-func (h *Hook) fail(phase string, err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: phase, Reason: err.Error()}
+// Install sets the relay up, or removes it when mail is not declared.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error { return h.setUp(ctx, e) }
+
+// Deployed is Install again.
+func (h *Hook) Deployed(ctx context.Context, e builtin.Env) error { return h.setUp(ctx, e) }
+
+func (h *Hook) setUp(ctx context.Context, e builtin.Env) error {
+	if !e.Declared {
+		return h.remove(ctx, e.Req, e.Log)
+	}
+	return h.install(ctx, e.Req, e.Log)
 }
 
 // info is what `jeagent status` reads of an environment's relay.

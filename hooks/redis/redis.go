@@ -23,10 +23,10 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
 	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
-	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
@@ -59,31 +59,15 @@ func New() *Hook {
 
 func (h *Hook) Name() string { return "redis" }
 
-// Run sets Redis up in the install phase; the other phases are not its business.
+// Run sets Redis up in the install phase (Install); the other phases are
+// not its business.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	want, declared := spec.Services["redis"]
-	if !declared {
-		return hook.Response{}, nil
-	}
-	if !h.Active() {
-		fmt.Fprintln(log, "systemd is not running here: Redis is not set up")
-		return hook.Response{}, nil
-	}
-	if err := h.install(ctx, req, want, log); err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	return hook.Response{}, nil
+	return builtin.Run(ctx, h, builtin.Options{Service: "redis", Systemd: h.Active, Label: "Redis"}, req, log)
 }
 
-func (h *Hook) fail(err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+// Install runs the app environment's Redis, of the declared version.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error {
+	return h.install(ctx, e.Req, e.Want, e.Log)
 }
 
 // instance is one app environment's Redis.
