@@ -27,13 +27,13 @@ import (
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/configvars"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // PortBase is where the listeners' ports start.
@@ -220,7 +220,7 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 	if len(parts) == 0 && !masterChanged && !restart {
 		return nil
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sysd.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,11 @@ import (
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
 	"github.com/jecloud/jecloud/hooks/internal/builtin"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
 )
 
@@ -40,7 +40,7 @@ type Hook struct {
 
 // New returns the hook with its defaults.
 func New() *Hook {
-	return &Hook{UnitDir: sdbus.UnitDir, Active: util.IsRunningSystemd}
+	return &Hook{UnitDir: sysd.UnitDir, Active: util.IsRunningSystemd}
 }
 
 func (h *Hook) Name() string { return "mongodb" }
@@ -115,11 +115,11 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err != nil {
 		return err
 	}
-	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(i.unitFile(set.server())))
+	unitChanged, err := sysd.WriteUnit(h.UnitDir, i.unit(), sysd.Serialize(i.unitFile(set.server())))
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
+	sd, closeFn, err := sysd.OpenReloaded(ctx, unitChanged)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (i instance) conf() string {
 }
 
 func (i instance) unitFile(server string) []*unit.UnitOption {
-	o := sdbus.Opt
+	o := sysd.Opt
 	return append([]*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("MongoDB of %s %s (JeCloud)", i.app, i.env)),
 		o("Unit", "After", "network.target"),
@@ -184,7 +184,7 @@ func (i instance) unitFile(server string) []*unit.UnitOption {
 		o("Service", "LimitNOFILE", "64000"),
 		o("Service", "TimeoutStopSec", "60"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sdbus.Sandbox(i.dataDir())...)
+	}, sysd.Sandbox(i.dataDir())...)
 }
 
 var versionRE = regexp.MustCompile(`db version v(\d+\.\d+\.\d+)`)

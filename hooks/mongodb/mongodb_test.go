@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -56,7 +56,7 @@ func TestConfAndUnit(t *testing.T) {
 			t.Errorf("mongod.conf lacks %q:\n%s", want, conf)
 		}
 	}
-	u := sdbus.Serialize(i.unitFile("/usr/bin/mongod"))
+	u := sysd.Serialize(i.unitFile("/usr/bin/mongod"))
 	for _, want := range []string{
 		"ExecStart=/usr/bin/mongod --config /var/cloud/shop/prod/mongod.conf",
 		"User=jc-shop-prod", "ProtectSystem=strict", "NoNewPrivileges=yes",

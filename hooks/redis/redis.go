@@ -25,11 +25,11 @@ import (
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
 	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
 )
 
@@ -51,7 +51,7 @@ type Hook struct {
 // New returns the hook with its defaults.
 func New() *Hook {
 	return &Hook{
-		UnitDir: sdbus.UnitDir,
+		UnitDir: sysd.UnitDir,
 		Server:  "/usr/bin/redis-server",
 		Active:  util.IsRunningSystemd,
 	}
@@ -113,11 +113,11 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := svcfile.SetServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
 		return err
 	}
-	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(h.unitFile(i)))
+	unitChanged, err := sysd.WriteUnit(h.UnitDir, i.unit(), sysd.Serialize(h.unitFile(i)))
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
+	sd, closeFn, err := sysd.OpenReloaded(ctx, unitChanged)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (i instance) conf() string {
 }
 
 func (h *Hook) unitFile(i instance) []*unit.UnitOption {
-	o := sdbus.Opt
+	o := sysd.Opt
 	return append([]*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("Redis of %s %s (JeCloud)", i.app, i.env)),
 		o("Unit", "After", "network.target"),
@@ -213,7 +213,7 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 		o("Service", "RestartSec", "1"),
 		o("Service", "UMask", "0077"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sdbus.Sandbox(i.dataDir())...)
+	}, sysd.Sandbox(i.dataDir())...)
 }
 
 // ping authenticates and PINGs until Redis answers +PONG or timeout passes.

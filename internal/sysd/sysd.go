@@ -1,8 +1,11 @@
-// Package sysd installs jeagent's systemd units on a server and turns the
-// timer on, over D-Bus (github.com/coreos/go-systemd/v22/dbus), the way
-// `systemctl daemon-reload; systemctl enable --now TIMER` would, but only
-// doing what is not done yet: a second run changes nothing and says so.
-// It also bounds the journal with a journald drop-in (journald.go).
+// Package sysd is JeCloud's one wrapper of systemd's D-Bus API
+// (github.com/coreos/go-systemd/v22/dbus; bus.go), for the agent and the
+// service hooks alike. It installs jeagent's systemd units on a server and
+// turns the timer on, the way `systemctl daemon-reload; systemctl enable
+// --now TIMER` would, but only doing what is not done yet: a second run
+// changes nothing and says so. It also bounds the journal with a journald
+// drop-in (journald.go), lists an app environment's units (ps.go), and
+// gives the service hooks their unit files and jobs (bus.go).
 package sysd
 
 import (
@@ -15,14 +18,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/dbus"
-
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/systemd"
 )
 
 // UnitDir is where units written by the administrator (and by `jeagent
-// init`) live; it wins over units shipped by packages in /lib/systemd/system.
+// init` and the service hooks) live; it wins over units shipped by
+// packages in /lib/systemd/system.
 const UnitDir = "/etc/systemd/system"
 
 // PackageUnitDir is where the jeagent package puts its units.
@@ -116,18 +118,18 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := dbus.NewSystemConnectionContext(ctx)
+	b, err := Dial(ctx)
 	if err != nil {
-		return r, fmt.Errorf("connect to systemd over D-Bus: %w (run as root; `jeagent init --no-systemd` skips this)", err)
+		return r, fmt.Errorf("%w (run as root; `jeagent init --no-systemd` skips this)", err)
 	}
-	defer conn.Close()
+	defer b.Close()
 
 	prop := func(unit, name string) (any, error) {
-		p, err := conn.GetUnitPropertyContext(ctx, unit, name)
+		v, err := b.Property(ctx, unit, name)
 		if err != nil {
 			return nil, fmt.Errorf("systemd: property %s of %s: %w", name, unit, err)
 		}
-		return p.Value.Value(), nil
+		return v, nil
 	}
 	reload := len(written) > 0
 	if !reload {
@@ -142,7 +144,7 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 		}
 	}
 	if reload {
-		if err := conn.ReloadContext(ctx); err != nil {
+		if err := b.Reload(ctx); err != nil {
 			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
 		}
 		r.Reloaded = true
@@ -158,11 +160,11 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 		r.Notes = append(r.Notes, timer+" is masked: left alone (systemctl unmask "+timer+", then jeagent init)")
 		return r, nil
 	default:
-		if _, _, err := conn.EnableUnitFilesContext(ctx, []string{timer}, false, true); err != nil {
+		if err := b.Enable(ctx, []string{timer}); err != nil {
 			return r, fmt.Errorf("systemd: enable %s: %w", timer, err)
 		}
 		// As `systemctl enable` does: load the new [Install] symlinks.
-		if err := conn.ReloadContext(ctx); err != nil {
+		if err := b.Reload(ctx); err != nil {
 			return r, fmt.Errorf("systemd: daemon-reload: %w", err)
 		}
 		r.Enabled, r.Reloaded = true, true
@@ -182,22 +184,20 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	if active && !timerWritten {
 		return r, nil
 	}
-	ch := make(chan string, 1)
+	start := jobFunc(b.conn.StartUnitContext)
 	if active {
-		_, err = conn.RestartUnitContext(ctx, timer, "replace", ch)
-	} else {
-		_, err = conn.StartUnitContext(ctx, timer, "replace", ch)
+		start = b.conn.RestartUnitContext
 	}
+	ch, err := queue(ctx, timer, start)
 	if err != nil {
 		return r, fmt.Errorf("systemd: start %s: %w", timer, err)
 	}
-	select {
-	case res := <-ch:
-		if res != "done" {
-			return r, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
-		}
-	case <-ctx.Done():
-		return r, fmt.Errorf("systemd: start %s: %w", timer, ctx.Err())
+	res, err := result(ctx, ch)
+	if err != nil {
+		return r, fmt.Errorf("systemd: start %s: %w", timer, err)
+	}
+	if res != "done" {
+		return r, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
 	}
 	r.Started = true
 	return r, nil

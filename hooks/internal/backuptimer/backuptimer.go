@@ -16,9 +16,9 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/backup"
 	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // Names returns the service and timer unit names of an instance's backups.
@@ -30,7 +30,7 @@ func Names(app, env, service string) (svc, timer string) {
 // Units renders the service and timer of the scheduled backups of the
 // instance of service in req's app environment. exe is the jeagent binary.
 func Units(exe string, req hook.Request, service string, s backup.Settings) (svc, timer string) {
-	o := sdbus.Opt
+	o := sysd.Opt
 	root, app, env, dir := req.Root, req.App, req.Env, req.AppDir
 	sopts := []*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("JeCloud backup of %s/%s %s to S3", app, env, service)),
@@ -69,7 +69,7 @@ func Units(exe string, req hook.Request, service string, s backup.Settings) (svc
 		o("Timer", "RandomizedDelaySec", "10min"),
 		o("Install", "WantedBy", "timers.target"),
 	}
-	return sdbus.Serialize(sopts), sdbus.Serialize(topts)
+	return sysd.Serialize(sopts), sysd.Serialize(topts)
 }
 
 // Ensure installs and starts the timer of the backups of the instance of
@@ -93,15 +93,15 @@ func Ensure(ctx context.Context, unitDir, exe string, req hook.Request, service 
 		return err
 	}
 	svc, timer := Units(exe, req, service, s)
-	c1, err := sdbus.WriteUnit(unitDir, svcName, svc)
+	c1, err := sysd.WriteUnit(unitDir, svcName, svc)
 	if err != nil {
 		return err
 	}
-	c2, err := sdbus.WriteUnit(unitDir, timerName, timer)
+	c2, err := sysd.WriteUnit(unitDir, timerName, timer)
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, c1 || c2)
+	sd, closeFn, err := sysd.OpenReloaded(ctx, c1 || c2)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func remove(ctx context.Context, unitDir, svcName, timerName string, log io.Writ
 	if _, err := os.Stat(tp); err != nil {
 		return nil
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sysd.Open(ctx)
 	if err != nil {
 		return err
 	}
