@@ -115,23 +115,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err != nil {
 		return err
 	}
-	unitChanged, err := sysd.WriteUnit(h.UnitDir, i.unit(), sysd.Serialize(i.unitFile(set.server())))
-	if err != nil {
-		return err
-	}
-	sd, closeFn, err := sysd.OpenReloaded(ctx, unitChanged)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
-		return err
-	}
-	start := sd.Start
-	if confChanged || unitChanged {
-		start = sd.Restart
-	}
-	if err := start(ctx, i.unit()); err != nil {
+	if err := sysd.Up(ctx, h.UnitDir, i.unit(), sysd.Serialize(i.unitFile(set.server())), confChanged); err != nil {
 		return err
 	}
 	appPassword, err := ensureUsers(ctx, i, 60*time.Second)

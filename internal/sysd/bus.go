@@ -176,6 +176,28 @@ func OpenReloaded(ctx context.Context, changed bool) (*Bus, func(), error) {
 	return sd, closeFn, nil
 }
 
+// Up writes the unit file name into dir (a daemon-reload if it changed),
+// enables the unit, and starts it, or restarts it when its file changed or
+// restart says its configuration did.
+func Up(ctx context.Context, dir, name, content string, restart bool) error {
+	changed, err := WriteUnit(dir, name, content)
+	if err != nil {
+		return err
+	}
+	b, closeFn, err := OpenReloaded(ctx, changed)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := b.Enable(ctx, []string{name}); err != nil {
+		return err
+	}
+	if changed || restart {
+		return b.Restart(ctx, name)
+	}
+	return b.Start(ctx, name)
+}
+
 // Sandbox is the confinement of every process JeCloud runs for an app: the
 // system read-only but for the writable paths, no home directories, its
 // own /tmp, no devices, no new privileges, no kernel tuning.
