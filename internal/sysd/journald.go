@@ -207,9 +207,9 @@ func SetupJournald(ctx context.Context) (JournaldResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b, err := Dial(ctx)
+	b, err := dialInit(ctx)
 	if err != nil {
-		return r, fmt.Errorf("%w (run as root; `jeagent init --no-systemd` skips this)", err)
+		return r, err
 	}
 	defer b.Close()
 	// try-restart: a journald that is not running is left so.

@@ -105,6 +105,15 @@ func WriteUnits(dir string, units []systemd.Unit) ([]string, error) {
 	return written, nil
 }
 
+// dialInit is Dial for `jeagent init`: its error says how to do without.
+func dialInit(ctx context.Context) (*Bus, error) {
+	b, err := Dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (run as root; `jeagent init --no-systemd` skips this)", err)
+	}
+	return b, nil
+}
+
 // Setup writes units into dir, then, over the system bus: reloads systemd
 // if a unit changed (or systemd says it needs a reload), enables timer
 // unless it is enabled, and starts it unless it is active (restarts it when
@@ -118,9 +127,9 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b, err := Dial(ctx)
+	b, err := dialInit(ctx)
 	if err != nil {
-		return r, fmt.Errorf("%w (run as root; `jeagent init --no-systemd` skips this)", err)
+		return r, err
 	}
 	defer b.Close()
 
