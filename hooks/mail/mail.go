@@ -25,15 +25,15 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/util"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
-	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/configvars"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // PortBase is where the listeners' ports start.
@@ -65,35 +65,23 @@ func (h *Hook) Name() string { return "mail" }
 
 // Run sets the relay up in install (so that a wrong provider setting fails
 // before the switch) and again in deployed (a restart after `config:set`
-// goes straight there); the other phases are not its business.
+// goes straight there); the other phases are not its business. An app
+// environment that no longer declares mail is taken out of Postfix.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install && req.Phase != hook.Deployed {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(req.Phase, err)
-	}
-	_, declared := spec.Services["mail"]
-	if !h.Active() {
-		if declared {
-			fmt.Fprintln(log, "systemd is not running here: mail is not set up")
-		}
-		return hook.Response{}, nil
-	}
-	if !declared {
-		err = h.remove(ctx, req, log)
-	} else {
-		err = h.install(ctx, req, log)
-	}
-	if err != nil {
-		return hook.Response{}, h.fail(req.Phase, err)
-	}
-	return hook.Response{}, nil
+	return builtin.Run(ctx, h, builtin.Options{Service: "mail", Undeclared: true, Systemd: h.Active, Label: "mail"}, req, log)
 }
 
-func (h *Hook) fail(phase string, err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: phase, Reason: err.Error()}
+// Install sets the relay up, or removes it when mail is not declared.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error { return h.setUp(ctx, e) }
+
+// Deployed is Install again.
+func (h *Hook) Deployed(ctx context.Context, e builtin.Env) error { return h.setUp(ctx, e) }
+
+func (h *Hook) setUp(ctx context.Context, e builtin.Env) error {
+	if !e.Declared {
+		return h.remove(ctx, e.Req, e.Log)
+	}
+	return h.install(ctx, e.Req, e.Log)
 }
 
 // info is what `jeagent status` reads of an environment's relay.
@@ -104,7 +92,7 @@ type info struct {
 }
 
 func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) error {
-	dir := filepath.Join(req.Root, req.App, req.Env)
+	dir := req.AppDir
 	cfgPath := filepath.Join(dir, configvars.FileName)
 	vars, err := configvars.Read(cfgPath)
 	if err != nil {
@@ -170,8 +158,7 @@ func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) erro
 			return err
 		}
 	}
-	dir := filepath.Join(req.Root, req.App, req.Env)
-	if err := unsetServiceVars(dir, appVars); err != nil {
+	if err := unsetServiceVars(req.AppDir, appVars); err != nil {
 		return err
 	}
 	if err := h.apply(ctx, false, log); err != nil {
@@ -233,7 +220,7 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 	if len(parts) == 0 && !masterChanged && !restart {
 		return nil
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sysd.Open(ctx)
 	if err != nil {
 		return err
 	}

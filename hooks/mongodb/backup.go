@@ -15,7 +15,7 @@ import (
 
 // admin logs in as the administrator of an instance that is set up.
 func admin(ctx context.Context, inst backup.Instance) (*mongo.Client, error) {
-	i := newInstance(inst.Root, inst.App, inst.Env)
+	i := newInstance(inst.Dir(), inst.App, inst.Env)
 	var err error
 	if i.port, err = ports.Lookup(i.dir, "mongodb"); err != nil {
 		return nil, err

@@ -22,12 +22,12 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
-	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
 )
 
@@ -40,36 +40,20 @@ type Hook struct {
 
 // New returns the hook with its defaults.
 func New() *Hook {
-	return &Hook{UnitDir: sdbus.UnitDir, Active: util.IsRunningSystemd}
+	return &Hook{UnitDir: sysd.UnitDir, Active: util.IsRunningSystemd}
 }
 
 func (h *Hook) Name() string { return "mongodb" }
 
-// Run sets MongoDB up in the install phase; the other phases are not its business.
+// Run sets MongoDB up in the install phase (Install); the other phases are
+// not its business.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	want, declared := spec.Services["mongodb"]
-	if !declared {
-		return hook.Response{}, nil
-	}
-	if !h.Active() {
-		fmt.Fprintln(log, "systemd is not running here: MongoDB is not set up")
-		return hook.Response{}, nil
-	}
-	if err := h.install(ctx, req, want, log); err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	return hook.Response{}, nil
+	return builtin.Run(ctx, h, builtin.Options{Service: "mongodb", Systemd: h.Active, Label: "MongoDB"}, req, log)
 }
 
-func (h *Hook) fail(err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+// Install runs the app environment's MongoDB, of the declared version.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error {
+	return h.install(ctx, e.Req, e.Want, e.Log)
 }
 
 // instance is one app environment's MongoDB.
@@ -79,8 +63,9 @@ type instance struct {
 	user          string // the app's system user
 }
 
-func newInstance(root, app, env string) instance {
-	return instance{app: app, env: env, dir: filepath.Join(root, app, env), user: appuser.Name(app, env)}
+// newInstance is the instance of app env, whose directory is dir (ROOT/APP/ENV).
+func newInstance(dir, app, env string) instance {
+	return instance{app: app, env: env, dir: dir, user: appuser.Name(app, env)}
 }
 
 func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-mongodb.service" }
@@ -105,14 +90,14 @@ func (i instance) url(user, password, db string) string {
 }
 
 func (h *Hook) install(ctx context.Context, req hook.Request, want string, log io.Writer) error {
-	set, err := readSettings(req.Root)
+	set, err := readSettings(req)
 	if err != nil {
 		return err
 	}
 	if err := ensureServer(ctx, set, want, log); err != nil {
 		return err
 	}
-	i := newInstance(req.Root, req.App, req.Env)
+	i := newInstance(req.AppDir, req.App, req.Env)
 	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
 	if err != nil {
 		return err
@@ -130,23 +115,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err != nil {
 		return err
 	}
-	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(i.unitFile(set.server())))
-	if err != nil {
-		return err
-	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
-		return err
-	}
-	start := sd.Start
-	if confChanged || unitChanged {
-		start = sd.Restart
-	}
-	if err := start(ctx, i.unit()); err != nil {
+	if err := sysd.Up(ctx, h.UnitDir, i.unit(), sysd.Serialize(i.unitFile(set.server())), confChanged); err != nil {
 		return err
 	}
 	appPassword, err := ensureUsers(ctx, i, 60*time.Second)
@@ -157,7 +126,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 		return err
 	}
 	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
-	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "mongodb", log); err != nil {
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req, "mongodb", log); err != nil {
 		fmt.Fprintf(log, "warning: backups of %s/%s mongodb are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "MongoDB for %s/%s is up on 127.0.0.1:%d, database %q (MONGO_URL in %s)\n",
@@ -184,7 +153,7 @@ func (i instance) conf() string {
 }
 
 func (i instance) unitFile(server string) []*unit.UnitOption {
-	o := sdbus.Opt
+	o := sysd.Opt
 	return append([]*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("MongoDB of %s %s (JeCloud)", i.app, i.env)),
 		o("Unit", "After", "network.target"),
@@ -199,7 +168,7 @@ func (i instance) unitFile(server string) []*unit.UnitOption {
 		o("Service", "LimitNOFILE", "64000"),
 		o("Service", "TimeoutStopSec", "60"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sdbus.Sandbox(i.dataDir())...)
+	}, sysd.Sandbox(i.dataDir())...)
 }
 
 var versionRE = regexp.MustCompile(`db version v(\d+\.\d+\.\d+)`)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -48,7 +48,7 @@ func TestCheckVersion(t *testing.T) {
 }
 
 func TestConfAndUnit(t *testing.T) {
-	i := newInstance("/var/cloud", "shop", "prod")
+	i := newInstance("/var/cloud/shop/prod", "shop", "prod")
 	i.port = 27101
 	conf := i.conf()
 	for _, want := range []string{"dbPath: /var/cloud/shop/prod/mongodb", "port: 27101", "bindIp: 127.0.0.1", "authorization: enabled"} {
@@ -56,7 +56,7 @@ func TestConfAndUnit(t *testing.T) {
 			t.Errorf("mongod.conf lacks %q:\n%s", want, conf)
 		}
 	}
-	u := sdbus.Serialize(i.unitFile("/usr/bin/mongod"))
+	u := sysd.Serialize(i.unitFile("/usr/bin/mongod"))
 	for _, want := range []string{
 		"ExecStart=/usr/bin/mongod --config /var/cloud/shop/prod/mongod.conf",
 		"User=jc-shop-prod", "ProtectSystem=strict", "NoNewPrivileges=yes",
@@ -111,7 +111,7 @@ func mongod(t *testing.T) string {
 // as this user (no systemd), until the test ends.
 func startServer(t *testing.T, server string) instance {
 	root := t.TempDir()
-	i := newInstance(root, "shop", "prod")
+	i := newInstance(filepath.Join(root, "shop", "prod"), "shop", "prod")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

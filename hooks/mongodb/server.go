@@ -2,11 +2,8 @@ package mongodb
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/hook"
 )
 
 // settings are the hook's keys of sys/server.json:
@@ -41,19 +39,12 @@ type settings struct {
 	} `json:"mongodb"`
 }
 
-func readSettings(root string) (settings, error) {
-	s := settings{path: filepath.Join(root, "sys", "server.json")}
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("%s: key \"mongodb\": %w", s.path, err)
-	}
-	return s, nil
+// readSettings takes the hook's settings from the request (server.json as
+// the agent read it).
+func readSettings(req hook.Request) (settings, error) {
+	s := settings{path: req.ServerJSON()}
+	err := req.Settings("mongodb", &s.MongoDB)
+	return s, err
 }
 
 func (s settings) server() string {

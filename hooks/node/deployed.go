@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // deployed writes the release's units and (re)starts every instance, one
@@ -40,7 +40,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, changed)
+	sd, closeFn, err := sysd.OpenReloaded(ctx, changed)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 func (h *Hook) writeUnits(s unitSet) (bool, error) {
 	changed := false
 	for name, content := range s.files {
-		c, err := sdbus.WriteUnit(h.UnitDir, name, content)
+		c, err := sysd.WriteUnit(h.UnitDir, name, content)
 		if err != nil {
 			return false, err
 		}
@@ -118,8 +118,21 @@ func (h *Hook) writeUnits(s unitSet) (bool, error) {
 	return changed, nil
 }
 
+// unitManager is what the hook asks of systemd (sysd.Bus).
+type unitManager interface {
+	Enable(ctx context.Context, names []string) error
+	Disable(ctx context.Context, names []string) error
+	Start(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string) error
+	// State returns the unit's ActiveState and its service's NRestarts.
+	State(ctx context.Context, name string) (active string, restarts uint32, err error)
+	// Units lists the loaded units whose names match the patterns.
+	Units(ctx context.Context, patterns []string) ([]string, error)
+}
+
 // scaleDown stops and disables the instances of typ beyond n.
-func scaleDown(ctx context.Context, sd sdbus.Systemd, u appUnits, typ string, n int, log io.Writer) error {
+func scaleDown(ctx context.Context, sd unitManager, u appUnits, typ string, n int, log io.Writer) error {
 	units, err := sd.Units(ctx, []string{u.prefix() + typ + "@*"})
 	if err != nil {
 		return err
@@ -141,7 +154,7 @@ func scaleDown(ctx context.Context, sd sdbus.Systemd, u appUnits, typ string, n 
 }
 
 // stopRemovedTypes stops the instances of process types the release dropped.
-func (h *Hook) stopRemovedTypes(ctx context.Context, sd sdbus.Systemd, u appUnits, spec *appspec.Spec, log io.Writer) error {
+func (h *Hook) stopRemovedTypes(ctx context.Context, sd unitManager, u appUnits, spec *appspec.Spec, log io.Writer) error {
 	units, err := sd.Units(ctx, []string{u.prefix() + "*"})
 	if err != nil {
 		return err
@@ -173,7 +186,7 @@ func instanceNumber(unit string) (int, bool) {
 // waitHealthy waits until the web port answers an HTTP request on a fresh
 // connection: 2xx or 3xx on the health path if one is declared, else any
 // answer below 500 on "/".
-func (h *Hook) waitHealthy(ctx context.Context, sd sdbus.Systemd, port int, path, svc string) error {
+func (h *Hook) waitHealthy(ctx context.Context, sd unitManager, port int, path, svc string) error {
 	strict := path != ""
 	if path == "" {
 		path = "/"
@@ -211,7 +224,7 @@ func (h *Hook) waitHealthy(ctx context.Context, sd sdbus.Systemd, port int, path
 
 // soak waits, then checks that every instance is still active and has not
 // been restarted by systemd since it was started.
-func (h *Hook) soak(ctx context.Context, sd sdbus.Systemd, restarts map[string]uint32, log io.Writer) error {
+func (h *Hook) soak(ctx context.Context, sd unitManager, restarts map[string]uint32, log io.Writer) error {
 	if len(restarts) == 0 || h.Soak <= 0 {
 		return nil
 	}

@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/util"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/placement"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // Hook is the Node.js hook.
@@ -43,7 +43,7 @@ type Hook struct {
 // New returns the hook with its defaults.
 func New() *Hook {
 	return &Hook{
-		UnitDir:       sdbus.UnitDir,
+		UnitDir:       sysd.UnitDir,
 		HealthTimeout: 60 * time.Second,
 		Soak:          5 * time.Second,
 		Active:        util.IsRunningSystemd,
@@ -112,13 +112,13 @@ type app struct {
 }
 
 func (h *Hook) app(req hook.Request) (*app, error) {
-	s, err := readSettings(req.Root)
+	s, err := readSettings(req)
 	if err != nil {
 		return nil, err
 	}
 	return &app{
 		root: req.Root, name: req.App, env: req.Env,
-		dir:      filepath.Join(req.Root, req.App, req.Env),
+		dir:      req.AppDir,
 		release:  req.ReleaseDir,
 		user:     appuser.Name(req.App, req.Env),
 		settings: s,

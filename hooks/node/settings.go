@@ -1,13 +1,6 @@
 package node
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-)
+import "github.com/jecloud/jecloud/internal/hook"
 
 // settings are the hook's keys of sys/server.json:
 //
@@ -19,20 +12,12 @@ type settings struct {
 	} `json:"node"`
 }
 
-func readSettings(root string) (settings, error) {
+// readSettings takes the hook's settings from the request (server.json as
+// the agent read it).
+func readSettings(req hook.Request) (settings, error) {
 	var s settings
-	path := filepath.Join(root, "sys", "server.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("%s: key \"node\": %w", path, err)
-	}
-	return s, nil
+	err := req.Settings("node", &s.Node)
+	return s, err
 }
 
 func (s settings) portBase() int {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/configvars"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // unitSet is what one app environment runs: its unit files by name.
@@ -71,7 +71,7 @@ func (a appUnits) render() unitSet {
 	return s
 }
 
-var opt, serialize = sdbus.Opt, sdbus.Serialize
+var opt, serialize = sysd.Opt, sysd.Serialize
 
 // environment returns the process's variables, sorted, without secrets:
 // config vars come from an EnvironmentFile readable only by root and the app.
@@ -134,7 +134,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
 		opt("Service", "UMask", "0027"),
 	)
-	o = append(o, sdbus.Sandbox(filepath.Join(a.AppDir, "data"), filepath.Join(a.AppDir, "home"))...)
+	o = append(o, sysd.Sandbox(filepath.Join(a.AppDir, "data"), filepath.Join(a.AppDir, "home"))...)
 	// The agent's own state is none of the app's business (the Node.js
 	// runtimes in sys/runtimes stay reachable).
 	for _, p := range []string{"server.json", "pids", "logs", "hooks.d"} {

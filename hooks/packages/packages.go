@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/internal/hook"
 )
 
@@ -91,29 +91,20 @@ func New() *Hook {
 
 func (h *Hook) Name() string { return "packages" }
 
-// Run installs the declared packages in the install phase; the other phases
-// are not its business.
+// Run installs the declared packages in the install phase (Install); the
+// other phases are not its business.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(err)
-	}
+	return builtin.Run(ctx, h, builtin.Options{}, req, log)
+}
+
+// Install installs the packages the app declares, within h.Timeout.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error {
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
-	if err := h.Ensure(ctx, spec.Packages, log); err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	return hook.Response{}, nil
-}
-
-func (h *Hook) fail(err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+	return h.Ensure(ctx, e.Spec.Packages, e.Log)
 }
 
 // Ensure installs those of pkgs that dpkg does not report installed.

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/backup"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // facts reads what a backup needs of a set-up instance.
@@ -144,7 +144,7 @@ func (h *Hook) control(ctx context.Context, i instance) (stop, start func() erro
 	if h.Stop != nil && h.Start != nil {
 		return func() error { return h.Stop(i.unit()) }, func() error { return h.Start(i.unit()) }, func() {}, nil
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sysd.Open(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -23,13 +23,13 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/hooks/internal/backuptimer"
+	"github.com/jecloud/jecloud/hooks/internal/builtin"
 	"github.com/jecloud/jecloud/hooks/internal/retry"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/hooks/internal/svcfile"
-	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
 )
 
@@ -51,7 +51,7 @@ type Hook struct {
 // New returns the hook with its defaults.
 func New() *Hook {
 	return &Hook{
-		UnitDir: sdbus.UnitDir,
+		UnitDir: sysd.UnitDir,
 		Server:  "/usr/bin/redis-server",
 		Active:  util.IsRunningSystemd,
 	}
@@ -59,31 +59,15 @@ func New() *Hook {
 
 func (h *Hook) Name() string { return "redis" }
 
-// Run sets Redis up in the install phase; the other phases are not its business.
+// Run sets Redis up in the install phase (Install); the other phases are
+// not its business.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
-	if req.Phase != hook.Install {
-		return hook.Response{}, nil
-	}
-	spec, err := appspec.Read(req.ReleaseDir)
-	if err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	want, declared := spec.Services["redis"]
-	if !declared {
-		return hook.Response{}, nil
-	}
-	if !h.Active() {
-		fmt.Fprintln(log, "systemd is not running here: Redis is not set up")
-		return hook.Response{}, nil
-	}
-	if err := h.install(ctx, req, want, log); err != nil {
-		return hook.Response{}, h.fail(err)
-	}
-	return hook.Response{}, nil
+	return builtin.Run(ctx, h, builtin.Options{Service: "redis", Systemd: h.Active, Label: "Redis"}, req, log)
 }
 
-func (h *Hook) fail(err error) error {
-	return &hook.Error{Hook: h.Name(), Phase: hook.Install, Reason: err.Error()}
+// Install runs the app environment's Redis, of the declared version.
+func (h *Hook) Install(ctx context.Context, e builtin.Env) error {
+	return h.install(ctx, e.Req, e.Want, e.Log)
 }
 
 // instance is one app environment's Redis.
@@ -105,7 +89,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := h.ensureServer(want, log); err != nil {
 		return err
 	}
-	i := instance{app: req.App, env: req.Env, dir: filepath.Join(req.Root, req.App, req.Env), user: appuser.Name(req.App, req.Env)}
+	i := instance{app: req.App, env: req.Env, dir: req.AppDir, user: appuser.Name(req.App, req.Env)}
 	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
 	if err != nil {
 		return err
@@ -129,30 +113,14 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := svcfile.SetServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
 		return err
 	}
-	unitChanged, err := sdbus.WriteUnit(h.UnitDir, i.unit(), sdbus.Serialize(h.unitFile(i)))
-	if err != nil {
-		return err
-	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, unitChanged)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if err := sd.Enable(ctx, []string{i.unit()}); err != nil {
-		return err
-	}
-	start := sd.Start
-	if confChanged || unitChanged {
-		start = sd.Restart
-	}
-	if err := start(ctx, i.unit()); err != nil {
+	if err := sysd.Up(ctx, h.UnitDir, i.unit(), sysd.Serialize(h.unitFile(i)), confChanged); err != nil {
 		return err
 	}
 	if err := ping(ctx, i.port, i.password, 30*time.Second); err != nil {
 		return fmt.Errorf("%s started but does not answer on port %d: %w", i.unit(), i.port, err)
 	}
 	// A backup setting gone wrong must not stop the deploy: status flags the missing backups.
-	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req.Root, i.app, i.env, "redis", log); err != nil {
+	if err := backuptimer.Ensure(ctx, h.UnitDir, systemd.Exec(), req, "redis", log); err != nil {
 		fmt.Fprintf(log, "warning: backups of %s/%s redis are not scheduled: %v\n", i.app, i.env, err)
 	}
 	fmt.Fprintf(log, "Redis for %s/%s is up on 127.0.0.1:%d (REDIS_URL in %s)\n", i.app, i.env, i.port, filepath.Join(i.dir, appuser.ServicesEnv))
@@ -216,7 +184,7 @@ func (i instance) conf() string {
 }
 
 func (h *Hook) unitFile(i instance) []*unit.UnitOption {
-	o := sdbus.Opt
+	o := sysd.Opt
 	return append([]*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("Redis of %s %s (JeCloud)", i.app, i.env)),
 		o("Unit", "After", "network.target"),
@@ -229,7 +197,7 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 		o("Service", "RestartSec", "1"),
 		o("Service", "UMask", "0077"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sdbus.Sandbox(i.dataDir())...)
+	}, sysd.Sandbox(i.dataDir())...)
 }
 
 // ping authenticates and PINGs until Redis answers +PONG or timeout passes.

@@ -2,17 +2,16 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jecloud/jecloud/internal/s3conf"
+	"github.com/jecloud/jecloud/internal/state"
 )
 
 // Settings are the "backups" key of sys/server.json:
@@ -36,23 +35,24 @@ var ErrOff = errors.New("backups are off")
 
 // ReadSettings reads the backup settings of the server whose state is in root.
 func ReadSettings(root string) (Settings, error) {
-	path := filepath.Join(root, "sys", "server.json")
 	var doc struct {
 		Backups *Settings `json:"backups"`
 	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := state.Read(state.Layout{Root: root}.ServerJSON(), &doc); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Settings{}, err
 	}
-	if err == nil {
-		if err := json.Unmarshal(data, &doc); err != nil {
-			return Settings{}, fmt.Errorf("%s: key \"backups\": %w", path, err)
-		}
-	}
-	if doc.Backups == nil || doc.Backups.Bucket == "" {
+	return Configured(root, doc.Backups)
+}
+
+// Configured returns the settings to use, from b, the "backups" value of
+// the server.json of the server whose state is in root (nil: there is
+// none), with defaults for what it leaves out.
+func Configured(root string, b *Settings) (Settings, error) {
+	path := state.Layout{Root: root}.ServerJSON()
+	if b == nil || b.Bucket == "" {
 		return Settings{}, fmt.Errorf("%w on this server: add \"backups\": {\"bucket\": \"NAME\"} to %s (docs/services.md, Backups)", ErrOff, path)
 	}
-	s := *doc.Backups
+	s := *b
 	s.root = root
 	if s.Prefix == "" {
 		s.Prefix = "jecloud"

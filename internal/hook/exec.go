@@ -93,6 +93,7 @@ func Environ(req Request) []string {
 		"JECLOUD_VERSION=" + req.Version,
 		"JECLOUD_RELEASE_DIR=" + req.ReleaseDir,
 		"JECLOUD_ROOT=" + req.Root,
+		"JECLOUD_APP_DIR=" + req.AppDir,
 	}
 }
 

@@ -7,10 +7,15 @@ package hook
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"strings"
 
 	"github.com/jecloud/jecloud/internal/placement"
+	"github.com/jecloud/jecloud/internal/state"
 )
 
 // Phases of a deployment, in order.
@@ -29,6 +34,9 @@ type Request struct {
 	Version    string `json:"version"`
 	ReleaseDir string `json:"release_dir"`
 	Root       string `json:"root"`
+	// AppDir is the app environment's directory, ROOT/APP/ENV: its
+	// app.json, config.env, services.env, ports.json and services' data.
+	AppDir string `json:"app_dir"`
 	// PreviousVersion is the version live before this deployment, if any.
 	PreviousVersion string `json:"previous_version,omitempty"`
 	// Vars are environment variables returned by the hooks that ran before
@@ -40,6 +48,59 @@ type Request struct {
 	// Placement is this server's role and the roles its environment has
 	// (app.json "placement"); nil: every process type runs here.
 	Placement *placement.Server `json:"placement,omitempty"`
+	// Server is sys/server.json as the caller read it (ReadServer): each
+	// of its keys with its value as written, where a hook finds its own
+	// settings ("node", "mongodb", "backups", ...). Nil: no server.json.
+	Server map[string]json.RawMessage `json:"server,omitempty"`
+	// ServerError says why server.json could not be read (it does not
+	// parse: PATH:LINE:COL and what is wrong); Server is nil then, and
+	// Settings fails with this reason.
+	ServerError string `json:"server_error,omitempty"`
+}
+
+// ServerJSON is the path of server.json under req.Root.
+func (req Request) ServerJSON() string { return state.Layout{Root: req.Root}.ServerJSON() }
+
+// ReadServer reads server.json under req.Root, once for every hook of a
+// phase, into req.Server, or the reason it cannot into req.ServerError. A
+// server.json that does not parse fails only the hooks that need their
+// settings, as a hook that read the file itself would fail.
+func (req *Request) ReadServer() {
+	req.Server, req.ServerError = nil, ""
+	var m map[string]json.RawMessage
+	err := state.Read(req.ServerJSON(), &m)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		req.ServerError = err.Error()
+	default:
+		req.Server = m
+	}
+}
+
+// Settings decodes the value of server.json's key into v. It leaves v as
+// it is when server.json or the key is missing. A key matches whatever its
+// case, as encoding/json matches a struct field, the exact one first.
+func (req Request) Settings(key string, v any) error {
+	if req.ServerError != "" {
+		return errors.New(req.ServerError)
+	}
+	raw, ok := req.Server[key]
+	if !ok {
+		for k, r := range req.Server {
+			if strings.EqualFold(k, key) {
+				raw, ok = r, true
+				break
+			}
+		}
+	}
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: key %q: %w", req.ServerJSON(), key, err)
+	}
+	return nil
 }
 
 // Response is what a hook may print on stdout as one JSON object.

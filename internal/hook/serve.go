@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/jecloud/jecloud/internal/state"
 )
 
 // Serve runs a built-in hook as an executable speaking the protocol, the
@@ -52,10 +54,17 @@ func fillFromEnv(req *Request) {
 		env string
 	}{
 		{&req.App, "JECLOUD_APP"}, {&req.Env, "JECLOUD_ENV"}, {&req.Version, "JECLOUD_VERSION"},
-		{&req.ReleaseDir, "JECLOUD_RELEASE_DIR"}, {&req.Root, "JECLOUD_ROOT"},
+		{&req.ReleaseDir, "JECLOUD_RELEASE_DIR"}, {&req.Root, "JECLOUD_ROOT"}, {&req.AppDir, "JECLOUD_APP_DIR"},
 	} {
 		if *f.dst == "" {
 			*f.dst = os.Getenv(f.env)
 		}
+	}
+	// A request written by hand may leave out what the agent fills in.
+	if req.AppDir == "" && req.Root != "" && req.App != "" && req.Env != "" {
+		req.AppDir = state.Layout{Root: req.Root}.AppDir(state.AppEnv{App: req.App, Env: req.Env})
+	}
+	if req.Server == nil && req.ServerError == "" && req.Root != "" {
+		req.ReadServer()
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/state"
 )
 
 // FileName is the record's name in the app environment's directory.
@@ -58,15 +58,16 @@ func Allocate(root, dir, service string, base int) (int, error) {
 
 func read(path string) (map[string]int, error) {
 	m := map[string]int{}
-	data, err := os.ReadFile(path)
+	err := state.Read(path, &m)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
 	}
+	var pe *state.ParseError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%w; want {\"web\": 5000, ...}, or remove the file", err)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w: want {\"web\": 5000, ...}; fix or remove the file", path, err)
 	}
 	for s, p := range m {
 		if p < 1 || p > 65535 {

@@ -243,8 +243,9 @@ func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, pre
 	}
 	ae := o.AppEnv
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
-		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, PreviousVersion: previous,
-		Scale: o.App.Scale, Placement: o.App.Placement}
+		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, AppDir: e.Layout.AppDir(ae),
+		PreviousVersion: previous, Scale: o.App.Scale, Placement: o.App.Placement}
+	req.ReadServer()
 	e.fault("hook:" + phase)
 	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
 	var he *hook.Error

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/dbus"
-
 	"github.com/jecloud/jecloud/internal/atomicfile"
 )
 
@@ -209,23 +207,22 @@ func SetupJournald(ctx context.Context) (JournaldResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := dbus.NewSystemConnectionContext(ctx)
+	b, err := dialInit(ctx)
 	if err != nil {
-		return r, fmt.Errorf("connect to systemd over D-Bus: %w (run as root; `jeagent init --no-systemd` skips this)", err)
+		return r, err
 	}
-	defer conn.Close()
-	ch := make(chan string, 1)
+	defer b.Close()
 	// try-restart: a journald that is not running is left so.
-	if _, err := conn.TryRestartUnitContext(ctx, JournaldService, "replace", ch); err != nil {
+	ch, err := queue(ctx, JournaldService, b.conn.TryRestartUnitContext)
+	if err != nil {
 		return r, fmt.Errorf("systemd: restart %s to apply %s: %w", JournaldService, r.Path, err)
 	}
-	select {
-	case res := <-ch:
-		if res != "done" {
-			return r, fmt.Errorf("systemd: restart %s: %s (see: systemctl status %s)", JournaldService, res, JournaldService)
-		}
-	case <-ctx.Done():
-		return r, fmt.Errorf("systemd: restart %s: %w", JournaldService, ctx.Err())
+	res, err := result(ctx, ch)
+	if err != nil {
+		return r, fmt.Errorf("systemd: restart %s: %w", JournaldService, err)
+	}
+	if res != "done" {
+		return r, fmt.Errorf("systemd: restart %s: %s (see: systemctl status %s)", JournaldService, res, JournaldService)
 	}
 	r.Restarted = true
 	return r, nil

@@ -1,8 +1,11 @@
-// Package sysd installs jeagent's systemd units on a server and turns the
-// timer on, over D-Bus (github.com/coreos/go-systemd/v22/dbus), the way
-// `systemctl daemon-reload; systemctl enable --now TIMER` would, but only
-// doing what is not done yet: a second run changes nothing and says so.
-// It also bounds the journal with a journald drop-in (journald.go).
+// Package sysd is JeCloud's one wrapper of systemd's D-Bus API
+// (github.com/coreos/go-systemd/v22/dbus; bus.go), for the agent and the
+// service hooks alike. It installs jeagent's systemd units on a server and
+// turns the timer on, the way `systemctl daemon-reload; systemctl enable
+// --now TIMER` would, but only doing what is not done yet: a second run
+// changes nothing and says so. It also bounds the journal with a journald
+// drop-in (journald.go), lists an app environment's units (ps.go), and
+// gives the service hooks their unit files and jobs (bus.go).
 package sysd
 
 import (
@@ -15,14 +18,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/dbus"
-
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/systemd"
 )
 
 // UnitDir is where units written by the administrator (and by `jeagent
-// init`) live; it wins over units shipped by packages in /lib/systemd/system.
+// init` and the service hooks) live; it wins over units shipped by
+// packages in /lib/systemd/system.
 const UnitDir = "/etc/systemd/system"
 
 // PackageUnitDir is where the jeagent package puts its units.
@@ -103,6 +105,15 @@ func WriteUnits(dir string, units []systemd.Unit) ([]string, error) {
 	return written, nil
 }
 
+// dialInit is Dial for `jeagent init`: its error says how to do without.
+func dialInit(ctx context.Context) (*Bus, error) {
+	b, err := Dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (run as root; `jeagent init --no-systemd` skips this)", err)
+	}
+	return b, nil
+}
+
 // Setup writes units into dir, then, over the system bus: reloads systemd
 // if a unit changed (or systemd says it needs a reload), enables timer
 // unless it is enabled, and starts it unless it is active (restarts it when
@@ -116,16 +127,16 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := dbus.NewSystemConnectionContext(ctx)
+	b, err := dialInit(ctx)
 	if err != nil {
-		return r, fmt.Errorf("connect to systemd over D-Bus: %w (run as root; `jeagent init --no-systemd` skips this)", err)
-	}
-	defer conn.Close()
-
-	if r.Reloaded, err = reloadIfNeeded(ctx, conn, units, len(written) > 0); err != nil {
 		return r, err
 	}
-	enabled, masked, err := enableTimer(ctx, conn, timer)
+	defer b.Close()
+
+	if r.Reloaded, err = reloadIfNeeded(ctx, b, units, len(written) > 0); err != nil {
+		return r, err
+	}
+	enabled, masked, err := enableTimer(ctx, b, timer)
 	if err != nil {
 		return r, err
 	}
@@ -136,27 +147,27 @@ func Setup(ctx context.Context, dir string, units []systemd.Unit, timer string) 
 	if enabled {
 		r.Enabled, r.Reloaded = true, true
 	}
-	r.Started, err = startTimer(ctx, conn, timer, wrote(written, timer))
+	r.Started, err = startTimer(ctx, b, timer, wrote(written, timer))
 	return r, err
 }
 
 // property returns the value of a unit's D-Bus property.
-func property(ctx context.Context, conn *dbus.Conn, unit, name string) (any, error) {
-	p, err := conn.GetUnitPropertyContext(ctx, unit, name)
+func property(ctx context.Context, b *Bus, unit, name string) (any, error) {
+	v, err := b.Property(ctx, unit, name)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: property %s of %s: %w", name, unit, err)
 	}
-	return p.Value.Value(), nil
+	return v, nil
 }
 
 // reloadIfNeeded runs daemon-reload if a unit file was written, or else if
 // systemd says one of units needs it (NeedDaemonReload), and reports
 // whether it did.
-func reloadIfNeeded(ctx context.Context, conn *dbus.Conn, units []systemd.Unit, written bool) (bool, error) {
+func reloadIfNeeded(ctx context.Context, b *Bus, units []systemd.Unit, written bool) (bool, error) {
 	reload := written
 	if !reload {
 		for _, u := range units {
-			v, err := property(ctx, conn, u.Name, "NeedDaemonReload")
+			v, err := property(ctx, b, u.Name, "NeedDaemonReload")
 			if err != nil {
 				return false, err
 			}
@@ -168,7 +179,7 @@ func reloadIfNeeded(ctx context.Context, conn *dbus.Conn, units []systemd.Unit, 
 	if !reload {
 		return false, nil
 	}
-	if err := conn.ReloadContext(ctx); err != nil {
+	if err := b.Reload(ctx); err != nil {
 		return false, fmt.Errorf("systemd: daemon-reload: %w", err)
 	}
 	return true, nil
@@ -178,8 +189,8 @@ func reloadIfNeeded(ctx context.Context, conn *dbus.Conn, units []systemd.Unit, 
 // already (or needs no enabling: static, generated...), then runs
 // daemon-reload as `systemctl enable` does. It reports whether it enabled
 // (and reloaded), and whether the timer is masked: then it does nothing.
-func enableTimer(ctx context.Context, conn *dbus.Conn, timer string) (enabled, masked bool, err error) {
-	v, err := property(ctx, conn, timer, "UnitFileState")
+func enableTimer(ctx context.Context, b *Bus, timer string) (enabled, masked bool, err error) {
+	v, err := property(ctx, b, timer, "UnitFileState")
 	if err != nil {
 		return false, false, err
 	}
@@ -189,11 +200,11 @@ func enableTimer(ctx context.Context, conn *dbus.Conn, timer string) (enabled, m
 	case "masked", "masked-runtime":
 		return false, true, nil
 	}
-	if _, _, err := conn.EnableUnitFilesContext(ctx, []string{timer}, false, true); err != nil {
+	if err := b.Enable(ctx, []string{timer}); err != nil {
 		return false, false, fmt.Errorf("systemd: enable %s: %w", timer, err)
 	}
 	// As `systemctl enable` does: load the new [Install] symlinks.
-	if err := conn.ReloadContext(ctx); err != nil {
+	if err := b.Reload(ctx); err != nil {
 		return false, false, fmt.Errorf("systemd: daemon-reload: %w", err)
 	}
 	return true, false, nil
@@ -212,8 +223,8 @@ func wrote(written []string, name string) bool {
 // startTimer starts timer unless it is active, restarts it if it is active
 // but its file was just written (so new settings apply), waits for the
 // job's result and reports whether it started or restarted it.
-func startTimer(ctx context.Context, conn *dbus.Conn, timer string, timerWritten bool) (bool, error) {
-	v, err := property(ctx, conn, timer, "ActiveState")
+func startTimer(ctx context.Context, b *Bus, timer string, timerWritten bool) (bool, error) {
+	v, err := property(ctx, b, timer, "ActiveState")
 	if err != nil {
 		return false, err
 	}
@@ -221,22 +232,20 @@ func startTimer(ctx context.Context, conn *dbus.Conn, timer string, timerWritten
 	if active && !timerWritten {
 		return false, nil
 	}
-	ch := make(chan string, 1)
+	start := jobFunc(b.conn.StartUnitContext)
 	if active {
-		_, err = conn.RestartUnitContext(ctx, timer, "replace", ch)
-	} else {
-		_, err = conn.StartUnitContext(ctx, timer, "replace", ch)
+		start = b.conn.RestartUnitContext
 	}
+	ch, err := queue(ctx, timer, start)
 	if err != nil {
 		return false, fmt.Errorf("systemd: start %s: %w", timer, err)
 	}
-	select {
-	case res := <-ch:
-		if res != "done" {
-			return false, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
-		}
-	case <-ctx.Done():
-		return false, fmt.Errorf("systemd: start %s: %w", timer, ctx.Err())
+	res, err := result(ctx, ch)
+	if err != nil {
+		return false, fmt.Errorf("systemd: start %s: %w", timer, err)
+	}
+	if res != "done" {
+		return false, fmt.Errorf("systemd: start %s: %s (see: journalctl -u %s)", timer, res, timer)
 	}
 	return true, nil
 }

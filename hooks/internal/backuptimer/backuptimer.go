@@ -16,8 +16,9 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
-	"github.com/jecloud/jecloud/hooks/internal/sdbus"
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/sysd"
 )
 
 // Names returns the service and timer unit names of an instance's backups.
@@ -26,11 +27,11 @@ func Names(app, env, service string) (svc, timer string) {
 	return base + ".service", base + ".timer"
 }
 
-// Units renders the service and timer of an instance's scheduled backups.
-// exe is the jeagent binary, root the state tree (/var/cloud).
-func Units(exe, root, app, env, service string, s backup.Settings) (svc, timer string) {
-	o := sdbus.Opt
-	dir := filepath.Join(root, app, env)
+// Units renders the service and timer of the scheduled backups of the
+// instance of service in req's app environment. exe is the jeagent binary.
+func Units(exe string, req hook.Request, service string, s backup.Settings) (svc, timer string) {
+	o := sysd.Opt
+	root, app, env, dir := req.Root, req.App, req.Env, req.AppDir
 	sopts := []*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("JeCloud backup of %s/%s %s to S3", app, env, service)),
 		o("Unit", "Documentation", "https://github.com/jecloud/jecloud/blob/main/docs/services.md#backups"),
@@ -68,33 +69,39 @@ func Units(exe, root, app, env, service string, s backup.Settings) (svc, timer s
 		o("Timer", "RandomizedDelaySec", "10min"),
 		o("Install", "WantedBy", "timers.target"),
 	}
-	return sdbus.Serialize(sopts), sdbus.Serialize(topts)
+	return sysd.Serialize(sopts), sysd.Serialize(topts)
 }
 
-// Ensure installs and starts the timer of the instance's backups when
-// server.json turns backups on, and removes it when it does not.
-func Ensure(ctx context.Context, unitDir, exe, root, app, env, service string, log io.Writer) error {
+// Ensure installs and starts the timer of the backups of the instance of
+// service in req's app environment when server.json (req.Server) turns
+// backups on, and removes it when it does not.
+func Ensure(ctx context.Context, unitDir, exe string, req hook.Request, service string, log io.Writer) error {
+	app, env := req.App, req.Env
 	svcName, timerName := Names(app, env, service)
-	s, err := backup.ReadSettings(root)
+	var b *backup.Settings
+	if err := req.Settings("backups", &b); err != nil {
+		return err
+	}
+	s, err := backup.Configured(req.Root, b)
 	if errors.Is(err, backup.ErrOff) {
 		return remove(ctx, unitDir, svcName, timerName, log)
 	}
 	if err != nil {
 		return err
 	}
-	if err := checkCalendar(s.Schedule, root); err != nil {
+	if err := checkCalendar(s.Schedule, req.Root); err != nil {
 		return err
 	}
-	svc, timer := Units(exe, root, app, env, service, s)
-	c1, err := sdbus.WriteUnit(unitDir, svcName, svc)
+	svc, timer := Units(exe, req, service, s)
+	c1, err := sysd.WriteUnit(unitDir, svcName, svc)
 	if err != nil {
 		return err
 	}
-	c2, err := sdbus.WriteUnit(unitDir, timerName, timer)
+	c2, err := sysd.WriteUnit(unitDir, timerName, timer)
 	if err != nil {
 		return err
 	}
-	sd, closeFn, err := sdbus.OpenReloaded(ctx, c1 || c2)
+	sd, closeFn, err := sysd.OpenReloaded(ctx, c1 || c2)
 	if err != nil {
 		return err
 	}
@@ -135,7 +142,7 @@ func remove(ctx context.Context, unitDir, svcName, timerName string, log io.Writ
 	if _, err := os.Stat(tp); err != nil {
 		return nil
 	}
-	sd, closeFn, err := sdbus.Open(ctx)
+	sd, closeFn, err := sysd.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/hook"
 )
 
 func TestUnits(t *testing.T) {
 	for _, schedule := range []string{"daily", "hourly", "*-*-* 03:30"} {
-		svc, timer := Units("/usr/local/bin/jeagent", "/var/cloud", "shop", "prod", "redis", backup.Settings{Schedule: schedule})
+		req := hook.Request{Root: "/var/cloud", App: "shop", Env: "prod", AppDir: "/var/cloud/shop/prod"}
+		svc, timer := Units("/usr/local/bin/jeagent", req, "redis", backup.Settings{Schedule: schedule})
 		for _, want := range []string{
 			"ExecStart=/usr/local/bin/jeagent --root /var/cloud backup shop prod redis\n",
 			"Type=oneshot\n",
@@ -59,7 +61,9 @@ func TestEnsureOff(t *testing.T) {
 	root, units := t.TempDir(), t.TempDir()
 	os.MkdirAll(filepath.Join(root, "sys"), 0o755)
 	os.WriteFile(filepath.Join(root, "sys", "server.json"), []byte(`{}`), 0o644)
-	if err := Ensure(t.Context(), units, "/usr/local/bin/jeagent", root, "shop", "prod", "redis", os.Stderr); err != nil {
+	req := hook.Request{Root: root, App: "shop", Env: "prod", AppDir: filepath.Join(root, "shop", "prod")}
+	req.ReadServer()
+	if err := Ensure(t.Context(), units, "/usr/local/bin/jeagent", req, "redis", os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := os.ReadDir(units); len(left) > 0 {

@@ -1,7 +1,8 @@
-// Package sdbus is what the built-in hooks ask of systemd, over D-Bus
-// (go-systemd's dbus package): reload, enable, start, restart, stop, and
-// a unit's state.
-package sdbus
+package sysd
+
+// What JeCloud asks of systemd over D-Bus (go-systemd's dbus package), for
+// `jeagent init` and for the service hooks: reload, enable, start,
+// restart, stop, a unit's state; and the unit files the hooks write.
 
 import (
 	"context"
@@ -16,29 +17,14 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 )
 
-// Systemd is what a hook asks of the service manager; Bus implements it
-// (tests may give another).
-type Systemd interface {
-	Reload(ctx context.Context) error
-	Enable(ctx context.Context, names []string) error
-	Disable(ctx context.Context, names []string) error
-	Start(ctx context.Context, name string) error
-	Restart(ctx context.Context, name string) error
-	Stop(ctx context.Context, name string) error
-	// State returns the unit's ActiveState and its service's NRestarts.
-	State(ctx context.Context, name string) (active string, restarts uint32, err error)
-	// Units lists the loaded units whose names match the patterns.
-	Units(ctx context.Context, patterns []string) ([]string, error)
-}
-
 // Bus drives systemd over D-Bus.
 type Bus struct{ conn *dbus.Conn }
 
-// Dial connects to the system's systemd.
+// Dial connects to the system's systemd over the system bus.
 func Dial(ctx context.Context) (*Bus, error) {
 	conn, err := dbus.NewSystemConnectionContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to systemd over D-Bus: %w (JeCloud's service hooks need systemd)", err)
+		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
 	}
 	return &Bus{conn}, nil
 }
@@ -57,33 +43,66 @@ func (b *Bus) Disable(ctx context.Context, names []string) error {
 	return err
 }
 
-// job runs a unit job and waits for its result.
-func (b *Bus) job(ctx context.Context, what, name string, fn func(context.Context, string, string, chan<- string) (int, error)) error {
+// jobFunc queues a unit job (go-systemd's StartUnitContext and the like).
+type jobFunc func(ctx context.Context, name, mode string, ch chan<- string) (int, error)
+
+// queue queues a unit job on name (mode "replace"); its result comes on
+// the channel returned.
+func queue(ctx context.Context, name string, fn jobFunc) (<-chan string, error) {
 	ch := make(chan string, 1)
 	if _, err := fn(ctx, name, "replace", ch); err != nil {
-		return fmt.Errorf("%s %s: %w", what, name, err)
+		return nil, err
 	}
+	return ch, nil
+}
+
+// result waits for a queued job's result: "done", or what went wrong
+// ("failed", "timeout", ...).
+func result(ctx context.Context, ch <-chan string) (string, error) {
 	select {
 	case res := <-ch:
-		if res != "done" {
-			return fmt.Errorf("%s %s: %s (see journalctl -u %s)", what, name, res, name)
-		}
-		return nil
+		return res, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return "", ctx.Err()
 	}
+}
+
+// wait runs a unit job and fails unless it is done.
+func (b *Bus) wait(ctx context.Context, what, name string, fn jobFunc) error {
+	ch, err := queue(ctx, name, fn)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, name, err)
+	}
+	res, err := result(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if res != "done" {
+		return fmt.Errorf("%s %s: %s (see journalctl -u %s)", what, name, res, name)
+	}
+	return nil
 }
 
 func (b *Bus) Start(ctx context.Context, name string) error {
-	return b.job(ctx, "start", name, b.conn.StartUnitContext)
+	return b.wait(ctx, "start", name, b.conn.StartUnitContext)
 }
 func (b *Bus) Restart(ctx context.Context, name string) error {
-	return b.job(ctx, "restart", name, b.conn.RestartUnitContext)
+	return b.wait(ctx, "restart", name, b.conn.RestartUnitContext)
 }
 func (b *Bus) Stop(ctx context.Context, name string) error {
-	return b.job(ctx, "stop", name, b.conn.StopUnitContext)
+	return b.wait(ctx, "stop", name, b.conn.StopUnitContext)
 }
 
+// Property returns the value of a unit's property (ActiveState, ...).
+func (b *Bus) Property(ctx context.Context, unit, name string) (any, error) {
+	p, err := b.conn.GetUnitPropertyContext(ctx, unit, name)
+	if err != nil {
+		return nil, err
+	}
+	return p.Value.Value(), nil
+}
+
+// State returns the unit's ActiveState and its service's NRestarts.
 func (b *Bus) State(ctx context.Context, name string) (string, uint32, error) {
 	p, err := b.conn.GetUnitPropertyContext(ctx, name, "ActiveState")
 	if err != nil {
@@ -97,6 +116,7 @@ func (b *Bus) State(ctx context.Context, name string) (string, uint32, error) {
 	return active, restarts, nil
 }
 
+// Units lists the loaded units whose names match the patterns.
 func (b *Bus) Units(ctx context.Context, patterns []string) ([]string, error) {
 	list, err := b.conn.ListUnitsByPatternsContext(ctx, nil, patterns)
 	if err != nil {
@@ -133,20 +153,18 @@ func Opt(section, name, value string) *unit.UnitOption {
 	return &unit.UnitOption{Section: section, Name: name, Value: value}
 }
 
-// UnitDir is where the hooks write their unit files.
-const UnitDir = "/etc/systemd/system"
-
-// Open connects to systemd and returns it with the function that closes it.
-func Open(ctx context.Context) (Systemd, func(), error) {
+// Open connects to systemd for a service hook and returns it with the
+// function that closes it.
+func Open(ctx context.Context) (*Bus, func(), error) {
 	b, err := Dial(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w (JeCloud's service hooks need systemd)", err)
 	}
 	return b, b.Close, nil
 }
 
 // OpenReloaded is Open, then a daemon-reload if unit files changed.
-func OpenReloaded(ctx context.Context, changed bool) (Systemd, func(), error) {
+func OpenReloaded(ctx context.Context, changed bool) (*Bus, func(), error) {
 	sd, closeFn, err := Open(ctx)
 	if err != nil || !changed {
 		return sd, closeFn, err
@@ -156,6 +174,28 @@ func OpenReloaded(ctx context.Context, changed bool) (Systemd, func(), error) {
 		return nil, nil, fmt.Errorf("systemctl daemon-reload: %w", err)
 	}
 	return sd, closeFn, nil
+}
+
+// Up writes the unit file name into dir (a daemon-reload if it changed),
+// enables the unit, and starts it, or restarts it when its file changed or
+// restart says its configuration did.
+func Up(ctx context.Context, dir, name, content string, restart bool) error {
+	changed, err := WriteUnit(dir, name, content)
+	if err != nil {
+		return err
+	}
+	b, closeFn, err := OpenReloaded(ctx, changed)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := b.Enable(ctx, []string{name}); err != nil {
+		return err
+	}
+	if changed || restart {
+		return b.Restart(ctx, name)
+	}
+	return b.Start(ctx, name)
 }
 
 // Sandbox is the confinement of every process JeCloud runs for an app: the
