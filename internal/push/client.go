@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -78,14 +79,26 @@ func (c *Client) style(kind, s string) string {
 
 // streams returns writers for an agent command's stdout and stderr that
 // prefix each line with the host's name, and a tail of its stderr.
-func (c *Client) streams(host string, prefix bool) (stdout, stderr *prefixWriter, t *tail) {
+func (c *Client) streams(host string, prefix bool) (stdout, stderr *lines.Writer, t *tail) {
 	p := ""
 	if prefix {
 		p = c.style("host", host) + ": "
 	}
 	t = &tail{}
-	return newPrefixWriter(&c.outMu, c.Stdout, p),
-		newPrefixWriter(&c.outMu, c.Stderr, p), t
+	return c.prefixed(c.Stdout, p), c.prefixed(c.Stderr, p), t
+}
+
+// prefixed returns a writer that writes each line it is given to w with
+// prefix in front, a whole line at a time under outMu, so that lines from
+// stdout and stderr do not mix mid-line.
+func (c *Client) prefixed(w io.Writer, prefix string) *lines.Writer {
+	return &lines.Writer{Line: func(line string) error {
+		c.outMu.Lock()
+		defer c.outMu.Unlock()
+		// A bare \r (progress drawn by a hook) would overwrite the prefix.
+		_, err := io.WriteString(w, prefix+strings.ReplaceAll(line, "\r", "")+"\n")
+		return err
+	}}
 }
 
 // run runs an agent command on r with its output prefixed by the host

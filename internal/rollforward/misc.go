@@ -1,14 +1,13 @@
 package rollforward
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
-	"sync"
 
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -21,27 +20,7 @@ func randomSuffix() string {
 // appLog returns a writer whose lines go to the log as the app
 // environment's, with the time and "APP/ENV: " in front.
 func (e *Engine) appLog(ae state.AppEnv) io.Writer {
-	return &lineWriter{fn: func(line string) { e.logf(ae, "%s", line) }}
-}
-
-type lineWriter struct {
-	mu  sync.Mutex
-	buf []byte
-	fn  func(string)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.fn(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
+	return &lines.Writer{Line: func(line string) error { e.logf(ae, "%s", line); return nil }}
 }
 
 // faultReader calls fn once after at bytes have been read (a crash in the
