@@ -22,8 +22,13 @@ type Client struct {
 	App     string
 	Env     string
 	Targets []remote.Target
-	// Open connects to a target (nil: remote.Open with the user's SSH setup).
+	// Open connects to a target (nil: remote.Open with SSH).
 	Open func(ctx context.Context, t remote.Target) (remote.Runner, error)
+	// SSH is the user's SSH setup, for Open's default.
+	SSH remote.SSHOptions
+	// TreeCache is where the version IDs of trees pushed from this machine
+	// are remembered (bundle.CachedHash); "": every push reads every file.
+	TreeCache string
 	// Stdout gets the agents' output, each line prefixed with its host;
 	// Stderr gets jepush's own messages, progress and the agents' stderr.
 	Stdout, Stderr io.Writer
@@ -58,7 +63,7 @@ func (c *Client) open(ctx context.Context, t remote.Target) (remote.Runner, erro
 	if c.Open != nil {
 		return c.Open(ctx, t)
 	}
-	return remote.Open(ctx, t, remote.SSHOptionsFromEnv())
+	return remote.Open(ctx, t, c.SSH)
 }
 
 // say writes one of jepush's own lines to Stderr.
