@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
@@ -102,7 +103,7 @@ func backupCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c, m)
 			}
-			fmt.Fprintf(c.App.Writer, "backed up %s/%s %s: %s (%s, sha256 %s)\n", inst.App, inst.Env, inst.Service, m.Name(), size(m.Size), m.SHA256)
+			fmt.Fprintf(c.App.Writer, "backed up %s/%s %s: %s (%s, sha256 %s)\n", inst.App, inst.Env, inst.Service, m.Name(), progress.Bytes(m.Size), m.SHA256)
 			return nil
 		},
 	}
@@ -207,7 +208,7 @@ func backupsCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "no backups of %s/%s in s3://%s/%s/\n", inst.App, inst.Env, s.Bucket, s.Prefix)
 			}
 			for _, m := range all {
-				fmt.Fprintf(c.App.Writer, "%-8s %s  %9s  %s\n", m.Service, m.Name(), size(m.Size), m.Created.Format(time.RFC3339))
+				fmt.Fprintf(c.App.Writer, "%-8s %s  %9s  %s\n", m.Service, m.Name(), progress.Bytes(m.Size), m.Created.Format(time.RFC3339))
 			}
 			return nil
 		},
@@ -218,17 +219,4 @@ func printJSON(c *cli.Context, v any) error {
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// size is a byte count for people.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -55,10 +56,11 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		return nil, nil, usageError{err}
 	}
 	e, err := cfg.Env(env, config.Overrides{
-		Hosts: c.StringSlice("host"),
-		Local: c.Bool("local"),
-		Root:  c.String("root"),
-		Agent: c.String("agent"),
+		Hosts:     c.StringSlice("host"),
+		Local:     c.Bool("local"),
+		Root:      c.String("root"),
+		Agent:     c.String("agent"),
+		LocalRoot: os.Getenv("JECLOUD_ROOT"),
 	})
 	if err != nil {
 		return nil, nil, usageError{err}
@@ -89,7 +91,22 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		Global:      global,
 		Roles:       cfg.Roles,
 		EnvRoles:    e.Roles,
+		SSH:         remote.SSHOptionsFromEnv(),
+		TreeCache:   treeCacheDir(),
 	}, cfg, nil
+}
+
+// treeCacheDir is where a push remembers the trees it has read: the user's
+// cache directory, unless JEPUSH_TREE_CACHE is "off".
+func treeCacheDir() string {
+	if os.Getenv("JEPUSH_TREE_CACHE") == "off" {
+		return ""
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "jecloud", "trees")
 }
 
 // statusCmd is the command line that shows env's status with the same

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/appuser"
-	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/lines"
 )
 
 // npmInstall installs the release's production dependencies as the app's
@@ -38,7 +38,7 @@ func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.W
 		"npm_config_cache=" + filepath.Join(home, ".npm"),
 		"NODE_ENV=production",
 	}
-	out := &hook.LineWriter{W: log}
+	out := lines.Prefixed(log, "")
 	cmd.Stdout, cmd.Stderr = out, out
 	asUser(cmd, uid, gid)
 	fmt.Fprintf(log, "npm %v (as %s)\n", args, a.user)

@@ -97,6 +97,9 @@ type Overrides struct {
 	Local bool     // --local
 	Root  string   // --root
 	Agent string   // --agent
+	// LocalRoot is $JECLOUD_ROOT: the root of a local target that neither
+	// --root nor the config sets ("": DefaultRoot).
+	LocalRoot string
 }
 
 // DefaultRoot is the agent's root when neither the config nor JECLOUD_ROOT says.
@@ -464,7 +467,7 @@ func (c *Config) Env(name string, o Overrides) (*Env, error) {
 		e.Agent = o.Agent
 	}
 	if e.Local && e.Root == "" {
-		e.Root = os.Getenv("JECLOUD_ROOT")
+		e.Root = o.LocalRoot
 		if e.Root == "" {
 			e.Root = DefaultRoot
 		}

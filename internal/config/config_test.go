@@ -139,7 +139,6 @@ func TestEnvOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("JECLOUD_ROOT", "/tmp/jr")
 	for _, tc := range []struct {
 		env  string
 		o    Overrides
@@ -151,8 +150,8 @@ func TestEnvOverrides(t *testing.T) {
 		{env: "roles", o: Overrides{Hosts: []string{"jobs1"}}, want: []remote.Target{{Dest: "jobs1", Role: "worker"}}},
 		{env: "roles", o: Overrides{Hosts: []string{"new1"}}, want: []remote.Target{{Dest: "new1"}}},
 		{env: "prod", o: Overrides{Hosts: []string{"web9"}, Agent: "jeagent"}, want: []remote.Target{{Dest: "web9", Root: "/srv/cloud", Agent: "jeagent"}}},
-		{env: "prod", o: Overrides{Local: true}, want: []remote.Target{{Local: true, Root: "/srv/cloud"}}},
-		{env: "stage", o: Overrides{Local: true}, want: []remote.Target{{Local: true, Root: "/tmp/jr"}}},
+		{env: "prod", o: Overrides{Local: true, LocalRoot: "/tmp/jr"}, want: []remote.Target{{Local: true, Root: "/srv/cloud"}}},
+		{env: "stage", o: Overrides{Local: true, LocalRoot: "/tmp/jr"}, want: []remote.Target{{Local: true, Root: "/tmp/jr"}}},
 		{env: "new", o: Overrides{Hosts: []string{"n1"}}, want: []remote.Target{{Dest: "n1"}}},
 		{env: "new", err: `no environment "new" in ` + filepath.Join(dir, FileName) + " (it has: prod, roles, stage)"},
 		{env: "prod", o: Overrides{Hosts: []string{"a"}, Local: true}, err: "choose one"},
@@ -184,7 +183,6 @@ func TestEnvOverrides(t *testing.T) {
 	if _, err := c.Env("prod", Overrides{}); err == nil || !strings.Contains(err.Error(), "no jecloud.toml in") || !strings.Contains(err.Error(), "--host HOST") {
 		t.Errorf("no config, no --host: %v", err)
 	}
-	t.Setenv("JECLOUD_ROOT", "")
 	e, err := c.Env("prod", Overrides{Local: true})
 	if err != nil || e.Root != DefaultRoot {
 		t.Errorf("--local root: %+v %v", e, err)

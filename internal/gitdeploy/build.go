@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jecloud/jecloud/internal/remote"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/versions"
 )
@@ -125,9 +126,9 @@ func (b *Builder) git(ctx context.Context, f Files, dir string, args ...string) 
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Env = append(os.Environ(),
 		"GIT_TERMINAL_PROMPT=0",
-		"GIT_SSH_COMMAND="+strings.Join([]string{ssh, "-F", "/dev/null", "-i", shellQuote(f.Key()),
+		"GIT_SSH_COMMAND="+strings.Join([]string{ssh, "-F", "/dev/null", "-i", remote.ShellQuote(f.Key()),
 			"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
-			"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + shellQuote(f.KnownHosts()),
+			"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + remote.ShellQuote(f.KnownHosts()),
 			"-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30"}, " "),
 		// Submodules over file:// or other transports than SSH are refused.
 		"GIT_ALLOW_PROTOCOL=ssh",
@@ -152,8 +153,4 @@ func argsPrefix(dir string) []string {
 		return []string{"-C", dir}
 	}
 	return nil
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -34,12 +34,23 @@ func FilesOf(l state.Layout, ae state.AppEnv) Files {
 	return Files{Dir: filepath.Join(l.AppDir(ae), "git")}
 }
 
-func (f Files) Key() string        { return filepath.Join(f.Dir, "id_ed25519") }
-func (f Files) PublicKey() string  { return filepath.Join(f.Dir, "id_ed25519.pub") }
+// Key is the deploy key's private half, which git's ssh fetches with.
+func (f Files) Key() string { return filepath.Join(f.Dir, "id_ed25519") }
+
+// PublicKey is the deploy key's public half, to add to the repository.
+func (f Files) PublicKey() string { return filepath.Join(f.Dir, "id_ed25519.pub") }
+
+// KnownHosts holds the git server's host keys; no other server is fetched from.
 func (f Files) KnownHosts() string { return filepath.Join(f.Dir, "known_hosts") }
-func (f Files) Secret() string     { return filepath.Join(f.Dir, "webhook.secret") }
+
+// Secret is the webhook's shared secret, which signs its deliveries.
+func (f Files) Secret() string { return filepath.Join(f.Dir, "webhook.secret") }
+
+// Deliveries keeps the last webhook delivery IDs, so that a replay is ignored.
 func (f Files) Deliveries() string { return filepath.Join(f.Dir, "deliveries") }
-func (f Files) Mirror() string     { return filepath.Join(f.Dir, "mirror.git") }
+
+// Mirror is the bare mirror of the repository that commits are fetched into.
+func (f Files) Mirror() string { return filepath.Join(f.Dir, "mirror.git") }
 
 // SetupRequest is what `jeagent git setup` is given.
 type SetupRequest struct {

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/lines"
 )
 
 // maxStdout caps what is read of a hook's stdout.
@@ -48,7 +50,7 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 	}
 	var stdout bytes.Buffer
 	cmd.Stdout = &limitWriter{w: &stdout, n: maxStdout}
-	lastLine := &LineWriter{W: log, Prefix: e.Name() + ": "}
+	lastLine := lines.Prefixed(log, e.Name()+": ")
 	cmd.Stderr = lastLine
 	setProcAttr(cmd)
 	cmd.WaitDelay = 5 * time.Second
@@ -130,51 +132,6 @@ func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 	}
 	sort.Slice(hooks, func(i, j int) bool { return hooks[i].Name() < hooks[j].Name() })
 	return hooks, nil
-}
-
-// LineWriter copies lines to W with a prefix and remembers the last
-// non-empty one (a failed command's reason, when it gives no message).
-type LineWriter struct {
-	W      io.Writer
-	Prefix string
-	buf    []byte
-	last   string
-}
-
-// Last returns the last non-empty line written.
-func (l *LineWriter) Last() string { return l.last }
-
-func (l *LineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.line(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
-	if len(l.buf) > 64<<10 { // a very long line without newline
-		l.line(string(l.buf))
-		l.buf = l.buf[:0]
-	}
-	return len(p), nil
-}
-
-func (l *LineWriter) line(s string) {
-	s = strings.TrimRight(s, "\r")
-	if strings.TrimSpace(s) != "" {
-		l.last = strings.TrimSpace(s)
-	}
-	fmt.Fprintf(l.W, "%s%s\n", l.Prefix, s)
-}
-
-// Flush writes a last line that has no newline.
-func (l *LineWriter) Flush() {
-	if len(l.buf) > 0 {
-		l.line(string(l.buf))
-		l.buf = nil
-	}
 }
 
 type limitWriter struct {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/state"
 )
@@ -98,7 +99,7 @@ func observe(l state.Layout, ae state.AppEnv) (*Env, error) {
 	// Temp files of state writes in the app dir.
 	if entries, err := os.ReadDir(l.AppDir(ae)); err == nil {
 		for _, ent := range entries {
-			if n := ent.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") {
+			if n := ent.Name(); atomicfile.IsTemp(n) {
 				if info, err := ent.Info(); err == nil {
 					o.temps = append(o.temps, tempEntry{path: l.AppDir(ae) + "/" + n, modTime: info.ModTime()})
 				}

@@ -135,7 +135,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Done ends the step: "LABEL SIZE ... done in 1.2 s (10.0 MB/s)", and
+// Done ends the step: "LABEL SIZE ... done in 1.2 s (9.8 MiB/s)", and
 // ": detail" if detail is not empty.
 func (b *Bar) Done(detail string) { b.end("done", detail) }
 
@@ -170,18 +170,19 @@ func (b *Bar) end(word, detail string) {
 	io.WriteString(b.w, s.String())
 }
 
-// Bytes formats n in decimal units: "980 B", "12.3 MB".
+// Bytes formats a byte count for people in IEC units, as jepush and the
+// agent print sizes: "980 B", "1.0 KiB", "11.7 MiB".
 func Bytes(n int64) string {
-	const unit = 1000
+	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
-	v, i := float64(n), 0
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
 	}
-	return fmt.Sprintf("%.1f %cB", v, "kMGTP"[i-1])
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Duration formats d for people: "0.4 s", "12 s", "3 min 5 s".

@@ -25,7 +25,7 @@ func TestPlain(t *testing.T) {
 	c.advance(1200 * time.Millisecond)
 	b.Done("")
 	b.Done("") // twice is once
-	if want := "uploading to web1 12.3 MB ... done in 1.2 s (10.2 MB/s)\n"; out.String() != want {
+	if want := "uploading to web1 11.7 MiB ... done in 1.2 s (9.8 MiB/s)\n"; out.String() != want {
 		t.Errorf("got  %q\nwant %q", out.String(), want)
 	}
 
@@ -42,25 +42,25 @@ func TestPlain(t *testing.T) {
 func TestInteractive(t *testing.T) {
 	var out bytes.Buffer
 	c := newClock()
-	b := start(&out, true, "uploading to web1", 1000, c.now)
+	b := start(&out, true, "uploading to web1", 1024, c.now)
 	if out.Len() != 0 {
 		t.Errorf("nothing is drawn before progress: %q", out.String())
 	}
 	c.advance(time.Second)
-	b.Add(500)
+	b.Add(512)
 	b.Add(100) // within redrawEvery: not drawn
-	if want := "\ruploading to web1 [==========          ]  50% 500 B / 1.0 kB  500 B/s\x1b[K"; out.String() != want {
+	if want := "\ruploading to web1 [==========          ]  50% 512 B / 1.0 KiB  512 B/s\x1b[K"; out.String() != want {
 		t.Errorf("got  %q\nwant %q", out.String(), want)
 	}
 	out.Reset()
 	c.advance(time.Second)
-	b.Add(400)
-	if !strings.Contains(out.String(), "100% 1.0 kB / 1.0 kB") {
+	b.Add(412)
+	if !strings.Contains(out.String(), "100% 1.0 KiB / 1.0 KiB") {
 		t.Errorf("got %q", out.String())
 	}
 	out.Reset()
 	b.Done("version abc")
-	if want := "\r\x1b[Kuploading to web1 1.0 kB ... done in 2.0 s (500 B/s): version abc\n"; out.String() != want {
+	if want := "\r\x1b[Kuploading to web1 1.0 KiB ... done in 2.0 s (512 B/s): version abc\n"; out.String() != want {
 		t.Errorf("got  %q\nwant %q", out.String(), want)
 	}
 	b.Add(10) // after the end: nothing
@@ -70,9 +70,19 @@ func TestInteractive(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 12_345_678: "12.3 MB", 5e9: "5.0 GB"} {
-		if got := Bytes(n); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{1024, "1.0 KiB"},
+		{12_345_678, "11.8 MiB"},
+		{5 << 30, "5.0 GiB"},
+		{3 << 40, "3.0 TiB"},
+	} {
+		if got := Bytes(tc.n); got != tc.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 	for d, want := range map[time.Duration]string{400 * time.Millisecond: "0.4 s", 12 * time.Second: "12 s", 185 * time.Second: "3 min 5 s"} {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -21,8 +22,13 @@ type Client struct {
 	App     string
 	Env     string
 	Targets []remote.Target
-	// Open connects to a target (nil: remote.Open with the user's SSH setup).
+	// Open connects to a target (nil: remote.Open with SSH).
 	Open func(ctx context.Context, t remote.Target) (remote.Runner, error)
+	// SSH is the user's SSH setup, for Open's default.
+	SSH remote.SSHOptions
+	// TreeCache is where the version IDs of trees pushed from this machine
+	// are remembered (bundle.CachedHash); "": every push reads every file.
+	TreeCache string
 	// Stdout gets the agents' output, each line prefixed with its host;
 	// Stderr gets jepush's own messages, progress and the agents' stderr.
 	Stdout, Stderr io.Writer
@@ -57,7 +63,7 @@ func (c *Client) open(ctx context.Context, t remote.Target) (remote.Runner, erro
 	if c.Open != nil {
 		return c.Open(ctx, t)
 	}
-	return remote.Open(ctx, t, remote.SSHOptionsFromEnv())
+	return remote.Open(ctx, t, c.SSH)
 }
 
 // say writes one of jepush's own lines to Stderr.
@@ -78,14 +84,26 @@ func (c *Client) style(kind, s string) string {
 
 // streams returns writers for an agent command's stdout and stderr that
 // prefix each line with the host's name, and a tail of its stderr.
-func (c *Client) streams(host string, prefix bool) (stdout, stderr *prefixWriter, t *tail) {
+func (c *Client) streams(host string, prefix bool) (stdout, stderr *lines.Writer, t *tail) {
 	p := ""
 	if prefix {
 		p = c.style("host", host) + ": "
 	}
 	t = &tail{}
-	return newPrefixWriter(&c.outMu, c.Stdout, p),
-		newPrefixWriter(&c.outMu, c.Stderr, p), t
+	return c.prefixed(c.Stdout, p), c.prefixed(c.Stderr, p), t
+}
+
+// prefixed returns a writer that writes each line it is given to w with
+// prefix in front, a whole line at a time under outMu, so that lines from
+// stdout and stderr do not mix mid-line.
+func (c *Client) prefixed(w io.Writer, prefix string) *lines.Writer {
+	return &lines.Writer{Line: func(line string) error {
+		c.outMu.Lock()
+		defer c.outMu.Unlock()
+		// A bare \r (progress drawn by a hook) would overwrite the prefix.
+		_, err := io.WriteString(w, prefix+strings.ReplaceAll(line, "\r", "")+"\n")
+		return err
+	}}
 }
 
 // run runs an agent command on r with its output prefixed by the host

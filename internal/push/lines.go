@@ -2,56 +2,9 @@ package push
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"sync"
 )
-
-// prefixWriter writes each line it is given to w with a prefix (the host's
-// name), a whole line at a time, so that lines from stdout and stderr do
-// not mix mid-line. Flush writes a last unfinished line.
-type prefixWriter struct {
-	mu     *sync.Mutex // shared by the writers of one terminal
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func newPrefixWriter(mu *sync.Mutex, w io.Writer, prefix string) *prefixWriter {
-	return &prefixWriter{mu: mu, w: w, prefix: prefix}
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			break
-		}
-		if err := p.emit(p.buf[:i+1]); err != nil {
-			return len(b), err
-		}
-		p.buf = p.buf[i+1:]
-	}
-	return len(b), nil
-}
-
-func (p *prefixWriter) emit(line []byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// A bare \r (progress drawn by a hook) would overwrite the prefix.
-	line = bytes.ReplaceAll(line, []byte("\r"), nil)
-	_, err := p.w.Write(append([]byte(p.prefix), line...))
-	return err
-}
-
-// Flush writes what is left of an unfinished line.
-func (p *prefixWriter) Flush() {
-	if len(p.buf) > 0 {
-		p.emit(append(p.buf, '\n'))
-		p.buf = nil
-	}
-}
 
 // tail keeps the last lines written to it, for error messages.
 type tail struct {

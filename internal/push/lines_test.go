@@ -2,15 +2,15 @@ package push
 
 import (
 	"bytes"
-	"sync"
 	"testing"
 )
 
-func TestPrefixWriter(t *testing.T) {
+func TestPrefixed(t *testing.T) {
 	var out bytes.Buffer
-	p := newPrefixWriter(&sync.Mutex{}, &out, "web1: ")
+	c := &Client{}
+	p := c.prefixed(&out, "web1: ")
 	p.Write([]byte("one\ntw"))
-	p.Write([]byte("o\r\nthree"))
+	p.Write([]byte("o\r\nthr\ree"))
 	if out.String() != "web1: one\nweb1: two\n" {
 		t.Errorf("got %q", out.String())
 	}

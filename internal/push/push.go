@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -106,12 +105,12 @@ func (b *lazyBundle) remove() {
 
 // hash computes dir's version ID without compressing. A tree whose files'
 // sizes and times have not changed since the last push from this machine
-// is not read again (bundle.CachedHash; JEPUSH_TREE_CACHE=off turns it off).
+// is not read again (bundle.CachedHash in c.TreeCache; "" turns it off).
 func (c *Client) hash(ctx context.Context, dir string) (string, error) {
 	bar := progress.Start(c.Stderr, c.Interactive, "reading "+dir, 0)
 	var files int
 	var bytes int64
-	id, cached, err := bundle.CachedHash(dir, treeCacheDir(), bundle.WriteOptions{Progress: func(n int, b int64) {
+	id, cached, err := bundle.CachedHash(dir, c.TreeCache, bundle.WriteOptions{Progress: func(n int, b int64) {
 		files, bytes = n, b
 		bar.Set(n, b)
 	}})
@@ -129,19 +128,6 @@ func (c *Client) hash(ctx context.Context, dir string) (string, error) {
 	}
 	bar.Done(fmt.Sprintf("%d file%s, %s, version %s", files, plural(files), progress.Bytes(bytes), id))
 	return id, nil
-}
-
-// treeCacheDir is where CachedHash keeps what it remembers: the user's
-// cache directory, unless JEPUSH_TREE_CACHE is "off".
-func treeCacheDir() string {
-	if os.Getenv("JEPUSH_TREE_CACHE") == "off" {
-		return ""
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(d, "jecloud", "trees")
 }
 
 func plural(n int) string {

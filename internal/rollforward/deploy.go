@@ -13,6 +13,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/plan"
+	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -109,7 +110,7 @@ func (e *Engine) verify(o *plan.Env) func(context.Context) error {
 		var rc state.Receipt
 		if err := state.Read(e.Layout.Receipt(o.AppEnv, v), &rc); err == nil {
 			if _, err := os.Stat(path); err == nil {
-				e.logf(o.AppEnv, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, size(rc.ContentBytes))
+				e.logf(o.AppEnv, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, progress.Bytes(rc.ContentBytes))
 				return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = rc.ContentBytes })
 			}
 		}
@@ -165,7 +166,7 @@ func (e *Engine) extract(o *plan.Env) func(context.Context) error {
 		need := d.TarBytes + e.DiskReserve
 		if free, err := freeBytes(e.Layout.Versions(o.AppEnv)); err == nil && free < need {
 			return failf("out of disk space: %s needs %s plus a reserve of %s, %s free in %s; free some space, then deploy again",
-				v, size(d.TarBytes), size(e.DiskReserve), size(free), e.Layout.Versions(o.AppEnv))
+				v, progress.Bytes(d.TarBytes), progress.Bytes(e.DiskReserve), progress.Bytes(free), e.Layout.Versions(o.AppEnv))
 		}
 		tmp := filepath.Join(e.Layout.Versions(o.AppEnv), "."+v+".extract-"+randomSuffix())
 		if err := os.Mkdir(tmp, 0o755); err != nil {

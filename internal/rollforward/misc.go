@@ -1,15 +1,13 @@
 package rollforward
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"sync"
 
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -19,44 +17,10 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// size formats a byte count for people.
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // appLog returns a writer whose lines go to the log as the app
 // environment's, with the time and "APP/ENV: " in front.
 func (e *Engine) appLog(ae state.AppEnv) io.Writer {
-	return &lineWriter{fn: func(line string) { e.logf(ae, "%s", line) }}
-}
-
-type lineWriter struct {
-	mu  sync.Mutex
-	buf []byte
-	fn  func(string)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.fn(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
+	return &lines.Writer{Line: func(line string) error { e.logf(ae, "%s", line); return nil }}
 }
 
 // faultReader calls fn once after at bytes have been read (a crash in the

@@ -18,17 +18,31 @@ const DefaultRoot = "/var/cloud"
 // Layout names the files under one root.
 type Layout struct{ Root string }
 
-func (l Layout) Sys() string        { return filepath.Join(l.Root, "sys") }
+// Sys is ROOT/sys: the server's own files, apart from the apps'.
+func (l Layout) Sys() string { return filepath.Join(l.Root, "sys") }
+
+// ServerJSON is sys/server.json: server-wide settings and state.
 func (l Layout) ServerJSON() string { return filepath.Join(l.Root, "sys", "server.json") }
-func (l Layout) PIDDir() string     { return filepath.Join(l.Root, "sys", "pids") }
-func (l Layout) PIDFile() string    { return filepath.Join(l.Root, "sys", "pids", "rollforward.pid") }
-func (l Layout) LogDir() string     { return filepath.Join(l.Root, "sys", "logs") }
-func (l Layout) LogFile() string    { return filepath.Join(l.Root, "sys", "logs", "rollforward.log") }
-func (l Layout) HooksDir() string   { return filepath.Join(l.Root, "sys", "hooks.d") }
+
+// PIDDir is sys/pids, which holds PIDFile.
+func (l Layout) PIDDir() string { return filepath.Join(l.Root, "sys", "pids") }
+
+// PIDFile is the roll-forward's lock, holding the running one's PID.
+func (l Layout) PIDFile() string { return filepath.Join(l.Root, "sys", "pids", "rollforward.pid") }
+
+// LogDir is sys/logs, which holds LogFile.
+func (l Layout) LogDir() string { return filepath.Join(l.Root, "sys", "logs") }
+
+// LogFile is sys/logs/rollforward.log: what every roll-forward run did.
+func (l Layout) LogFile() string { return filepath.Join(l.Root, "sys", "logs", "rollforward.log") }
+
+// HooksDir is sys/hooks.d: the user's hook executables, run as root.
+func (l Layout) HooksDir() string { return filepath.Join(l.Root, "sys", "hooks.d") }
 
 // AppEnv is one app environment: the unit the agent deploys.
 type AppEnv struct{ App, Env string }
 
+// String is "APP/ENV".
 func (a AppEnv) String() string { return a.App + "/" + a.Env }
 
 // Check validates both names.
@@ -39,15 +53,27 @@ func (a AppEnv) Check() error {
 	return names.CheckEnv(a.Env)
 }
 
-func (l Layout) AppDir(a AppEnv) string  { return filepath.Join(l.Root, a.App, a.Env) }
+// AppDir is ROOT/APP/ENV: everything of one app environment.
+func (l Layout) AppDir(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env) }
+
+// AppJSON is APP/ENV/app.json: what the app environment asks for and what
+// was done about it.
 func (l Layout) AppJSON(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env, "app.json") }
+
+// Versions is APP/ENV/source/versions: the bundles, releases and current.
 func (l Layout) Versions(a AppEnv) string {
 	return filepath.Join(l.Root, a.App, a.Env, "source", "versions")
 }
+
+// Current is the symlink in Versions to the live release.
 func (l Layout) Current(a AppEnv) string { return filepath.Join(l.Versions(a), "current") }
+
+// Bundle is version id's bundle as received: versions/ID.tar.zst.
 func (l Layout) Bundle(a AppEnv, id string) string {
 	return filepath.Join(l.Versions(a), id+".tar.zst")
 }
+
+// Release is the directory version id's bundle is extracted to.
 func (l Layout) Release(a AppEnv, id string) string { return filepath.Join(l.Versions(a), id) }
 
 // Receipt is where `jeagent receive` records that it checked bundle id.

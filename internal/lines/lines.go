@@ -1,0 +1,92 @@
+// Package lines passes output on a whole line at a time: a hook's stderr
+// into the agent's log with the hook's name in front, an agent's output on
+// jepush's terminal with the host's name in front. It is used by both
+// programs, so it must build on every system jepush runs on.
+package lines
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"sync"
+)
+
+// maxLine is the most a Writer keeps while it waits for a newline: a longer
+// run of bytes is passed on as a line of its own.
+const maxLine = 64 << 10
+
+// Writer splits what is written to it into lines and gives each to Line,
+// without its "\n" and the "\r"s before it. Flush gives a last line that
+// has no newline. Its methods may be called from several goroutines.
+type Writer struct {
+	// Line receives each line; an error it returns is Write's.
+	Line func(line string) error
+
+	mu   sync.Mutex
+	buf  []byte
+	last string
+}
+
+// Prefixed returns a Writer that writes each line to w with prefix in
+// front and a newline after it. Errors writing to w are ignored: the
+// output is for people, and the command writing it goes on.
+func Prefixed(w io.Writer, prefix string) *Writer {
+	return &Writer{Line: func(line string) error {
+		io.WriteString(w, prefix+line+"\n")
+		return nil
+	}}
+}
+
+// Write passes on each whole line of what has been written so far.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		if err := w.line(line); err != nil {
+			return len(p), err
+		}
+	}
+	if len(w.buf) > maxLine { // a very long line without newline
+		line := string(w.buf)
+		w.buf = w.buf[:0]
+		if err := w.line(line); err != nil {
+			return len(p), err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush passes on a last line that has no newline.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) == 0 {
+		return nil
+	}
+	line := string(w.buf)
+	w.buf = nil
+	return w.line(line)
+}
+
+// Last returns the last line that was not blank, without the spaces around
+// it (a failed command's reason, when it gives no message).
+func (w *Writer) Last() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func (w *Writer) line(s string) error {
+	s = strings.TrimRight(s, "\r")
+	if t := strings.TrimSpace(s); t != "" {
+		w.last = t
+	}
+	return w.Line(s)
+}

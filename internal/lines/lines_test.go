@@ -1,0 +1,71 @@
+package lines
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestWriter(t *testing.T) {
+	long := strings.Repeat("x", maxLine+1)
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		flush  bool
+		want   []string
+		last   string
+	}{
+		{name: "whole lines", writes: []string{"a\nb\n"}, want: []string{"a", "b"}, last: "b"},
+		{name: "split across writes", writes: []string{"he", "llo\nwor", "ld\n"}, want: []string{"hello", "world"}, last: "world"},
+		{name: "unfinished line waits", writes: []string{"a\nb"}, want: []string{"a"}, last: "a"},
+		{name: "flush gives the unfinished line", writes: []string{"a\nb"}, flush: true, want: []string{"a", "b"}, last: "b"},
+		{name: "crlf", writes: []string{"a\r\n"}, want: []string{"a"}, last: "a"},
+		{name: "blank lines are passed on, not last", writes: []string{" oops \n\n  \n"}, want: []string{" oops ", "", "  "}, last: "oops"},
+		{name: "a runaway line is cut", writes: []string{long}, want: []string{long}, last: long},
+		{name: "flush of nothing", flush: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			w := &Writer{Line: func(l string) error { got = append(got, l); return nil }}
+			for _, s := range tc.writes {
+				if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if tc.flush {
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Errorf("lines %q, want %q", got, tc.want)
+			}
+			if w.Last() != tc.last {
+				t.Errorf("Last() = %q, want %q", w.Last(), tc.last)
+			}
+		})
+	}
+}
+
+func TestPrefixed(t *testing.T) {
+	var b strings.Builder
+	w := Prefixed(&b, "web1: ")
+	w.Write([]byte("one\ntw"))
+	w.Write([]byte("o\nthree"))
+	w.Flush()
+	if want := "web1: one\nweb1: two\nweb1: three\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestLineError(t *testing.T) {
+	boom := errors.New("boom")
+	w := &Writer{Line: func(string) error { return boom }}
+	if _, err := w.Write([]byte("a\n")); !errors.Is(err, boom) {
+		t.Errorf("Write: %v, want %v", err, boom)
+	}
+	w.Write([]byte("b"))
+	if err := w.Flush(); !errors.Is(err, boom) {
+		t.Errorf("Flush: %v, want %v", err, boom)
+	}
+}
