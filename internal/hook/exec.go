@@ -206,4 +206,3 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 func readAllLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, maxStdout))
 }
-
