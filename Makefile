@@ -6,6 +6,9 @@ LDFLAGS ?= -s -w
 # which we do not use and which cost every jeagent run (docs/benchmarks.md).
 TAGS    ?= urfave_cli_no_docs
 export CGO_ENABLED ?= 0
+# `sudo make test`: jeagent acts for the user sudo names (docs/agent.md,
+# "sudo jeagent"); the tests run it as root's own.
+unexport SUDO_USER SUDO_UID SUDO_GID SUDO_COMMAND DOAS_USER PKEXEC_UID
 
 .PHONY: mongostandin help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
 
@@ -74,7 +77,8 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   ReceiveTruncated SSHDropped PushInterrupted BundleDamagedAfterReceipt \
   Hostile ZstdBomb WindowCap BrokenStreams TrailingGarbage Xattrs ExtractModes Failures \
   ParseErrors HandEdit UnknownKeys BrokenAppJSON BadInput NamesRefusedByCLI Names Version \
-  SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys
+  SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys \
+  EnsureRefusesHostileNames SudoBoundary SudoAdministrator RunEnv
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

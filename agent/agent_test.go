@@ -46,7 +46,7 @@ type result struct {
 func run(t *testing.T, root string, env []string, stdin []byte, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(jeagent, args...)
-	cmd.Env = append(append(os.Environ(), "JECLOUD_ROOT="+root), env...)
+	cmd.Env = append(append(callerEnv(), "JECLOUD_ROOT="+root), env...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -64,6 +64,19 @@ func run(t *testing.T, root string, env []string, stdin []byte, args ...string) 
 		t.Fatal(err)
 	}
 	return r
+}
+
+// callerEnv is the test's environment without what sudo, doas and pkexec
+// record of their caller: run as `sudo go test`, jeagent would otherwise
+// act for that caller (TestSudoBoundary tests that on purpose).
+func callerEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "SUDO_") && k != "DOAS_USER" && k != "PKEXEC_UID" {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // makeBundle returns a bundle of files and its ID.

@@ -41,7 +41,7 @@ func App() *cli.App {
 			"per app environment. Deploys, rollbacks and hand edits of app.json are carried out by\n" +
 			"`jeagent rollforward`, which a systemd timer runs every minute. See docs/agent.md.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: state.DefaultRoot, EnvVars: []string{"JECLOUD_ROOT"},
+			&cli.StringFlag{Name: "root", Value: configuredRoot, EnvVars: []string{"JECLOUD_ROOT"},
 				Usage: "the state tree `DIR`"},
 		},
 		Commands: append([]*cli.Command{
@@ -50,6 +50,7 @@ func App() *cli.App {
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
 		}, append(configCommands(), scaleCommand())...),
+		Before:               restrict,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},

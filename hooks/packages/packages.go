@@ -113,6 +113,14 @@ func (h *Hook) Ensure(ctx context.Context, pkgs []string, log io.Writer) error {
 	if len(pkgs) == 0 {
 		return nil
 	}
+	// The names reach apt-get's command line here, whoever called: refuse
+	// anything apt could read as an option or as "remove" (a trailing "-").
+	for _, p := range pkgs {
+		if !appspec.IsPackageName(p) {
+			return fmt.Errorf("packages: %q is not a Debian package name (lower case letters, digits, \"+\", \"-\" and \".\", "+
+				"not ending in \"-\"): nothing was installed; fix the name in jecloud.toml and push again", p)
+		}
+	}
 	list := strings.Join(pkgs, ", ")
 	for _, prog := range []string{"dpkg-query", "apt-get"} {
 		if _, err := h.LookPath(prog); err != nil {
@@ -172,7 +180,7 @@ func (h *Hook) Ensure(ctx context.Context, pkgs []string, log io.Writer) error {
 // enough. dpkg-query exits 1 for a package it has never heard of.
 func (h *Hook) installed(ctx context.Context, pkg string) (bool, error) {
 	var out, errOut bytes.Buffer
-	c := Cmd{Args: []string{"dpkg-query", "-W", "-f=${db:Status-Status}\\n", pkg}}
+	c := Cmd{Args: []string{"dpkg-query", "-W", "-f=${db:Status-Status}\\n", "--", pkg}}
 	err := h.Runner.Run(ctx, c, &out, &errOut)
 	var ec interface{ ExitCode() int }
 	switch {
@@ -199,11 +207,12 @@ func (h *Hook) aptGet(ctx context.Context, log io.Writer, args ...string) ([]str
 func lockOpt() []string { return []string{"-o", fmt.Sprintf("DPkg::Lock::Timeout=%d", LockTimeout)} }
 
 // installArgs are apt-get's arguments to install pkgs: no recommends, keep
-// the configuration files of a package that was removed and comes back.
+// the configuration files of a package that was removed and comes back, and
+// "--" before the names, so that none is read as an option.
 func installArgs(pkgs []string) []string {
 	args := append([]string{"install", "-q", "-y", "--no-install-recommends"}, lockOpt()...)
 	args = append(args, "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
-	return append(args, pkgs...)
+	return append(append(args, "--"), pkgs...)
 }
 
 var (

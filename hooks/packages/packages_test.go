@@ -72,7 +72,7 @@ func (f *fakeApt) Run(_ context.Context, c Cmd, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stdout, "Reading package lists...")
 			var pkgs []string
 			for _, a := range c.Args[2:] {
-				if !strings.HasPrefix(a, "-") && !strings.Contains(a, "::") {
+				if a != "--" && !strings.HasPrefix(a, "-") && !strings.Contains(a, "::") {
 					pkgs = append(pkgs, a)
 				}
 			}
@@ -96,7 +96,7 @@ func (f *fakeApt) Run(_ context.Context, c Cmd, stdout, stderr io.Writer) error 
 }
 
 const installCmd = "[env] apt-get install -q -y --no-install-recommends -o DPkg::Lock::Timeout=120 " +
-	"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+	"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --"
 
 func newHook(f *fakeApt) *Hook {
 	return &Hook{Runner: f, LookPath: func(p string) (string, error) { return "/usr/bin/" + p, nil }, Euid: func() int { return 0 }}
@@ -130,30 +130,30 @@ func TestRun(t *testing.T) {
 		{name: "all installed", toml: two,
 			apt: fakeApt{installed: map[string]string{"imagemagick": "installed\n", "libvips42": "installed\n"}},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
-				"dpkg-query -W -f=${db:Status-Status}\\n libvips42",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- libvips42",
 			}},
 		{name: "installed for one architecture of two", toml: "packages = [\"libvips42\"]\n",
 			apt:  fakeApt{installed: map[string]string{"libvips42": "config-files\ninstalled\n"}},
-			want: []string{"dpkg-query -W -f=${db:Status-Status}\\n libvips42"}},
+			want: []string{"dpkg-query -W -f=${db:Status-Status}\\n -- libvips42"}},
 		{name: "one missing, lists fresh", toml: two,
 			apt: fakeApt{installed: map[string]string{"imagemagick": "installed\n"}, available: []string{"libvips42"}, fresh: true},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
-				"dpkg-query -W -f=${db:Status-Status}\\n libvips42",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- libvips42",
 				installCmd + " libvips42",
 			}},
 		{name: "removed, config files left", toml: "packages = [\"libvips42\", \"libvips42\"]\n",
 			apt: fakeApt{installed: map[string]string{"libvips42": "config-files\n"}, available: []string{"libvips42"}, fresh: true},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n libvips42",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- libvips42",
 				installCmd + " libvips42",
 			}},
 		{name: "stale lists: update once, then install", toml: two,
 			apt: fakeApt{installed: map[string]string{}, available: []string{"imagemagick", "libvips42"}},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
-				"dpkg-query -W -f=${db:Status-Status}\\n libvips42",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- libvips42",
 				installCmd + " imagemagick libvips42",
 				"[env] apt-get update -q -o DPkg::Lock::Timeout=120",
 				installCmd + " imagemagick libvips42",
@@ -161,8 +161,8 @@ func TestRun(t *testing.T) {
 		{name: "no such package", toml: "packages = [\"imagemagick\", \"libvips-nope\"]\n",
 			apt: fakeApt{installed: map[string]string{}, available: []string{"imagemagick"}},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
-				"dpkg-query -W -f=${db:Status-Status}\\n libvips-nope",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- libvips-nope",
 				installCmd + " imagemagick libvips-nope",
 				"[env] apt-get update -q -o DPkg::Lock::Timeout=120",
 				installCmd + " imagemagick libvips-nope",
@@ -171,7 +171,7 @@ func TestRun(t *testing.T) {
 		{name: "update fails", toml: "packages = [\"imagemagick\"]\n",
 			apt: fakeApt{installed: map[string]string{}, updateErr: true},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
 				installCmd + " imagemagick",
 				"[env] apt-get update -q -o DPkg::Lock::Timeout=120",
 			},
@@ -180,7 +180,7 @@ func TestRun(t *testing.T) {
 		{name: "install fails in dpkg", toml: "packages = [\"imagemagick\"]\n",
 			apt: fakeApt{installed: map[string]string{}, available: []string{"imagemagick"}, fresh: true, brokenPkg: true},
 			want: []string{
-				"dpkg-query -W -f=${db:Status-Status}\\n imagemagick",
+				"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick",
 				installCmd + " imagemagick",
 				"[env] apt-get update -q -o DPkg::Lock::Timeout=120",
 				installCmd + " imagemagick",
@@ -189,7 +189,7 @@ func TestRun(t *testing.T) {
 				"roll-forward log", "keeps running"}},
 		{name: "dpkg database broken", toml: "packages = [\"imagemagick\"]\n",
 			apt:     fakeApt{dpkgErr: true},
-			want:    []string{"dpkg-query -W -f=${db:Status-Status}\\n imagemagick"},
+			want:    []string{"dpkg-query -W -f=${db:Status-Status}\\n -- imagemagick"},
 			wantErr: []string{"dpkg-query -W", "exit status 2", "/var/lib/dpkg/status"}},
 		{name: "bad name", toml: "packages = [\"ImageMagick\"]\n", want: nil,
 			wantErr: []string{"jecloud.toml", `"ImageMagick" is not a Debian package name`}},
@@ -332,5 +332,23 @@ func TestExecStops(t *testing.T) {
 	err := Exec{}.Run(ctx, Cmd{Args: []string{"sleep", "30"}}, io.Discard, io.Discard)
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("err = %v after %s", err, time.Since(start))
+	}
+}
+
+// TestEnsureRefusesHostileNames: a package name reaches apt-get's command
+// line here, whoever called Ensure; apt-get reads "NAME-" as "remove NAME"
+// and "-o..." as an option. Nothing runs for such a list.
+func TestEnsureRefusesHostileNames(t *testing.T) {
+	for _, name := range []string{"openssh-server-", "-oAPT::Get::Purge=true", "--purge", "a", "vim=2:9.0", "vim/bookworm", "vim:amd64", "Vim", "x\nremove"} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeApt{installed: map[string]string{}}
+			err := newHook(f).Ensure(context.Background(), []string{"curl", name}, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "not a Debian package name") {
+				t.Errorf("err = %v, want a refusal naming the package", err)
+			}
+			if len(f.cmds) != 0 {
+				t.Errorf("ran %q, want nothing run", f.cmds)
+			}
+		})
 	}
 }

@@ -114,6 +114,15 @@ var (
 	debNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`) })
 )
 
+// IsPackageName reports whether name is a Debian package name that apt-get
+// install can only read as "install this package": Debian's rule (lower
+// case letters, digits, "+", "-" and ".", starting with a letter or digit,
+// two characters at least), and no trailing "-", which apt-get reads as
+// "remove this package" (openssh-server- would remove the server's sshd).
+func IsPackageName(name string) bool {
+	return debNameRE().MatchString(name) && !strings.HasSuffix(name, "-")
+}
+
 // Read reads the declaration of the release in dir.
 func Read(dir string) (*Spec, error) {
 	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}}
@@ -255,8 +264,9 @@ func (s *Spec) readConfig(path string) error {
 		s.Grace[name] = d
 	}
 	for _, p := range c.Packages {
-		if !debNameRE().MatchString(p) {
-			return fmt.Errorf("%s: packages: %q is not a Debian package name", path, p)
+		if !IsPackageName(p) {
+			return fmt.Errorf("%s: packages: %q is not a Debian package name (lower case letters, digits, "+
+				"\"+\", \"-\" and \".\", not ending in \"-\"): write the package's name as `apt-cache search` shows it", path, p)
 		}
 	}
 	for name := range c.Services {

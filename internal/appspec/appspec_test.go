@@ -82,6 +82,11 @@ func TestRead(t *testing.T) {
 		}, ""},
 		{"mail with a version", map[string]string{"jecloud.toml": "[services]\nmail = \"3.7\"\n"}, nil, `[services] mail = "3.7": the mail relay has no version`},
 		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
+		// apt-get reads a trailing "-" as "remove this package": an app must
+		// not be able to remove openssh-server from its server.
+		{"package removal", map[string]string{"jecloud.toml": "packages = [\"openssh-server-\"]\n"}, nil, `"openssh-server-" is not a Debian package name`},
+		{"package option", map[string]string{"jecloud.toml": "packages = [\"-oAPT::Get::Purge=true\"]\n"}, nil, "not a Debian package name"},
+		{"package one letter", map[string]string{"jecloud.toml": "packages = [\"a\"]\n"}, nil, "not a Debian package name"},
 		{"packages", map[string]string{"jecloud.toml": "app = \"shop\"\npackages = [\"imagemagick\", \"libvips42\"]\n[web]\nhealth = \"/\"\n"},
 			func(t *testing.T, s *Spec) {
 				if strings.Join(s.Packages, ",") != "imagemagick,libvips42" {

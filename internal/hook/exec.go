@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,7 +112,7 @@ func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 		}
 		return nil, err
 	}
-	if err := notWritableByOthers(dir); err != nil {
+	if err := trustedPath(dir); err != nil {
 		return nil, err
 	}
 	var hooks []Hook
@@ -121,11 +122,18 @@ func Dir(dir string, timeout time.Duration) ([]Hook, error) {
 			continue
 		}
 		p := filepath.Join(dir, n)
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		fi, err := os.Lstat(p)
+		if err != nil {
 			continue
 		}
-		if err := notWritableByOthers(p); err != nil {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("hook %s is a symbolic link, which the agent does not follow to a hook it runs as root: "+
+				"copy the executable into %s instead", p, dir)
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		if err := trustedComponent(p, p, fi, true); err != nil {
 			return nil, err
 		}
 		hooks = append(hooks, Exec{Path: p, Timeout: timeout})
@@ -155,20 +163,4 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // readAllLimited reads at most maxStdout bytes of r (Serve's stdin).
 func readAllLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, maxStdout))
-}
-
-// notWritableByOthers refuses a hook, or the hooks directory, that group or
-// others may write: whoever can change it could run anything as root.
-func notWritableByOthers(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("hook %s is writable by group or others (mode %04o) and the agent runs hooks as root: run `chmod go-w %s`", path, perm, path)
-	}
-	if uid, ok := owner(fi); ok && uid != 0 && uid != os.Geteuid() {
-		return fmt.Errorf("hook %s belongs to uid %d, who could change what the agent runs as root: run `chown root %s`", path, uid, path)
-	}
-	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,6 +63,7 @@ func Rollforward(ctx context.Context, root string) (*Run, error) {
 	defer null.Close()
 	cmd := exec.Command(exe, "--root", root, "rollforward", "--quiet")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.Env = runEnv(os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s rollforward: %w", exe, err)
@@ -71,6 +74,29 @@ func Rollforward(ctx context.Context, root string) (*Run, error) {
 		close(r.done)
 	}()
 	return r, nil
+}
+
+// runEnv is the environment of a roll-forward started here: the run is the
+// one the timer would start, root's own, whoever asked for it. What sudo,
+// doas or pkexec recorded of a caller who is not root is left out (else
+// the run would be refused as that caller's: `jeagent rollforward` is for
+// root only), and with it every JECLOUD_ variable, which such a caller may
+// not set for root (the state root is passed as --root, checked).
+func runEnv(env []string) []string {
+	onBehalf := false
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SUDO_") || k == "DOAS_USER" || k == "PKEXEC_UID" {
+			onBehalf = true
+			continue
+		}
+		out = append(out, kv)
+	}
+	if !onBehalf {
+		return env
+	}
+	return slices.DeleteFunc(out, func(kv string) bool { return strings.HasPrefix(kv, "JECLOUD_") })
 }
 
 func startUnit(ctx context.Context) error {
