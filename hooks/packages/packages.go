@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/internal/builtin"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/hook"
 )
 
