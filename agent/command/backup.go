@@ -13,7 +13,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/jecloud/jecloud/internal/backup"
-	"github.com/jecloud/jecloud/internal/progress"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
@@ -103,7 +103,7 @@ func backupCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c, m)
 			}
-			fmt.Fprintf(c.App.Writer, "backed up %s/%s %s: %s (%s, sha256 %s)\n", inst.App, inst.Env, inst.Service, m.Name(), progress.Bytes(m.Size), m.SHA256)
+			fmt.Fprintf(c.App.Writer, "backed up %s/%s %s: %s (%s, sha256 %s)\n", inst.App, inst.Env, inst.Service, m.Name(), bytecount.Format(m.Size), m.SHA256)
 			return nil
 		},
 	}
@@ -208,7 +208,7 @@ func backupsCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "no backups of %s/%s in s3://%s/%s/\n", inst.App, inst.Env, s.Bucket, s.Prefix)
 			}
 			for _, m := range all {
-				fmt.Fprintf(c.App.Writer, "%-8s %s  %9s  %s\n", m.Service, m.Name(), progress.Bytes(m.Size), m.Created.Format(time.RFC3339))
+				fmt.Fprintf(c.App.Writer, "%-8s %s  %9s  %s\n", m.Service, m.Name(), bytecount.Format(m.Size), m.Created.Format(time.RFC3339))
 			}
 			return nil
 		},

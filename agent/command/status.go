@@ -11,8 +11,8 @@ import (
 	"github.com/jecloud/jecloud/hooks/mail"
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/backup"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/names"
-	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
@@ -215,7 +215,7 @@ func printStatus(w io.Writer, s appStatus) {
 		b := s.Backups[name]
 		line := "never"
 		if !b.LastSuccess.IsZero() {
-			line = fmt.Sprintf("%s (%s ago, %s)", b.LastSuccess.Format(time.RFC3339), time.Since(b.LastSuccess).Round(time.Minute), progress.Bytes(b.Size))
+			line = fmt.Sprintf("%s (%s ago, %s)", b.LastSuccess.Format(time.RFC3339), time.Since(b.LastSuccess).Round(time.Minute), bytecount.Format(b.Size))
 		}
 		if b.Stale {
 			line += "  STALE: older than " + b.MaxAge

@@ -13,6 +13,7 @@ import (
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/push"
 	"github.com/jecloud/jecloud/internal/remote"
+	"github.com/jecloud/jecloud/internal/shellquote"
 )
 
 // targetFlags say where an environment's agents are, over the config file.
@@ -127,7 +128,7 @@ func statusCmd(c *cli.Context, dir, env string) string {
 			argv = append(argv, "--"+f, v)
 		}
 	}
-	return remote.ShellJoin(argv)
+	return shellquote.Join(argv)
 }
 
 // targets lists the client's targets for messages.

@@ -46,3 +46,21 @@ func TestWriter(t *testing.T) {
 		})
 	}
 }
+
+func TestFormat(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{1024, "1.0 KiB"},
+		{12_345_678, "11.8 MiB"},
+		{5 << 30, "5.0 GiB"},
+		{3 << 40, "3.0 TiB"},
+	} {
+		if got := Format(tc.n); got != tc.want {
+			t.Errorf("Format(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jecloud/jecloud/internal/remote"
+	"github.com/jecloud/jecloud/internal/shellquote"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/versions"
 )
@@ -126,9 +126,9 @@ func (b *Builder) git(ctx context.Context, f Files, dir string, args ...string) 
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Env = append(os.Environ(),
 		"GIT_TERMINAL_PROMPT=0",
-		"GIT_SSH_COMMAND="+strings.Join([]string{ssh, "-F", "/dev/null", "-i", remote.ShellQuote(f.Key()),
+		"GIT_SSH_COMMAND="+strings.Join([]string{ssh, "-F", "/dev/null", "-i", shellquote.Quote(f.Key()),
 			"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
-			"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + remote.ShellQuote(f.KnownHosts()),
+			"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + shellquote.Quote(f.KnownHosts()),
 			"-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30"}, " "),
 		// Submodules over file:// or other transports than SSH are refused.
 		"GIT_ALLOW_PROTOCOL=ssh",

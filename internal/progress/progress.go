@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/jecloud/jecloud/internal/bytecount"
 )
 
 // Interactive reports whether f is a terminal that can redraw a line
@@ -62,7 +64,7 @@ func start(w io.Writer, interactive bool, label string, total int64, now func() 
 	b := &Bar{w: w, interactive: interactive, label: label, total: total, now: now, start: now()}
 	if !interactive {
 		if total > 0 {
-			fmt.Fprintf(w, "%s %s ...", label, Bytes(total))
+			fmt.Fprintf(w, "%s %s ...", label, bytecount.Format(total))
 		} else {
 			fmt.Fprintf(w, "%s ...", label)
 		}
@@ -97,12 +99,12 @@ func (b *Bar) draw() {
 		frac := min(float64(b.n)/float64(b.total), 1)
 		const width = 20
 		full := int(frac * width)
-		fmt.Fprintf(&s, "[%s%s] %3d%% %s / %s", strings.Repeat("=", full), strings.Repeat(" ", width-full), int(frac*100), Bytes(b.n), Bytes(b.total))
+		fmt.Fprintf(&s, "[%s%s] %3d%% %s / %s", strings.Repeat("=", full), strings.Repeat(" ", width-full), int(frac*100), bytecount.Format(b.n), bytecount.Format(b.total))
 	} else {
 		if b.items > 0 {
 			fmt.Fprintf(&s, "%d files, ", b.items)
 		}
-		s.WriteString(Bytes(b.n))
+		s.WriteString(bytecount.Format(b.n))
 	}
 	if r := b.rate(); r != "" {
 		fmt.Fprintf(&s, "  %s", r)
@@ -116,7 +118,7 @@ func (b *Bar) rate() string {
 	if d < 200*time.Millisecond || b.n == 0 {
 		return ""
 	}
-	return Bytes(int64(float64(b.n)/d.Seconds())) + "/s"
+	return bytecount.Format(int64(float64(b.n)/d.Seconds())) + "/s"
 }
 
 // Reader returns r counting what is read from it into the bar.
@@ -155,34 +157,19 @@ func (b *Bar) end(word, detail string) {
 		s.WriteString("\r\x1b[K")
 		s.WriteString(b.label)
 		if b.total > 0 {
-			fmt.Fprintf(&s, " %s", Bytes(b.total))
+			fmt.Fprintf(&s, " %s", bytecount.Format(b.total))
 		}
 		s.WriteString(" ...")
 	}
 	fmt.Fprintf(&s, " %s in %s", word, Duration(d))
 	if word == "done" && b.n > 0 && d >= 10*time.Millisecond {
-		fmt.Fprintf(&s, " (%s/s)", Bytes(int64(float64(b.n)/d.Seconds())))
+		fmt.Fprintf(&s, " (%s/s)", bytecount.Format(int64(float64(b.n)/d.Seconds())))
 	}
 	if detail != "" {
 		s.WriteString(": " + detail)
 	}
 	s.WriteString("\n")
 	io.WriteString(b.w, s.String())
-}
-
-// Bytes formats a byte count for people in IEC units, as jepush and the
-// agent print sizes: "980 B", "1.0 KiB", "11.7 MiB".
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Duration formats d for people: "0.4 s", "12 s", "3 min 5 s".

@@ -70,21 +70,6 @@ func TestInteractive(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	for _, tc := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{1024, "1.0 KiB"},
-		{12_345_678, "11.8 MiB"},
-		{5 << 30, "5.0 GiB"},
-		{3 << 40, "3.0 TiB"},
-	} {
-		if got := Bytes(tc.n); got != tc.want {
-			t.Errorf("Bytes(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
 	for d, want := range map[time.Duration]string{400 * time.Millisecond: "0.4 s", 12 * time.Second: "12 s", 185 * time.Second: "3 min 5 s"} {
 		if got := Duration(d); got != want {
 			t.Errorf("Duration(%s) = %q, want %q", d, got, want)

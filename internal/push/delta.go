@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -51,7 +52,7 @@ func (c *Client) sendChanges(ctx context.Context, r remote.Runner, b *lazyBundle
 	}
 	if st.ContentBytes*2 > total {
 		c.say("%s: %s of %s changed since version %s: sending the whole bundle", r.Name(),
-			progress.Bytes(st.ContentBytes), progress.Bytes(total), base.Version)
+			bytecount.Format(st.ContentBytes), bytecount.Format(total), base.Version)
 		return false, nil
 	}
 
@@ -71,10 +72,10 @@ func (c *Client) sendChanges(ctx context.Context, r remote.Runner, b *lazyBundle
 		return false, fmt.Errorf("delta: %w", err)
 	}
 	c.say("%s has version %s: sending the changes (%d new or changed, %d removed, %s of content)",
-		r.Name(), base.Version, st.Entries, st.Removed, progress.Bytes(st.ContentBytes))
+		r.Name(), base.Version, st.Entries, st.Removed, bytecount.Format(st.ContentBytes))
 	err = c.send(ctx, r, f, size, "uploading changes to "+r.Name(),
 		[]string{"receive", c.App, c.Env, id, "--delta-from", base.Version},
-		fmt.Sprintf("%s sent instead of the whole bundle", progress.Bytes(size)))
+		fmt.Sprintf("%s sent instead of the whole bundle", bytecount.Format(size)))
 	var ae *AgentError
 	if errors.As(err, &ae) {
 		c.say("%s refused the changes (%s): sending the whole bundle", r.Name(), ae)

@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/gitdeploy"
-	"github.com/jecloud/jecloud/internal/remote"
+	"github.com/jecloud/jecloud/internal/shellquote"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -147,15 +147,15 @@ func sshCommand(repo string) string {
 		dest, _, _ := strings.Cut(rest, "/")
 		if at := strings.LastIndex(dest, "@"); at >= 0 {
 			if h, p, err := net.SplitHostPort(dest[at+1:]); err == nil {
-				return "ssh -T -p " + p + " " + remote.ShellQuote(dest[:at+1]+h)
+				return "ssh -T -p " + p + " " + shellquote.Quote(dest[:at+1]+h)
 			}
 		} else if h, p, err := net.SplitHostPort(dest); err == nil {
-			return "ssh -T -p " + p + " " + remote.ShellQuote(h)
+			return "ssh -T -p " + p + " " + shellquote.Quote(h)
 		}
-		return "ssh -T " + remote.ShellQuote(dest)
+		return "ssh -T " + shellquote.Quote(dest)
 	}
 	host, _, _ := strings.Cut(repo, ":")
-	return "ssh -T " + remote.ShellQuote(host)
+	return "ssh -T " + shellquote.Quote(host)
 }
 
 func randomKey() (ssh.PublicKey, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/fleet"
 	"github.com/jecloud/jecloud/internal/globalstate"
 	"github.com/jecloud/jecloud/internal/progress"
@@ -76,7 +77,7 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 			bar.Fail()
 			return fmt.Errorf("uploading the bundle to s3://%s/%s: %w", bucket, key, err)
 		}
-		bar.Done(fmt.Sprintf("%s, version %s at %s", progress.Bytes(size), id, key))
+		bar.Done(fmt.Sprintf("%s, version %s at %s", bytecount.Format(size), id, key))
 	default:
 		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}

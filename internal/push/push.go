@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -126,7 +127,7 @@ func (c *Client) hash(ctx context.Context, dir string) (string, error) {
 		bar.Fail()
 		return "", fmt.Errorf("%w while reading %s: nothing was sent", ErrInterrupted, dir)
 	}
-	bar.Done(fmt.Sprintf("%d file%s, %s, version %s", files, plural(files), progress.Bytes(bytes), id))
+	bar.Done(fmt.Sprintf("%d file%s, %s, version %s", files, plural(files), bytecount.Format(bytes), id))
 	return id, nil
 }
 
@@ -166,7 +167,7 @@ func (c *Client) bundle(ctx context.Context, dir string, f *os.File) (string, in
 		bar.Fail()
 		return "", 0, fmt.Errorf("bundle: %w", err)
 	}
-	bar.Done(fmt.Sprintf("%d file%s, %s (%s compressed), version %s", files, plural(files), progress.Bytes(bytes), progress.Bytes(st.Size()), id))
+	bar.Done(fmt.Sprintf("%d file%s, %s (%s compressed), version %s", files, plural(files), bytecount.Format(bytes), bytecount.Format(st.Size()), id))
 	return id, st.Size(), nil
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/jecloud/jecloud/internal/shellquote"
 )
 
 // HostKeyError stops a connection whose host key is not known, has changed
@@ -55,7 +57,7 @@ func (e *HostKeyError) Error() string {
 		}
 		b.WriteString("jepush stopped before sending anything. If you know why the key changed, remove the old entry")
 		if len(e.Known) > 0 {
-			fmt.Fprintf(&b, " (line %d of %s, or: ssh-keygen -R %s)", e.Known[0].Line, e.Known[0].Filename, ShellQuote(knownhosts.Normalize(e.Addr)))
+			fmt.Fprintf(&b, " (line %d of %s, or: ssh-keygen -R %s)", e.Known[0].Line, e.Known[0].Filename, shellquote.Quote(knownhosts.Normalize(e.Addr)))
 		}
 		b.WriteString(" and add the new key after checking its fingerprint.")
 	case "revoked":

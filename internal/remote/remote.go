@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Runner runs jeagent commands on one target.
@@ -95,22 +94,4 @@ func agentArgs(root string, argv []string) []string {
 		return argv
 	}
 	return append([]string{"--root", root}, argv...)
-}
-
-// ShellQuote quotes s for a POSIX shell: as it is when it is plainly safe,
-// else in single quotes.
-func ShellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// ShellJoin quotes each of argv and joins them with spaces.
-func ShellJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = ShellQuote(a)
-	}
-	return strings.Join(q, " ")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/jecloud/jecloud/internal/shellquote"
 )
 
 // SSH runs the agent on a server over one SSH connection.
@@ -231,7 +233,7 @@ func (s *SSH) Close() error {
 
 // Command returns the command line run on the server for argv.
 func (s *SSH) Command(argv []string) string {
-	return s.agent + " " + ShellJoin(agentArgs(s.root, argv))
+	return s.agent + " " + shellquote.Join(agentArgs(s.root, argv))
 }
 
 // Run runs the agent on the server in a new session.

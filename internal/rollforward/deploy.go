@@ -11,9 +11,9 @@ import (
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/plan"
-	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -110,7 +110,7 @@ func (e *Engine) verify(o *plan.Env) func(context.Context) error {
 		var rc state.Receipt
 		if err := state.Read(e.Layout.Receipt(o.AppEnv, v), &rc); err == nil {
 			if _, err := os.Stat(path); err == nil {
-				e.logf(o.AppEnv, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, progress.Bytes(rc.ContentBytes))
+				e.logf(o.AppEnv, "%s.tar.zst was checked when it was received (%s of content): extraction hashes it again", v, bytecount.Format(rc.ContentBytes))
 				return e.advance(o, state.StateExtracting, func(a *state.App) { a.Deployment.TarBytes = rc.ContentBytes })
 			}
 		}
@@ -166,7 +166,7 @@ func (e *Engine) extract(o *plan.Env) func(context.Context) error {
 		need := d.TarBytes + e.DiskReserve
 		if free, err := freeBytes(e.Layout.Versions(o.AppEnv)); err == nil && free < need {
 			return failf("out of disk space: %s needs %s plus a reserve of %s, %s free in %s; free some space, then deploy again",
-				v, progress.Bytes(d.TarBytes), progress.Bytes(e.DiskReserve), progress.Bytes(free), e.Layout.Versions(o.AppEnv))
+				v, bytecount.Format(d.TarBytes), bytecount.Format(e.DiskReserve), bytecount.Format(free), e.Layout.Versions(o.AppEnv))
 		}
 		tmp := filepath.Join(e.Layout.Versions(o.AppEnv), "."+v+".extract-"+randomSuffix())
 		if err := os.Mkdir(tmp, 0o755); err != nil {
