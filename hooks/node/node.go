@@ -171,7 +171,8 @@ func (h *Hook) prepare(ctx context.Context, a *app, spec *appspec.Spec, log io.W
 		return err
 	}
 	if cmd := spec.Processes["web"]; web != cmd {
-		fmt.Fprintf(log, "web: %q runs package.json's start script, %q, itself (npm would keep the web socket, fd 3, from it)\n", cmd, web)
+		fmt.Fprintf(log, "web: %q runs package.json's start script, %q, itself (%s would keep the web socket, fd 3, from it)\n",
+			cmd, web, strings.Fields(cmd)[0])
 	}
 	version, err := a.version()
 	if err != nil {
