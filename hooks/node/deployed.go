@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,10 +31,18 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	if err != nil {
 		return err
 	}
+	// The web process runs what spec.WebCommand says (`npm start` becomes
+	// the start script itself with socket activation).
+	processes := maps.Clone(spec.Processes)
+	if _, ok := processes["web"]; ok {
+		if processes["web"], err = spec.WebCommand(); err != nil {
+			return err
+		}
+	}
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
 		NodeBin: a.runtimes().Bin(version), Port: port, Socket: spec.Web.Socket(),
-		Processes: spec.Processes, Vars: vars, Grace: spec.GraceOf,
+		Processes: processes, Vars: vars, Grace: spec.GraceOf,
 	}
 	set := u.render()
 	changed, err := h.writeUnits(set)

@@ -164,6 +164,16 @@ func (a *app) version() (string, error) {
 }
 
 func (h *Hook) prepare(ctx context.Context, a *app, spec *appspec.Spec, log io.Writer) error {
+	// A web process that cannot get its socket is refused before npm runs
+	// and before the switch (the live version keeps serving).
+	web, err := spec.WebCommand()
+	if err != nil {
+		return err
+	}
+	if cmd := spec.Processes["web"]; web != cmd {
+		fmt.Fprintf(log, "web: %q runs package.json's start script, %q, itself (%s would keep the web socket, fd 3, from it)\n",
+			cmd, web, strings.Fields(cmd)[0])
+	}
 	version, err := a.version()
 	if err != nil {
 		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())

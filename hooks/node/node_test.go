@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/appspec"
+	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/placement"
 )
 
@@ -190,5 +192,145 @@ func TestPlace(t *testing.T) {
 	place(spec, nil, &log)
 	if spec.Instances("web") != 1 || spec.Instances("worker") != 2 {
 		t.Errorf("never placed: scale %v", spec.Scale)
+	}
+}
+
+// TestExecStart: the web command reaches /bin/sh exactly, whatever it
+// holds (specifiers, variables, quotes, backslashes, a newline that would
+// add a line to the unit), and runs in place of the shell.
+func TestExecStart(t *testing.T) {
+	for cmd, line := range map[string]string{
+		"node server.js":                                         "exec node server.js",
+		"node --max-old-space-size=512 app.js":                   "exec node --max-old-space-size=512 app.js",
+		"NODE_ENV=production node ./bin/www":                     "NODE_ENV=production exec node ./bin/www",
+		"exec node s.js":                                         "exec node s.js",
+		`X='50%$HOME\t'"'" node s.js ${PORT}`:                    `X='50%$HOME\t'"'" exec node s.js ${PORT}`,
+		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "exec node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
+		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f":           "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
+	} {
+		u := appUnits{App: "shop", Env: "prod", User: "jc-shop-prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
+			ReleaseDir: "/r", NodeBin: "/n", Port: 5000, Socket: true, Processes: map[string]string{"web": cmd}}
+		file := u.render().files["jecloud-shop-prod-web@.service"]
+		var execStart []string
+		for _, l := range strings.Split(file, "\n") {
+			if strings.HasPrefix(l, "ExecStart") {
+				execStart = append(execStart, l)
+			}
+		}
+		if len(execStart) != 1 || !strings.HasPrefix(execStart[0], "ExecStart=") {
+			t.Errorf("%q: the unit's ExecStart lines: %q", cmd, execStart)
+			continue
+		}
+		argv, err := systemdExec(strings.TrimPrefix(execStart[0], "ExecStart="))
+		if err != nil {
+			t.Errorf("%q: %s: %v", cmd, execStart[0], err)
+			continue
+		}
+		if len(argv) != 3 || argv[0] != "/bin/sh" || argv[1] != "-c" || argv[2] != line {
+			t.Errorf("%q: %s runs %q, want [/bin/sh -c %q]", cmd, execStart[0], argv, line)
+		}
+	}
+}
+
+// systemdExec decodes an ExecStart= value as systemd does (systemd.service(5),
+// "Command lines"; systemd.unit(5), "Specifiers"): specifiers, then words
+// with their quotes removed and C escapes undone, then variables; it fails
+// on anything it would replace or reject.
+func systemdExec(v string) ([]string, error) {
+	var spec strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' {
+			if i+1 >= len(v) || v[i+1] != '%' {
+				return nil, fmt.Errorf("specifier %q at %d", v[i:min(i+2, len(v))], i)
+			}
+			i++
+		}
+		spec.WriteByte(v[i])
+	}
+	v = spec.String()
+	var argv []string
+	var w strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\n':
+			return nil, fmt.Errorf("a newline")
+		case c == '\\':
+			if i+1 >= len(v) {
+				return nil, fmt.Errorf("a trailing backslash")
+			}
+			i++
+			switch e := v[i]; e {
+			case '\\', '\'', '"':
+				w.WriteByte(e)
+			case 'n':
+				w.WriteByte('\n')
+			case 't':
+				w.WriteByte('\t')
+			case 'x':
+				var b byte
+				if _, err := fmt.Sscanf(v[i+1:i+3], "%02x", &b); err != nil {
+					return nil, fmt.Errorf("escape \\x%s", v[i+1:i+3])
+				}
+				w.WriteByte(b)
+				i += 2
+			default:
+				return nil, fmt.Errorf("escape \\%c", e)
+			}
+			in = true
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteByte(c)
+		case c == '\'' || c == '"':
+			quote, in = c, true
+		case c == ' ':
+			if in {
+				argv = append(argv, w.String())
+				w.Reset()
+				in = false
+			}
+		case c < 0x20 || c == 0x7f:
+			return nil, fmt.Errorf("control character %q unescaped", c)
+		default:
+			w.WriteByte(c)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unbalanced quotes")
+	}
+	if in {
+		argv = append(argv, w.String())
+	}
+	for k, a := range argv {
+		var out strings.Builder
+		for i := 0; i < len(a); i++ {
+			if a[i] == '$' {
+				if i+1 >= len(a) || a[i+1] != '$' {
+					return nil, fmt.Errorf("variable %q in argument %d", a[i:], k)
+				}
+				i++
+			}
+			out.WriteByte(a[i])
+		}
+		argv[k] = out.String()
+	}
+	return argv, nil
+}
+
+// TestPrepareRefusesWebWithoutSocket: a web process that would not get
+// its socket fails the prepare phase (before npm runs, before the switch),
+// with the reason.
+func TestPrepareRefusesWebWithoutSocket(t *testing.T) {
+	release := t.TempDir()
+	os.WriteFile(filepath.Join(release, "package.json"), []byte(`{"name":"shop","scripts":{"start":"npm run serve","serve":"node s.js"}}`), 0o644)
+	h := &Hook{Active: func() bool { return true }}
+	var log strings.Builder
+	_, err := h.Run(context.Background(), hook.Request{Phase: hook.Prepare, App: "shop", Env: "prod", ReleaseDir: release, Root: t.TempDir()}, &log)
+	var he *hook.Error
+	if !errors.As(err, &he) || he.Phase != hook.Prepare || !strings.Contains(he.Reason, `package.json: scripts.start "npm run serve" runs the app through npm`) {
+		t.Fatalf("prepare: %v", err)
 	}
 }

@@ -125,7 +125,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		// config vars, which may override them.
 		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, appuser.ServicesEnv)),
 		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, configvars.FileName)),
-		opt("Service", "ExecStart", "/bin/sh -c "+shellQuote("exec "+a.Processes[typ])),
+		opt("Service", "ExecStart", "/bin/sh -c "+execQuote(execLine(a.Processes[typ]))),
 		opt("Service", "Restart", "always"),
 		opt("Service", "RestartSec", "1"),
 		opt("Service", "KillSignal", "SIGTERM"),
@@ -166,8 +166,40 @@ func systemdQuote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-// shellQuote quotes s for /bin/sh, and escapes systemd's own specifiers.
-func shellQuote(s string) string {
-	s = strings.ReplaceAll(s, "%", "%%")
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+// execLine is the line /bin/sh runs for cmd: cmd in place of the shell
+// (appspec.Command.ExecLine), so that the app is the process systemd
+// started (LISTEN_PID names it) and gets SIGTERM itself.
+func execLine(cmd string) string {
+	c, err := appspec.ParseCommand(cmd)
+	if err != nil || c.Exec == "" {
+		return "exec " + cmd // as written: the shell says what is wrong with it
+	}
+	return c.ExecLine()
+}
+
+// execQuote quotes s as one word of an ExecStart= line, so that the
+// program gets s exactly: systemd replaces specifiers (%%) in the line,
+// then removes the quotes and undoes the backslash escapes (\\, \'), then
+// replaces variables ($$); control characters, a newline first (it would
+// end the line), are written as \xNN.
+func execQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' || c == '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '%':
+			b.WriteString("%%")
+		case c == '$':
+			b.WriteString("$$")
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }

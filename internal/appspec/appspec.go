@@ -77,6 +77,11 @@ type Node struct {
 	Engine  string // engines.node, "" if absent
 	Start   string // scripts.start
 	HasLock bool   // package-lock.json or npm-shrinkwrap.json
+	// Scripts are package.json's scripts, by name.
+	Scripts map[string]string
+	// ServerJS: the release has a server.js, which `npm start` runs when
+	// package.json has no start script.
+	ServerJS bool
 }
 
 // Web configures the web process.
@@ -173,7 +178,7 @@ func (s *Spec) readPackageJSON(path string) error {
 	if err := json.Unmarshal(data, &pj); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	n := &Node{Name: pj.Name, Start: pj.Scripts["start"]}
+	n := &Node{Name: pj.Name, Start: pj.Scripts["start"], Scripts: pj.Scripts}
 	if v, ok := pj.Engines["node"]; ok {
 		str, ok := v.(string)
 		if !ok {
@@ -186,6 +191,9 @@ func (s *Spec) readPackageJSON(path string) error {
 		if _, err := os.Stat(filepath.Join(dir, lock)); err == nil {
 			n.HasLock = true
 		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "server.js")); err == nil && fi.Mode().IsRegular() {
+		n.ServerJS = true
 	}
 	s.Node = n
 	return nil

@@ -115,3 +115,129 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCommand(t *testing.T) {
+	for _, tc := range []struct {
+		cmd, assigns, exec, program, args, compound, err string
+	}{
+		{cmd: "node server.js", exec: "node server.js", program: "node", args: "server.js"},
+		{cmd: "  node ./bin/www  ", exec: "node ./bin/www", program: "node", args: "./bin/www"},
+		{cmd: "NODE_ENV=production PORT_X='a b' node app.js", assigns: "NODE_ENV=production PORT_X='a b'", exec: "node app.js", program: "node", args: "app.js"},
+		{cmd: "exec node s.js", exec: "node s.js", program: "node", args: "s.js"},
+		{cmd: `"./node_modules/.bin/next" start -p "$PORT"`, exec: `"./node_modules/.bin/next" start -p "$PORT"`, program: "./node_modules/.bin/next", args: "start|-p|$PORT"},
+		{cmd: `node -e 'a; b && c | d' x\ y`, exec: `node -e 'a; b && c | d' x\ y`, program: "node", args: "-e|a; b && c | d|x y"},
+		{cmd: "node s.js # comment; rm", exec: "node s.js # comment; rm", program: "node", args: "s.js"},
+		{cmd: "npm run build && node s.js", exec: "npm run build && node s.js", program: "npm", args: "run|build", compound: "&&"},
+		{cmd: "node a.js; node b.js", program: "node", exec: "node a.js; node b.js", args: "a.js", compound: ";"},
+		{cmd: "node s.js > log", program: "node", exec: "node s.js > log", args: "s.js", compound: ">"},
+		{cmd: "node s.js\nnode t.js", program: "node", exec: "node s.js\nnode t.js", args: "s.js", compound: "a newline"},
+		{cmd: "node $(cat main)", program: "node", exec: "node $(cat main)", compound: "$("},
+		{cmd: "node \"`cat main`\"", program: "node", exec: "node \"`cat main`\"", compound: "`"},
+		{cmd: "if true; then node s.js; fi", program: "if", exec: "if true; then node s.js; fi", args: "true", compound: ";"},
+		{cmd: "{ node s.js }", program: "{", exec: "{ node s.js }", args: "node|s.js|}", compound: "{"},
+		{cmd: "FOO=1", assigns: "FOO=1"},
+		{cmd: "node 'server.js", err: "(') is not closed"},
+		{cmd: `node "server.js`, err: `(") is not closed`},
+		{cmd: "node s.js\r", err: `control character '\r'`},
+		{cmd: "node s.js\x00; rm -rf /", err: `control character '\x00'`},
+	} {
+		c, err := ParseCommand(tc.cmd)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseCommand(%q) = %+v, %v; want error %q", tc.cmd, c, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c.Assigns != tc.assigns || c.Exec != tc.exec || c.Program != tc.program ||
+			strings.Join(c.Args, "|") != tc.args || c.Compound != tc.compound {
+			t.Errorf("ParseCommand(%q) = %+v, %v;\nwant assigns %q exec %q program %q args %q compound %q",
+				tc.cmd, c, err, tc.assigns, tc.exec, tc.program, tc.args, tc.compound)
+		}
+	}
+	for cmd, want := range map[string]string{
+		"node s.js":              "exec node s.js",
+		"exec node s.js":         "exec node s.js",
+		"A=1 B='x y' node s.js":  "A=1 B='x y' exec node s.js",
+		"A=1 exec node s.js":     "A=1 exec node s.js",
+		"node a.js && node b.js": "exec node a.js && node b.js",
+		"FOO=1":                  "FOO=1",
+	} {
+		c, _ := ParseCommand(cmd)
+		if got := c.ExecLine(); got != want {
+			t.Errorf("ExecLine(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+}
+
+// TestWebCommand: with socket activation, `npm start` (the default without
+// a Procfile) runs the start script itself, or is refused, before the
+// switch, with the file and the fix.
+func TestWebCommand(t *testing.T) {
+	pkg := func(scripts string) string { return `{"name":"shop","scripts":{` + scripts + `}}` }
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		want    string
+		wantErr []string
+	}{
+		{"node server.js", map[string]string{"package.json": pkg(`"start":"node server.js"`)}, "node server.js", nil},
+		{"node ./bin/www", map[string]string{"package.json": pkg(`"start":"node ./bin/www"`)}, "node ./bin/www", nil},
+		{"node options", map[string]string{"package.json": pkg(`"start":"node --max-old-space-size=512 app.js"`)}, "node --max-old-space-size=512 app.js", nil},
+		{"variables first", map[string]string{"package.json": pkg(`"start":"NODE_OPTIONS=--enable-source-maps node dist/main.js"`)}, "NODE_OPTIONS=--enable-source-maps node dist/main.js", nil},
+		{"a .bin program", map[string]string{"package.json": pkg(`"start":"next start"`)}, "next start", nil},
+		{"npm run start in a Procfile", map[string]string{"package.json": pkg(`"start":"node s.js"`), "Procfile": "web:  npm   run start\n"}, "node s.js", nil},
+		{"yarn start in a Procfile", map[string]string{"package.json": pkg(`"start":"node s.js"`), "Procfile": "web: yarn start\n"}, "node s.js", nil},
+		{"poststart is not run", map[string]string{"package.json": pkg(`"start":"node s.js","poststart":"echo bye"`)}, "node s.js", nil},
+		{"no start script, server.js", map[string]string{"package.json": pkg(``), "server.js": "//"}, "node server.js", nil},
+		{"no start script, no server.js", map[string]string{"package.json": pkg(``)}, "",
+			[]string{"package.json has no start script, and the release no server.js", `"start": "node FILE"`, "web: node FILE"}},
+		{"npm run serve", map[string]string{"package.json": pkg(`"start":"npm run serve","serve":"node s.js"`)}, "",
+			[]string{`package.json: scripts.start "npm run serve" runs the app through npm`, "(fd 3)", `"start": "node server.js"`, "[web] socket = false"}},
+		{"cross-env", map[string]string{"package.json": pkg(`"start":"cross-env NODE_ENV=production node s.js"`)}, "",
+			[]string{"through cross-env", "write the variables before the command instead"}},
+		{"pm2-runtime", map[string]string{"package.json": pkg(`"start":"./node_modules/.bin/pm2-runtime s.js"`)}, "",
+			[]string{"through pm2-runtime", "systemd already restarts the app"}},
+		{"node --watch", map[string]string{"package.json": pkg(`"start":"node --watch s.js"`)}, "", []string{"through node --watch"}},
+		{"prestart", map[string]string{"package.json": pkg(`"prestart":"node migrate.js","start":"node s.js"`)}, "",
+			[]string{`package.json: scripts.prestart "node migrate.js" would not run`, "not through npm", "remove prestart", "[web] socket = false"}},
+		{"compound", map[string]string{"package.json": pkg(`"start":"node migrate.js && node s.js"`)}, "",
+			[]string{`scripts.start "node migrate.js && node s.js" is more than one command (it has &&)`, "web: node FILE", "[web] socket = false"}},
+		{"hostile newline", map[string]string{"package.json": pkg(`"start":"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'"`)}, "",
+			[]string{"more than one command (it has a newline)"}},
+		{"hostile control character", map[string]string{"package.json": pkg(`"start":"node s.js\r\u0000"`)}, "", []string{`control character '\r'`}},
+		{"unterminated quote", map[string]string{"package.json": pkg(`"start":"node 's.js"`)}, "", []string{"(') is not closed"}},
+		{"Procfile through npm", map[string]string{"package.json": pkg(`"serve":"node s.js"`), "Procfile": "web: npm run serve\n"}, "",
+			[]string{`Procfile: web: "npm run serve" runs the app through npm`, "web: node FILE", "[web] socket = false"}},
+		{"Procfile node", map[string]string{"package.json": pkg(``), "Procfile": "web: node s.js\nworker: npm run work\n"}, "node s.js", nil},
+		{"Procfile shell wrapper", map[string]string{"package.json": pkg(``), "Procfile": "web: ./start.sh\n"}, "./start.sh", nil},
+		// [web] socket = false: the app binds $PORT, npm may stay in between.
+		{"no socket: npm start", map[string]string{"package.json": pkg(`"prestart":"node m.js","start":"npm run serve"`), "jecloud.toml": "[web]\nsocket = false\n"}, "npm start", nil},
+		{"no socket: Procfile", map[string]string{"package.json": pkg(``), "Procfile": "web: pm2-runtime s.js\n", "jecloud.toml": "[web]\nsocket = false\n"}, "pm2-runtime s.js", nil},
+		{"no socket, no start script", map[string]string{"package.json": pkg(``), "jecloud.toml": "[web]\nsocket = false\n"}, "", []string{"no start script"}},
+		{"no web", map[string]string{"package.json": pkg(``), "Procfile": "worker: npm run work\n"}, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, tc.files)
+			s, err := Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.WebCommand()
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("WebCommand() = %q, want an error", got)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("WebCommand() = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
