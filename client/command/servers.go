@@ -14,6 +14,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/bootstrap"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -84,7 +85,7 @@ func printServers(c *cli.Context, x *ec2Env, e *globalstate.Env) error {
 		if s.User != "" && host != "" {
 			host = s.User + "@" + host
 		}
-		fmt.Fprintf(w, "%-24s %-8s %-24s %-30s %s\n", s.Name, s.RoleOrWeb(), host, inst, status)
+		fmt.Fprintf(w, "%-24s %-8s %-24s %-30s %s\n", s.Name, s.RoleOrWeb(), host, inst, lines.Printable(status))
 	}
 	for id, st := range states {
 		fmt.Fprintf(w, "%-24s %-8s %-24s %-30s %s\n", "?", "", "", id+" "+st, "tagged for this environment but not in its state: `jepush destroy` ends it")

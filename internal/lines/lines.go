@@ -6,9 +6,11 @@ package lines
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxLine is the most a Writer keeps while it waits for a newline: a longer
@@ -89,4 +91,45 @@ func (w *Writer) line(s string) error {
 		w.last = t
 	}
 	return w.Line(s)
+}
+
+// Printable returns s as a terminal shows it without obeying it: every
+// control character but the tab (C0, DEL and C1: escape sequences that
+// move the cursor, erase lines, set the window title or write the
+// clipboard with OSC 52) and every byte that is not UTF-8 (a lone 0x9b is
+// CSI to some terminals) is written as a visible escape such as \x1b.
+// jepush passes what servers send (agent output, hook and npm output,
+// reasons in a status) through it before it reaches the user's terminal.
+func Printable(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if unsafe(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unsafe(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafe(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// unsafe reports whether a terminal may act on r rather than show it.
+func unsafe(r rune) bool {
+	return (r < 0x20 && r != '\t') || (r >= 0x7f && r < 0xa0)
 }

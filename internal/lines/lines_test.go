@@ -69,3 +69,24 @@ func TestLineError(t *testing.T) {
 		t.Errorf("Flush: %v, want %v", err, boom)
 	}
 }
+
+// TestPrintable: what a server sends cannot drive the user's terminal.
+func TestPrintable(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"plain", "added 52 packages in 2s", "added 52 packages in 2s"},
+		{"tab and unicode kept", "état\tok ✓", "état\tok ✓"},
+		{"clipboard write (OSC 52)", "\x1b]52;c;Y3VybCBldmlsfHNo\x07", `\x1b]52;c;Y3VybCBldmlsfHNo\x07`},
+		{"cursor up and erase line", "done\x1b[1A\x1b[2K", `done\x1b[1A\x1b[2K`},
+		{"carriage return", "ok\rFAKE", `ok\x0dFAKE`},
+		{"C1 CSI as a rune", "a\u009b31mb", `a\u009b31mb`},
+		{"C1 CSI as a lone byte", "a\x9b31mb", `a\x9b31mb`},
+		{"DEL and NUL", "a\x7f\x00", `a\x7f\x00`},
+		{"window title", "\x1b]0;pwned\x1b\\", `\x1b]0;pwned\x1b\`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Printable(tc.in); got != tc.want {
+				t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

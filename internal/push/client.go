@@ -100,8 +100,10 @@ func (c *Client) prefixed(w io.Writer, prefix string) *lines.Writer {
 	return &lines.Writer{Line: func(line string) error {
 		c.outMu.Lock()
 		defer c.outMu.Unlock()
-		// A bare \r (progress drawn by a hook) would overwrite the prefix.
-		_, err := io.WriteString(w, prefix+strings.ReplaceAll(line, "\r", "")+"\n")
+		// A bare \r (progress drawn by a hook) would overwrite the prefix;
+		// any other control character a server sends is shown, escaped,
+		// never obeyed (lines.Printable).
+		_, err := io.WriteString(w, prefix+lines.Printable(strings.ReplaceAll(line, "\r", ""))+"\n")
 		return err
 	}}
 }

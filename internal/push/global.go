@@ -17,6 +17,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/fleet"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/remote"
 )
@@ -132,6 +133,7 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 				continue // removed meanwhile
 			}
 			st, line := serverState(cur.Observed, id)
+			line = lines.Printable(line) // servers write their observations
 			if said[s.Name] != line {
 				c.say("%s: %s", s.Name, line)
 				said[s.Name] = line
@@ -140,7 +142,7 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 			case "live":
 				live = append(live, s.Name)
 			case "failed":
-				failed = append(failed, s.Name+": "+cur.Observed.Error)
+				failed = append(failed, s.Name+": "+lines.Printable(cur.Observed.Error))
 			case "waiting":
 				waiting = append(waiting, s.Name)
 				if i < len(c.Targets) {

@@ -1,6 +1,8 @@
 package push
 
 import (
+	"github.com/jecloud/jecloud/internal/lines"
+
 	"bytes"
 	"strings"
 	"sync"
@@ -34,7 +36,7 @@ func (t *tail) Write(b []byte) (int, error) {
 }
 
 func (t *tail) add(l string) {
-	l = strings.TrimSpace(strings.ReplaceAll(l, "\r", ""))
+	l = lines.Printable(strings.TrimSpace(strings.ReplaceAll(l, "\r", "")))
 	if l == "" {
 		return
 	}

@@ -55,6 +55,7 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 				if err = json.Unmarshal(out.Bytes(), &doc); err != nil {
 					err = fmt.Errorf("%s: jeagent ps --json printed something that is not its JSON: %v", t.Name(), err)
 				} else {
+					printable(&doc)
 					h.Processes = doc.Processes
 				}
 			}

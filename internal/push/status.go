@@ -145,6 +145,7 @@ func (c *Client) printStatus(hosts []HostStatus) {
 			fmt.Fprintf(w, "%s\t%s\n", h.Host, c.style("bad", "cannot read its status: "+err.Error()))
 			continue
 		}
+		printable(&st)
 		found := false
 		for _, a := range st.Apps {
 			if a.App != c.App || a.Env != c.Env {

@@ -1,0 +1,49 @@
+package push
+
+import (
+	"reflect"
+
+	"github.com/jecloud/jecloud/internal/lines"
+)
+
+// printable rewrites, in place, every string that v (a pointer to a
+// document decoded from a server's JSON: status, ps) holds, through
+// lines.Printable, so that none of its fields can drive the user's
+// terminal when it is printed. json.RawMessage fields are left as they
+// are: they are printed only as JSON, which escapes control characters.
+func printable(v any) {
+	walk(reflect.ValueOf(v))
+}
+
+func walk(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walk(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				walk(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 { // []byte, json.RawMessage
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			walk(v.Index(i))
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			walk(e)
+			v.SetMapIndex(k, e)
+		}
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(lines.Printable(v.String()))
+		}
+	}
+}
