@@ -25,10 +25,13 @@ var configuredRoot = state.DefaultRoot
 // takes names, version IDs, numbers and config vars, all checked where they
 // are used; none takes a path or a command. "git" is allowed for its setup
 // only: its repository is an SSH URL, checked, and fetched as root with the
-// server's own key and configuration.
+// server's own key and configuration. EC2 environments add follow (a
+// bucket, a region and an S3 endpoint: addresses, not paths; what the
+// server then deploys is checked by hash like any push) and sync.
 var sudoVerbs = []string{
 	"receive", "has", "manifest", "deploy", "status", "logs", "rollback",
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
+	"follow", "sync",
 }
 
 // restricted is set when jeagent runs on behalf of a user who is not root
