@@ -28,6 +28,17 @@ func IsTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMarker)
 }
 
+// TempFor returns the base name of the file that name, a temp name made by
+// TempName, stands in for (".config.env.tmp-1a2b" -> "config.env"), and
+// false when name is not such a temp name.
+func TempFor(name string) (string, bool) {
+	if !IsTemp(name) {
+		return "", false
+	}
+	i := strings.LastIndex(name, tempMarker)
+	return name[1:i], true
+}
+
 // WriteFile writes data to path atomically with the given permissions.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return WriteFileOwned(path, data, perm, -1, -1)

@@ -152,3 +152,20 @@ func TestCommitAs(t *testing.T) {
 		})
 	}
 }
+
+func TestTempFor(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{filepath.Base(TempName("/x/config.env")), "config.env", true},
+		{filepath.Base(TempName("/x/841bc9a0e2f1.tar.zst")), "841bc9a0e2f1.tar.zst", true},
+		{".a.tmp-b.tmp-0123", "a.tmp-b", true},
+		{"config.env", "", false},
+		{"x.tmp-1", "", false},
+	} {
+		if got, ok := TempFor(tc.name); got != tc.want || ok != tc.ok {
+			t.Errorf("TempFor(%q) = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/atomicfile"
 )
 
 // UploadGrace is how long an upload's, a state write's or a config write's
@@ -14,9 +16,12 @@ import (
 // lock, so any found are leftovers.
 const UploadGrace = time.Hour
 
+// concurrentTemp reports whether name is the temp of a file that other
+// processes write while a run goes on: a bundle (receive), a state file,
+// config.env (`jeagent config:set`).
 func concurrentTemp(name string) bool {
-	// .env: config.env, which `jeagent config:set` rewrites while a run goes on.
-	return strings.Contains(name, ".tar.zst.tmp-") || strings.Contains(name, ".json.tmp-") || strings.Contains(name, ".env.tmp-")
+	base, ok := atomicfile.TempFor(name)
+	return ok && (strings.HasSuffix(base, ".tar.zst") || strings.HasSuffix(base, ".json") || strings.HasSuffix(base, ".env"))
 }
 
 func planLeftovers(o *Env, now time.Time) (Step, bool) {
