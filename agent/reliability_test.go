@@ -581,10 +581,11 @@ func leaveFree(t *testing.T, dir, path string, free int64) {
 }
 
 // TestDiskFull runs the agent on a small tmpfs: the agent keeps a 64 MiB
-// reserve when it unpacks, so v1 is deployed on 72 MiB, which is then
-// filled to leave 2 MiB free. An upload that does not fit, a release that
-// would not fit, and a deploy request on a disk with no space at all each
-// fail with a clear reason, leave no partial file, and v1 stays live.
+// reserve when it receives and when it unpacks, so v1 is deployed on
+// 72 MiB, which is then filled to leave 66 MiB free. An upload that would
+// eat into the reserve, a release that would not fit, and a deploy request
+// on a disk with no space at all each fail with a clear reason, leave no
+// partial file, and v1 stays live.
 func TestDiskFull(t *testing.T) {
 	root := mountTmpfs(t, "72m")
 	if r := run(t, root, nil, nil, "init"); r.code != 0 {
@@ -597,15 +598,16 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("deploy v1: %+v", r)
 	}
 	baseline := names(t, versionsDir(root))
-	leaveFree(t, root, filepath.Join(root, "ballast"), 2<<20)
+	leaveFree(t, root, filepath.Join(root, "ballast"), 66<<20)
 
-	// An upload bigger than the disk (random bytes do not compress).
-	noise := make([]byte, 3<<20)
+	// An upload that would leave less than the reserve (random bytes do
+	// not compress): stopped as it runs short.
+	noise := make([]byte, 12<<20)
 	rand.Read(noise)
 	big, dbig := makeBundle(t, map[string]string{"x": string(noise)})
 	r := run(t, root, nil, dbig, "receive", "web", "prod", big)
-	if r.code == 0 || !strings.Contains(r.stderr, "out of disk space in "+versionsDir(root)+" while receiving "+big) {
-		t.Fatalf("receive of %d bytes into 2 MiB free: %+v", len(dbig), r)
+	if r.code == 0 || !strings.Contains(r.stderr, "not enough free space in "+versionsDir(root)+" for "+big) || !strings.Contains(r.stderr, "JeCloud keeps 64.0 MiB free") {
+		t.Fatalf("receive of %d bytes into 66 MiB free: %+v", len(dbig), r)
 	}
 	if got := names(t, versionsDir(root)); !slices.Equal(got, baseline) {
 		t.Errorf("after the refused upload versions/ holds %v, want %v", got, baseline)
@@ -651,7 +653,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("deploy once space is back: %+v", r)
 	}
 	assertLive(t, root, v1, "1")
-	t.Logf("summary: disk full (tmpfs, 2 MiB free, then none): 3 cases (upload, extraction, request on a full disk) refused with out of disk space / no space left, no partial file, v1 live; deployed once space was back")
+	t.Logf("summary: disk full (tmpfs, 66 MiB free against a 64 MiB reserve, then none): 3 cases (an upload that would eat the reserve, an extraction, a request on a full disk) refused with not enough free space / out of disk space / no space left, no partial file, v1 live; deployed once space was back")
 }
 
 func equalSorted(a, b []string) bool {

@@ -112,6 +112,11 @@ func hooks(l state.Layout) ([]hook.Hook, error) {
 	return append(builtins(), user...), err
 }
 
+// diskReserve is the free space the agent keeps on the disk of /var/cloud
+// for its state files, logs and the other apps: a push, a git build or an
+// extraction that would leave less is refused or stopped.
+const diskReserve = 64 << 20
+
 // engine builds the roll-forward engine for this tree, logging to the
 // size-capped log file and, unless quiet, to stderr.
 func engine(c *cli.Context, quiet bool) *rollforward.Engine {
@@ -129,8 +134,8 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		Layout:      l,
 		Log:         logw,
 		Hooks:       func() ([]hook.Hook, error) { return hooks(l) },
-		DiskReserve: 64 << 20,
+		DiskReserve: diskReserve,
 		Fault:       faultFromEnv(),
-		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw}).Build,
+		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 	}
 }

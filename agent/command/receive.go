@@ -50,4 +50,6 @@ func receiveCommand() *cli.Command {
 }
 
 // versionStore is the store of versions under --root.
-func versionStore(c *cli.Context) versions.Store { return versions.Store{Layout: layout(c)} }
+func versionStore(c *cli.Context) versions.Store {
+	return versions.Store{Layout: layout(c), Reserve: diskReserve}
+}

@@ -25,6 +25,8 @@ type Builder struct {
 	// SSH is the ssh program git runs ("ssh" if empty).
 	SSH string
 	Log io.Writer
+	// Reserve is the free space a build leaves on the disk (versions.Store).
+	Reserve int64
 }
 
 // Build fetches commit of g's repository with ae's deploy key, checks it
@@ -70,7 +72,7 @@ func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commi
 	}
 	// Stored as `jeagent receive` leaves a bundle, with its receipt, so
 	// that the deployment does not verify it again.
-	return versions.Store{Layout: b.Layout}.Put(ae, work)
+	return versions.Store{Layout: b.Layout, Reserve: b.Reserve}.Put(ae, work)
 }
 
 // mirror fetches the branch into the environment's bare mirror and makes

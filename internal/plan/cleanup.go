@@ -23,13 +23,14 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 	// Good releases go only while more than Keep remain: with Keep or fewer
 	// on disk none can, and their age is not even read.
 	goodMayGo := len(o.Releases) > r.Keep()
+	capped := overCap(o, r, protected)
 	var failed, good []*Release
 	for id, rel := range o.Releases {
 		if protected[id] {
 			continue
 		}
 		isFailed := o.App.Failed(id) || abortedOnly(o.App, id)
-		if !isFailed && !goodMayGo || now.Sub(rel.ModTime()) < r.MinAge() {
+		if !isFailed && !goodMayGo || !capped[id] && now.Sub(rel.ModTime()) < r.MinAge() {
 			continue
 		}
 		if isFailed {
@@ -37,14 +38,6 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 		} else {
 			good = append(good, rel)
 		}
-	}
-	byAge := func(s []*Release) {
-		sort.Slice(s, func(i, j int) bool {
-			if a, b := s[i].ModTime(), s[j].ModTime(); !a.Equal(b) {
-				return a.Before(b)
-			}
-			return s[i].ID < s[j].ID
-		})
 	}
 	byAge(failed)
 	byAge(good)
@@ -57,6 +50,47 @@ func removable(o *Env, r state.Retention, now time.Time) []*Release {
 		good = good[:excess]
 	}
 	return append(failed, good...)
+}
+
+// byAge sorts releases oldest first.
+func byAge(s []*Release) {
+	sort.Slice(s, func(i, j int) bool {
+		if a, b := s[i].ModTime(), s[j].ModTime(); !a.Equal(b) {
+			return a.Before(b)
+		}
+		return s[i].ID < s[j].ID
+	})
+}
+
+// overCap returns the failed (or aborted-only) releases that go whatever
+// their age: all but the newest KeepFailedReleases, and the oldest of those
+// left while together they hold more than FailedMaxBytes. The newest
+// failure always stays, to be looked at.
+func overCap(o *Env, r state.Retention, protected map[string]bool) map[string]bool {
+	var failed []*Release
+	for id, rel := range o.Releases {
+		if !protected[id] && (o.App.Failed(id) || abortedOnly(o.App, id)) {
+			failed = append(failed, rel)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	byAge(failed)
+	slices.Reverse(failed) // newest first
+	capped := map[string]bool{}
+	var total int64
+	for i, rel := range failed {
+		if i > 0 {
+			total += rel.Size()
+		} else {
+			total = rel.Size()
+		}
+		if i >= r.KeepFailedReleases() || i > 0 && total > r.FailedMaxBytes() {
+			capped[rel.ID] = true
+		}
+	}
+	return capped
 }
 
 // abortedOnly reports whether id's deployments were all replaced by newer
@@ -73,11 +107,32 @@ func planCleanup(o *Env, r state.Retention, now time.Time) (Step, bool) {
 	}
 	rel := rm[0]
 	why := "older than " + r.MinAge().String() + " and more than " + fmt.Sprint(r.Keep()) + " releases kept"
+	kind := ""
 	switch {
 	case o.App.Failed(rel.ID):
-		why = "failed deployment, older than " + r.MinAge().String()
+		kind = "failed deployment"
 	case abortedOnly(o.App, rel.ID):
-		why = "deployment replaced before it went live, older than " + r.MinAge().String()
+		kind = "deployment replaced before it went live"
+	}
+	if kind != "" {
+		why = kind + ", older than " + r.MinAge().String()
+		if now.Sub(rel.ModTime()) < r.MinAge() {
+			why = kind + ", " + capReason(o, r)
+		}
 	}
 	return Step{AppEnv: o.AppEnv, Name: Cleanup, Reason: "remove release " + rel.ID + ": " + why, Env: o, Release: rel}, true
+}
+
+// capReason says which cap a young failed release is removed for.
+func capReason(o *Env, r state.Retention) string {
+	n := 0
+	for id := range o.Releases {
+		if o.App.Failed(id) || abortedOnly(o.App, id) {
+			n++
+		}
+	}
+	if n > r.KeepFailedReleases() {
+		return fmt.Sprintf("more than %d failed releases kept", r.KeepFailedReleases())
+	}
+	return fmt.Sprintf("failed releases over %d MiB", r.FailedMaxBytes()>>20)
 }

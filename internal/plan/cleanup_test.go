@@ -13,7 +13,8 @@ func TestRemovable(t *testing.T) {
 	day := 24 * time.Hour
 	rel := func(id string, age time.Duration) *Release {
 		mtime := now.Add(-age)
-		return &Release{ID: id, Dir: true, Bundle: true, mtime: &mtime}
+		size := int64(100 << 20)
+		return &Release{ID: id, Dir: true, Bundle: true, mtime: &mtime, size: &size}
 	}
 	id := func(c byte) string { return strings.Repeat(string(c), 12) }
 	for _, tc := range []struct {
@@ -75,6 +76,30 @@ func TestRemovable(t *testing.T) {
 				AbortedDeploymentVersions: []string{id('x')}},
 			want: "x",
 			why:  "deployment replaced before it went live",
+		},
+		{
+			// A push loop of broken versions (or one that fills the disk on
+			// purpose) must not keep every failure for min_age_days.
+			name: "failed beyond keep_failed go young",
+			releases: []*Release{rel(id('b'), 9*day), rel(id('f'), 5*time.Hour), rel(id('g'), 4*time.Hour),
+				rel(id('h'), 3*time.Hour), rel(id('i'), 2*time.Hour), rel(id('j'), 1*time.Hour)},
+			ret:  state.Retention{},
+			live: id('b'),
+			app: state.App{CurrentVersion: id('b'), DeployedVersions: []state.Deployed{{Version: id('b')}},
+				RecentFailedDeployments: []state.Failure{{Version: id('f')}, {Version: id('g')}, {Version: id('h')}, {Version: id('i')}, {Version: id('j')}}},
+			want: "fg",
+			why:  "more than 3 failed releases kept",
+		},
+		{
+			name: "failed beyond failed_max_mb go young",
+			releases: []*Release{rel(id('b'), 9*day), rel(id('f'), 3*time.Hour), rel(id('g'), 2*time.Hour),
+				rel(id('h'), 1*time.Hour)},
+			ret:  state.Retention{FailedMaxMB: 250},
+			live: id('b'),
+			app: state.App{CurrentVersion: id('b'), DeployedVersions: []state.Deployed{{Version: id('b')}},
+				RecentFailedDeployments: []state.Failure{{Version: id('f')}, {Version: id('g')}, {Version: id('h')}}},
+			want: "f",
+			why:  "failed releases over 250 MiB",
 		},
 		{
 			name:     "min age configurable",

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +34,30 @@ type Release struct {
 	Bundle, Dir bool   // versions/ID.tar.zst, versions/ID/
 	versions    string // the versions/ directory
 	mtime       *time.Time
+	size        *int64
+}
+
+// Size is what the release holds on disk, about: its bundle's size and,
+// when it was extracted, the content its receipt counted. Read the first
+// time it is asked for, and only for failed releases (cleanup's caps).
+func (r *Release) Size() int64 {
+	if r.size != nil {
+		return *r.size
+	}
+	var n int64
+	if info, err := os.Lstat(r.versions + "/" + r.ID + ".tar.zst"); err == nil {
+		n += info.Size()
+	}
+	if r.Dir {
+		if b, err := os.ReadFile(r.versions + "/" + r.ID + ".received.json"); err == nil {
+			var rc state.Receipt
+			if json.Unmarshal(b, &rc) == nil {
+				n += rc.ContentBytes
+			}
+		}
+	}
+	r.size = &n
+	return n
 }
 
 // ModTime is the newest of the bundle's and the directory's modification

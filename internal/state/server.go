@@ -14,9 +14,16 @@ type Server struct {
 // removed while it is live, the last good one before it, pending, or younger
 // than MinAgeDays; beyond that failed releases go first, then the oldest,
 // until at most KeepReleases remain.
+//
+// Failed releases (and ones whose deployment was replaced before it went
+// live) are capped besides, whatever their age, so that a run of broken
+// pushes cannot fill the disk: beyond the newest KeepFailed, or beyond
+// FailedMaxMB of them together, the oldest go.
 type Retention struct {
 	KeepReleases int   `json:"keep_releases,omitempty"`
 	MinAgeDays   int   `json:"min_age_days,omitempty"`
+	KeepFailed   int   `json:"keep_failed,omitempty"`
+	FailedMaxMB  int   `json:"failed_max_mb,omitempty"`
 	Extra        Extra `json:"-"`
 }
 
@@ -24,7 +31,27 @@ type Retention struct {
 const (
 	DefaultKeepReleases = 5
 	DefaultMinAgeDays   = 7
+	DefaultKeepFailed   = 3
+	DefaultFailedMaxMB  = 2048
 )
+
+// KeepFailedReleases returns how many failed releases may stay whatever
+// their age.
+func (r Retention) KeepFailedReleases() int {
+	if r.KeepFailed > 0 {
+		return r.KeepFailed
+	}
+	return DefaultKeepFailed
+}
+
+// FailedMaxBytes returns how many bytes failed releases may hold together
+// (bundle and extracted content) whatever their age.
+func (r Retention) FailedMaxBytes() int64 {
+	if r.FailedMaxMB > 0 {
+		return int64(r.FailedMaxMB) << 20
+	}
+	return DefaultFailedMaxMB << 20
+}
 
 // Keep returns the number of releases to keep.
 func (r Retention) Keep() int {

@@ -30,6 +30,12 @@ import (
 // Store is the versions of the app environments under Layout's root.
 type Store struct {
 	Layout state.Layout
+	// Reserve is the free space a write here leaves on the disk: a write
+	// is refused before it starts when there is less, and stopped when it
+	// would leave less (checked every 8 MiB). 0: no check.
+	Reserve int64
+	// Free returns the free bytes on dir's filesystem (nil: statfs).
+	Free func(dir string) (int64, error)
 }
 
 // Has reports whether version id is here, as a bundle or a release.
@@ -82,6 +88,9 @@ func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 	if err := os.MkdirAll(versions, 0o755); err != nil {
 		return "", err
 	}
+	if err := s.checkFree(versions, "a git build"); err != nil {
+		return "", err
+	}
 	// Named once written: under a temp name until then (a leftover if
 	// interrupted, removed by the roll-forward).
 	f, err := atomicfile.Create(filepath.Join(versions, "git-build.tar.zst"), 0o644)
@@ -90,7 +99,7 @@ func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 	}
 	defer f.Abort()
 	var content int64
-	id, err := bundle.Write(dir, f, bundle.WriteOptions{Progress: func(_ int, c int64) { content = c }})
+	id, err := bundle.Write(dir, &reserveWriter{w: f, s: s, dir: versions, id: "a git build"}, bundle.WriteOptions{Progress: func(_ int, c int64) { content = c }})
 	if err != nil {
 		return "", err
 	}
@@ -113,12 +122,15 @@ func (s Store) store(ae state.AppEnv, id string, fill func(io.Writer) (int64, bu
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return 0, err
 	}
+	if err := s.checkFree(filepath.Dir(final), id); err != nil {
+		return 0, err
+	}
 	f, err := atomicfile.Create(final, 0o644)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Abort()
-	n, info, err := fill(f)
+	n, info, err := fill(&reserveWriter{w: f, s: s, dir: filepath.Dir(final), id: id})
 	if err == nil {
 		err = s.place(f, ae, id, state.Receipt{ContentBytes: info.ContentBytes, Entries: info.Entries, Received: state.Now()})
 	}

@@ -301,3 +301,65 @@ func TestPutMissingDirLeavesNothing(t *testing.T) {
 		t.Errorf("a failed Put left %v behind", got)
 	}
 }
+
+// TestReserveKeptFree: a push (or a git build) into a disk that has, or
+// would be left with, less free space than the Reserve is refused before a
+// byte is written, or stopped as the free space runs out; nothing is left
+// behind either way, and the error names the directory and the figures.
+func TestReserveKeptFree(t *testing.T) {
+	rnd := make([]byte, 12<<20) // incompressible (xorshift): the bundle is over 8 MiB
+	for i := 0; i+8 <= len(rnd); i += 8 {
+		x := uint64(i) + 0x9e3779b97f4a7c15
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		for j := 0; j < 8; j++ {
+			rnd[i+j] = byte(x >> (8 * j))
+		}
+	}
+	bigID, big := makeBundle(t, map[string]string{"blob": string(rnd)})
+	smallID, small := makeBundle(t, map[string]string{"server.js": "listen()"})
+	const reserve = 64 << 20
+	for _, tc := range []struct {
+		name    string
+		free    []int64 // what Free says at each call (the last repeats)
+		id      string
+		data    []byte
+		wantErr string
+	}{
+		{"enough room", []int64{1 << 30}, bigID, big, ""},
+		{"disk already short", []int64{10 << 20}, smallID, small, "10.0 MiB free, and JeCloud keeps 64.0 MiB free"},
+		{"runs short while receiving", []int64{1 << 30, 20 << 20}, bigID, big, "20.0 MiB free"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			s := Store{Layout: state.Layout{Root: t.TempDir()}, Reserve: reserve, Free: func(string) (int64, error) {
+				v := tc.free[min(calls, len(tc.free)-1)]
+				calls++
+				return v, nil
+			}}
+			_, err := s.Receive(web, tc.id, bytes.NewReader(tc.data))
+			if tc.wantErr == "" {
+				if err != nil || !s.Has(web, tc.id) {
+					t.Fatalf("Receive: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), s.Layout.Versions(web)) {
+				t.Fatalf("Receive: %v; want an error naming %s and %q", err, s.Layout.Versions(web), tc.wantErr)
+			}
+			if got := names(t, s); len(got) != 0 {
+				t.Errorf("left behind: %v", got)
+			}
+		})
+	}
+	t.Run("git build", func(t *testing.T) {
+		s := Store{Layout: state.Layout{Root: t.TempDir()}, Reserve: reserve, Free: func(string) (int64, error) { return 1 << 20, nil }}
+		if _, err := s.Put(web, tree(t, map[string]string{"a": "b"})); err == nil || !strings.Contains(err.Error(), "a git build") {
+			t.Fatalf("Put: %v", err)
+		}
+		if got := names(t, s); len(got) != 0 {
+			t.Errorf("left behind: %v", got)
+		}
+	})
+}
