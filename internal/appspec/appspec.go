@@ -119,6 +119,25 @@ var (
 	debNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`) })
 )
 
+// isServiceVersion reports whether v is a version a service hook may pass
+// on (mongodb-org-server=V on apt-get's command line): up to three numbers
+// joined by dots, the last of which may be "x" ("7", "7.0", "7.0.x", "7.0.15").
+func isServiceVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) > 3 {
+		return false
+	}
+	for i, p := range parts {
+		if p == "x" && i == len(parts)-1 && i > 0 {
+			continue
+		}
+		if p == "" || len(p) > 6 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // IsPackageName reports whether name is a Debian package name that apt-get
 // install can only read as "install this package": Debian's rule (lower
 // case letters, digits, "+", "-" and ".", starting with a letter or digit,
@@ -280,6 +299,12 @@ func (s *Spec) readConfig(path string) error {
 	for name := range c.Services {
 		if !slices.Contains(KnownServices, name) {
 			return fmt.Errorf("%s: [services] %q: JeCloud knows %v", path, name, KnownServices)
+		}
+	}
+	for _, name := range []string{"mongodb", "redis"} {
+		if v := c.Services[name]; v != "" && !isServiceVersion(v) {
+			return fmt.Errorf("%s: [services] %s = %q: give a version such as \"7\", \"7.0\" or \"7.0.x\" (digits and dots), "+
+				"or \"\" for the server's own", path, name, v)
 		}
 	}
 	if v, ok := c.Services["mail"]; ok && v != "" {

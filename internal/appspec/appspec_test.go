@@ -84,6 +84,16 @@ func TestRead(t *testing.T) {
 		{"package", map[string]string{"jecloud.toml": "packages = [\"imagemagick; rm -rf /\"]\n"}, nil, "not a Debian package name"},
 		// apt-get reads a trailing "-" as "remove this package": an app must
 		// not be able to remove openssh-server from its server.
+		// A service's version reaches apt-get's command line
+		// (mongodb-org-server=VERSION): numbers and dots only.
+		{"service version with a space", map[string]string{"jecloud.toml": "[services]\nmongodb = \"7.0 openssh-server-\"\n"}, nil, `[services] mongodb = "7.0 openssh-server-": give a version such as "7", "7.0" or "7.0.x"`},
+		{"service version as an option", map[string]string{"jecloud.toml": "[services]\nredis = \"-oAPT::Get::Purge=1\"\n"}, nil, `[services] redis = "-oAPT::Get::Purge=1"`},
+		{"service version with a release", map[string]string{"jecloud.toml": "[services]\nmongodb = \"7.0/bookworm\"\n"}, nil, `give a version such as`},
+		{"service versions", map[string]string{"jecloud.toml": "[services]\nmongodb = \"7.0.x\"\nredis = \"7.0.15\"\nmail = \"\"\n"}, func(t *testing.T, s *Spec) {
+			if s.Services["mongodb"] != "7.0.x" || s.Services["redis"] != "7.0.15" {
+				t.Errorf("services %v", s.Services)
+			}
+		}, ""},
 		{"package removal", map[string]string{"jecloud.toml": "packages = [\"openssh-server-\"]\n"}, nil, `"openssh-server-" is not a Debian package name`},
 		{"package option", map[string]string{"jecloud.toml": "packages = [\"-oAPT::Get::Purge=true\"]\n"}, nil, "not a Debian package name"},
 		{"package one letter", map[string]string{"jecloud.toml": "packages = [\"a\"]\n"}, nil, "not a Debian package name"},
