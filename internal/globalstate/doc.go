@@ -103,6 +103,18 @@ func (e *Env) ReadyRoles() []string {
 	return out
 }
 
+// Roles returns the roles that have servers in the document, sorted.
+func (e *Env) Roles() []string {
+	var out []string
+	for i := range e.Servers {
+		if r := e.Servers[i].RoleOrWeb(); !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Observed is what a server's agent last reported.
 type Observed struct {
 	CurrentVersion string      `json:"current_version,omitempty"`
