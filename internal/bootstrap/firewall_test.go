@@ -98,4 +98,3 @@ func TestSecurityGroupNarrowed(t *testing.T) {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
-
