@@ -170,6 +170,26 @@ func Ensure(ctx context.Context, api EC2, st *globalstate.Store, o Options) ([]g
 			return nil, err
 		}
 	}
+	// The servers' role gets today's policy (servers made before issue #17
+	// could write the whole document), and every server made by jepush
+	// learns, from the document only jepush writes, where it reports.
+	if e.HasInstances() {
+		if _, err := b.role(ctx); err != nil {
+			return nil, err
+		}
+		if b.roleID != "" {
+			if e, err = st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+				for i := range e.Servers {
+					if s := &e.Servers[i]; s.Observation == "" && s.InstanceID != "" {
+						s.Observation = b.observation(s.InstanceID)
+					}
+				}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, s := range e.Servers {
 		if s.Ready() {
 			continue
@@ -204,6 +224,16 @@ type booter struct {
 	groupIDs map[string]string // by role
 	imageID  string
 	profile  string
+	roleID   string // the servers' role's RoleId (AROA...), once role ran
+}
+
+// observation is where the server on instance id reports, which its
+// role's policy lets it write: its aws:userid, role-id:instance-id.
+func (b *booter) observation(instanceID string) string {
+	if b.roleID == "" || instanceID == "" {
+		return ""
+	}
+	return globalstate.ObservationKey(b.o.App, b.o.Env, b.roleID+":"+instanceID)
 }
 
 // record applies fn to the server's entry in the global state.
@@ -240,7 +270,12 @@ func (b *booter) make(ctx context.Context, s globalstate.Server) error {
 			return err
 		}
 		s.InstanceID = id
-		if err := b.record(ctx, s.Name, func(r *globalstate.Server) { r.InstanceID, r.Bootstrap.Step = id, "booting" }); err != nil {
+		if err := b.record(ctx, s.Name, func(r *globalstate.Server) {
+			r.InstanceID, r.Bootstrap.Step = id, "booting"
+			if o := b.observation(id); o != "" {
+				r.Observation = o
+			}
+		}); err != nil {
 			return err
 		}
 	}
