@@ -231,7 +231,7 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Errorf("instance: IMDS tokens %q, profile %q", inst.HTTPTokens, inst.InstanceProfile)
 	}
 	policy := fake.RolePolicy("jecloud-hello-test", "jecloud-state")
-	contains(t, "role policy", policy, `/bundles/hello/*"`, `/envs/hello/test.json"`, `"s3:GetObject"`)
+	contains(t, "role policy", policy, `/bundles/hello/*"`, `/envs/hello/test.json"`, `"s3:GetObject"`, `/envs/hello/test/observed/${aws:userid}.json"`)
 	if strings.Contains(policy, `"s3:*"`) || strings.Contains(policy, `"Resource":"*"`) {
 		t.Errorf("the role may do too much: %s", policy)
 	}

@@ -112,7 +112,10 @@ func TestMail(t *testing.T) {
 	if code, out := push(dir, "prod"); code == 0 || !strings.Contains(out, "MAIL_RELAY_URL") {
 		t.Fatalf("a push without a provider: exit %d\n%s", code, out)
 	}
-	relayURL := "smtp://relayuser:" + urlEscape(prov.pass) + "@" + prov.addr
+	// The stand-in's certificate is self-signed: the relay checks
+	// certificates by default, and tls=encrypt is the opt-out.
+	verifiedURL := "smtp://relayuser:" + urlEscape(prov.pass) + "@" + prov.addr
+	relayURL := verifiedURL + "?tls=encrypt"
 	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+relayURL, "--dir", dir); code != 0 {
 		t.Fatalf("config:set: exit %d\n%s", code, out)
 	}
@@ -230,7 +233,7 @@ func TestMail(t *testing.T) {
 	// 6. A wrong password, set with config:set (whose restart applies it):
 	// the provider refuses the login, status and jepush status say so; the
 	// right one set again delivers the message.
-	wrong := "smtp://relayuser:wrong@" + prov.addr
+	wrong := "smtp://relayuser:wrong@" + prov.addr + "?tls=encrypt"
 	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+wrong, "--dir", dir); code != 0 {
 		t.Fatalf("config:set: exit %d\n%s", code, out)
 	}
@@ -248,9 +251,9 @@ func TestMail(t *testing.T) {
 	srv.MustExec("postqueue", "-f")
 	checkMessage(t, prov.wait(t, "1004", 60*time.Second), "1004")
 
-	// tls=secure checks the provider's certificate: the stand-in's
-	// self-signed one is refused, and the message waits.
-	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+relayURL+"?tls=secure", "--dir", dir); code != 0 {
+	// By default (no tls=) the provider's certificate is checked: the
+	// stand-in's self-signed one is refused, and the message waits.
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL="+verifiedURL, "--dir", dir); code != 0 {
 		t.Fatalf("config:set: exit %d\n%s", code, out)
 	}
 	send("1005")
@@ -258,7 +261,7 @@ func TestMail(t *testing.T) {
 		st := mailStatus(t, srv)
 		return st.Deferred == 1 && st.LastFailure != nil && strings.Contains(st.LastFailure.Reason, "certificate")
 	})
-	t.Logf("tls=secure with a self-signed certificate: %s", mailStatus(t, srv).LastFailure.Reason)
+	t.Logf("default (tls=secure) with a self-signed certificate: %s", mailStatus(t, srv).LastFailure.Reason)
 	prov.mu.Lock()
 	_, leaked := prov.got["1005"]
 	prov.mu.Unlock()
@@ -278,7 +281,7 @@ func TestMail(t *testing.T) {
 	eventually(t, 30*time.Second, "message 1006 deferred", func() bool { return mailStatus(t, srv).Deferred == 1 })
 	prov2 := startProvider(t, srv.HostAddr.String(), "otheruser", "other-password")
 	start = time.Now()
-	if code, out := push("config:set", "prod", "MAIL_RELAY_URL=smtp://otheruser:other-password@"+prov2.addr, "--dir", dir); code != 0 {
+	if code, out := push("config:set", "prod", "MAIL_RELAY_URL=smtp://otheruser:other-password@"+prov2.addr+"?tls=encrypt", "--dir", dir); code != 0 {
 		t.Fatalf("config:set: exit %d\n%s", code, out)
 	} else {
 		contains(t, "config:set to a new provider", out, "1 queued message(s) re-sent through the new provider")

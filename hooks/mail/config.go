@@ -99,7 +99,15 @@ func (e env) Master() string {
 		o("smtp_tls_wrappermode", "no")
 	}
 	if e.Relay.TLS == TLSSecure {
-		o("smtp_tls_CAfile", "/etc/ssl/certs/ca-certificates.crt")
+		// The certificate must chain to the system's CAs (or the
+		// provider's private CA) and name the host: nexthop is the host
+		// of MAIL_RELAY_URL (no MX lookup).
+		ca := e.Relay.CAFile
+		if ca == "" {
+			ca = SystemCAFile
+		}
+		o("smtp_tls_CAfile", ca)
+		o("smtp_tls_CApath", "")
 		o("smtp_tls_secure_cert_match", "nexthop,dot-nexthop")
 	}
 	o("smtp_tls_loglevel", "1")

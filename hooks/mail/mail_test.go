@@ -14,6 +14,42 @@ import (
 	"github.com/jecloud/jecloud/internal/hook"
 )
 
+// TestRelayVerifiesCertificate: the attack is a man in the middle between
+// the server and the mail provider (a hijacked route, a poisoned DNS
+// answer) who shows any certificate and reads the provider's password
+// and every message. A relay set up from a plain MAIL_RELAY_URL or the
+// Sendgrid shorthand checks the provider's certificate against the
+// system's CA bundle and its host name (smtp_tls_security_level=secure);
+// only an explicit ?tls=encrypt turns that off. (Before issue #17 the
+// default was encrypt: any certificate was accepted.)
+func TestRelayVerifiesCertificate(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"MAIL_RELAY_URL": "smtp://u:pw@smtp.example.com"},
+		{"MAIL_RELAY_URL": "smtps://u:pw@smtp.example.com"},
+		{"SENDGRID_API_KEY": "SG.k"},
+	} {
+		r, err := ParseRelay(vars, "config.env")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := env{App: "shop", Env: "prod", Port: 2525, Relay: r, Dir: "CONF"}.Master()
+		for _, w := range []string{"  -o smtp_tls_security_level=secure\n", "  -o smtp_tls_CAfile=" + SystemCAFile + "\n",
+			"  -o smtp_tls_secure_cert_match=nexthop,dot-nexthop\n"} {
+			if !strings.Contains(m, w) {
+				t.Errorf("%v: master.cf part lacks %q:\n%s", vars, w, m)
+			}
+		}
+	}
+	r, err := ParseRelay(map[string]string{"MAIL_RELAY_URL": "smtp://u:pw@smtp.example.com?tls=encrypt"}, "config.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := (env{App: "shop", Env: "prod", Port: 2525, Relay: r, Dir: "CONF"}).Master(); !strings.Contains(m, "smtp_tls_security_level=encrypt\n") || strings.Contains(m, "CAfile") {
+		t.Errorf("tls=encrypt (the opt-out):\n%s", m)
+	}
+	t.Logf("summary: 3 default relay set-ups verify the provider's certificate (secure, system CA bundle, host name); tls=encrypt is the only opt-out")
+}
+
 func TestParseRelay(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -22,9 +58,15 @@ func TestParseRelay(t *testing.T) {
 		err  string // part of the error, "" for none
 	}{
 		{"sendgrid shorthand", map[string]string{"SENDGRID_API_KEY": "SG.abc"},
-			Relay{Host: "smtp.sendgrid.net", Port: 587, User: "apikey", Password: "SG.abc", TLS: "encrypt"}, ""},
+			Relay{Host: "smtp.sendgrid.net", Port: 587, User: "apikey", Password: "SG.abc", TLS: "secure"}, ""},
 		{"smtp default port", map[string]string{"MAIL_RELAY_URL": "smtp://u:pw-1@mail.example.com"},
+			Relay{Host: "mail.example.com", Port: 587, User: "u", Password: "pw-1", TLS: "secure"}, ""},
+		{"opt-out of the certificate check", map[string]string{"MAIL_RELAY_URL": "smtp://u:pw-1@mail.example.com?tls=encrypt"},
 			Relay{Host: "mail.example.com", Port: 587, User: "u", Password: "pw-1", TLS: "encrypt"}, ""},
+		{"private CA", map[string]string{"MAIL_RELAY_URL": "smtp://u:pw-1@mail.corp.example?ca=/etc/ssl/corp-ca.pem"},
+			Relay{Host: "mail.corp.example", Port: 587, User: "u", Password: "pw-1", TLS: "secure", CAFile: "/etc/ssl/corp-ca.pem"}, ""},
+		{"CA not absolute", map[string]string{"MAIL_RELAY_URL": "smtp://u:secret@h?ca=corp.pem"}, Relay{}, `ca="corp.pem"`},
+		{"CA without a check", map[string]string{"MAIL_RELAY_URL": "smtp://u:secret@h?ca=/etc/ca.pem&tls=encrypt"}, Relay{}, "goes with tls=secure"},
 		{"escaped password", map[string]string{"MAIL_RELAY_URL": "smtp://u%40x:p%3Aq%20r@10.0.0.5:2525?tls=none"},
 			Relay{Host: "10.0.0.5", Port: 2525, User: "u@x", Password: "p:q r", TLS: "none"}, ""},
 		{"smtps", map[string]string{"MAIL_RELAY_URL": "smtps://u:pw-2@mail.example.com?tls=secure"},
@@ -77,7 +119,7 @@ func TestMasterAndMap(t *testing.T) {
 		unwanted []string
 		saslMap  string
 	}{
-		{"sendgrid", Relay{Host: "smtp.sendgrid.net", Port: 587, User: "apikey", Password: "SG.k", TLS: TLSEncrypt},
+		{"sendgrid", Relay{Host: "smtp.sendgrid.net", Port: 587, User: "apikey", Password: "SG.k", TLS: TLSEncrypt, CAFile: ""},
 			[]string{
 				"127.0.0.1:2525 inet n - n - - smtpd\n",
 				"  -o content_filter=jecloud-shop-prod:[smtp.sendgrid.net]:587\n",
@@ -93,6 +135,9 @@ func TestMasterAndMap(t *testing.T) {
 		{"smtps secure", Relay{Host: "mail.example.com", Port: 465, User: "u", Password: "p w", TLS: TLSSecure, Wrapper: true},
 			[]string{"  -o smtp_tls_wrappermode=yes\n", "  -o smtp_tls_security_level=secure\n", "  -o smtp_tls_CAfile=/etc/ssl/certs/ca-certificates.crt\n"},
 			[]string{"p w"}, "[mail.example.com]:465 u:p w\n"},
+		{"private CA", Relay{Host: "mail.corp.example", Port: 587, User: "u", Password: "p", TLS: TLSSecure, CAFile: "/etc/ssl/corp-ca.pem"},
+			[]string{"  -o smtp_tls_security_level=secure\n", "  -o smtp_tls_CAfile=/etc/ssl/corp-ca.pem\n", "  -o smtp_tls_CApath=\n"},
+			[]string{"ca-certificates.crt"}, "[mail.corp.example]:587 u:p\n"},
 		{"plain relay without auth", Relay{Host: "10.0.0.5", Port: 25, TLS: TLSNone},
 			[]string{"  -o smtp_sasl_auth_enable=no\n", "  -o smtp_tls_security_level=none\n"},
 			[]string{"smtp_sasl_password_maps"}, ""},

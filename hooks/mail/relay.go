@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,9 @@ const (
 	// RelayURLVar is the provider as a URL:
 	// smtp://USER:PASSWORD@HOST:PORT (STARTTLS, port 587 by default) or
 	// smtps://USER:PASSWORD@HOST:PORT (TLS from the first byte, port 465),
-	// with ?tls=encrypt (default), ?tls=secure or ?tls=none.
+	// with ?tls=secure (default: the certificate is checked), ?tls=encrypt
+	// (the opt-out: TLS without checking) or ?tls=none, and ?ca=PATH for a
+	// provider whose certificate comes from a private CA.
 	RelayURLVar = "MAIL_RELAY_URL"
 	// SendgridVar is a shorthand: an API key of Sendgrid's, which is user
 	// "apikey" with the key as password at SendgridHost:587.
@@ -26,9 +29,11 @@ const (
 // TLS policies of the relay's connection to the provider (Postfix's
 // smtp_tls_security_level).
 const (
-	TLSEncrypt = "encrypt" // TLS required, certificate not checked (the default)
-	TLSSecure  = "secure"  // TLS required, certificate checked against the system's CAs and the host name
-	TLSNone    = "none"    // no TLS: only for a relay on a private network or a test
+	TLSSecure  = "secure"  // TLS required, certificate checked against the system's CAs (or CAFile) and the host name (the default)
+	TLSEncrypt = "encrypt" // TLS required, certificate not checked: the explicit opt-out
+	// SystemCAFile is the system's CA bundle (Debian's ca-certificates).
+	SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
+	TLSNone      = "none" // no TLS: only for a relay on a private network or a test
 )
 
 // Relay is where an app environment's mail goes.
@@ -37,7 +42,10 @@ type Relay struct {
 	Port     int
 	User     string // "" for no AUTH
 	Password string `json:"-"`
-	TLS      string // TLSEncrypt, TLSSecure or TLSNone
+	TLS      string // TLSSecure, TLSEncrypt or TLSNone
+	// CAFile is the CA bundle certificates are checked against with
+	// TLSSecure ("": SystemCAFile), for providers with a private CA.
+	CAFile string `json:",omitempty"`
 	// Wrapper: TLS from the first byte (smtps, port 465) rather than STARTTLS.
 	Wrapper bool
 }
@@ -57,7 +65,11 @@ func (r Relay) String() string {
 	if r.User != "" {
 		user = r.User + "@"
 	}
-	return fmt.Sprintf("%s://%s%s (tls %s)", scheme, user, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), r.TLS)
+	ca := ""
+	if r.CAFile != "" {
+		ca = ", ca " + r.CAFile
+	}
+	return fmt.Sprintf("%s://%s%s (tls %s%s)", scheme, user, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), r.TLS, ca)
 }
 
 // ParseRelay reads the provider from an app environment's config vars;
@@ -71,7 +83,7 @@ func ParseRelay(vars map[string]string, path string) (Relay, error) {
 		if strings.ContainsAny(key, " \t\r\n") {
 			return Relay{}, fmt.Errorf("%s: %s has white space in it: set the key alone", path, SendgridVar)
 		}
-		return Relay{Host: SendgridHost, Port: 587, User: "apikey", Password: key, TLS: TLSEncrypt}, nil
+		return Relay{Host: SendgridHost, Port: 587, User: "apikey", Password: key, TLS: TLSSecure}, nil
 	case raw == "":
 		return Relay{}, fmt.Errorf("%s: no mail provider: set %s=smtp://USER:PASSWORD@HOST:587 or %s=KEY with `jepush config:set ENV ...`",
 			path, RelayURLVar, SendgridVar)
@@ -81,7 +93,7 @@ func ParseRelay(vars map[string]string, path string) (Relay, error) {
 		// url's error repeats the URL, password and all.
 		return Relay{}, fmt.Errorf("%s: %s is not a URL: want smtp://USER:PASSWORD@HOST:PORT (password URL-encoded)", path, RelayURLVar)
 	}
-	r := Relay{Host: u.Hostname(), TLS: TLSEncrypt}
+	r := Relay{Host: u.Hostname(), TLS: TLSSecure}
 	shown := redact(u)
 	switch u.Scheme {
 	case "smtp", "submission":
@@ -113,20 +125,30 @@ func ParseRelay(vars map[string]string, path string) (Relay, error) {
 		return Relay{}, fmt.Errorf("%s: %s=%s: unexpected path %q: want smtp://USER:PASSWORD@HOST:PORT", path, RelayURLVar, shown, u.Path)
 	}
 	for k, v := range u.Query() {
-		if k != "tls" {
-			return Relay{}, fmt.Errorf("%s: %s=%s: unknown parameter %q: only tls=encrypt|secure|none", path, RelayURLVar, shown, k)
-		}
-		switch t := v[len(v)-1]; t {
-		case TLSEncrypt, TLSSecure:
-			r.TLS = t
-		case TLSNone:
-			if r.Wrapper {
-				return Relay{}, fmt.Errorf("%s: %s=%s: smtps is TLS: tls=none goes with smtp://", path, RelayURLVar, shown)
+		switch t := v[len(v)-1]; k {
+		case "tls":
+			switch t {
+			case TLSEncrypt, TLSSecure:
+				r.TLS = t
+			case TLSNone:
+				if r.Wrapper {
+					return Relay{}, fmt.Errorf("%s: %s=%s: smtps is TLS: tls=none goes with smtp://", path, RelayURLVar, shown)
+				}
+				r.TLS = t
+			default:
+				return Relay{}, fmt.Errorf("%s: %s=%s: tls=%q: use secure (default: check the certificate), encrypt (TLS without checking it) or none", path, RelayURLVar, shown, t)
 			}
-			r.TLS = t
+		case "ca":
+			if !filepath.IsAbs(t) || filepath.Clean(t) != t || strings.ContainsAny(t, " \t\r\n,=") {
+				return Relay{}, fmt.Errorf("%s: %s=%s: ca=%q: give the absolute path of a PEM file on the server (no blanks, commas or '=')", path, RelayURLVar, shown, t)
+			}
+			r.CAFile = t
 		default:
-			return Relay{}, fmt.Errorf("%s: %s=%s: tls=%q: use encrypt (default), secure (check the certificate) or none", path, RelayURLVar, shown, t)
+			return Relay{}, fmt.Errorf("%s: %s=%s: unknown parameter %q: only tls=secure|encrypt|none and ca=PATH", path, RelayURLVar, shown, k)
 		}
+	}
+	if r.CAFile != "" && r.TLS != TLSSecure {
+		return Relay{}, fmt.Errorf("%s: %s=%s: ca= checks the certificate: it goes with tls=secure (the default), not tls=%s", path, RelayURLVar, shown, r.TLS)
 	}
 	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -30,6 +31,7 @@ type EC2 interface {
 	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
 	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
 	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
 	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	GetConsoleOutput(context.Context, *ec2.GetConsoleOutputInput, ...func(*ec2.Options)) (*ec2.GetConsoleOutputOutput, error)
@@ -161,6 +163,33 @@ func Ensure(ctx context.Context, api EC2, st *globalstate.Store, o Options) ([]g
 		return nil, err
 	}
 	b := &booter{api: api, st: st, o: o}
+	// The firewall follows jecloud.toml on every push, also when no server
+	// is made: what ssh_from and ports no longer list is revoked.
+	for _, r := range e.Roles() {
+		if err := b.firewall(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	// The servers' role gets today's policy (servers made before issue #17
+	// could write the whole document), and every server made by jepush
+	// learns, from the document only jepush writes, where it reports.
+	if e.HasInstances() {
+		if _, err := b.role(ctx); err != nil {
+			return nil, err
+		}
+		if b.roleID != "" {
+			if e, err = st.Update(ctx, o.App, o.Env, func(e *globalstate.Env) error {
+				for i := range e.Servers {
+					if s := &e.Servers[i]; s.Observation == "" && s.InstanceID != "" {
+						s.Observation = b.observation(s.InstanceID)
+					}
+				}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, s := range e.Servers {
 		if s.Ready() {
 			continue
@@ -195,6 +224,16 @@ type booter struct {
 	groupIDs map[string]string // by role
 	imageID  string
 	profile  string
+	roleID   string // the servers' role's RoleId (AROA...), once role ran
+}
+
+// observation is where the server on instance id reports, which its
+// role's policy lets it write: its aws:userid, role-id:instance-id.
+func (b *booter) observation(instanceID string) string {
+	if b.roleID == "" || instanceID == "" {
+		return ""
+	}
+	return globalstate.ObservationKey(b.o.App, b.o.Env, b.roleID+":"+instanceID)
 }
 
 // record applies fn to the server's entry in the global state.
@@ -231,7 +270,12 @@ func (b *booter) make(ctx context.Context, s globalstate.Server) error {
 			return err
 		}
 		s.InstanceID = id
-		if err := b.record(ctx, s.Name, func(r *globalstate.Server) { r.InstanceID, r.Bootstrap.Step = id, "booting" }); err != nil {
+		if err := b.record(ctx, s.Name, func(r *globalstate.Server) {
+			r.InstanceID, r.Bootstrap.Step = id, "booting"
+			if o := b.observation(id); o != "" {
+				r.Observation = o
+			}
+		}); err != nil {
 			return err
 		}
 	}
@@ -369,8 +413,10 @@ func (b *booter) group(ctx context.Context, role string) (string, error) {
 		return "", fmt.Errorf("security group %s: %w", name, err)
 	}
 	var id string
+	var have []types.IpPermission
 	if len(out.SecurityGroups) > 0 {
 		id = aws.ToString(out.SecurityGroups[0].GroupId)
+		have = out.SecurityGroups[0].IpPermissions
 	} else {
 		cr, err := b.api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName: aws.String(name), Description: aws.String("JeCloud " + b.o.App + "/" + b.o.Env + " " + role + " servers"),
@@ -387,31 +433,150 @@ func (b *booter) group(ctx context.Context, role string) (string, error) {
 		id = aws.ToString(cr.GroupId)
 		fmt.Fprintf(b.o.Log, "created security group %s (%s)\n", name, id)
 	}
-	perms := []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22)}}
-	for _, c := range b.o.SSHFrom {
-		perms[0].IpRanges = append(perms[0].IpRanges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("SSH for jepush")})
-	}
-	for _, p := range b.o.Ports {
-		if role != placement.Web {
-			break
-		}
-		perms = append(perms, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(p), ToPort: aws.Int32(p),
-			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}})
-	}
-	for _, p := range perms {
-		if len(p.IpRanges) == 0 {
-			continue
-		}
-		_, err := b.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []types.IpPermission{p}})
-		if err != nil && !isCode(err, "InvalidPermission.Duplicate") {
-			return "", fmt.Errorf("opening port %d in %s: %w", aws.ToInt32(p.FromPort), name, err)
-		}
+	if err := b.reconcile(ctx, name, id, role, have); err != nil {
+		return "", err
 	}
 	if b.groupIDs == nil {
 		b.groupIDs = map[string]string{}
 	}
 	b.groupIDs[role] = id
 	return id, nil
+}
+
+// firewall reconciles the rules of the role's security group, if there
+// is one (group makes it when a server is launched).
+func (b *booter) firewall(ctx context.Context, role string) error {
+	name := GroupName(b.o.App, b.o.Env, role)
+	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		return fmt.Errorf("security group %s: %w", name, err)
+	}
+	if len(out.SecurityGroups) == 0 {
+		return nil
+	}
+	g := out.SecurityGroups[0]
+	if err := b.reconcile(ctx, name, aws.ToString(g.GroupId), role, g.IpPermissions); err != nil {
+		return err
+	}
+	if b.groupIDs == nil {
+		b.groupIDs = map[string]string{}
+	}
+	b.groupIDs[role] = aws.ToString(g.GroupId)
+	return nil
+}
+
+// reconcile makes the group's ingress rules exactly those jecloud.toml
+// lists: SSH (22) from each of SSHFrom and, for web servers, each of
+// Ports from everywhere. What is missing is authorized; everything else
+// (an address dropped from ssh_from, a port dropped from ports, a rule
+// added by hand) is revoked, so that narrowing the config narrows the
+// firewall.
+func (b *booter) reconcile(ctx context.Context, name, id, role string, have []types.IpPermission) error {
+	want := map[string]bool{} // ruleKey
+	var add []types.IpPermission
+	ssh := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22)}
+	for _, c := range b.o.SSHFrom {
+		c = canonicalCIDR(c)
+		if !want[ruleKey("tcp", 22, 22, c)] {
+			want[ruleKey("tcp", 22, 22, c)] = true
+			ssh.IpRanges = append(ssh.IpRanges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("SSH for jepush")})
+		}
+	}
+	add = append(add, ssh)
+	if role == placement.Web {
+		for _, p := range b.o.Ports {
+			if !want[ruleKey("tcp", p, p, "0.0.0.0/0")] {
+				want[ruleKey("tcp", p, p, "0.0.0.0/0")] = true
+				add = append(add, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(p), ToPort: aws.Int32(p),
+					IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}})
+			}
+		}
+	}
+	there := map[string]bool{}
+	var revoke []types.IpPermission
+	for _, p := range have {
+		proto, from, to := aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort)
+		x := types.IpPermission{IpProtocol: p.IpProtocol, FromPort: p.FromPort, ToPort: p.ToPort}
+		for _, r := range p.IpRanges {
+			k := ruleKey(proto, from, to, canonicalCIDR(aws.ToString(r.CidrIp)))
+			there[k] = true
+			if !want[k] {
+				x.IpRanges = append(x.IpRanges, types.IpRange{CidrIp: r.CidrIp})
+			}
+		}
+		for _, r := range p.Ipv6Ranges {
+			x.Ipv6Ranges = append(x.Ipv6Ranges, types.Ipv6Range{CidrIpv6: r.CidrIpv6})
+		}
+		for _, g := range p.UserIdGroupPairs {
+			x.UserIdGroupPairs = append(x.UserIdGroupPairs, types.UserIdGroupPair{GroupId: g.GroupId})
+		}
+		for _, pl := range p.PrefixListIds {
+			x.PrefixListIds = append(x.PrefixListIds, types.PrefixListId{PrefixListId: pl.PrefixListId})
+		}
+		if len(x.IpRanges)+len(x.Ipv6Ranges)+len(x.UserIdGroupPairs)+len(x.PrefixListIds) > 0 {
+			revoke = append(revoke, x)
+		}
+	}
+	for _, p := range add {
+		var missing []types.IpRange
+		for _, r := range p.IpRanges {
+			if !there[ruleKey("tcp", aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort), aws.ToString(r.CidrIp))] {
+				missing = append(missing, r)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		p.IpRanges = missing
+		_, err := b.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []types.IpPermission{p}})
+		if err != nil && !isCode(err, "InvalidPermission.Duplicate") {
+			return fmt.Errorf("opening port %d in %s: %w", aws.ToInt32(p.FromPort), name, err)
+		}
+	}
+	for _, p := range revoke {
+		_, err := b.api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []types.IpPermission{p}})
+		if err != nil && !isCode(err, "InvalidPermission.NotFound") {
+			return fmt.Errorf("revoking %s in %s: %w", describePerm(p), name, err)
+		}
+		fmt.Fprintf(b.o.Log, "security group %s: revoked %s (not in jecloud.toml)\n", name, describePerm(p))
+	}
+	return nil
+}
+
+func ruleKey(proto string, from, to int32, cidr string) string {
+	return fmt.Sprintf("%s|%d|%d|%s", proto, from, to, cidr)
+}
+
+// canonicalCIDR is c as EC2 shows it (203.0.113.7 is 203.0.113.7/32).
+func canonicalCIDR(c string) string {
+	if p, err := netip.ParsePrefix(c); err == nil {
+		return p.String()
+	}
+	if a, err := netip.ParseAddr(c); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()).String()
+	}
+	return c
+}
+
+func describePerm(p types.IpPermission) string {
+	var from []string
+	for _, r := range p.IpRanges {
+		from = append(from, aws.ToString(r.CidrIp))
+	}
+	for _, r := range p.Ipv6Ranges {
+		from = append(from, aws.ToString(r.CidrIpv6))
+	}
+	for _, g := range p.UserIdGroupPairs {
+		from = append(from, aws.ToString(g.GroupId))
+	}
+	for _, pl := range p.PrefixListIds {
+		from = append(from, aws.ToString(pl.PrefixListId))
+	}
+	ports := fmt.Sprintf("port %d", aws.ToInt32(p.FromPort))
+	if aws.ToInt32(p.FromPort) != aws.ToInt32(p.ToPort) {
+		ports = fmt.Sprintf("ports %d-%d", aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort))
+	}
+	return aws.ToString(p.IpProtocol) + " " + ports + " from " + strings.Join(from, ", ")
 }
 
 // image returns ImageID, else the newest Debian 12 image for Arch.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/jecloud/jecloud/internal/globalstate"
 )
 
 // IAM is what the servers' role needs of an IAM client (*iam.Client has it).
@@ -31,16 +32,23 @@ func RoleName(app, env string) string { return "jecloud-" + app + "-" + env }
 
 const rolePolicyName = "jecloud-state"
 
-// RolePolicy is what the servers may do: read the app's bundles and read
-// and write their environment's document in the state bucket; nothing else.
+// RolePolicy is what the servers may do: read the app's bundles, their
+// environment's document and its servers' observations, and write their
+// own observation, the object named by their aws:userid (for an instance
+// role, role-id:instance-id: globalstate.ObservationKey). Nothing else: a
+// server cannot change the requested version, the server list, the host
+// keys or another server's report.
 func RolePolicy(bucket, app, env string) string {
+	arn := "arn:aws:s3:::" + bucket + "/"
 	b, _ := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{
 			{"Sid": "Bundles", "Effect": "Allow", "Action": "s3:GetObject",
-				"Resource": "arn:aws:s3:::" + bucket + "/bundles/" + app + "/*"},
-			{"Sid": "State", "Effect": "Allow", "Action": []string{"s3:GetObject", "s3:PutObject"},
-				"Resource": "arn:aws:s3:::" + bucket + "/envs/" + app + "/" + env + ".json"},
+				"Resource": arn + "bundles/" + app + "/*"},
+			{"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject",
+				"Resource": []string{arn + globalstate.Key(app, env), arn + globalstate.ObservationKey(app, env, "*")}},
+			{"Sid": "OwnObservation", "Effect": "Allow", "Action": "s3:PutObject",
+				"Resource": arn + globalstate.ObservationKey(app, env, "${aws:userid}")},
 		},
 	})
 	return string(b)
@@ -59,16 +67,27 @@ func (b *booter) role(ctx context.Context) (string, error) {
 	}
 	name := RoleName(b.o.App, b.o.Env)
 	api := b.o.IAM
-	if _, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name}); isNoSuchEntity(err) {
-		_, err := api.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &name, AssumeRolePolicyDocument: aws.String(trustPolicy),
+	if got, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name}); isNoSuchEntity(err) {
+		made, err := api.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &name, AssumeRolePolicyDocument: aws.String(trustPolicy),
 			Description: aws.String("JeCloud servers of " + b.o.App + "/" + b.o.Env),
 			Tags:        []iamtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)}}})
 		if err != nil && !isCode(err, "EntityAlreadyExists") {
 			return "", fmt.Errorf("creating role %s: %w", name, err)
 		}
-		fmt.Fprintf(b.o.Log, "created IAM role %s (its servers read their bundles and state, nothing else)\n", name)
+		if err != nil { // made meanwhile by another run
+			got, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
+			if err != nil {
+				return "", fmt.Errorf("role %s: %w", name, err)
+			}
+			b.roleID = aws.ToString(got.Role.RoleId)
+		} else {
+			b.roleID = aws.ToString(made.Role.RoleId)
+			fmt.Fprintf(b.o.Log, "created IAM role %s (its servers read their bundles and state, and write their own reports, nothing else)\n", name)
+		}
 	} else if err != nil {
 		return "", fmt.Errorf("role %s: %w", name, err)
+	} else {
+		b.roleID = aws.ToString(got.Role.RoleId)
 	}
 	if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &name, PolicyName: aws.String(rolePolicyName),
 		PolicyDocument: aws.String(RolePolicy(b.o.StateBucket, b.o.App, b.o.Env))}); err != nil {

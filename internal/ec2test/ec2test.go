@@ -174,6 +174,7 @@ var ec2Actions = map[string]handler{
 	"CreateSecurityGroup":           (*Server).createSecurityGroup,
 	"DescribeSecurityGroups":        (*Server).describeSecurityGroups,
 	"AuthorizeSecurityGroupIngress": (*Server).authorizeSecurityGroupIngress,
+	"RevokeSecurityGroupIngress":    (*Server).revokeSecurityGroupIngress,
 	"DeleteSecurityGroup":           (*Server).deleteSecurityGroup,
 	"RunInstances":                  (*Server).runInstances,
 	"DescribeInstances":             (*Server).describeInstances,

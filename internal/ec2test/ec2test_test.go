@@ -981,3 +981,62 @@ func TestIAM(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeSecurityGroupIngress: rules go by their permission (or their
+// rule ID); a rule that is not there is InvalidPermission.NotFound, and
+// then none of the request's rules is revoked (as in a default VPC).
+func TestRevokeSecurityGroupIngress(t *testing.T) {
+	_, c := start(t, nil)
+	ctx := context.Background()
+	created, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("jecloud-web"), Description: aws.String("web servers")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GroupId
+	perm := func(port int32, cidrs ...string) types.IpPermission {
+		p := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port)}
+		for _, c := range cidrs {
+			p.IpRanges = append(p.IpRanges, types.IpRange{CidrIp: aws.String(c)})
+		}
+		return p
+	}
+	auth, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: id,
+		IpPermissions: []types.IpPermission{perm(22, "203.0.113.7/32", "198.51.100.0/24"), perm(443, "0.0.0.0/0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		out, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range out.SecurityGroups[0].IpPermissions {
+			n += len(p.IpRanges)
+		}
+		return n
+	}
+	// One rule there, one not: nothing revoked.
+	_, err = c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: id,
+		IpPermissions: []types.IpPermission{perm(22, "203.0.113.7/32"), perm(80, "0.0.0.0/0")}})
+	if code(err) != "InvalidPermission.NotFound" || count() != 3 {
+		t.Fatalf("revoking a missing rule: %v, %d rules left", err, count())
+	}
+	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: id,
+		IpPermissions: []types.IpPermission{perm(22, "198.51.100.0/24")}}); err != nil || count() != 2 {
+		t.Fatalf("revoke: %v, %d rules left", err, count())
+	}
+	// By rule ID (the 443 rule), and with the older parameters.
+	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: id,
+		SecurityGroupRuleIds: []string{aws.ToString(auth.SecurityGroupRules[2].SecurityGroupRuleId)}}); err != nil || count() != 1 {
+		t.Fatalf("revoke by rule ID: %v, %d rules left", err, count())
+	}
+	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupName: aws.String("jecloud-web"),
+		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22), CidrIp: aws.String("203.0.113.7/32")}); err != nil || count() != 0 {
+		t.Fatalf("revoke with the older parameters: %v, %d rules left", err, count())
+	}
+	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String("sg-0123456789abcdef0"),
+		IpPermissions: []types.IpPermission{perm(22, "0.0.0.0/0")}}); code(err) != "InvalidGroup.NotFound" {
+		t.Errorf("missing group: %v", err)
+	}
+}

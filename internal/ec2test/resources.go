@@ -509,6 +509,55 @@ func (s *Server) authorizeSecurityGroupIngress(r *request) (any, error) {
 	return resp, nil
 }
 
+// revokeSecurityGroupIngress is RevokeSecurityGroupIngress, with
+// IpPermissions.N, the older parameters, or SecurityGroupRuleId.N. As in a
+// default VPC, a rule that is not there is an InvalidPermission.NotFound
+// error, and then nothing is revoked.
+func (s *Server) revokeSecurityGroupIngress(r *request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, err := s.lookupGroup(r.form)
+	if err != nil {
+		return nil, err
+	}
+	gone := map[*rule]bool{}
+	if ids := list(r.form, "SecurityGroupRuleId"); len(ids) > 0 {
+		for _, id := range ids {
+			i := slices.IndexFunc(g.rules, func(x *rule) bool { return x.id == id })
+			if i < 0 {
+				return nil, apiErr("InvalidSecurityGroupRuleId.NotFound", "The security group rule ID '%s' does not exist", id)
+			}
+			gone[g.rules[i]] = true
+		}
+	} else {
+		prefixes := members(r.form, "IpPermissions")
+		for i := range prefixes {
+			prefixes[i] += "."
+		}
+		if len(prefixes) == 0 {
+			prefixes = []string{""}
+		}
+		for _, p := range prefixes {
+			rs, err := s.permission(r.form, p)
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range rs {
+				i := slices.IndexFunc(g.rules, func(y *rule) bool { return y.key() == x.key() })
+				if i < 0 {
+					return nil, apiErr("InvalidPermission.NotFound", "The specified rule does not exist in this security group.")
+				}
+				gone[g.rules[i]] = true
+			}
+		}
+	}
+	g.rules = slices.DeleteFunc(g.rules, func(x *rule) bool { return gone[x] })
+	return &struct {
+		RequestID string `xml:"requestId"`
+		Return    bool   `xml:"return"`
+	}{r.id, true}, nil
+}
+
 // permission returns the rules of the IP permission whose parameters
 // start with p.
 func (s *Server) permission(f url.Values, p string) ([]*rule, error) {

@@ -4,7 +4,8 @@
 // requests a version this server does not run, takes one of the
 // environment's rollout slots, downloads the bundle jepush uploaded once,
 // verifies it and requests its deployment in app.json; at the end of the
-// run, Report writes what the server runs back into the document. A slot
+// run, Report writes what the server runs into its own observation object
+// (globalstate.ObservationKey): the server never writes the document. A slot
 // is held while a server deploys, so that at most max_parallel servers
 // switch at the same time and the environment keeps serving. See
 // docs/ec2.md.
@@ -187,26 +188,7 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions)
 		return nil // Report says why; a new request (another version) moves on
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	_, err = f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
-		busy := 0
-		for _, s := range e.Servers {
-			if o := s.Observed; s.Name != f.s.Server && o != nil && o.Deploying != "" && now.Sub(o.Date) < staleClaim {
-				busy++
-			}
-		}
-		if busy >= max(1, e.MaxParallel) {
-			return errNoSlot
-		}
-		me := e.Server(f.s.Server)
-		if me == nil {
-			return fmt.Errorf("server %q is not in %s", f.s.Server, f.st.URL(ae.App, ae.Env))
-		}
-		if me.Observed == nil {
-			me.Observed = &globalstate.Observed{}
-		}
-		me.Observed.Deploying, me.Observed.Date, me.Observed.Error = want, now, ""
-		return nil
-	})
+	err = f.claim(ctx, doc, &a, want, now)
 	if errors.Is(err, errNoSlot) {
 		fmt.Fprintf(f.log, "%s: %s is requested; waiting for a rollout slot (max_parallel servers switch at a time)\n", ae, want)
 		return nil
@@ -217,17 +199,17 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions)
 	if !versions.Has(ae, want) {
 		out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.s.Bucket, Key: aws.String(BundleKey(ae.App, want)), ExpectedBucketOwner: f.st.ExpectedOwner()})
 		if err != nil {
-			return f.release(ctx, ae, fmt.Errorf("downloading s3://%s/%s: %w", f.s.Bucket, BundleKey(ae.App, want), err))
+			return f.release(ctx, doc, &a, fmt.Errorf("downloading s3://%s/%s: %w", f.s.Bucket, BundleKey(ae.App, want), err))
 		}
 		_, err = versions.Receive(ae, want, out.Body)
 		out.Body.Close()
 		if err != nil {
-			return f.release(ctx, ae, err)
+			return f.release(ctx, doc, &a, err)
 		}
 		fmt.Fprintf(f.log, "%s: downloaded and verified %s from s3://%s/%s\n", ae, want, f.s.Bucket, BundleKey(ae.App, want))
 	}
 	if _, err := state.UpdateApp(appJSON, func(a *state.App) error { a.Request(want, now, false); return nil }); err != nil {
-		return f.release(ctx, ae, err)
+		return f.release(ctx, doc, &a, err)
 	}
 	fmt.Fprintf(f.log, "%s: deploying %s, as the global state requests\n", ae, want)
 	return nil
@@ -264,15 +246,67 @@ func (f *follower) place(ae state.AppEnv, appJSON string, doc *globalstate.Env, 
 	return nil
 }
 
-// release gives the slot back after a failure before the deployment began.
-func (f *follower) release(ctx context.Context, ae state.AppEnv, cause error) error {
-	_, err := f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
-		if me := e.Server(f.s.Server); me != nil && me.Observed != nil {
-			me.Observed.Deploying, me.Observed.Error = "", cause.Error()
+// claim takes a rollout slot for version want. A server writes only its
+// own observation object (its role allows nothing else), so the slot is
+// taken without a shared compare-and-swap: the server first writes its
+// claim (deploying want), then reads every other server's observation;
+// if max_parallel others are deploying (claims older than staleClaim
+// aside), it withdraws its claim and waits for the next run. Safe: of
+// any max_parallel+1 claims, the last one written is written before its
+// writer reads, and S3 reads see every write before them, so that writer
+// sees them all and withdraws.
+func (f *follower) claim(ctx context.Context, doc *globalstate.Env, a *state.App, want string, now time.Time) error {
+	me := doc.Server(f.s.Server)
+	key := doc.ObservationOf(me)
+	prev, err := f.own(ctx, doc)
+	if err != nil {
+		return err
+	}
+	o := globalstate.Observed{CurrentVersion: a.CurrentVersion, Deploying: want, For: want, Date: now}
+	if prev != nil {
+		o.Extra = prev.Extra
+	}
+	if err := f.st.PutObservation(ctx, key, &o); err != nil {
+		return err
+	}
+	if err := f.st.Observe(ctx, doc); err != nil {
+		return err
+	}
+	busy := 0
+	for _, s := range doc.Servers {
+		if o := s.Observed; s.Name != f.s.Server && o != nil && o.Deploying != "" && now.Sub(o.Date) < staleClaim {
+			busy++
 		}
+	}
+	if busy < max(1, doc.MaxParallel) {
 		return nil
-	})
-	return errors.Join(cause, err)
+	}
+	back := globalstate.Observed{CurrentVersion: a.CurrentVersion, For: want, Date: now, Extra: o.Extra}
+	if prev != nil {
+		back.Error = prev.Error
+	}
+	if err := f.st.PutObservation(ctx, key, &back); err != nil {
+		return err
+	}
+	return errNoSlot
+}
+
+// own returns what this server last reported: its observation object, or
+// what an older agent wrote into the document.
+func (f *follower) own(ctx context.Context, doc *globalstate.Env) (*globalstate.Observed, error) {
+	me := doc.Server(f.s.Server)
+	o, err := f.st.GetObservation(ctx, doc.ObservationOf(me))
+	if err != nil || o != nil {
+		return o, err
+	}
+	return me.Observed, nil
+}
+
+// release gives the slot back after a failure before the deployment began.
+func (f *follower) release(ctx context.Context, doc *globalstate.Env, a *state.App, cause error) error {
+	o := globalstate.Observed{CurrentVersion: a.CurrentVersion, Error: cause.Error(), For: doc.Requested.Version,
+		Date: time.Now().UTC().Truncate(time.Second)}
+	return errors.Join(cause, f.st.PutObservation(ctx, doc.ObservationOf(doc.Server(f.s.Server)), &o))
 }
 
 // Report writes what each followed environment runs here into its
@@ -298,27 +332,6 @@ func (f *follower) report(ctx context.Context, ae state.AppEnv) error {
 		}
 		return err
 	}
-	obs := func(doc *globalstate.Env) globalstate.Observed {
-		o := globalstate.Observed{CurrentVersion: a.CurrentVersion}
-		if a.Deployment != nil {
-			o.Deploying = a.Deployment.Version
-		}
-		// An error Sync recorded (a download that failed) stands until the
-		// requested version runs or deploys here.
-		if me := doc.Server(f.s.Server); me != nil && me.Observed != nil && a.Deployment == nil &&
-			doc.Requested != nil && a.CurrentVersion != doc.Requested.Version {
-			o.Error = me.Observed.Error
-		}
-		if r := doc.Requested; r != nil && a.CurrentVersion != r.Version && a.Failed(r.Version) {
-			for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
-				if fd := a.RecentFailedDeployments[i]; fd.Version == r.Version {
-					o.Error = fd.Reason
-					break
-				}
-			}
-		}
-		return o
-	}
 	doc, _, err := f.st.Get(ctx, ae.App, ae.Env)
 	if err != nil {
 		return err
@@ -327,22 +340,38 @@ func (f *follower) report(ctx context.Context, ae state.AppEnv) error {
 	if me == nil {
 		return nil
 	}
-	if o, want := me.Observed, obs(doc); o != nil && o.CurrentVersion == want.CurrentVersion && o.Deploying == want.Deploying && o.Error == want.Error {
+	prev, err := f.own(ctx, doc)
+	if err != nil {
+		return err
+	}
+	o := globalstate.Observed{CurrentVersion: a.CurrentVersion}
+	if a.Deployment != nil {
+		o.Deploying = a.Deployment.Version
+	}
+	if r := doc.Requested; r != nil {
+		o.For = r.Version
+		// An error Sync recorded (a download that failed) stands until the
+		// requested version runs or deploys here.
+		if prev != nil && a.Deployment == nil && a.CurrentVersion != r.Version && (prev.For == "" || prev.For == r.Version) {
+			o.Error = prev.Error
+		}
+		if a.CurrentVersion != r.Version && a.Failed(r.Version) {
+			for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
+				if fd := a.RecentFailedDeployments[i]; fd.Version == r.Version {
+					o.Error = fd.Reason
+					break
+				}
+			}
+		}
+	}
+	if p := prev; p != nil && p.CurrentVersion == o.CurrentVersion && p.Deploying == o.Deploying && p.Error == o.Error && p.For == o.For {
 		return nil // nothing new: no write
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	_, err = f.st.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
-		if me := e.Server(f.s.Server); me != nil {
-			o := obs(e)
-			o.Date = now
-			if me.Observed != nil {
-				o.Extra = me.Observed.Extra
-			}
-			me.Observed = &o
-		}
-		return nil
-	})
-	return err
+	o.Date = time.Now().UTC().Truncate(time.Second)
+	if prev != nil {
+		o.Extra = prev.Extra
+	}
+	return f.st.PutObservation(ctx, doc.ObservationOf(me), &o)
 }
 
 // Follow makes this server follow app environment env ("APP/ENV") in the

@@ -59,9 +59,16 @@ type Server struct {
 	// its console showed them at its first boot.
 	HostKeys []string `json:"host_keys,omitempty"`
 	// Bootstrap is set while jepush makes the server, and says how far it got.
-	Bootstrap *Bootstrap  `json:"bootstrap,omitempty"`
-	Observed  *Observed   `json:"observed,omitempty"`
-	Extra     state.Extra `json:"-"`
+	Bootstrap *Bootstrap `json:"bootstrap,omitempty"`
+	// Observation is the key of the object the server reports to (which
+	// its role lets it write, and nothing else); "" is ObservationKey of
+	// its name. Written by jepush.
+	Observation string `json:"observation,omitempty"`
+	// Observed is what the server last reported: from its observation
+	// object when Store.Observe read it, else what an older agent wrote
+	// into the document.
+	Observed *Observed   `json:"observed,omitempty"`
+	Extra    state.Extra `json:"-"`
 }
 
 // Bootstrap records the making of a server, so that an interrupted one
@@ -103,13 +110,46 @@ func (e *Env) ReadyRoles() []string {
 	return out
 }
 
+// ObservationOf returns the key server s reports to.
+func (e *Env) ObservationOf(s *Server) string {
+	if s.Observation != "" {
+		return s.Observation
+	}
+	return ObservationKey(e.App, e.Env, s.Name)
+}
+
+// HasInstances reports whether a server of the document is an EC2 instance.
+func (e *Env) HasInstances() bool {
+	for i := range e.Servers {
+		if e.Servers[i].InstanceID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Roles returns the roles that have servers in the document, sorted.
+func (e *Env) Roles() []string {
+	var out []string
+	for i := range e.Servers {
+		if r := e.Servers[i].RoleOrWeb(); !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Observed is what a server's agent last reported.
 type Observed struct {
-	CurrentVersion string      `json:"current_version,omitempty"`
-	Deploying      string      `json:"deploying,omitempty"`
-	Error          string      `json:"error,omitempty"`
-	Date           time.Time   `json:"date"`
-	Extra          state.Extra `json:"-"`
+	CurrentVersion string `json:"current_version,omitempty"`
+	Deploying      string `json:"deploying,omitempty"`
+	Error          string `json:"error,omitempty"`
+	// For is the version the document requested when the server wrote
+	// this: an Error is about it ("" from older agents).
+	For   string      `json:"for,omitempty"`
+	Date  time.Time   `json:"date"`
+	Extra state.Extra `json:"-"`
 }
 
 // historyCap is how many requests History keeps.
@@ -210,4 +250,13 @@ func (o *Observed) UnmarshalJSON(b []byte) error {
 func (o Observed) MarshalJSON() ([]byte, error) {
 	type plain Observed
 	return state.EncodeKeep(plain(o), o.Extra)
+}
+
+// ObservationKey is where a server reports what it runs: one object per
+// server, envs/APP/ENV/observed/ID.json, which only that server may write.
+// ID is the server's aws:userid (role-id:instance-id) for servers jepush
+// made, whose role allows exactly that key; its name for servers added by
+// hand.
+func ObservationKey(app, env, id string) string {
+	return "envs/" + app + "/" + env + "/observed/" + id + ".json"
 }

@@ -151,3 +151,54 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
+
+// GetObservation reads the observation object at key (nil when there is none).
+func (s *Store) GetObservation(ctx context.Context, key string) (*Observed, error) {
+	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key, ExpectedBucketOwner: s.ExpectedOwner()})
+	if NotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	var o Observed
+	if err := state.Decode("s3://"+s.Bucket+"/"+key, data, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// PutObservation writes a server's observation object: only that server
+// writes it, so a plain write.
+func (s *Store) PutObservation(ctx context.Context, key string, o *Observed) error {
+	body, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: bytes.NewReader(append(body, '\n')),
+		ContentType: aws.String("application/json"), ExpectedBucketOwner: s.ExpectedOwner()})
+	if err != nil {
+		return fmt.Errorf("writing s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return nil
+}
+
+// Observe sets each server's Observed from its observation object, when
+// it has one (an older agent's report in the document stands otherwise).
+func (s *Store) Observe(ctx context.Context, e *Env) error {
+	for i := range e.Servers {
+		o, err := s.GetObservation(ctx, e.ObservationOf(&e.Servers[i]))
+		if err != nil {
+			return err
+		}
+		if o != nil {
+			e.Servers[i].Observed = o
+		}
+	}
+	return nil
+}

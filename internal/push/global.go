@@ -125,6 +125,9 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 		if err != nil {
 			return err
 		}
+		if err := g.Store.Observe(ctx, e); err != nil {
+			return err
+		}
 		var live, failed, waiting []string
 		var toPoke []remote.Target
 		for i, s := range g.Servers {
@@ -186,7 +189,7 @@ func serverState(o *globalstate.Observed, id string) (state, line string) {
 		return "live", id + " is live"
 	case o.Deploying == id:
 		return "deploying", "deploying " + id
-	case o.Error != "" && o.Deploying == "":
+	case o.Error != "" && o.Deploying == "" && (o.For == "" || o.For == id):
 		return "failed", "failed: " + o.Error
 	case o.Deploying != "":
 		return "busy", "busy with " + o.Deploying
