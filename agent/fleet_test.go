@@ -50,9 +50,14 @@ func TestFollowGlobalState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// doc is the document with each server's own observation object read
+	// in (servers report there, not into the document).
 	doc := func() *globalstate.Env {
 		e, _, err := st.Get(ctx, "web", "prod")
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Observe(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		return e
