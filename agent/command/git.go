@@ -130,31 +130,26 @@ func webhookCommand() *cli.Command {
 				Log: c.App.ErrWriter,
 			}
 			fmt.Fprintf(c.App.ErrWriter, "webhook: serving on %s\n", ln.Addr())
-			return serveUntilIdle(c.Context, ln, h, c.Duration("idle"))
+			return serveUntilIdle(c.Context, ln, h.Server(), c.Duration("idle"))
 		},
 	}
 }
 
-// serveUntilIdle serves h on ln until ctx ends or, when idle > 0, no
-// request came for that long.
-func serveUntilIdle(ctx context.Context, ln net.Listener, h http.Handler, idle time.Duration) error {
+// serveUntilIdle serves srv (its limits set, as gitdeploy.Webhook.Server
+// makes it) on ln until ctx ends or, when idle > 0, no request came for
+// that long.
+func serveUntilIdle(ctx context.Context, ln net.Listener, srv *http.Server, idle time.Duration) error {
 	var mu sync.Mutex
 	active, last := map[net.Conn]bool{}, time.Now()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      time.Minute,
-		ConnState: func(conn net.Conn, s http.ConnState) {
-			mu.Lock()
-			defer mu.Unlock()
-			if s == http.StateActive {
-				active[conn] = true
-			} else {
-				delete(active, conn)
-			}
-			last = time.Now()
-		},
+	srv.ConnState = func(conn net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateActive {
+			active[conn] = true
+		} else {
+			delete(active, conn)
+		}
+		last = time.Now()
 	}
 	done := make(chan struct{})
 	defer close(done)
