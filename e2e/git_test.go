@@ -56,7 +56,9 @@ func TestGitWebhook(t *testing.T) {
 	// jepush git:setup, with the server's host key from our known_hosts.
 	home := lab.SSHHome(t, srv)
 	repo := fmt.Sprintf("ssh://root@%s/srv/git/hello.git", srv.Addr)
-	cmd := exec.Command(jepush, "git:setup", "prod", "--dir", src, "--host", "root@"+srv.Addr.String(), "--repo", repo, "--json")
+	// The test delivers from outside the server, without a TLS proxy:
+	// listening on all addresses is the explicit opt-in (issue #17).
+	cmd := exec.Command(jepush, "git:setup", "prod", "--dir", src, "--host", "root@"+srv.Addr.String(), "--repo", repo, "--listen-all", "--json")
 	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=")
 	out, err := cmd.Output()
 	if err != nil {

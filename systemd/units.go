@@ -27,9 +27,10 @@ const (
 // DefaultWebhookPort is where the git webhook listens unless told.
 const DefaultWebhookPort = 9100
 
-// WebhookUnits returns the git webhook's socket (listening on port) and
-// service (running exe; "" means DefaultExec).
-func WebhookUnits(exe string, port int) []Unit {
+// WebhookUnits returns the git webhook's socket and service (running exe;
+// "" means DefaultExec). The socket listens on port of the loopback
+// address, or of all addresses if listenAll.
+func WebhookUnits(exe string, port int, listenAll bool) []Unit {
 	if exe == "" {
 		exe = DefaultExec
 	}
@@ -41,8 +42,12 @@ func WebhookUnits(exe string, port int) []Unit {
 	if err != nil {
 		panic(err)
 	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	if listenAll {
+		listen = strconv.Itoa(port)
+	}
 	return []Unit{
-		{Name: WebhookSocket, Content: []byte(strings.Replace(string(sock), "ListenStream=9100\n", "ListenStream="+strconv.Itoa(port)+"\n", 1))},
+		{Name: WebhookSocket, Content: []byte(strings.Replace(string(sock), "ListenStream=127.0.0.1:9100\n", "ListenStream="+listen+"\n", 1))},
 		{Name: WebhookService, Content: []byte(strings.Replace(string(svc), "ExecStart="+DefaultExec+" ", "ExecStart="+exe+" ", 1))},
 	}
 }

@@ -51,7 +51,7 @@ func TestUnits(t *testing.T) {
 }
 
 func TestWebhookUnits(t *testing.T) {
-	us := WebhookUnits("/usr/bin/jeagent", 9200)
+	us := WebhookUnits("/usr/bin/jeagent", 9200, true)
 	if len(us) != 2 || us[0].Name != WebhookSocket || us[1].Name != WebhookService {
 		t.Fatalf("units: %v", us)
 	}
@@ -65,6 +65,31 @@ func TestWebhookUnits(t *testing.T) {
 	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=/var/cloud", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n"} {
 		if !strings.Contains(svc, want) {
 			t.Errorf("service lacks %q", want)
+		}
+	}
+}
+
+// TestWebhookLoopback: the webhook's socket listens on loopback unless
+// told to listen on all addresses (issue #17: a front-door proxy gives it
+// TLS; until then, listening on all addresses is an explicit opt-in).
+func TestWebhookLoopback(t *testing.T) {
+	sock := string(WebhookUnits("/usr/bin/jeagent", 9200, false)[0].Content)
+	if !strings.Contains(sock, "\nListenStream=127.0.0.1:9200\n") || strings.Count(sock, "ListenStream=") != 1 {
+		t.Errorf("by default, the socket does not listen on loopback only:\n%s", sock)
+	}
+	all := string(WebhookUnits("/usr/bin/jeagent", 9200, true)[0].Content)
+	if !strings.Contains(all, "\nListenStream=9200\n") || strings.Count(all, "ListenStream=") != 1 {
+		t.Errorf("with listenAll, the socket does not listen on all addresses:\n%s", all)
+	}
+}
+
+// TestWebhookUnitLimits: what the webhook's service may take, whoever
+// sends to it, is capped by systemd too: memory and tasks.
+func TestWebhookUnitLimits(t *testing.T) {
+	svc := string(WebhookUnits("/usr/bin/jeagent", 9200, false)[1].Content)
+	for _, want := range []string{"\nMemoryMax=", "\nTasksMax=", "\nEnvironment=GOMEMLIMIT="} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("the webhook's service has no %s", strings.TrimSpace(want))
 		}
 	}
 }

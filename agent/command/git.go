@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,12 +35,14 @@ func gitCommand() *cli.Command {
 				"webhook's shared secret and the git server's SSH host keys; `jepush git:setup` sends\n" +
 				"them). Makes the environment's deploy key the first time (APP/ENV/git/id_ed25519,\n" +
 				"root-only), records --repo and --branch in app.json (\"git\"), and where systemd runs\n" +
-				"installs and starts jeagent-webhook.socket on --port. Prints the deploy key's public\n" +
-				"half and the webhook's path.",
+				"installs and starts jeagent-webhook.socket on --port of the loopback address (a reverse\n" +
+				"proxy with TLS forwards to it, docs/git.md), or of all addresses with --listen-all.\n" +
+				"Prints the deploy key's public half and the webhook's path.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "repo", Required: true, Usage: "the repository's SSH `URL` (git@github.com:acme/shop.git)"},
 				&cli.StringFlag{Name: "branch", Value: "main", Usage: "the `BRANCH` whose pushes deploy"},
 				&cli.IntFlag{Name: "port", Value: systemd.DefaultWebhookPort, Usage: "the webhook's `PORT`"},
+				&cli.BoolFlag{Name: "listen-all", Usage: "listen on all addresses, in plain HTTP, instead of loopback only (until a reverse proxy gives it TLS)"},
 				&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			},
 			Action: func(c *cli.Context) error {
@@ -67,13 +70,21 @@ func gitCommand() *cli.Command {
 					Path      string `json:"path"`
 					Port      int    `json:"port"`
 					Socket    string `json:"socket"`
-				}{pub, "/hooks/" + ae.App + "/" + ae.Env, c.Int("port"), ""}
+					// Listen is where the socket listens: 127.0.0.1:PORT, or
+					// PORT (all addresses); "" when no socket was installed.
+					Listen string `json:"listen,omitempty"`
+				}{pub, "/hooks/" + ae.App + "/" + ae.Env, c.Int("port"), "", ""}
 				if l.Root == state.DefaultRoot && util.IsRunningSystemd() {
-					r, err := sysd.Setup(c.Context, sysd.UnitDir, systemd.WebhookUnits(systemd.Exec(), c.Int("port")), systemd.WebhookSocket)
+					units := systemd.WebhookUnits(systemd.Exec(), c.Int("port"), c.Bool("listen-all"))
+					r, err := sysd.Setup(c.Context, sysd.UnitDir, units, systemd.WebhookSocket)
 					if err != nil {
 						return err
 					}
 					out.Socket = r.String()
+					out.Listen = "127.0.0.1:" + strconv.Itoa(c.Int("port"))
+					if c.Bool("listen-all") {
+						out.Listen = strconv.Itoa(c.Int("port"))
+					}
 				} else {
 					out.Socket = "systemd is not running here (or the root is not /var/cloud): run `jeagent webhook --listen ADDR` yourself"
 				}
@@ -82,6 +93,9 @@ func gitCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "%s follows branch %s of %s\ndeploy key: %s\nwebhook: port %d, path %s\n%s\n",
 					ae, req.Branch, req.Repository, out.PublicKey, out.Port, out.Path, out.Socket)
+				if out.Listen != "" {
+					fmt.Fprintf(c.App.Writer, "listening on %s\n", out.Listen)
+				}
 				return nil
 			},
 		}},
@@ -130,31 +144,26 @@ func webhookCommand() *cli.Command {
 				Log: c.App.ErrWriter,
 			}
 			fmt.Fprintf(c.App.ErrWriter, "webhook: serving on %s\n", ln.Addr())
-			return serveUntilIdle(c.Context, ln, h, c.Duration("idle"))
+			return serveUntilIdle(c.Context, ln, h.Server(), c.Duration("idle"))
 		},
 	}
 }
 
-// serveUntilIdle serves h on ln until ctx ends or, when idle > 0, no
-// request came for that long.
-func serveUntilIdle(ctx context.Context, ln net.Listener, h http.Handler, idle time.Duration) error {
+// serveUntilIdle serves srv (its limits set, as gitdeploy.Webhook.Server
+// makes it) on ln until ctx ends or, when idle > 0, no request came for
+// that long.
+func serveUntilIdle(ctx context.Context, ln net.Listener, srv *http.Server, idle time.Duration) error {
 	var mu sync.Mutex
 	active, last := map[net.Conn]bool{}, time.Now()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      time.Minute,
-		ConnState: func(conn net.Conn, s http.ConnState) {
-			mu.Lock()
-			defer mu.Unlock()
-			if s == http.StateActive {
-				active[conn] = true
-			} else {
-				delete(active, conn)
-			}
-			last = time.Now()
-		},
+	srv.ConnState = func(conn net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateActive {
+			active[conn] = true
+		} else {
+			delete(active, conn)
+		}
+		last = time.Now()
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -3,7 +3,9 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
+	"github.com/jecloud/jecloud/internal/push"
 	"github.com/jecloud/jecloud/systemd"
 	"github.com/urfave/cli/v2"
 )
@@ -22,6 +24,7 @@ func gitSetupCommand() *cli.Command {
 			&cli.StringFlag{Name: "repo", Required: true, Usage: "the repository's SSH `URL` (git@github.com:acme/shop.git)"},
 			&cli.StringFlag{Name: "branch", Value: "main", Usage: "the `BRANCH` whose pushes deploy"},
 			&cli.IntFlag{Name: "port", Value: systemd.DefaultWebhookPort, Usage: "the webhook's `PORT` on each server"},
+			&cli.BoolFlag{Name: "listen-all", Usage: "make the webhook listen on all addresses, in plain HTTP, instead of loopback only (behind a reverse proxy with TLS, docs/git.md)"},
 			&cli.StringSliceFlag{Name: "known-hosts", Usage: "read the git server's host keys from `FILE` (default ~/.ssh/known_hosts)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		),
@@ -30,7 +33,7 @@ func gitSetupCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.SetupGit(c.Context, c.String("repo"), c.String("branch"), c.Int("port"), c.StringSlice("known-hosts"))
+			res, err := cl.SetupGit(c.Context, c.String("repo"), c.String("branch"), c.Int("port"), c.Bool("listen-all"), c.StringSlice("known-hosts"))
 			if err != nil {
 				return err
 			}
@@ -44,7 +47,12 @@ func gitSetupCommand() *cli.Command {
 				fmt.Fprintf(w, "     Payload URL:  %s\n", h.WebhookURL)
 			}
 			fmt.Fprintf(w, "     Content type: application/json\n     Secret:       %s\n     Events:       Just the push event\n", res.Secret)
-			fmt.Fprintf(w, "   Serve it over HTTPS through a reverse proxy on the server (docs/git.md, TLS).\n\n")
+			if slices.ContainsFunc(res.Hosts, push.GitSetupOne.Loopback) {
+				fmt.Fprintf(w, "   The webhook listens on loopback only (127.0.0.1:%d): GitHub reaches it once a reverse\n"+
+					"   proxy with TLS on each server forwards /hooks/ to it (docs/git.md, TLS).\n\n", c.Int("port"))
+			} else {
+				fmt.Fprintf(w, "   Serve it over HTTPS through a reverse proxy on the server (docs/git.md, TLS).\n\n")
+			}
 			fmt.Fprintf(w, "2. Add each server's deploy key (Settings, Deploy keys, Add deploy key; read access only):\n")
 			for _, h := range res.Hosts {
 				fmt.Fprintf(w, "     %s: %s\n", h.Host, h.PublicKey)

@@ -29,24 +29,33 @@ type Builder struct {
 	Reserve int64
 }
 
-// Build fetches commit of g's repository with ae's deploy key, checks it
-// out with its submodules, and stores its bundle as versions/ID.tar.zst,
-// made by the bundler of `jepush bundle`: the same tree gives the same ID.
-// It returns the ID. Nothing half-made is left in versions/; a checkout
-// left by an interrupted build is removed by the next one.
-func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (string, error) {
+// Build fetches the branch of g's repository with ae's deploy key and
+// builds its tip on the git server: the commit asked for (that of the push
+// the webhook accepted) if it is still the tip, else the tip, saying so in
+// the log. A signed delivery of an old commit, replayed later, thus cannot
+// bring that commit back. It checks the tip out with its submodules and
+// stores its bundle as versions/ID.tar.zst, made by the bundler of `jepush
+// bundle`: the same tree gives the same ID. It returns the commit built and
+// the version ID. Nothing half-made is left in versions/; a checkout left
+// by an interrupted build is removed by the next one.
+func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (built, id string, err error) {
 	if !IsCommit(commit) {
-		return "", fmt.Errorf("%q is not a commit ID", commit)
+		return "", "", fmt.Errorf("%q is not a commit ID", commit)
 	}
 	if _, err := Endpoint(g.Repository); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := CheckBranch(g.Branch); err != nil {
-		return "", err
+		return "", "", err
 	}
 	f := FilesOf(b.Layout, ae)
-	if err := b.mirror(ctx, f, g, commit); err != nil {
-		return "", err
+	tip, err := b.fetchTip(ctx, f, g)
+	if err != nil {
+		return "", "", err
+	}
+	if tip != commit {
+		b.logf("commit %s is not the tip of branch %s on the git server: building its tip %s (the delivery was replayed, or a newer push overtook it)\n",
+			commit[:12], g.Branch, tip[:12])
 	}
 	// Checkouts of interrupted builds.
 	old, _ := filepath.Glob(filepath.Join(f.Dir, ".build-*"))
@@ -62,58 +71,63 @@ func (b *Builder) Build(ctx context.Context, ae state.AppEnv, g state.Git, commi
 		b.git(context.Background(), f, f.Mirror(), "worktree", "remove", "--force", work)
 		os.RemoveAll(work)
 	}()
-	if err := b.git(ctx, f, f.Mirror(), "worktree", "add", "--detach", "--force", work, commit); err != nil {
-		return "", fmt.Errorf("check out %s: %w", commit[:12], err)
+	if err := b.git(ctx, f, f.Mirror(), "worktree", "add", "--detach", "--force", work, tip); err != nil {
+		return "", "", fmt.Errorf("check out %s: %w", tip[:12], err)
 	}
 	if _, err := os.Stat(filepath.Join(work, ".gitmodules")); err == nil {
 		if err := b.git(ctx, f, work, "submodule", "update", "--init", "--recursive"); err != nil {
-			return "", fmt.Errorf("submodules of %s (the deploy key must be allowed on their repositories too): %w", commit[:12], err)
+			return "", "", fmt.Errorf("submodules of %s (the deploy key must be allowed on their repositories too): %w", tip[:12], err)
 		}
 	}
 	// Stored as `jeagent receive` leaves a bundle, with its receipt, so
 	// that the deployment does not verify it again.
-	return versions.Store{Layout: b.Layout, Reserve: b.Reserve}.Put(ae, work)
+	id, err = versions.Store{Layout: b.Layout, Reserve: b.Reserve}.Put(ae, work)
+	return tip, id, err
 }
 
-// mirror fetches the branch into the environment's bare mirror and makes
-// sure commit is there.
-func (b *Builder) mirror(ctx context.Context, f Files, g state.Git, commit string) error {
+func (b *Builder) logf(format string, args ...any) {
+	if b.Log != nil {
+		fmt.Fprintf(b.Log, format, args...)
+	}
+}
+
+// fetchTip fetches the branch into the environment's bare mirror, always
+// (a commit already there may no longer be the branch's), and returns the
+// commit that is its tip on the git server.
+func (b *Builder) fetchTip(ctx context.Context, f Files, g state.Git) (string, error) {
 	m := f.Mirror()
 	if _, err := os.Stat(filepath.Join(m, "HEAD")); err != nil {
 		os.RemoveAll(m)
 		if err := b.git(ctx, f, "", "init", "--quiet", "--bare", m); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if err := b.git(ctx, f, m, "config", "remote.origin.url", g.Repository); err != nil {
-		return err
+		return "", err
 	}
-	if b.has(ctx, f, commit) {
-		return nil
+	remote := "refs/remotes/origin/" + g.Branch
+	if err := b.git(ctx, f, m, "fetch", "--quiet", "--no-tags", "origin", "+refs/heads/"+g.Branch+":"+remote); err != nil {
+		return "", fmt.Errorf("fetch branch %s of %s: %w", g.Branch, g.Repository, err)
 	}
-	ref := "+refs/heads/" + g.Branch + ":refs/remotes/origin/" + g.Branch
-	if err := b.git(ctx, f, m, "fetch", "--quiet", "--no-tags", "origin", ref); err != nil {
-		return fmt.Errorf("fetch branch %s of %s: %w", g.Branch, g.Repository, err)
+	var out bytes.Buffer
+	if err := b.gitOut(ctx, f, m, &out, "rev-parse", "--verify", "--quiet", remote+"^{commit}"); err != nil {
+		return "", fmt.Errorf("branch %s of %s: no commit after the fetch: %w", g.Branch, g.Repository, err)
 	}
-	if b.has(ctx, f, commit) {
-		return nil
+	tip := strings.TrimSpace(out.String())
+	if !IsCommit(tip) {
+		return "", fmt.Errorf("branch %s of %s: git rev-parse gave %q, not a commit ID", g.Branch, g.Repository, tip)
 	}
-	// Pushed and then overwritten by a force push: ask for the commit itself.
-	if err := b.git(ctx, f, m, "fetch", "--quiet", "--no-tags", "origin", commit); err != nil || !b.has(ctx, f, commit) {
-		return fmt.Errorf("commit %s is not on branch %s of %s (nor can it be fetched by its ID)", commit, g.Branch, g.Repository)
-	}
-	return nil
-}
-
-func (b *Builder) has(ctx context.Context, f Files, commit string) bool {
-	quiet := *b
-	quiet.Log = nil // "not a valid object name" is the expected answer
-	return quiet.git(ctx, f, f.Mirror(), "cat-file", "-e", commit+"^{commit}") == nil
+	return tip, nil
 }
 
 // git runs git in dir ("" for none) with the deploy key and the recorded
 // host keys, never asking anything.
 func (b *Builder) git(ctx context.Context, f Files, dir string, args ...string) error {
+	return b.gitOut(ctx, f, dir, nil, args...)
+}
+
+// gitOut is git with its standard output to stdout (nil: none).
+func (b *Builder) gitOut(ctx context.Context, f Files, dir string, stdout io.Writer, args ...string) error {
 	prog := b.Git
 	if prog == "" {
 		prog = "git"
@@ -135,6 +149,7 @@ func (b *Builder) git(ctx context.Context, f Files, dir string, args ...string) 
 		// Submodules over file:// or other transports than SSH are refused.
 		"GIT_ALLOW_PROTOCOL=ssh",
 	)
+	cmd.Stdout = stdout
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if b.Log != nil {

@@ -127,11 +127,11 @@ func TestWebhookRefusals(t *testing.T) {
 		code                                    int
 		want                                    string
 	}{
-		{"unknown environment", "POST", "/hooks/shop/staging", body, sig, "x1", 404, "not set up for git deploys"},
+		{"unknown environment", "POST", "/hooks/shop/staging", body, sig, "x1", 401, "not accepted"},
 		{"bad path", "POST", "/hooks/shop", body, sig, "x2", 404, "the webhook URL is /hooks/APP/ENV"},
 		{"GET", "GET", "/hooks/shop/prod", "", "", "", 405, "send a POST"},
-		{"no signature", "POST", "/hooks/shop/prod", body, "", "x3", 401, "bad signature"},
-		{"signature of another body", "POST", "/hooks/shop/prod", body, Sign([]byte(secret), []byte("{}")), "x4", 401, "bad signature"},
+		{"no signature", "POST", "/hooks/shop/prod", body, "", "x3", 401, "not accepted"},
+		{"signature of another body", "POST", "/hooks/shop/prod", body, Sign([]byte(secret), []byte("{}")), "x4", 401, "not accepted"},
 		{"no delivery ID", "POST", "/hooks/shop/prod", body, sig, "", 400, "needed to refuse replays"},
 		{"generic form", "POST", "/hooks/shop/prod/", body, sig, "x5", 202, "accepted"},
 		{"replay", "POST", "/hooks/shop/prod", body, sig, "x5", 409, "replay refused"},

@@ -1,8 +1,10 @@
 package gitdeploy
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +26,19 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-// MaxPayload is the largest event accepted (GitHub caps theirs at 25 MB).
-const MaxPayload = 25 << 20
+// MaxPayload is the largest event accepted. It is read, and held, before
+// its signature can be checked, so it bounds what an unauthenticated
+// request costs: GitHub's push events are a few KB to a few hundred (it
+// sends at most 20 commits in one), far below this.
+const MaxPayload = 4 << 20
+
+// MaxUnverified is how many deliveries are served at once before their
+// signature is verified; more are answered 503 at once. With MaxPayload it
+// bounds the memory unauthenticated requests can take (16 MiB).
+const MaxUnverified = 4
+
+// MaxHeaderBytes caps a request's header lines (GitHub's are under 2 KB).
+const MaxHeaderBytes = 16 << 10
 
 // maxDeliveries is how many delivery IDs an environment remembers.
 const maxDeliveries = 1000
@@ -48,7 +62,33 @@ type Webhook struct {
 	// Log gets one line per delivery: what was done with it and why.
 	Log io.Writer
 	Now func() time.Time
+
+	semOnce sync.Once
+	sem     chan struct{} // one token per delivery not yet verified
 }
+
+// Server returns an HTTP server for h with the limits an unauthenticated
+// sender may not go past: header size, and how long the header and the
+// whole request may take to arrive.
+func (h *Webhook) Server() *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       30 * time.Second,
+	}
+}
+
+func (h *Webhook) tokens() chan struct{} {
+	h.semOnce.Do(func() { h.sem = make(chan struct{}, MaxUnverified) })
+	return h.sem
+}
+
+// unverified is how many deliveries are being served before their
+// signature is verified.
+func (h *Webhook) unverified() int { return len(h.tokens()) }
 
 // answer is the JSON body of every response.
 type answer struct {
@@ -58,19 +98,39 @@ type answer struct {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	code, ans, ae := h.handle(r)
+	code, ans, logged, ae := h.handle(r)
 	who := "webhook"
 	if ae != (state.AppEnv{}) {
 		who = "webhook " + ae.String()
 	}
-	delivery := deliveryID(r)
-	if delivery == "" {
-		delivery = "(none)"
+	delivery := "(none)"
+	if d := deliveryID(r); d != "" {
+		delivery = q(d)
 	}
-	fmt.Fprintf(h.Log, "%s: delivery %s from %s: %s %s\n", who, delivery, r.RemoteAddr, ans.Status, ans.Reason)
+	reason := ans.Reason
+	if logged != "" {
+		reason = logged
+	}
+	fmt.Fprintf(h.Log, "%s: delivery %s from %s: %s %s\n", who, delivery, r.RemoteAddr, ans.Status, reason)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(ans)
+}
+
+// q is s for a log line or an answer: bare when it has only characters
+// that cannot end a line, start an escape sequence or look like the log
+// line's own words (letters, digits and ._:/@+-), else strconv.Quote'd.
+// Everything that comes from the request goes through it.
+func q(s string) string {
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:/@+-", c) >= 0) {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 // refusal is why a delivery ends without a push being recorded: its HTTP
@@ -80,6 +140,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type refusal struct {
 	code           int
 	status, reason string
+	// log, if set, is the reason for the log line when the answer must
+	// not tell it (see notAccepted).
+	log string
 }
 
 func (e *refusal) Error() string { return e.status + " " + e.reason }
@@ -138,28 +201,41 @@ func (e pushEvent) repositories() []string {
 // the event, records the push in app.json and starts a roll-forward. It
 // returns the status code, the answer and the environment, if the URL
 // named a valid one (for the log line).
-func (h *Webhook) handle(r *http.Request) (int, answer, state.AppEnv) {
+//
+// At most MaxUnverified deliveries are served at once until their
+// signature is verified; more are refused with 503 at once.
+func (h *Webhook) handle(r *http.Request) (int, answer, string, state.AppEnv) {
+	select {
+	case h.tokens() <- struct{}{}:
+	default:
+		code, a, _ := answerOf(refused(http.StatusServiceUnavailable, "busy: %d deliveries are being received; retry later", MaxUnverified))
+		return code, a, "", state.AppEnv{}
+	}
+	verified := sync.OnceFunc(func() { <-h.tokens() })
+	defer verified()
 	ae, err := endpoint(r)
 	if err != nil {
-		code, a := answerOf(err)
-		return code, a, state.AppEnv{}
+		code, a, logged := answerOf(err)
+		return code, a, logged, state.AppEnv{}
 	}
-	a, err := h.accept(r, ae)
+	a, err := h.accept(r, ae, verified)
 	if err != nil {
-		code, a := answerOf(err)
-		return code, a, ae
+		code, a, logged := answerOf(err)
+		return code, a, logged, ae
 	}
-	return http.StatusAccepted, a, ae
+	return http.StatusAccepted, a, "", ae
 }
 
-// answerOf returns the status code and answer of a step's error. The steps
-// return only refusals; anything else would be a bug, answered with 500.
-func answerOf(err error) (int, answer) {
+// answerOf returns the status code and answer of a step's error, and the
+// log line's reason if it differs from the answer's. The steps return only
+// refusals; anything else would be a bug, answered with 500.
+func answerOf(err error) (int, answer, string) {
 	var rf *refusal
 	if !errors.As(err, &rf) {
 		rf = &refusal{code: http.StatusInternalServerError, status: "refused", reason: err.Error()}
 	}
-	return rf.answer()
+	code, a := rf.answer()
+	return code, a, rf.log
 }
 
 // endpoint returns the environment the URL path /hooks/APP/ENV names.
@@ -167,7 +243,7 @@ func endpoint(r *http.Request) (state.AppEnv, error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
 	if !ok || len(parts) != 2 {
-		return state.AppEnv{}, refused(http.StatusNotFound, "no such endpoint %s: the webhook URL is /hooks/APP/ENV", r.URL.Path)
+		return state.AppEnv{}, refused(http.StatusNotFound, "no such endpoint %s: the webhook URL is /hooks/APP/ENV", q(r.URL.Path))
 	}
 	ae := state.AppEnv{App: parts[0], Env: parts[1]}
 	if err := ae.Check(); err != nil {
@@ -179,11 +255,12 @@ func endpoint(r *http.Request) (state.AppEnv, error) {
 // accept takes a delivery to ae's endpoint through verify, parse and
 // record, and then starts a roll-forward: it returns the "accepted"
 // answer, or the refusal of the step that stopped it.
-func (h *Webhook) accept(r *http.Request, ae state.AppEnv) (answer, error) {
+func (h *Webhook) accept(r *http.Request, ae state.AppEnv, verified func()) (answer, error) {
 	d, err := h.verify(r, ae)
 	if err != nil {
 		return answer{}, err
 	}
+	verified()
 	commit, err := d.parse(r.Header.Get("X-GitHub-Event"))
 	if err != nil {
 		return answer{}, err
@@ -206,19 +283,34 @@ type delivery struct {
 // verify checks, in this order, that r is a POST, that ae is set up for
 // git deploys, that the payload is signed with its secret and that the
 // delivery ID is usable and new; the ID is then remembered, so that a
-// replay is refused.
+// replay is refused. An environment that is not set up (or has no secret)
+// and a bad signature get the same answer (notAccepted), after the same
+// work: the payload is read and its HMAC computed either way.
 func (h *Webhook) verify(r *http.Request, ae state.AppEnv) (*delivery, error) {
 	if r.Method != http.MethodPost {
-		return nil, refused(http.StatusMethodNotAllowed, "%s: send a POST", r.Method)
-	}
-	var app state.App
-	if err := state.Read(h.Layout.AppJSON(ae), &app); err != nil || app.Git == nil {
-		return nil, refused(http.StatusNotFound, "%s is not set up for git deploys here (jepush git:setup)", ae)
+		return nil, refused(http.StatusMethodNotAllowed, "%s: send a POST", q(r.Method))
 	}
 	f := FilesOf(h.Layout, ae)
-	body, err := readSigned(r, f)
-	if err != nil {
+	var app state.App
+	var why string // why the environment cannot take deliveries
+	secret, secretErr := f.ReadSecret()
+	if err := state.Read(h.Layout.AppJSON(ae), &app); err != nil || app.Git == nil {
+		why = fmt.Sprintf("%s is not set up for git deploys here (jepush git:setup)", ae)
+	} else if secretErr != nil {
+		why = secretErr.Error()
+	}
+	if why != "" {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	body, signed, err := readSigned(r, secret)
+	switch {
+	case err != nil:
 		return nil, err
+	case why != "":
+		return nil, notAccepted(why)
+	case !signed:
+		return nil, notAccepted("bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)")
 	}
 	id := deliveryID(r)
 	if err := h.checkNew(f, id); err != nil {
@@ -227,21 +319,31 @@ func (h *Webhook) verify(r *http.Request, ae state.AppEnv) (*delivery, error) {
 	return &delivery{ae: ae, git: app.Git, id: id, body: body}, nil
 }
 
-// readSigned reads the payload (at most MaxPayload bytes) and checks its
-// X-Hub-Signature-256 against the environment's secret.
-func readSigned(r *http.Request, f Files) ([]byte, error) {
-	secret, err := f.ReadSecret()
-	if err != nil {
-		return nil, refused(http.StatusServiceUnavailable, "%v", err)
+// notAccepted is the one answer to a delivery whose signature is bad and to
+// one for an environment that is not set up here: a prober cannot tell
+// them apart. The log line says which it was (why).
+func notAccepted(why string) error {
+	return &refusal{code: http.StatusUnauthorized, status: "refused",
+		reason: "not accepted: no app environment of this URL is set up here, or X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with its secret (the webhook's journal on the server says which)",
+		log:    why}
+}
+
+// readSigned reads the payload (at most MaxPayload bytes; none if its
+// Content-Length says more) and reports whether its X-Hub-Signature-256 is
+// right for secret.
+func readSigned(r *http.Request, secret []byte) ([]byte, bool, error) {
+	tooLarge := func(err error) error {
+		return refused(http.StatusRequestEntityTooLarge, "payload over %d bytes or cut short: %v", MaxPayload, err)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxPayload))
-	if err != nil {
-		return nil, refused(http.StatusRequestEntityTooLarge, "payload over %d bytes or cut short: %v", MaxPayload, err)
+	if r.ContentLength > MaxPayload {
+		return nil, false, tooLarge(fmt.Errorf("Content-Length is %d", r.ContentLength))
 	}
-	if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
-		return nil, refused(http.StatusUnauthorized, "bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)")
+	buf := bytes.NewBuffer(make([]byte, 0, max(min(r.ContentLength, MaxPayload)+1, 512)))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, MaxPayload)); err != nil {
+		return nil, false, tooLarge(err)
 	}
-	return body, nil
+	body := buf.Bytes()
+	return body, validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")), nil
 }
 
 // checkNew refuses a delivery ID that is unusable or was received before,
@@ -251,9 +353,9 @@ func (h *Webhook) checkNew(f Files, id string) error {
 		return refused(http.StatusBadRequest, "no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays")
 	}
 	if seen, err := h.remember(f, id); err != nil {
-		return refused(http.StatusServiceUnavailable, "recording delivery %s: %v", id, err)
+		return refused(http.StatusServiceUnavailable, "recording delivery %s: %v", q(id), err)
 	} else if seen {
-		return refused(http.StatusConflict, "delivery %s was received before: replay refused", id)
+		return refused(http.StatusConflict, "delivery %s was received before: replay refused", q(id))
 	}
 	return nil
 }
@@ -268,7 +370,7 @@ func (d *delivery) parse(event string) (string, error) {
 		return "", ignored(http.StatusOK, "ping: the webhook reaches this server")
 	case "", "push":
 	default:
-		return "", ignored(http.StatusAccepted, "event %q: only push events deploy", event)
+		return "", ignored(http.StatusAccepted, "event %s: only push events deploy", strconv.Quote(event))
 	}
 	var ev pushEvent
 	if err := json.Unmarshal(d.body, &ev); err != nil {
@@ -277,10 +379,10 @@ func (d *delivery) parse(event string) (string, error) {
 	g := d.git
 	repos := ev.repositories()
 	if !slices.ContainsFunc(repos, func(u string) bool { return SameRepository(u, g.Repository) }) {
-		return "", refused(http.StatusForbidden, "unknown repository %s: %s follows %s", firstNonEmpty(repos), d.ae, g.Repository)
+		return "", refused(http.StatusForbidden, "unknown repository %s: %s follows %s", firstNonEmpty(repos), d.ae, q(g.Repository))
 	}
 	if want := "refs/heads/" + g.Branch; ev.Ref != want {
-		return "", ignored(http.StatusAccepted, "push to %s: %s deploys branch %s", ev.Ref, d.ae, g.Branch)
+		return "", ignored(http.StatusAccepted, "push to %s: %s deploys branch %s", q(ev.Ref), d.ae, g.Branch)
 	}
 	if ev.Deleted || strings.Trim(ev.After, "0") == "" {
 		return "", ignored(http.StatusAccepted, "branch %s was deleted: nothing to deploy", g.Branch)
@@ -322,10 +424,11 @@ func (h *Webhook) start(d *delivery, commit string) answer {
 	return answer{Status: "accepted", Reason: reason, Commit: commit}
 }
 
+// firstNonEmpty is the first repository given, quoted by q.
 func firstNonEmpty(ss []string) string {
 	for _, s := range ss {
 		if s != "" {
-			return s
+			return q(s)
 		}
 	}
 	return "(none given)"

@@ -54,24 +54,24 @@ func TestWebhookAnswers(t *testing.T) {
 		{name: "GET", method: "GET", sig: "-", delivery: "-", code: 405,
 			answer: `{"status":"refused","reason":"GET: send a POST"}`,
 			log:    `webhook shop/prod: delivery (none) from 192.0.2.1:1234: refused GET: send a POST`},
-		{name: "not set up", path: "/hooks/shop/staging", code: 404,
-			answer: `{"status":"refused","reason":"shop/staging is not set up for git deploys here (jepush git:setup)"}`,
+		{name: "not set up", path: "/hooks/shop/staging", code: 401, // the same answer as a bad signature (issue #17)
+			answer: `{"status":"refused","reason":"not accepted: no app environment of this URL is set up here, or X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with its secret (the webhook's journal on the server says which)"}`,
 			log:    `webhook shop/staging: delivery d1 from 192.0.2.1:1234: refused shop/staging is not set up for git deploys here (jepush git:setup)`},
-		{name: "no secret", code: 503,
+		{name: "no secret", code: 401, // the same answer as a bad signature (issue #17)
 			prepare: func(t *testing.T, l state.Layout, h *Webhook) {
 				os.Remove(FilesOf(l, state.AppEnv{App: "shop", Env: "prod"}).Secret())
 			},
-			answer: `{"status":"refused","reason":"open ROOT/shop/prod/git/webhook.secret: no such file or directory"}`,
+			answer: `{"status":"refused","reason":"not accepted: no app environment of this URL is set up here, or X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with its secret (the webhook's journal on the server says which)"}`,
 			log:    `webhook shop/prod: delivery d1 from 192.0.2.1:1234: refused open ROOT/shop/prod/git/webhook.secret: no such file or directory`},
 		{name: "body cut short", reader: failingReader{}, sig: "-", code: 413,
-			answer: `{"status":"refused","reason":"payload over 26214400 bytes or cut short: unexpected EOF"}`,
-			log:    `webhook shop/prod: delivery d1 from 192.0.2.1:1234: refused payload over 26214400 bytes or cut short: unexpected EOF`},
+			answer: `{"status":"refused","reason":"payload over 4194304 bytes or cut short: unexpected EOF"}`,
+			log:    `webhook shop/prod: delivery d1 from 192.0.2.1:1234: refused payload over 4194304 bytes or cut short: unexpected EOF`},
 		{name: "no signature", sig: "-", code: 401,
-			answer: `{"status":"refused","reason":"bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)"}`,
+			answer: `{"status":"refused","reason":"not accepted: no app environment of this URL is set up here, or X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with its secret (the webhook's journal on the server says which)"}`,
 			log:    `webhook shop/prod: delivery d1 from 192.0.2.1:1234: refused bad signature: X-Hub-Signature-256 is not the HMAC-SHA256 of the payload with this environment's secret (check the webhook's secret)`},
 		{name: "bad delivery ID", delivery: "no spaces", code: 400,
 			answer: `{"status":"refused","reason":"no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays"}`,
-			log:    `webhook shop/prod: delivery no spaces from 192.0.2.1:1234: refused no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays`},
+			log:    `webhook shop/prod: delivery "no spaces" from 192.0.2.1:1234: refused no usable delivery ID (X-GitHub-Delivery or X-JeCloud-Delivery): it is needed to refuse replays`},
 		{name: "deliveries unreadable", code: 503,
 			prepare: func(t *testing.T, l state.Layout, h *Webhook) {
 				if err := os.Mkdir(FilesOf(l, state.AppEnv{App: "shop", Env: "prod"}).Deliveries(), 0o700); err != nil {
@@ -248,7 +248,7 @@ func TestAnswerOf(t *testing.T) {
 		{fmt.Errorf("step: %w", refused(403, "no")), 403, answer{Status: "refused", Reason: "no"}},
 		{errors.New("not a refusal"), 500, answer{Status: "refused", Reason: "not a refusal"}},
 	} {
-		if code, a := answerOf(tc.err); code != tc.code || a != tc.want {
+		if code, a, _ := answerOf(tc.err); code != tc.code || a != tc.want {
 			t.Errorf("%v: %d %+v, want %d %+v", tc.err, code, a, tc.code, tc.want)
 		}
 	}

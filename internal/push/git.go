@@ -32,13 +32,24 @@ type GitSetupOne struct {
 	PublicKey  string `json:"public_key"`
 	WebhookURL string `json:"webhook_url"`
 	Socket     string `json:"socket"`
+	// Listen is where the webhook's socket listens on the server:
+	// 127.0.0.1:PORT (loopback only: GitHub reaches it through a reverse
+	// proxy with TLS there, and WebhookURL is that proxy's https URL), or
+	// PORT (all addresses, --listen-all; or an agent from before issue
+	// #17); "" when no socket was installed (no systemd there).
+	Listen string `json:"listen,omitempty"`
 }
+
+// Loopback reports whether the webhook listens on loopback only.
+func (h GitSetupOne) Loopback() bool { return strings.HasPrefix(h.Listen, "127.0.0.1:") }
 
 // SetupGit makes every target follow branch of repo: one new webhook
 // secret for the environment, a deploy key per server (made there), and
 // the git server's host keys, read from knownHostsFiles (the user's
 // known_hosts when empty).
-func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, knownHostsFiles []string) (*GitSetup, error) {
+//
+// The webhook's socket listens on loopback only unless listenAll.
+func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, listenAll bool, knownHostsFiles []string) (*GitSetup, error) {
 	keys, err := GitHostKeys(repo, knownHostsFiles)
 	if err != nil {
 		return nil, err
@@ -53,6 +64,9 @@ func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, kn
 		return nil, err
 	}
 	argv := []string{"git", "setup", c.App, c.Env, "--repo", repo, "--branch", branch, "--port", fmt.Sprint(port), "--json"}
+	if listenAll {
+		argv = append(argv, "--listen-all")
+	}
 	for _, t := range c.Targets {
 		r, err := c.open(ctx, t)
 		if err != nil {
@@ -70,12 +84,17 @@ func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, kn
 			Path      string `json:"path"`
 			Port      int    `json:"port"`
 			Socket    string `json:"socket"`
+			Listen    string `json:"listen"`
 		}
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			return out, fmt.Errorf("%s: jeagent git setup answered %q: %w (is jeagent up to date there?)", t.Name(), stdout.String(), err)
 		}
-		out.Hosts = append(out.Hosts, GitSetupOne{Host: t.Name(), PublicKey: res.PublicKey, Socket: res.Socket,
-			WebhookURL: "http://" + net.JoinHostPort(hostOf(t.Dest), fmt.Sprint(res.Port)) + res.Path})
+		one := GitSetupOne{Host: t.Name(), PublicKey: res.PublicKey, Socket: res.Socket, Listen: res.Listen,
+			WebhookURL: "http://" + net.JoinHostPort(hostOf(t.Dest), fmt.Sprint(res.Port)) + res.Path}
+		if one.Loopback() {
+			one.WebhookURL = "https://" + hostOf(t.Dest) + res.Path
+		}
+		out.Hosts = append(out.Hosts, one)
 	}
 	return out, nil
 }

@@ -38,10 +38,12 @@ type Engine struct {
 	// MaxSteps bounds one run (a safety net against a step that never
 	// makes progress); 0 means 10,000.
 	MaxSteps int
-	// BuildGit fetches commit of g's repository and stores its bundle in
-	// ae's versions/, returning the version ID (gitdeploy.Builder). Nil:
-	// pushes recorded by the webhook are not built.
-	BuildGit func(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (string, error)
+	// BuildGit fetches g's branch and stores the bundle of its tip on the
+	// git server in ae's versions/ (commit, the one pushed, if it is still
+	// the tip), returning the commit built and the version ID
+	// (gitdeploy.Builder). Nil: pushes recorded by the webhook are not
+	// built.
+	BuildGit func(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (built, version string, err error)
 }
 
 // Step is a planned step (package plan) with what carries it out.

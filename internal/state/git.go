@@ -38,12 +38,15 @@ type GitCommit struct {
 	Extra    Extra     `json:"-"`
 }
 
-// Pending returns the commit to build, if a push asked for one not built yet.
+// Pending returns the commit to build, if a push asked for one not built
+// yet. A push is built when its commit is, or when the build for its
+// delivery built another commit: the branch's tip on the git server, which
+// a replayed or overtaken delivery gets instead of its own.
 func (g *Git) Pending() *GitCommit {
 	if g == nil || g.Requested == nil {
 		return nil
 	}
-	if g.Built != nil && g.Built.Commit == g.Requested.Commit {
+	if b := g.Built; b != nil && (b.Commit == g.Requested.Commit || b.Delivery != "" && b.Delivery == g.Requested.Delivery) {
 		return nil
 	}
 	return g.Requested
