@@ -12,8 +12,9 @@ fi
 # real sshd on loopback (the system service is never started by the tests);
 # redis-server is run by the Redis hook's tests; systemd-container (nspawn)
 # and debootstrap give the end-to-end tests their servers (docs/lab.md);
-# cloud-init checks the user-data jepush writes (cloud-init schema).
-pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server systemd-container debootstrap cloud-init)
+# cloud-init checks the user-data jepush writes (cloud-init schema); sudo
+# answers whether a caller of `sudo jeagent` is an administrator (TestSudoAdministrator).
+pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server systemd-container debootstrap cloud-init sudo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
