@@ -81,7 +81,7 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   EnsureRefusesHostileNames SudoBoundary SudoAdministrator RunEnv ServerCannotDriveTheTerminal Printable \
   Removable ReserveKeptFree \
   SecurityGroupNarrowed RelayVerifiesCertificate ServerRoleCannotRewriteState ServerWritesOnlyItsObservation RevokeSecurityGroupIngress \
-  BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits
+  BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jecloud/jecloud/internal/backup"
@@ -202,4 +204,88 @@ func TestSettings(t *testing.T) {
 			t.Errorf("%s: error %v, want one about %q", tc.json, err, tc.err)
 		}
 	}
+}
+
+// TestEncryptedBackups: with backups.age_recipients set, what leaves the
+// server is age ciphertext (the dump cannot be found in the bucket); a
+// restore decrypts with the identity file, root-only, and refuses without
+// it, with a readable one, or with an identity it was not encrypted for.
+func TestEncryptedBackups(t *testing.T) {
+	srv, _, inst := setup(t, 14)
+	ctx := t.Context()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := age.GenerateX25519Identity()
+	conf := fmt.Sprintf(`{"backups": {"bucket": %q, "endpoint": %q, "age_recipients": [%q]}}`, srv.Bucket, srv.Endpoint, id.Recipient().String())
+	if err := os.WriteFile(filepath.Join(inst.Root, "sys", "server.json"), []byte(conf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s, err := backup.ReadSettings(inst.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("customer-card-4242424242424242 ")
+	svc := &memService{data: bytes.Repeat(secret, 5000)}
+	m, err := backup.Backup(ctx, s, svc, inst, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Encryption != "age" || !strings.HasSuffix(m.Key, ".zst.age") || m.Name() != strings.TrimSuffix(path.Base(m.Key), ".zst.age") {
+		t.Errorf("manifest %+v, name %s", m, m.Name())
+	}
+	out, err := srv.Client(t).GetObject(ctx, &s3.GetObjectInput{Bucket: &srv.Bucket, Key: &m.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.HasPrefix(obj, []byte("age-encryption.org/v1\n")) || bytes.Contains(obj, []byte("customer-card")) {
+		t.Fatalf("the object in S3 is not age ciphertext (%d bytes): %.40q", len(obj), obj)
+	}
+	if ms, err := backup.List(ctx, s, inst); err != nil || len(ms) != 1 || ms[0].Key != m.Key {
+		t.Fatalf("List: %v %+v", err, ms)
+	}
+
+	keyFile := backup.IdentityFile(inst.Root)
+	for _, tc := range []struct {
+		name    string
+		key     string // "": no identity file
+		mode    os.FileMode
+		wantErr string
+	}{
+		{"no identity", "", 0, "this backup is encrypted (age): put the identity"},
+		{"identity readable by others", id.String(), 0o644, "is readable by others (mode 0644)"},
+		{"another identity", other.String(), 0o600, "is the identity one of the recipients"},
+		{"its identity", id.String(), 0o600, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(keyFile)
+			if tc.key != "" {
+				if err := os.WriteFile(keyFile, []byte("# created by age-keygen\n"+tc.key+"\n"), tc.mode); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(keyFile, tc.mode)
+			}
+			svc.restored = nil
+			_, err := backup.Restore(ctx, s, svc, inst, "", t.Output())
+			if tc.wantErr == "" {
+				if err != nil || !bytes.Equal(svc.restored, svc.data) {
+					t.Fatalf("Restore: %v (%d bytes restored)", err, len(svc.restored))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || svc.restored != nil {
+				t.Fatalf("Restore: %v (restored %d bytes); want a refusal with %q", err, len(svc.restored), tc.wantErr)
+			}
+		})
+	}
+	t.Run("bad recipient", func(t *testing.T) {
+		conf := fmt.Sprintf(`{"backups": {"bucket": %q, "age_recipients": ["ssh-rsa AAAA"]}}`, srv.Bucket)
+		os.WriteFile(filepath.Join(inst.Root, "sys", "server.json"), []byte(conf), 0o640)
+		if _, err := backup.ReadSettings(inst.Root); err == nil || !strings.Contains(err.Error(), "backups.age_recipients") {
+			t.Fatalf("ReadSettings: %v", err)
+		}
+	})
 }

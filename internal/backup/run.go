@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -33,10 +34,15 @@ type Manifest struct {
 	Size    int64     `json:"size"`   // bytes of the compressed object
 	SHA256  string    `json:"sha256"` // of the compressed object
 	Host    string    `json:"host"`
+	// Encryption is "age" when the object is encrypted (key NAME.zst.age)
+	// with the server's backups.age_recipients; "" when it is not.
+	Encryption string `json:"encryption,omitempty"`
 }
 
 // Name is the backup's name for `jeagent restore`: its time stamp.
-func (m Manifest) Name() string { return strings.TrimSuffix(path.Base(m.Key), ".zst") }
+func (m Manifest) Name() string {
+	return strings.TrimSuffix(strings.TrimSuffix(path.Base(m.Key), ageSuffix), ".zst")
+}
 
 const stamp = "20060102T150405Z"
 
@@ -67,6 +73,10 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 	if err != nil {
 		return Manifest{}, err
 	}
+	rs, err := s.recipients()
+	if err != nil {
+		return Manifest{}, err
+	}
 	// A ".tmp-" name: the roll-forward removes it if this process dies.
 	tmp, err := os.CreateTemp(inst.Dir(), "."+inst.Service+".backup.tmp-*")
 	if err != nil {
@@ -76,7 +86,11 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 	defer tmp.Close()
 	sum := sha256.New()
 	counted := &bytecount.Writer{W: io.MultiWriter(tmp, sum)}
-	enc, err := zstd.NewWriter(counted, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	sealed, err := encryptTo(counted, rs) // dump -> zstd -> age (if set) -> file
+	if err != nil {
+		return Manifest{}, err
+	}
+	enc, err := zstd.NewWriter(sealed, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -87,9 +101,15 @@ func backup(ctx context.Context, s Settings, svc Service, inst Instance, started
 	if err := enc.Close(); err != nil {
 		return Manifest{}, err
 	}
+	if err := sealed.Close(); err != nil {
+		return Manifest{}, err
+	}
 	host, _ := os.Hostname()
 	m := Manifest{Key: s.dir(inst) + started.UTC().Format(stamp) + ".zst", App: inst.App, Env: inst.Env,
 		Service: inst.Service, Created: started, Size: counted.N, SHA256: hex.EncodeToString(sum.Sum(nil)), Host: host}
+	if len(rs) > 0 {
+		m.Key, m.Encryption = m.Key+ageSuffix, "age"
+	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Manifest{}, err
 	}
@@ -136,7 +156,7 @@ func list(ctx context.Context, c *s3.Client, s Settings, inst Instance) ([]Manif
 	var ms []Manifest
 	var orphans []types.Object
 	for key, o := range objs {
-		if !strings.HasSuffix(key, ".zst") {
+		if !strings.HasSuffix(key, ".zst") && !strings.HasSuffix(key, ".zst"+ageSuffix) {
 			continue
 		}
 		if _, ok := objs[key+".json"]; !ok {
@@ -245,7 +265,21 @@ func Restore(ctx context.Context, s Settings, svc Service, inst Instance, name s
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return Manifest{}, err
 	}
-	dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
+	var plain io.Reader = f
+	switch m.Encryption {
+	case "":
+	case "age":
+		ids, err := s.identities()
+		if err != nil {
+			return Manifest{}, fmt.Errorf("restore of s3://%s/%s: %w", s.Bucket, m.Key, err)
+		}
+		if plain, err = age.Decrypt(f, ids...); err != nil {
+			return Manifest{}, fmt.Errorf("restore of s3://%s/%s: %w: nothing was restored; is the identity one of the recipients it was encrypted for?", s.Bucket, m.Key, err)
+		}
+	default:
+		return Manifest{}, fmt.Errorf("s3://%s/%s.json says encryption %q, which this jeagent does not know: nothing was restored", s.Bucket, m.Key, m.Encryption)
+	}
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -26,6 +26,12 @@ type Settings struct {
 	Schedule string `json:"schedule"` // systemd OnCalendar: hourly, daily, weekly or an expression
 	MaxAge   string `json:"max_age"`  // how old the last backup may be before status flags it
 	Keep     int    `json:"keep"`     // complete backups kept per service
+	// AgeRecipients, when set, encrypts every backup on the server for
+	// these age public keys (age1...) before it leaves the server.
+	AgeRecipients []string `json:"age_recipients,omitempty"`
+	// AgeIdentityFile is the root-only file with the age identity that
+	// restores decrypt with ("": sys/backup.age-key).
+	AgeIdentityFile string `json:"age_identity_file,omitempty"`
 
 	root string
 }
@@ -70,6 +76,9 @@ func Configured(root string, b *Settings) (Settings, error) {
 	if _, err := s.maxAge(); err != nil {
 		return Settings{}, fmt.Errorf("%s: %w", path, err)
 	}
+	if _, err := s.recipients(); err != nil {
+		return Settings{}, err
+	}
 	return s, nil
 }
 
@@ -95,6 +104,8 @@ func (s Settings) maxAge() (time.Duration, error) {
 
 // Stale is how old the newest backup may be before it counts as stale.
 func (s Settings) Stale() time.Duration { d, _ := s.maxAge(); return d }
+
+func (s Settings) serverJSON() string { return state.Layout{Root: s.root}.ServerJSON() }
 
 // CredentialsFile holds the S3 keys when the server has no instance role.
 func CredentialsFile(root string) string { return filepath.Join(root, "sys", "backup.env") }
