@@ -487,7 +487,7 @@ func TestRollingDeploy(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			e, _, err := st.Get(context.Background(), "hello", "test")
-			if err != nil {
+			if err != nil || st.Observe(context.Background(), e) != nil {
 				continue
 			}
 			n := 0
@@ -513,6 +513,9 @@ func TestRollingDeploy(t *testing.T) {
 	e, _, err := st.Get(t.Context(), "hello", "test")
 	if err != nil || e.Requested == nil {
 		t.Fatalf("state: %+v %v", e, err)
+	}
+	if err := st.Observe(t.Context(), e); err != nil { // each server reports in an object of its own
+		t.Fatal(err)
 	}
 	v2 := e.Requested.Version
 	for _, s := range e.Servers {
