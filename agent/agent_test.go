@@ -45,8 +45,14 @@ type result struct {
 
 func run(t *testing.T, root string, env []string, stdin []byte, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(jeagent, args...)
-	cmd.Env = append(append(callerEnv(), "JECLOUD_ROOT="+root), env...)
+	return runBin(t, jeagent, append(append(callerEnv(), "JECLOUD_ROOT="+root), env...), stdin, args...)
+}
+
+// runBin runs the program bin with exactly the environment env.
+func runBin(t *testing.T, bin string, env []string, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
