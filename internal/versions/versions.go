@@ -79,7 +79,7 @@ func (s Store) ReceiveDelta(ae state.AppEnv, base, id string, r io.Reader) (int6
 // left as it is.
 func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 	versions := s.Layout.Versions(ae)
-	if err := os.MkdirAll(versions, 0o755); err != nil {
+	if err := s.Layout.MkdirVersions(ae); err != nil {
 		return "", err
 	}
 	// Named once written: under a temp name until then (a leftover if
@@ -110,7 +110,7 @@ func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 // otherwise.
 func (s Store) store(ae state.AppEnv, id string, fill func(io.Writer) (int64, bundle.Info, error)) (int64, error) {
 	final := s.Layout.Bundle(ae, id)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := s.Layout.MkdirVersions(ae); err != nil {
 		return 0, err
 	}
 	f, err := atomicfile.Create(final, 0o644)
