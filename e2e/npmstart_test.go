@@ -58,7 +58,7 @@ func TestNpmStartSocket(t *testing.T) {
 	})
 	push := jepushTo(t, jepush, srv)
 	journal := func() string {
-		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl cat --no-pager jecloud-plain_prod_web@.service; journalctl -n 30 --no-pager -u 'jecloud-plain-*'")
+		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl cat --no-pager jecloud-plain_prod_web@.service; journalctl -n 30 --no-pager -u 'jecloud-plain_*'")
 		return out
 	}
 	code, out := push(dir, "prod")
