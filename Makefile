@@ -81,7 +81,8 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   EnsureRefusesHostileNames SudoBoundary SudoAdministrator RunEnv ServerCannotDriveTheTerminal Printable \
   Removable ReserveKeptFree \
   SecurityGroupNarrowed RelayVerifiesCertificate ServerRoleCannotRewriteState ServerWritesOnlyItsObservation RevokeSecurityGroupIngress \
-  BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups
+  BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups \
+  NameInjective ResolveLegacy UnitNamesInjective LegacyUnits RetireLegacy AppDirModes DeployLeavesOtherAppEnvsUnits
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

@@ -137,14 +137,14 @@ func TestNodeAppWithRedis(t *testing.T) {
 		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl status --no-pager 'jecloud-*'; journalctl -n 40 --no-pager -u 'jecloud-*'")
 		t.Fatalf("%v\n%s", err, out)
 	}
-	contains(t, "GET /", body, "hello "+v1, "visits 1", "user jc-counter-prod")
+	contains(t, "GET /", body, "hello "+v1, "visits 1", "user jc-counter_prod")
 	if b2, _ := get(); !strings.Contains(b2, "visits 2") {
 		t.Errorf("Redis does not keep the count: %q", b2)
 	}
 	// Sandbox and secrets on the server.
-	unit := srv.MustExec("systemctl", "cat", "jecloud-counter-prod-web@1.service")
-	contains(t, "web unit", unit, "User=jc-counter-prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
-	for _, u := range []string{"jecloud-counter-prod-web@1.service", "jecloud-counter-prod-redis.service", "jecloud-counter-prod-mongodb.service"} {
+	unit := srv.MustExec("systemctl", "cat", "jecloud-counter_prod_web@1.service")
+	contains(t, "web unit", unit, "User=jc-counter_prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
+	for _, u := range []string{"jecloud-counter_prod_web@1.service", "jecloud-counter_prod_redis.service", "jecloud-counter_prod_mongodb.service"} {
 		out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", u)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		t.Logf("systemd-analyze security %s: %s", u, lines[len(lines)-1])
@@ -157,7 +157,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 	mongoURL := serviceVar(t, srv, "/var/cloud/counter/prod/services.env", "MONGO_URL")
 	contains(t, "MONGO_URL", mongoURL, "mongodb://app:", "@127.0.0.1:", "/counter?authSource=admin")
 	probe := func(what, url string) (string, error) {
-		return srv.Exec(t.Context(), "runuser", "-u", "jc-counter-prod", "--", "mongoprobe", what, url)
+		return srv.Exec(t.Context(), "runuser", "-u", "jc-counter_prod", "--", "mongoprobe", what, url)
 	}
 	if out, err := probe("write", mongoURL); err != nil {
 		t.Fatalf("mongoprobe write: %v\n%s", err, out)
@@ -170,9 +170,9 @@ func TestNodeAppWithRedis(t *testing.T) {
 	if out, err := probe("digest", noPassword); err == nil {
 		t.Errorf("MongoDB answers without a password: %s", out)
 	}
-	contains(t, "services.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/counter/prod/services.env"), "640 root jc-counter-prod")
+	contains(t, "services.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/counter/prod/services.env"), "640 root jc-counter_prod")
 	contains(t, "node version", srv.MustExec("cat", "/var/cloud/counter/prod/source/versions/"+v1+"/.jecloud/node-version"), nodeVersion)
-	if out, err := srv.Exec(t.Context(), "runuser", "-u", "jc-counter-prod", "--", "cat", "/var/cloud/sys/server.json"); err == nil {
+	if out, err := srv.Exec(t.Context(), "runuser", "-u", "jc-counter_prod", "--", "cat", "/var/cloud/sys/server.json"); err == nil {
 		t.Errorf("the app's user can read the agent's state: %s", out)
 	}
 
@@ -221,7 +221,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 	t.Logf("redeploy under load: %d requests ok, %d failed; p50 %s, p99 %s, max %s",
 		ok.Load(), failed.Load(), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	if failed.Load() != 0 {
-		out, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "80", "-u", "jecloud-counter-prod-*", "-u", "jeagent-rollforward.service")
+		out, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "80", "-u", "jecloud-counter_prod_*", "-u", "jeagent-rollforward.service")
 		t.Errorf("%d requests failed during the redeploy; the journal:\n%s", failed.Load(), out)
 	}
 	if body, _ := get(); !strings.Contains(body, "hello "+v2) {
@@ -254,7 +254,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 	checkBackups(t, srv, get, probe, mongoURL, mongoData)
 
 	// Killed by systemd's hand or by a crash: it comes back.
-	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", "jecloud-counter-prod-web@1.service")
+	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", "jecloud-counter_prod_web@1.service")
 	eventually(t, 20*time.Second, "the app is back after SIGKILL", func() bool {
 		body, err := get()
 		return err == nil && strings.Contains(body, "hello "+v2)
@@ -312,7 +312,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 	if mongoAfter != mongoData {
 		t.Errorf("MongoDB's data changed in the reboot: before %q, after %q", mongoData, mongoAfter)
 	}
-	for _, timer := range []string{"jecloud-counter-prod-redis-backup.timer", "jecloud-counter-prod-mongodb-backup.timer"} {
+	for _, timer := range []string{"jecloud-counter_prod_redis-backup.timer", "jecloud-counter_prod_mongodb-backup.timer"} {
 		if out, err := srv.Exec(t.Context(), "systemctl", "is-active", timer); err != nil {
 			t.Errorf("%s after the reboot: %v %s", timer, err, out)
 		}
@@ -326,14 +326,14 @@ func checkBackups(t *testing.T, srv *lab.Server, get func(...string) (string, er
 	probe func(what, url string) (string, error), mongoURL, mongoData string) {
 	t.Helper()
 	timers := srv.MustExec("systemctl", "list-timers", "--all", "--no-pager", "jecloud-*")
-	contains(t, "list-timers", timers, "jecloud-counter-prod-redis-backup.timer", "jecloud-counter-prod-mongodb-backup.timer")
+	contains(t, "list-timers", timers, "jecloud-counter_prod_redis-backup.timer", "jecloud-counter_prod_mongodb-backup.timer")
 	before, err := get()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, svc := range []string{"redis", "mongodb"} {
 		start := time.Now()
-		unit := "jecloud-counter-prod-" + svc + "-backup.service"
+		unit := "jecloud-counter_prod_" + svc + "-backup.service"
 		if out, err := srv.Exec(t.Context(), "systemctl", "start", unit); err != nil {
 			t.Fatalf("systemctl start %s: %v %s\n%s", unit, err, out, srv.MustExec("journalctl", "-n", "30", "--no-pager", "-u", unit))
 		}
@@ -555,14 +555,14 @@ func TestWorkerGrace(t *testing.T) {
 		return out
 	}
 	push()
-	contains(t, "the worker's stop timeout", srv.MustExec("systemctl", "show", "-p", "TimeoutStopUSec", "jecloud-jobs-prod-worker@1.service"), "TimeoutStopUSec=8s")
+	contains(t, "the worker's stop timeout", srv.MustExec("systemctl", "show", "-p", "TimeoutStopUSec", "jecloud-jobs_prod_worker@1.service"), "TimeoutStopUSec=8s")
 	writeFiles(t, dir, map[string]string{"version.txt": "2"})
 	start := time.Now()
 	push()
 	log, _ := srv.ReadFile("/var/cloud/jobs/prod/data/worker.log")
 	if !strings.Contains(string(log), "finished its job") {
 		t.Errorf("the old worker was not let finish its job after SIGTERM: %q\n%s", log,
-			srv.MustExec("journalctl", "--no-pager", "-n", "30", "-u", "jecloud-jobs-prod-worker@1.service"))
+			srv.MustExec("journalctl", "--no-pager", "-n", "30", "-u", "jecloud-jobs_prod_worker@1.service"))
 	}
 	t.Logf("summary: redeploy with a worker that needs 4 s after SIGTERM ([grace] worker = \"8s\"): %s; its job finished: %v",
 		time.Since(start).Round(100*time.Millisecond), strings.Contains(string(log), "finished its job"))

@@ -58,14 +58,14 @@ func TestNpmStartSocket(t *testing.T) {
 	})
 	push := jepushTo(t, jepush, srv)
 	journal := func() string {
-		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl cat --no-pager jecloud-plain-prod-web@.service; journalctl -n 30 --no-pager -u 'jecloud-plain-*'")
+		out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl cat --no-pager jecloud-plain_prod_web@.service; journalctl -n 30 --no-pager -u 'jecloud-plain_*'")
 		return out
 	}
 	code, out := push(dir, "prod")
 	if code != 0 {
 		t.Fatalf("push of a Procfile-less app (web: npm start): exit %d\n%s\n%s", code, out, journal())
 	}
-	contains(t, "the web unit", srv.MustExec("systemctl", "cat", "jecloud-plain-prod-web@.service"),
+	contains(t, "the web unit", srv.MustExec("systemctl", "cat", "jecloud-plain_prod_web@.service"),
 		`ExecStart=/bin/sh -c 'TAG=\'50%% $$HOME \\t\'"\'" exec node server.js'`)
 	v1 := readApp(t, srv, "plain", "prod").CurrentVersion
 
@@ -88,7 +88,7 @@ func TestNpmStartSocket(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET /: %v\n%s", err, journal())
 	}
-	mainPID := strings.TrimSpace(srv.MustExec("systemctl", "show", "-p", "MainPID", "--value", "jecloud-plain-prod-web@1.service"))
+	mainPID := strings.TrimSpace(srv.MustExec("systemctl", "show", "-p", "MainPID", "--value", "jecloud-plain_prod_web@1.service"))
 	comm := strings.TrimSpace(srv.MustExec("cat", "/proc/"+mainPID+"/comm"))
 	t.Logf("served by %+v; the unit's main process %s is %q", r, mainPID, comm)
 	if r.Tag != tag {

@@ -98,7 +98,7 @@ func TestRoles(t *testing.T) {
 		t.Error("the worker server listens on the web port")
 	}
 
-	webPID := pid(web, "jecloud-shop-prod-web@1.service")
+	webPID := pid(web, "jecloud-shop_prod_web@1.service")
 	start = time.Now()
 	out = jp("ps:scale", "prod", "worker=2", "--dir", dir)
 	scale := time.Since(start)
@@ -109,7 +109,7 @@ func TestRoles(t *testing.T) {
 	if got := running(web); got != "web.1" {
 		t.Errorf("after ps:scale worker=2 the web server runs %q, want web.1", got)
 	}
-	if now := pid(web, "jecloud-shop-prod-web@1.service"); now != webPID {
+	if now := pid(web, "jecloud-shop_prod_web@1.service"); now != webPID {
 		t.Errorf("ps:scale worker=2 restarted the web process (pid %s, then %s)", webPID, now)
 	}
 	ps := jp("ps", "prod", "--dir", dir)

@@ -84,7 +84,7 @@ func backupCommand() *cli.Command {
 		Description: "Dumps SERVICE (redis or mongodb) while it keeps serving, compresses it (zstd), uploads it\n" +
 			"with its SHA-256 to the bucket of sys/server.json's \"backups\" key, applies the\n" +
 			"retention policy and records the result in app.json (shown by `jeagent status`).\n" +
-			"The timer jecloud-APP-ENV-SERVICE-backup.timer runs this on the schedule.",
+			"The timer jecloud-APP_ENV_SERVICE-backup.timer runs this on the schedule.",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the backup's manifest as JSON"}},
 		Action: func(c *cli.Context) error {
 			inst, svc, s, err := backupArgs(c, 3, 3)

@@ -125,8 +125,10 @@ func changeConfig(c *cli.Context, fn func(vars map[string]string, args []string)
 		return err
 	}
 	gid := -1
-	if _, g, err := appuser.IDs(appuser.Name(ae.App, ae.Env)); err == nil {
-		gid = g
+	if name, err := appuser.Resolve(ae.App, ae.Env); err == nil {
+		if _, g, err := appuser.IDs(name); err == nil {
+			gid = g
+		}
 	}
 	if err := configvars.Write(path, vars, gid); err != nil {
 		return err

@@ -14,7 +14,7 @@ func psCommand() *cli.Command {
 		Name:      "ps",
 		Usage:     "show the app environment's processes: state, restarts, uptime",
 		ArgsUsage: "APP ENV",
-		Description: "Lists the systemd units jecloud-APP-ENV-* (one per process instance, and the\n" +
+		Description: "Lists the systemd units jecloud-APP_ENV_* (one per process instance, and the\n" +
 			"Redis and MongoDB instances) with their state, how often systemd restarted them\n" +
 			"and since when they are in that state.",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"}},

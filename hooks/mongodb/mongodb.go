@@ -65,10 +65,16 @@ type instance struct {
 
 // newInstance is the instance of app env, whose directory is dir (ROOT/APP/ENV).
 func newInstance(dir, app, env string) instance {
-	return instance{app: app, env: env, dir: dir, user: appuser.Name(app, env)}
+	// A name taken by someone else is refused by appuser.Ensure, before
+	// the unit is written.
+	user, err := appuser.Resolve(app, env)
+	if err != nil {
+		user = appuser.Name(app, env)
+	}
+	return instance{app: app, env: env, dir: dir, user: user}
 }
 
-func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-mongodb.service" }
+func (i instance) unit() string     { return sysd.AppPrefix(i.app, i.env) + "mongodb.service" }
 func (i instance) dataDir() string  { return filepath.Join(i.dir, "mongodb") }
 func (i instance) confPath() string { return filepath.Join(i.dir, "mongod.conf") }
 
@@ -108,11 +114,15 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := os.MkdirAll(i.dataDir(), 0o750); err != nil {
 		return err
 	}
-	if err := os.Chown(i.dataDir(), uid, gid); err != nil {
+	if err := appuser.Adopt(i.dataDir(), uid, gid); err != nil {
 		return err
 	}
 	confChanged, err := svcfile.WriteIfChanged(i.confPath(), i.conf(), gid)
 	if err != nil {
+		return err
+	}
+	// The unit named before issue #17 (the same port) stops first.
+	if err := sysd.RetireLegacyApp(ctx, h.UnitDir, i.app, i.env, []string{"mongodb.service"}, log); err != nil {
 		return err
 	}
 	if err := sysd.Up(ctx, h.UnitDir, i.unit(), sysd.Serialize(i.unitFile(set.server())), confChanged); err != nil {

@@ -59,7 +59,7 @@ func TestConfAndUnit(t *testing.T) {
 	u := sysd.Serialize(i.unitFile("/usr/bin/mongod"))
 	for _, want := range []string{
 		"ExecStart=/usr/bin/mongod --config /var/cloud/shop/prod/mongod.conf",
-		"User=jc-shop-prod", "ProtectSystem=strict", "NoNewPrivileges=yes",
+		"User=jc-shop_prod", "ProtectSystem=strict", "NoNewPrivileges=yes",
 		"ReadWritePaths=/var/cloud/shop/prod/mongodb", "Restart=always", "WantedBy=multi-user.target",
 	} {
 		if !strings.Contains(u, want) {

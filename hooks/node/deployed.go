@@ -54,6 +54,20 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 		return err
 	}
 	defer closeFn()
+	// Units named before issue #17 (jecloud-APP-ENV-TYPE@N) go: exactly this
+	// app environment's. An app that binds its port itself needs the old
+	// process gone first; with sockets the old one serves until the new
+	// ones are up (both sockets bind the port with SO_REUSEPORT).
+	legacy, err := h.legacyUnits(a)
+	if err != nil {
+		return err
+	}
+	if !u.Socket {
+		if err := sysd.RetireLegacy(ctx, sd, h.UnitDir, legacy, log); err != nil {
+			return err
+		}
+		legacy = nil
+	}
 	restarts := map[string]uint32{}
 	for _, typ := range spec.ProcessNames() {
 		n := spec.Instances(typ)
@@ -86,6 +100,9 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 		}
 	}
 	if err := h.stopRemovedTypes(ctx, sd, u, spec, log); err != nil {
+		return err
+	}
+	if err := sysd.RetireLegacy(ctx, sd, h.UnitDir, legacy, log); err != nil {
 		return err
 	}
 	if err := h.soak(ctx, sd, restarts, log); err != nil {
@@ -125,6 +142,23 @@ func (h *Hook) writeUnits(s unitSet) (bool, error) {
 		}
 	}
 	return changed, nil
+}
+
+// legacyUnits lists the process templates that versions before issue #17
+// wrote for this app environment (sysd.LegacyUnits: named
+// jecloud-APP-ENV-TYPE@.service and described as APP/ENV's).
+func (h *Hook) legacyUnits(a *app) ([]string, error) {
+	all, err := sysd.LegacyUnits(h.UnitDir, a.name, a.env)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range all {
+		if strings.Contains(f, "@.") {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // unitManager is what the hook asks of systemd (sysd.Bus).

@@ -116,11 +116,15 @@ func (h *Hook) app(req hook.Request) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	user, err := appuser.Resolve(req.App, req.Env)
+	if err != nil {
+		return nil, err
+	}
 	return &app{
 		root: req.Root, name: req.App, env: req.Env,
 		dir:      req.AppDir,
 		release:  req.ReleaseDir,
-		user:     appuser.Name(req.App, req.Env),
+		user:     user,
 		settings: s,
 	}, nil
 }

@@ -130,7 +130,7 @@ func TestInstall(t *testing.T) {
 }
 
 func TestUnits(t *testing.T) {
-	u := appUnits{App: "shop", Env: "prod", User: "jc-shop-prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
+	u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
 		ReleaseDir: "/var/cloud/shop/prod/source/versions/841bc9a0e2f1", NodeBin: "/var/cloud/sys/runtimes/node/20.11.1/bin",
 		Port: 5000, Socket: true,
 		Grace: func(typ string) time.Duration {
@@ -142,28 +142,32 @@ func TestUnits(t *testing.T) {
 		Processes: map[string]string{"web": "node server.js", "worker": "node worker.js --rate=50%"},
 		Vars:      map[string]string{"REDIS_URL": `redis://:p"w@127.0.0.1:6379/0`}}
 	s := u.render()
-	web := s.files["jecloud-shop-prod-web@.service"]
+	web := s.files["jecloud-shop_prod_web@.service"]
 	for _, want := range []string{
-		"User=jc-shop-prod", "WorkingDirectory=/var/cloud/shop/prod/source/versions/841bc9a0e2f1",
+		"User=jc-shop_prod", "WorkingDirectory=/var/cloud/shop/prod/source/versions/841bc9a0e2f1",
 		`Environment="PORT=5000"`, `Environment="NODE_ENV=production"`, `Environment="REDIS_URL=redis://:p\"w@127.0.0.1:6379/0"`,
 		"EnvironmentFile=-/var/cloud/shop/prod/config.env", "ExecStart=/bin/sh -c 'exec node server.js'",
 		"Restart=always", "StartLimitIntervalSec=0", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
 		"PrivateTmp=yes", "ReadWritePaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home",
-		"InaccessiblePaths=-/var/cloud/sys/server.json", "InaccessiblePaths=-/var/cloud/sys/hooks.d", "Requires=jecloud-shop-prod-web@%i.socket", "WantedBy=multi-user.target",
+		"InaccessiblePaths=-/var/cloud/sys/server.json", "InaccessiblePaths=-/var/cloud/sys/hooks.d", "Requires=jecloud-shop_prod_web@%i.socket", "WantedBy=multi-user.target",
+		// Issue #17: of /var/cloud, only its own release, Node.js, data and home.
+		"TemporaryFileSystem=/var/cloud:ro",
+		"BindReadOnlyPaths=/var/cloud/shop/prod/source/versions/841bc9a0e2f1 /var/cloud/sys/runtimes/node/20.11.1\n",
+		"BindPaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home\n",
 	} {
 		if !strings.Contains(web, want) {
 			t.Errorf("web unit lacks %q:\n%s", want, web)
 		}
 	}
-	worker := s.files["jecloud-shop-prod-worker@.service"]
+	worker := s.files["jecloud-shop_prod_worker@.service"]
 	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") || !strings.Contains(worker, "TimeoutStopSec=600\n") {
 		t.Errorf("worker unit:\n%s", worker)
 	}
 	if !strings.Contains(web, "TimeoutStopSec=30\n") {
 		t.Errorf("web unit: the default grace is not 30 s")
 	}
-	sock := s.files["jecloud-shop-prod-web@.socket"]
-	for _, want := range []string{"ListenStream=5000", "ReusePort=yes", "Service=jecloud-shop-prod-web@%i.service"} {
+	sock := s.files["jecloud-shop_prod_web@.socket"]
+	for _, want := range []string{"ListenStream=5000", "ReusePort=yes", "Service=jecloud-shop_prod_web@%i.service"} {
 		if !strings.Contains(sock, want) {
 			t.Errorf("socket unit lacks %q:\n%s", want, sock)
 		}
@@ -172,7 +176,7 @@ func TestUnits(t *testing.T) {
 	if s := u.render(); len(s.files) != 2 {
 		t.Errorf("without socket activation: %v", s.files)
 	}
-	if got := instance("jecloud-shop-prod-web@.service", 2); got != "jecloud-shop-prod-web@2.service" {
+	if got := instance("jecloud-shop_prod_web@.service", 2); got != "jecloud-shop_prod_web@2.service" {
 		t.Errorf("instance = %s", got)
 	}
 }
@@ -208,9 +212,9 @@ func TestExecStart(t *testing.T) {
 		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "exec node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
 		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f":           "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
 	} {
-		u := appUnits{App: "shop", Env: "prod", User: "jc-shop-prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
+		u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
 			ReleaseDir: "/r", NodeBin: "/n", Port: 5000, Socket: true, Processes: map[string]string{"web": cmd}}
-		file := u.render().files["jecloud-shop-prod-web@.service"]
+		file := u.render().files["jecloud-shop_prod_web@.service"]
 		var execStart []string
 		for _, l := range strings.Split(file, "\n") {
 			if strings.HasPrefix(l, "ExecStart") {

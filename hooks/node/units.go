@@ -17,7 +17,7 @@ import (
 
 // unitSet is what one app environment runs: its unit files by name.
 type unitSet struct {
-	prefix string            // "jecloud-APP-ENV-"
+	prefix string            // "jecloud-APP_ENV_" (sysd.AppPrefix)
 	files  map[string]string // unit file name -> content
 }
 
@@ -36,7 +36,9 @@ type appUnits struct {
 	Grace      func(typ string) time.Duration // how long a process type gets to finish on SIGTERM
 }
 
-func (a appUnits) prefix() string { return "jecloud-" + a.App + "-" + a.Env + "-" }
+// prefix starts the names of the app environment's units, and of no other
+// app environment's: "jecloud-APP_ENV_".
+func (a appUnits) prefix() string { return sysd.AppPrefix(a.App, a.Env) }
 
 // grace is how long a process of type typ may take to end after SIGTERM.
 func (a appUnits) grace(typ string) time.Duration {
@@ -46,7 +48,7 @@ func (a appUnits) grace(typ string) time.Duration {
 	return a.Grace(typ)
 }
 
-// serviceName is the template of a process type: jecloud-APP-ENV-TYPE@.service.
+// serviceName is the template of a process type: jecloud-APP_ENV_TYPE@.service.
 func (a appUnits) serviceName(typ string) string { return a.prefix() + typ + "@.service" }
 func (a appUnits) socketName(typ string) string  { return a.prefix() + typ + "@.socket" }
 
@@ -140,6 +142,15 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 	for _, p := range []string{"server.json", "pids", "logs", "hooks.d"} {
 		o = append(o, opt("Service", "InaccessiblePaths", "-"+filepath.Join(a.Root, "sys", p)))
 	}
+	// Of JeCloud's root, the process sees only what it needs: its release
+	// (its working directory), its Node.js, its data and home; not the
+	// state of the other app environments, nor this one's bundles and
+	// app.json. The EnvironmentFiles are read by systemd before.
+	o = append(o,
+		opt("Service", "TemporaryFileSystem", a.Root+":ro"),
+		opt("Service", "BindReadOnlyPaths", a.ReleaseDir+" "+filepath.Dir(a.NodeBin)),
+		opt("Service", "BindPaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
+	)
 	o = append(o,
 		opt("Install", "WantedBy", "multi-user.target"),
 	)

@@ -69,6 +69,8 @@ func (h *Hook) Restore(ctx context.Context, inst backup.Instance, r io.Reader, l
 	if err != nil {
 		return err
 	}
+	// Under its name from before issue #17 until the next deploy renames it.
+	i.unitName = sysd.AppUnit(h.UnitDir, i.app, i.env, "redis.service")
 	var st syscall.Stat_t
 	if err := syscall.Stat(i.dataDir(), &st); err != nil {
 		return err

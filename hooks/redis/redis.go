@@ -76,9 +76,15 @@ type instance struct {
 	port          int
 	password      string
 	user          string
+	unitName      string // set when it may differ from the new scheme's (sysd.AppUnit)
 }
 
-func (i instance) unit() string     { return "jecloud-" + i.app + "-" + i.env + "-redis.service" }
+func (i instance) unit() string {
+	if i.unitName != "" {
+		return i.unitName
+	}
+	return sysd.AppPrefix(i.app, i.env) + "redis.service"
+}
 func (i instance) dataDir() string  { return filepath.Join(i.dir, "redis") }
 func (i instance) confPath() string { return filepath.Join(i.dir, "redis.conf") }
 func (i instance) url() string {
@@ -89,9 +95,12 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := h.ensureServer(want, log); err != nil {
 		return err
 	}
-	i := instance{app: req.App, env: req.Env, dir: req.AppDir, user: appuser.Name(req.App, req.Env)}
+	i := instance{app: req.App, env: req.Env, dir: req.AppDir}
 	uid, gid, err := appuser.Ensure(req.App, req.Env, i.dir, log)
 	if err != nil {
+		return err
+	}
+	if i.user, err = appuser.Resolve(req.App, req.Env); err != nil {
 		return err
 	}
 	if i.port, err = ports.Allocate(req.Root, i.dir, "redis", PortBase); err != nil {
@@ -103,7 +112,7 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 	if err := os.MkdirAll(i.dataDir(), 0o750); err != nil {
 		return err
 	}
-	if err := os.Chown(i.dataDir(), uid, gid); err != nil {
+	if err := appuser.Adopt(i.dataDir(), uid, gid); err != nil {
 		return err
 	}
 	confChanged, err := svcfile.WriteIfChanged(i.confPath(), i.conf(), gid)
@@ -111,6 +120,10 @@ func (h *Hook) install(ctx context.Context, req hook.Request, want string, log i
 		return err
 	}
 	if err := svcfile.SetServiceVar(i.dir, "REDIS_URL", i.url(), gid); err != nil {
+		return err
+	}
+	// The unit named before issue #17 (the same port) stops first.
+	if err := sysd.RetireLegacyApp(ctx, h.UnitDir, i.app, i.env, []string{"redis.service"}, log); err != nil {
 		return err
 	}
 	if err := sysd.Up(ctx, h.UnitDir, i.unit(), sysd.Serialize(h.unitFile(i)), confChanged); err != nil {

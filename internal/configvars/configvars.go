@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/state"
 )
 
 // FileName is the file's name in the app environment's directory.
@@ -72,7 +73,7 @@ func Write(path string, vars map[string]string, gid int) error {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s=%s\n", k, quote(vars[k]))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := state.MkdirAppEnv(filepath.Dir(path)); err != nil {
 		return err
 	}
 	return atomicfile.WriteFileOwned(path, b.Bytes(), 0o640, 0, gid)

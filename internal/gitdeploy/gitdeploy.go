@@ -173,9 +173,10 @@ func Setup(l state.Layout, ae state.AppEnv, req SetupRequest, comment string) (s
 		return "", err
 	}
 	f := FilesOf(l, ae)
-	// The app environment's directory stays open to its app user (its
-	// releases are below it); only git/ is root's.
-	if err := os.MkdirAll(filepath.Dir(f.Dir), 0o755); err != nil {
+	// The app environment's directory is 0750 (state.MkdirAppEnv), open to
+	// its app's group once a deploy made it (its releases are below it);
+	// git/ is root's alone.
+	if err := state.MkdirAppEnv(filepath.Dir(f.Dir)); err != nil {
 		return "", err
 	}
 	if err := os.Mkdir(f.Dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {

@@ -84,8 +84,9 @@ func TestSetupRefusesBadInput(t *testing.T) {
 	if err != nil || !strings.HasPrefix(pub, "ssh-ed25519 ") || !strings.HasSuffix(pub, " jecloud-shop-prod@web1") {
 		t.Fatalf("Setup: %q %v", pub, err)
 	}
-	// The environment's directory stays open to its app user; git/ is root's.
-	for dir, want := range map[string]os.FileMode{l.AppDir(ae): 0o755, FilesOf(l, ae).Dir: 0o700, l.AppDir(ae) + "/..": 0o755} {
+	// The environment's directory is 0750 from the start (issue #17: its
+	// app's group gets it at the first deploy); git/ is root's alone.
+	for dir, want := range map[string]os.FileMode{l.AppDir(ae): 0o750, FilesOf(l, ae).Dir: 0o700, l.AppDir(ae) + "/..": 0o755} {
 		if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want %v", dir, st.Mode().Perm(), err, want)
 		}

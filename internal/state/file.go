@@ -268,7 +268,7 @@ func lockPath(path string) string {
 // If fn returns an error nothing is written. A file that does not parse is
 // never overwritten.
 func UpdateApp(path string, fn func(*App) error) (*App, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := MkdirAppEnv(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	lk := flock.New(lockPath(path))

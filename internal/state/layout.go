@@ -5,6 +5,8 @@
 package state
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,6 +61,33 @@ func (l Layout) AppDir(a AppEnv) string { return filepath.Join(l.Root, a.App, a.
 // AppJSON is APP/ENV/app.json: what the app environment asks for and what
 // was done about it.
 func (l Layout) AppJSON(a AppEnv) string { return filepath.Join(l.Root, a.App, a.Env, "app.json") }
+
+// MkdirAppEnv creates the directory of an app environment, dir
+// (ROOT/APP/ENV), and the directories under it in sub ("source/versions"),
+// 0750 and root's (the agent's) from the start, so that no other user
+// looks inside before appuser.Ensure gives dir, source and source/versions
+// to the app's group (issue #17). ROOT/APP stays 0755: each of its app
+// environments' users must pass through it. Existing directories are
+// left as they are.
+func MkdirAppEnv(dir string, sub ...string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for _, s := range sub {
+		if err := os.MkdirAll(filepath.Join(dir, s), 0o750); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MkdirVersions creates the app environment's source/versions (MkdirAppEnv).
+func (l Layout) MkdirVersions(a AppEnv) error {
+	return MkdirAppEnv(l.AppDir(a), filepath.Join("source", "versions"))
+}
 
 // Versions is APP/ENV/source/versions: the bundles, releases and current.
 func (l Layout) Versions(a AppEnv) string {

@@ -160,3 +160,25 @@ func TestAppEnvs(t *testing.T) {
 		t.Fatalf("AppEnvs = %v, %v", got, err)
 	}
 }
+
+// TestAppDirModes: an app environment's directories are 0750 from the
+// moment they are made (issue #17: before, APP/ENV was world-readable
+// until a hook's appuser.Ensure), and APP stays passable (0755).
+func TestAppDirModes(t *testing.T) {
+	l := Layout{Root: t.TempDir()}
+	ae := AppEnv{App: "shop", Env: "prod"}
+	if _, err := UpdateApp(l.AppJSON(ae), func(a *App) error { a.CurrentVersion = "841bc9a0e2f1"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MkdirVersions(AppEnv{App: "shop", Env: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		"shop": 0o755, "shop/prod": 0o750, "shop/staging": 0o750, "shop/staging/source": 0o750, "shop/staging/source/versions": 0o750,
+	} {
+		fi, err := os.Stat(filepath.Join(l.Root, p))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v; want %v", p, fi.Mode(), err, want)
+		}
+	}
+}

@@ -22,22 +22,31 @@ type Process struct {
 	Since    time.Time `json:"since"`    // when it entered its state
 }
 
-// Processes lists the units jecloud-APP-ENV-* that systemd knows (the
-// app's process types and its services), sorted by name.
+// Processes lists the units jecloud-APP_ENV_* that systemd knows (the
+// app's process types and its services), and those it still runs under
+// their names from before issue #17 (jecloud-APP-ENV-*, described as
+// APP/ENV's: DescribesAppEnv), sorted by name.
 func Processes(ctx context.Context, app, env string) ([]Process, error) {
 	conn, err := dbus.NewWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd: %w", err)
 	}
 	defer conn.Close()
-	prefix := "jecloud-" + app + "-" + env + "-"
-	units, err := conn.ListUnitsByPatternsContext(ctx, nil, []string{prefix + "*.service"})
+	prefix, legacy := AppPrefix(app, env), LegacyPrefix(app, env)
+	units, err := conn.ListUnitsByPatternsContext(ctx, nil, []string{prefix + "*.service", legacy + "*.service"})
 	if err != nil {
 		return nil, err
 	}
 	var ps []Process
 	for _, u := range units {
-		name := strings.TrimSuffix(strings.TrimPrefix(u.Name, prefix), ".service")
+		name, ok := strings.CutPrefix(u.Name, prefix)
+		if !ok {
+			if !DescribesAppEnv(u.Description, app, env) {
+				continue // another app environment's (shop/prod-eu's for shop/prod)
+			}
+			name = strings.TrimPrefix(u.Name, legacy)
+		}
+		name = strings.TrimSuffix(name, ".service")
 		if strings.HasSuffix(name, "-backup") {
 			continue // a backup run, not a process of the app
 		}

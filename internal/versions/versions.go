@@ -85,7 +85,7 @@ func (s Store) ReceiveDelta(ae state.AppEnv, base, id string, r io.Reader) (int6
 // left as it is.
 func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 	versions := s.Layout.Versions(ae)
-	if err := os.MkdirAll(versions, 0o755); err != nil {
+	if err := s.Layout.MkdirVersions(ae); err != nil {
 		return "", err
 	}
 	if err := s.checkFree(versions, "a git build"); err != nil {
@@ -119,7 +119,7 @@ func (s Store) Put(ae state.AppEnv, dir string) (string, error) {
 // otherwise.
 func (s Store) store(ae state.AppEnv, id string, fill func(io.Writer) (int64, bundle.Info, error)) (int64, error) {
 	final := s.Layout.Bundle(ae, id)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := s.Layout.MkdirVersions(ae); err != nil {
 		return 0, err
 	}
 	if err := s.checkFree(filepath.Dir(final), id); err != nil {

@@ -1,5 +1,5 @@
 // Package backuptimer schedules the backups of a data service's instance:
-// jecloud-APP-ENV-SERVICE-backup.service runs `jeagent backup APP ENV
+// jecloud-APP_ENV_SERVICE-backup.service runs `jeagent backup APP ENV
 // SERVICE`, started by the .timer of the same name on the schedule of
 // sys/server.json's "backups" key. The Redis and MongoDB hooks call Ensure
 // at the end of their install phase.
@@ -23,7 +23,7 @@ import (
 
 // Names returns the service and timer unit names of an instance's backups.
 func Names(app, env, service string) (svc, timer string) {
-	base := "jecloud-" + app + "-" + env + "-" + service + "-backup"
+	base := sysd.AppPrefix(app, env) + service + "-backup"
 	return base + ".service", base + ".timer"
 }
 
@@ -35,7 +35,7 @@ func Units(exe string, req hook.Request, service string, s backup.Settings) (svc
 	sopts := []*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("JeCloud backup of %s/%s %s to S3", app, env, service)),
 		o("Unit", "Documentation", "https://github.com/jecloud/jecloud/blob/main/docs/services.md#backups"),
-		o("Unit", "After", "network-online.target jecloud-"+app+"-"+env+"-"+service+".service"),
+		o("Unit", "After", "network-online.target "+sysd.AppPrefix(app, env)+service+".service"),
 		o("Unit", "Wants", "network-online.target"),
 		o("Service", "Type", "oneshot"),
 		o("Service", "ExecStart", strings.Join([]string{exe, "--root", root, "backup", app, env, service}, " ")),
@@ -78,6 +78,11 @@ func Units(exe string, req hook.Request, service string, s backup.Settings) (svc
 func Ensure(ctx context.Context, unitDir, exe string, req hook.Request, service string, log io.Writer) error {
 	app, env := req.App, req.Env
 	svcName, timerName := Names(app, env, service)
+	// The timer named before issue #17 goes; the new one replaces it.
+	legacy := []string{service + "-backup.timer", service + "-backup.service"}
+	if err := sysd.RetireLegacyApp(ctx, unitDir, app, env, legacy, log); err != nil {
+		return err
+	}
 	var b *backup.Settings
 	if err := req.Settings("backups", &b); err != nil {
 		return err

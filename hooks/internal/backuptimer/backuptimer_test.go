@@ -20,7 +20,7 @@ func TestUnits(t *testing.T) {
 			"Type=oneshot\n",
 			"ReadWritePaths=/var/cloud/shop/prod\n",
 			"ProtectSystem=strict\n",
-			"After=network-online.target jecloud-shop-prod-redis.service\n",
+			"After=network-online.target jecloud-shop_prod_redis.service\n",
 		} {
 			if !strings.Contains(svc, want) {
 				t.Errorf("service lacks %q:\n%s", want, svc)
@@ -32,7 +32,7 @@ func TestUnits(t *testing.T) {
 			}
 		}
 	}
-	if s, tm := Names("shop", "prod", "mongodb"); s != "jecloud-shop-prod-mongodb-backup.service" || tm != "jecloud-shop-prod-mongodb-backup.timer" {
+	if s, tm := Names("shop", "prod", "mongodb"); s != "jecloud-shop_prod_mongodb-backup.service" || tm != "jecloud-shop_prod_mongodb-backup.timer" {
 		t.Errorf("names %s %s", s, tm)
 	}
 }
