@@ -78,7 +78,7 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   Hostile ZstdBomb WindowCap BrokenStreams TrailingGarbage Xattrs ExtractModes Failures \
   ParseErrors HandEdit UnknownKeys BrokenAppJSON BadInput NamesRefusedByCLI Names Version \
   SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys \
-  EnsureRefusesHostileNames SudoBoundary SudoAdministrator RunEnv
+  EnsureRefusesHostileNames SudoBoundary SudoAdministrator RunEnv Limits
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))
