@@ -178,8 +178,16 @@ func (i instance) unitFile(server string) []*unit.UnitOption {
 		o("Service", "LimitNOFILE", "64000"),
 		o("Service", "TimeoutStopSec", "60"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sysd.Sandbox(i.dataDir())...)
+	}, append(limits(), sysd.Sandbox(i.dataDir())...)...)
 }
+
+// limits bound one mongod: a thread per connection (its own default cap
+// is 65536 connections; 1024 tasks is hundreds of them); memory up to 60 %
+// of the RAM, throttled above 50 %: WiredTiger's cache takes half of (RAM -
+// 1 GB) by default, and mongod sizes it to the cgroup's limit when it is
+// lower. Above, the kernel kills mongod and systemd restarts it (it
+// recovers from its journal).
+func limits() []*unit.UnitOption { return sysd.Limits(1024, "50%", "60%", 100) }
 
 var versionRE = regexp.MustCompile(`db version v(\d+\.\d+\.\d+)`)
 

@@ -42,7 +42,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
 		NodeBin: a.runtimes().Bin(version), Port: port, Socket: spec.Web.Socket(),
-		Processes: processes, Vars: vars, Grace: spec.GraceOf,
+		Processes: processes, Vars: vars, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
 	changed, err := h.writeUnits(set)

@@ -139,6 +139,12 @@ func TestUnits(t *testing.T) {
 			}
 			return 30 * time.Second
 		},
+		Limits: func(typ string) appspec.Limits {
+			if typ == "worker" {
+				return appspec.Limits{Memory: "1G", Tasks: 64, CPUWeight: 50}
+			}
+			return (&appspec.Spec{}).LimitsOf(typ)
+		},
 		Processes: map[string]string{"web": "node server.js", "worker": "node worker.js --rate=50%"},
 		Vars:      map[string]string{"REDIS_URL": `redis://:p"w@127.0.0.1:6379/0`}}
 	s := u.render()
@@ -154,13 +160,15 @@ func TestUnits(t *testing.T) {
 		"TemporaryFileSystem=/var/cloud:ro",
 		"BindReadOnlyPaths=/var/cloud/shop/prod/source/versions/841bc9a0e2f1 /var/cloud/sys/runtimes/node/20.11.1\n",
 		"BindPaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home\n",
+		"TasksMax=512\n", "MemoryHigh=45%\n", "MemoryMax=50%\n", "CPUWeight=100\n", "IPAddressDeny=169.254.169.254 fd00:ec2::254\n",
 	} {
 		if !strings.Contains(web, want) {
 			t.Errorf("web unit lacks %q:\n%s", want, web)
 		}
 	}
 	worker := s.files["jecloud-shop_prod_worker@.service"]
-	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") || !strings.Contains(worker, "TimeoutStopSec=600\n") {
+	if strings.Contains(worker, "PORT=") || !strings.Contains(worker, "--rate=50%%") || !strings.Contains(worker, "TimeoutStopSec=600\n") ||
+		!strings.Contains(worker, "TasksMax=64\nMemoryHigh=966367641\nMemoryMax=1G\nCPUWeight=50\n") {
 		t.Errorf("worker unit:\n%s", worker)
 	}
 	if !strings.Contains(web, "TimeoutStopSec=30\n") {

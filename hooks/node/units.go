@@ -32,8 +32,9 @@ type appUnits struct {
 	Port       int    // the web port
 	Socket     bool   // the web process gets its socket from systemd (zero-downtime restarts)
 	Processes  map[string]string
-	Vars       map[string]string              // from hooks before this one (REDIS_URL, ...)
-	Grace      func(typ string) time.Duration // how long a process type gets to finish on SIGTERM
+	Vars       map[string]string               // from hooks before this one (REDIS_URL, ...)
+	Grace      func(typ string) time.Duration  // how long a process type gets to finish on SIGTERM
+	Limits     func(typ string) appspec.Limits // a process type's memory, tasks and CPU weight
 }
 
 // prefix starts the names of the app environment's units, and of no other
@@ -46,6 +47,14 @@ func (a appUnits) grace(typ string) time.Duration {
 		return appspec.DefaultGrace
 	}
 	return a.Grace(typ)
+}
+
+// limits are what each instance of process type typ may use.
+func (a appUnits) limits(typ string) appspec.Limits {
+	if a.Limits == nil {
+		return (&appspec.Spec{}).LimitsOf(typ)
+	}
+	return a.Limits(typ)
 }
 
 // serviceName is the template of a process type: jecloud-APP_ENV_TYPE@.service.
@@ -136,6 +145,10 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
 		opt("Service", "UMask", "0027"),
 	)
+	// Per instance: a fork bomb or a leak stays in its unit, where the
+	// kernel stops it, and the other apps and the agent go on.
+	l := a.limits(typ)
+	o = append(o, sysd.Limits(l.Tasks, l.MemoryHigh(), l.Memory, l.CPUWeight)...)
 	o = append(o, sysd.Sandbox(filepath.Join(a.AppDir, "data"), filepath.Join(a.AppDir, "home"))...)
 	// The agent's own state is none of the app's business (the Node.js
 	// runtimes in sys/runtimes stay reachable).

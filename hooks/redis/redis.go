@@ -210,8 +210,17 @@ func (h *Hook) unitFile(i instance) []*unit.UnitOption {
 		o("Service", "RestartSec", "1"),
 		o("Service", "UMask", "0077"),
 		o("Install", "WantedBy", "multi-user.target"),
-	}, sysd.Sandbox(i.dataDir())...)
+	}, append(limits(), sysd.Sandbox(i.dataDir())...)...)
 }
+
+// limits bound one Redis instance: a few threads and one child at a time
+// (a snapshot or an append-only file rewrite), so 128 tasks is plenty; memory
+// up to 40 % of the server's RAM, throttled above 35 %. A snapshot's child
+// shares the parent's pages until they change, so the instance's data
+// should stay well under a third of the RAM; above the limit the kernel
+// kills the instance and systemd restarts it from its files, rather than
+// letting it take the apps' memory.
+func limits() []*unit.UnitOption { return sysd.Limits(128, "35%", "40%", 100) }
 
 // ping authenticates and PINGs until Redis answers +PONG or timeout passes.
 func ping(ctx context.Context, port int, password string, timeout time.Duration) error {

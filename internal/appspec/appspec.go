@@ -48,6 +48,10 @@ type Spec struct {
 	// Roles places process types on server roles ([roles] worker =
 	// ["worker"]); types it does not name run on web servers.
 	Roles placement.Map
+	// Limits are the resource limits of process types that jecloud.toml
+	// sets ([limits.web] memory = "512M", tasks = 256, cpu_weight = 100);
+	// LimitsOf fills in the defaults.
+	Limits map[string]Limits
 
 	rolesTable map[string][]string // [roles] as read, checked once the Procfile is known
 }
@@ -149,7 +153,7 @@ func IsPackageName(name string) bool {
 
 // Read reads the declaration of the release in dir.
 func Read(dir string) (*Spec, error) {
-	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}}
+	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{}}
 	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
 		return nil, err
 	}
@@ -176,6 +180,12 @@ func Read(dir string) (*Spec, error) {
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [grace] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
+		}
+	}
+	for name := range s.Limits {
+		if _, ok := s.Processes[name]; !ok {
+			return nil, fmt.Errorf("%s: [limits.%s] names %q, which is not a process type of the Procfile (%v)",
+				filepath.Join(dir, "jecloud.toml"), name, name, s.ProcessNames())
 		}
 	}
 	return s, nil
@@ -252,12 +262,13 @@ func (s *Spec) readProcfile(path string) error {
 // readConfig reads the tables of jecloud.toml that matter on the server.
 func (s *Spec) readConfig(path string) error {
 	var c struct {
-		Services map[string]string   `toml:"services"`
-		Web      Web                 `toml:"web"`
-		Scale    map[string]int      `toml:"scale"`
-		Grace    map[string]string   `toml:"grace"`
-		Packages []string            `toml:"packages"`
-		Roles    map[string][]string `toml:"roles"`
+		Services map[string]string    `toml:"services"`
+		Web      Web                  `toml:"web"`
+		Scale    map[string]int       `toml:"scale"`
+		Grace    map[string]string    `toml:"grace"`
+		Limits   map[string]rawLimits `toml:"limits"`
+		Packages []string             `toml:"packages"`
+		Roles    map[string][]string  `toml:"roles"`
 	}
 	md, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -269,6 +280,10 @@ func (s *Spec) readConfig(path string) error {
 	// A key after [web] belongs to [web]: packages written below a table
 	// would be ignored without a word.
 	for _, k := range md.Undecoded() {
+		if len(k) == 3 && k[0] == "limits" {
+			return fmt.Errorf("%s: [limits.%s] %s: not a limit: use memory = \"512M\", tasks = 256 or cpu_weight = 100",
+				path, k[1], k[2])
+		}
 		if len(k) > 1 && k[len(k)-1] == "packages" {
 			return fmt.Errorf("%s: packages is inside [%s]: move the packages = [...] line to the top of the file, before any [table]",
 				path, strings.Join(k[:len(k)-1], "."))
@@ -289,6 +304,9 @@ func (s *Spec) readConfig(path string) error {
 			return fmt.Errorf("%s: [grace] %s = %q: give a duration from \"1s\" to \"%s\", e.g. \"10m\"", path, name, v, MaxGrace)
 		}
 		s.Grace[name] = d
+	}
+	if s.Limits, err = parseLimits(path, c.Limits); err != nil {
+		return err
 	}
 	for _, p := range c.Packages {
 		if !IsPackageName(p) {

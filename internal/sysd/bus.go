@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/dbus"
@@ -198,9 +199,30 @@ func Up(ctx context.Context, dir, name, content string, restart bool) error {
 	return b.Start(ctx, name)
 }
 
+// MetadataAddrs are the instance metadata service's addresses (EC2's, and
+// most clouds' IPv4 one): whoever reaches them gets the server's cloud
+// credentials (its IAM role) and its user-data.
+const MetadataAddrs = "169.254.169.254 fd00:ec2::254"
+
+// Limits are a unit's resource limits: at most tasks processes and threads
+// (TasksMax=), memory throttled above memHigh (MemoryHigh=, "" for none)
+// and the unit's processes killed by the kernel above memMax (MemoryMax=),
+// and cpuWeight, its share of the CPU when the CPU is short (CPUWeight=,
+// 100 by default). Sizes and shares as systemd takes them ("512M", "50%").
+func Limits(tasks int, memHigh, memMax string, cpuWeight int) []*unit.UnitOption {
+	s := func(name, value string) *unit.UnitOption { return Opt("Service", name, value) }
+	o := []*unit.UnitOption{s("TasksMax", strconv.Itoa(tasks))}
+	if memHigh != "" {
+		o = append(o, s("MemoryHigh", memHigh))
+	}
+	return append(o, s("MemoryMax", memMax), s("CPUWeight", strconv.Itoa(cpuWeight)))
+}
+
 // Sandbox is the confinement of every process JeCloud runs for an app: the
 // system read-only but for the writable paths, no home directories, its
-// own /tmp, no devices, no new privileges, no kernel tuning.
+// own /tmp, no devices, no new privileges, no kernel tuning, no instance
+// metadata service (IPAddressDeny= needs cgroup v2 and BPF; where systemd
+// has neither it loads the unit and does not enforce it: docs/node.md).
 func Sandbox(writable ...string) []*unit.UnitOption {
 	s := func(name, value string) *unit.UnitOption { return Opt("Service", name, value) }
 	return []*unit.UnitOption{
@@ -220,6 +242,7 @@ func Sandbox(writable ...string) []*unit.UnitOption {
 		s("RestrictNamespaces", "yes"),
 		s("RestrictRealtime", "yes"),
 		s("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
+		s("IPAddressDeny", MetadataAddrs),
 		s("LockPersonality", "yes"),
 		s("RemoveIPC", "yes"),
 		s("CapabilityBoundingSet", ""),

@@ -83,3 +83,18 @@ func TestInstalled(t *testing.T) {
 		t.Error("units for another binary count as installed")
 	}
 }
+
+// TestLimitsAndSandbox: the limits every unit JeCloud writes for an app
+// gets, and the sandbox's block of the instance metadata service.
+func TestLimitsAndSandbox(t *testing.T) {
+	got := Serialize(append(Limits(512, "45%", "50%", 100), Sandbox("/var/cloud/a/b/data")...))
+	for _, want := range []string{"TasksMax=512\n", "MemoryHigh=45%\n", "MemoryMax=50%\n", "CPUWeight=100\n",
+		"IPAddressDeny=169.254.169.254 fd00:ec2::254\n", "ReadWritePaths=/var/cloud/a/b/data\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+	if got := Serialize(Limits(64, "", "1G", 20)); strings.Contains(got, "MemoryHigh") || !strings.Contains(got, "MemoryMax=1G\n") {
+		t.Errorf("without MemoryHigh:\n%s", got)
+	}
+}

@@ -46,6 +46,16 @@ func Units(exe string, req hook.Request, service string, s backup.Settings) (svc
 		// A backup must not slow the apps down.
 		o("Service", "Nice", "10"),
 		o("Service", "IOSchedulingClass", "idle"),
+		// jeagent streams the dump through zstd to S3 in parts: a few
+		// threads and tens of MB. The limits keep a stuck or runaway
+		// backup from taking the server; CPUWeight 20 gives the apps five
+		// times its share when the CPU is short. No IPAddressDeny of the
+		// metadata service: on EC2 the backup's S3 credentials come from it
+		// (the instance's IAM role).
+		o("Service", "TasksMax", "64"),
+		o("Service", "MemoryHigh", "20%"),
+		o("Service", "MemoryMax", "25%"),
+		o("Service", "CPUWeight", "20"),
 		// It reads the instance and writes its temp file and app.json there;
 		// it reads root's AWS configuration if there is one.
 		o("Service", "ProtectSystem", "strict"),

@@ -20,6 +20,7 @@ func TestUnits(t *testing.T) {
 			"Type=oneshot\n",
 			"ReadWritePaths=/var/cloud/shop/prod\n",
 			"ProtectSystem=strict\n",
+			"TasksMax=64\n", "MemoryMax=25%\n", "CPUWeight=20\n",
 			"After=network-online.target jecloud-shop_prod_redis.service\n",
 		} {
 			if !strings.Contains(svc, want) {
