@@ -133,3 +133,25 @@ func Printable(s string) string {
 func unsafe(r rune) bool {
 	return (r < 0x20 && r != '\t') || (r >= 0x7f && r < 0xa0)
 }
+
+// PrintableJSON is Printable for JSON text: DEL and the C1 controls, which
+// JSON lets stand raw in a string, are written as \u escapes, and bytes
+// that are not UTF-8 as \ufffd, so the JSON means the same and a terminal
+// is shown it without obeying it. (C0 controls cannot stand raw in valid
+// JSON; its encoders escape them.)
+func PrintableJSON(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			out = append(out, `\ufffd`...)
+		case r >= 0x7f && r < 0xa0:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		default:
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package lines
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -88,5 +89,17 @@ func TestPrintable(t *testing.T) {
 				t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPrintableJSON(t *testing.T) {
+	in := []byte("{\"backoff\":{\"x\":\"\u009b2J\x7f\x9b ok é\"}}")
+	got := string(PrintableJSON(in))
+	if want := `{"backoff":{"x":"\u009b2J\u007f\ufffd ok é"}}`; got != want {
+		t.Errorf("PrintableJSON = %s, want %s", got, want)
+	}
+	var v map[string]map[string]string
+	if err := json.Unmarshal([]byte(got), &v); err != nil || v["backoff"]["x"] != "\u009b2J\x7f\ufffd ok é" {
+		t.Errorf("not the same JSON: %v %q", err, v)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/remote"
 )
 
@@ -88,13 +89,20 @@ func (c *Client) Status(ctx context.Context, asJSON bool) error {
 
 // printHostsJSON prints one answer per target as {"app", "env", "hosts"}.
 func (c *Client) printHostsJSON(hosts any) error {
-	enc := json.NewEncoder(c.Stdout)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	if err := enc.Encode(struct {
 		App   string `json:"app"`
 		Env   string `json:"env"`
 		Hosts any    `json:"hosts"`
-	}{c.App, c.Env, hosts})
+	}{c.App, c.Env, hosts}); err != nil {
+		return err
+	}
+	// The agents' answers are passed on as they sent them: what JSON lets
+	// stand raw but a terminal obeys (DEL, C1) is escaped.
+	_, err := c.Stdout.Write(lines.PrintableJSON(b.Bytes()))
+	return err
 }
 
 // hostsDone ends a command that asked every target: interrupted, or
@@ -181,7 +189,7 @@ func (c *Client) printApp(w io.Writer, host string, a AppStatus) {
 		fmt.Fprintf(w, "\tdeploying\t%s: %s%s\n", d.Version, d.State, since)
 	}
 	if len(a.Backoff) > 0 && string(a.Backoff) != "null" {
-		fmt.Fprintf(w, "\tbackoff\t%s\n", oneLine(string(a.Backoff)))
+		fmt.Fprintf(w, "\tbackoff\t%s\n", lines.Printable(oneLine(string(a.Backoff)))) // raw JSON from the server
 	}
 	if m := a.Mail; m != nil {
 		q := "queue empty"

@@ -17,9 +17,18 @@ func printable(v any) {
 
 func walk(v reflect.Value) {
 	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
+	case reflect.Pointer:
 		if !v.IsNil() {
 			walk(v.Elem())
+		}
+	case reflect.Interface:
+		// What an interface holds cannot be set in place: walk a copy and
+		// put it back.
+		if !v.IsNil() && v.CanSet() {
+			e := reflect.New(v.Elem().Type()).Elem()
+			e.Set(v.Elem())
+			walk(e)
+			v.Set(e)
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
@@ -39,6 +48,10 @@ func walk(v reflect.Value) {
 			e := reflect.New(v.Type().Elem()).Elem()
 			e.Set(v.MapIndex(k))
 			walk(e)
+			if k.Kind() == reflect.String && lines.Printable(k.String()) != k.String() {
+				v.SetMapIndex(k, reflect.Value{}) // the key too
+				k = reflect.ValueOf(lines.Printable(k.String())).Convert(k.Type())
+			}
 			v.SetMapIndex(k, e)
 		}
 	case reflect.String:

@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ func TestServerCannotDriveTheTerminal(t *testing.T) {
 	}
 	keep(c.Push(ctx, appDir(t), Options{}))
 	keep(c.Status(ctx, false))
+	keep(c.Status(ctx, true)) // the agents' JSON passed on
 	keep(c.PS(ctx, false))
 	keep(c.Logs(ctx, false, 10))
 	keep(c.ShowConfig(ctx))
@@ -41,9 +43,29 @@ func TestServerCannotDriveTheTerminal(t *testing.T) {
 			t.Errorf("the output lacks %q (the test would prove nothing):\n%s", want, all)
 		}
 	}
-	for _, bad := range []string{"\x1b", "\x07", "\x9b", "\u009b"} {
+	for _, bad := range []string{"\x1b", "\x07", "\x9b", "\u009b", "\x7f"} {
 		if strings.Contains(all, bad) {
 			t.Errorf("a server's %q reached the terminal:\n%q", bad, all)
 		}
+	}
+}
+
+// TestPrintableWalk: strings held in interfaces and map keys are escaped
+// too, not only struct fields.
+func TestPrintableWalk(t *testing.T) {
+	doc := struct {
+		A any
+		M map[string]any
+		L []any
+	}{A: "a\x1b[2J", M: map[string]any{"k\x1b]0;t\x07": "v\x9b"}, L: []any{"x\x07", map[string]any{"y": "\x1b"}}}
+	printable(&doc)
+	got := fmt.Sprint(doc)
+	for _, bad := range []string{"\x1b", "\a", "\x9b"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("left raw: %s", got)
+		}
+	}
+	if doc.A != `a\x1b[2J` || doc.M[`k\x1b]0;t\x07`] != `v\x9b` {
+		t.Errorf("printable = %s", got)
 	}
 }
