@@ -82,7 +82,8 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   Removable ReserveKeptFree \
   SecurityGroupNarrowed RelayVerifiesCertificate ServerRoleCannotRewriteState ServerWritesOnlyItsObservation RevokeSecurityGroupIngress \
   BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups \
-  NameInjective ResolveLegacy UnitNamesInjective LegacyUnits RetireLegacy AppDirModes DeployLeavesOtherAppEnvsUnits Limits
+  NameInjective ResolveLegacy UnitNamesInjective LegacyUnits RetireLegacy AppDirModes DeployLeavesOtherAppEnvsUnits Limits \
+  AdoptStaysInside PrintableWalk PrintableJSON
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

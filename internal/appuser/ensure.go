@@ -3,15 +3,14 @@ package appuser
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/jecloud/jecloud/internal/configvars"
+	"golang.org/x/sys/unix"
 )
 
 // Ensure creates the user and group of the app environment whose directory
@@ -71,22 +70,63 @@ func Ensure(app, env, dir string, log io.Writer) (uid, gid int, err error) {
 
 // Adopt gives directory p to uid:gid. If p belonged to another user (the
 // app environment shared a user with another before issue #17, and has a
-// user of its own now), everything inside it is given too.
+// user of its own now), everything inside it is given too. That user's
+// processes may still be running and changing the tree, so the walk goes
+// by directory descriptors (openat with O_NOFOLLOW, fchownat with
+// AT_SYMLINK_NOFOLLOW), never by path: a directory swapped for a symbolic
+// link on the way is not followed (it is left as it is), and nothing
+// outside p is given away.
 func Adopt(p string, uid, gid int) error {
-	fi, err := os.Lstat(p)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if int(st.Uid) == uid {
+		defer unix.Close(fd)
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return &os.PathError{Op: "chown", Path: p, Err: err}
+		}
+		return nil
+	}
+	return adoptTree(fd, p, uid, gid)
+}
+
+// adoptTree gives the directory open as fd (closed on return), and all in
+// it, to uid:gid. name is its path, for errors.
+func adoptTree(fd int, name string, uid, gid int) error {
+	dir := os.NewFile(uintptr(fd), name)
+	defer dir.Close()
+	if err := unix.Fchown(fd, uid, gid); err != nil {
+		return &os.PathError{Op: "chown", Path: name, Err: err}
+	}
+	entries, err := dir.ReadDir(-1)
 	if err != nil {
 		return err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || int(st.Uid) == uid {
-		return os.Chown(p, uid, gid)
-	}
-	return filepath.WalkDir(p, func(path string, _ fs.DirEntry, err error) error {
+	for _, e := range entries {
+		if err := unix.Fchownat(fd, e.Name(), uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.ENOENT {
+			return &os.PathError{Op: "chown", Path: filepath.Join(name, e.Name()), Err: err}
+		}
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := unix.Openat(fd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ELOOP || err == unix.ENOTDIR || err == unix.ENOENT {
+			continue // swapped or removed meanwhile: not followed
+		}
 		if err != nil {
+			return &os.PathError{Op: "open", Path: filepath.Join(name, e.Name()), Err: err}
+		}
+		if err := adoptTree(sub, filepath.Join(name, e.Name()), uid, gid); err != nil {
 			return err
 		}
-		return os.Lchown(path, uid, gid)
-	})
+	}
+	return nil
 }
 
 // ServicesEnv is the file, beside config.env, where service hooks put the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"filippo.io/age"
 )
@@ -48,19 +49,22 @@ func (s Settings) identities() ([]age.Identity, error) {
 	if path == "" {
 		path = IdentityFile(s.root)
 	}
-	fi, err := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("this backup is encrypted (age): put the identity (the AGE-SECRET-KEY-... line that `age-keygen` wrote) "+
-			"in %s, mode 0600, or name its file in backups.age_identity_file: %w", path, err)
+			"in %s, mode 0600, owned by root, or name its file in backups.age_identity_file: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by others (mode %04o): it opens every backup: run `chmod 600 %s`", path, fi.Mode().Perm(), path)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != 0 && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("%s belongs to uid %d: the identity that opens every backup must be root's: run `chown root %s`", path, st.Uid, path)
 	}
-	defer f.Close()
 	ids, err := age.ParseIdentities(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
