@@ -83,7 +83,7 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   SecurityGroupNarrowed RelayVerifiesCertificate ServerRoleCannotRewriteState ServerWritesOnlyItsObservation RevokeSecurityGroupIngress \
   BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups \
   NameInjective ResolveLegacy UnitNamesInjective LegacyUnits RetireLegacy AppDirModes DeployLeavesOtherAppEnvsUnits Limits \
-  AdoptStaysInside PrintableWalk PrintableJSON
+  AdoptStaysInside PrintableWalk PrintableJSON ClaimsAtOnce
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -266,30 +267,50 @@ func (f *follower) claim(ctx context.Context, doc *globalstate.Env, a *state.App
 	if prev != nil {
 		o.Extra = prev.Extra
 	}
-	if err := f.st.PutObservation(ctx, key, &o); err != nil {
-		return err
-	}
-	if err := f.st.Observe(ctx, doc); err != nil {
-		return err
-	}
-	busy := 0
-	for _, s := range doc.Servers {
-		if o := s.Observed; s.Name != f.s.Server && o != nil && o.Deploying != "" && now.Sub(o.Date) < staleClaim {
-			busy++
-		}
-	}
-	if busy < max(1, doc.MaxParallel) {
-		return nil
-	}
 	back := globalstate.Observed{CurrentVersion: a.CurrentVersion, For: want, Date: now, Extra: o.Extra}
 	if prev != nil {
 		back.Error = prev.Error
 	}
-	if err := f.st.PutObservation(ctx, key, &back); err != nil {
-		return err
+	// Servers poked at once claim at once, see each other and all withdraw:
+	// a withdrawn claim tries again after a random pause (claimTries in
+	// all), so that one of them goes first. Each try is the safe protocol
+	// above; only liveness depends on the pauses.
+	for try := 1; ; try++ {
+		if err := f.st.PutObservation(ctx, key, &o); err != nil {
+			return err
+		}
+		if err := f.st.Observe(ctx, doc); err != nil {
+			return err
+		}
+		busy := 0
+		for _, s := range doc.Servers {
+			if o := s.Observed; s.Name != f.s.Server && o != nil && o.Deploying != "" && now.Sub(o.Date) < staleClaim {
+				busy++
+			}
+		}
+		if busy < max(1, doc.MaxParallel) {
+			return nil
+		}
+		if err := f.st.PutObservation(ctx, key, &back); err != nil {
+			return err
+		}
+		if try == claimTries {
+			return errNoSlot
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(claimPause/2 + rand.N(claimPause)):
+		}
 	}
-	return errNoSlot
 }
+
+// claimTries and claimPause bound a contended claim: up to 3 tries, a
+// random 0.5 to 1.5 pause units apart.
+var (
+	claimTries = 3
+	claimPause = time.Second
+)
 
 // own returns what this server last reported: its observation object, or
 // what an older agent wrote into the document.

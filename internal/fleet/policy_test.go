@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +145,61 @@ func TestServerWritesOnlyItsObservation(t *testing.T) {
 		t.Errorf("server 2's observation: %+v (want its claim withdrawn)", o)
 	}
 	t.Logf("summary: sync, slot and report under the role's policy with 0 denied requests; document unchanged; 2 of 2 forgeries denied")
+}
+
+// TestClaimsAtOnce: two servers poked at the same moment claim the one
+// rollout slot (max_parallel 1) at once: never both deploy, and one does
+// (a withdrawn claim tries again after a random pause).
+func TestClaimsAtOnce(t *testing.T) {
+	s3s := s3test.Start(t, "127.0.0.1")
+	ctx := t.Context()
+	admin := &globalstate.Store{S3: s3s.Client(t), Bucket: s3s.Bucket}
+	const v1 = "0123456789ab"
+	ae := state.AppEnv{App: "shop", Env: "prod"}
+	if _, err := admin.Update(ctx, ae.App, ae.Env, func(e *globalstate.Env) error {
+		e.Servers = []globalstate.Server{{Name: "shop-prod-1", Host: "10.0.0.1"}, {Name: "shop-prod-2", Host: "10.0.0.2"}}
+		e.Request(v1, "test", time.Now().UTC())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		roots := make([]string, 2)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		start := make(chan struct{})
+		for i := range 2 {
+			root := t.TempDir()
+			os.MkdirAll(filepath.Join(root, "sys"), 0o755)
+			roots[i] = root
+			c := s3s.Client(t)
+			f := &follower{s: Settings{Bucket: s3s.Bucket, Server: fmt.Sprintf("shop-prod-%d", i+1), Envs: []string{"shop/prod"}}, root: root, s3: c,
+				log: io.Discard, st: &globalstate.Store{S3: c, Bucket: s3s.Bucket}}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs[i] = f.sync(ctx, ae, allHere{})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		deploying := 0
+		for i, root := range roots {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			var a state.App
+			if state.Read(state.Layout{Root: root}.AppJSON(ae), &a) == nil && a.Deployment != nil {
+				deploying++
+			}
+		}
+		if deploying != 1 {
+			t.Fatalf("round %d: %d servers deploy with max_parallel 1, want exactly 1", round, deploying)
+		}
+		// Free the slot for the next round.
+		for i := range 2 {
+			admin.PutObservation(ctx, globalstate.ObservationKey("shop", "prod", fmt.Sprintf("shop-prod-%d", i+1)), &globalstate.Observed{Date: time.Now().UTC()})
+		}
+	}
 }
