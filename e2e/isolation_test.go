@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // probeServer answers GET /?p=PATH...: for each path, what the process
@@ -56,14 +54,8 @@ type probe struct {
 //     (relative paths from its working directory too), while it serves and
 //     writes its own data.
 func TestAppIsolation(t *testing.T) {
-	lab.Require(t)
-	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
-	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
-		t.Fatal(err)
-	}
-	srv.MustExec("jeagent", "init")
-	major := strings.Split(installMirror(t, srv), ".")[0]
+	srv, jepush, nodeVersion := nodeServer(t)
+	major := strings.Split(nodeVersion, ".")[0]
 	push := jepushTo(t, jepush, srv)
 	appDir := func(app string) string {
 		dir := t.TempDir()

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // The attacking apps stop by themselves at these bounds: the lab's
@@ -85,14 +83,8 @@ const server = http.createServer((req, res) => {
 // memory controllers; BPF) the test checks that it does. It also scores
 // every unit JeCloud wrote with `systemd-analyze security`.
 func TestLimits(t *testing.T) {
-	lab.Require(t)
-	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
-	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
-		t.Fatal(err)
-	}
-	srv.MustExec("jeagent", "init")
-	major := strings.Split(installMirror(t, srv), ".")[0]
+	srv, jepush, nodeVersion := nodeServer(t)
+	major := strings.Split(nodeVersion, ".")[0]
 
 	// A stand-in metadata service on its real addresses.
 	srv.MustExec("sh", "-c", "ip addr add 169.254.169.254/32 dev lo && ip -6 addr add fd00:ec2::254/128 dev lo")

@@ -433,6 +433,21 @@ func visits(body string) int {
 	return n
 }
 
+// nodeServer boots a lab server with jeagent installed and initialised and
+// a Node.js mirror (installMirror), for a test that pushes a Node.js app
+// with jepush; it returns the server, jepush and the mirror's Node.js version.
+func nodeServer(t *testing.T) (srv *lab.Server, jepush, nodeVersion string) {
+	t.Helper()
+	lab.Require(t)
+	jeagent, jepush := binaries(t)
+	srv = lab.Boot(t, 1)[0]
+	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustExec("jeagent", "init")
+	return srv, jepush, installMirror(t, srv)
+}
+
 // installMirror builds a Node.js mirror from this machine's node (laid out
 // like the official one: index.json, vX/SHASUMS256.txt, vX/node-vX-linux-x64.tar.gz),
 // puts it in the server at /srv/node-mirror and points server.json at it.
@@ -531,14 +546,7 @@ func (m nodeMirror) install(srv *lab.Server) error {
 // its grace ([grace] worker = "8s") to finish the job at hand (4 s here)
 // before the new version's worker starts; the default would be 30 s.
 func TestWorkerGrace(t *testing.T) {
-	lab.Require(t)
-	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
-	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
-		t.Fatal(err)
-	}
-	srv.MustExec("jeagent", "init")
-	nodeVersion := installMirror(t, srv)
+	srv, jepush, nodeVersion := nodeServer(t)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"package.json": `{"name": "jobs", "engines": {"node": "` + strings.Split(nodeVersion, ".")[0] + `.x"}}`,

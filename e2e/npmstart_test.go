@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // npmStartServer reports what the process serving it got: the variable set
@@ -34,14 +32,8 @@ const server = http.createServer((req, res) => {
 // Then a start script through npm is refused before the switch, with the
 // reason, and the live version keeps serving.
 func TestNpmStartSocket(t *testing.T) {
-	lab.Require(t)
-	jeagent, jepush := binaries(t)
-	srv := lab.Boot(t, 1)[0]
-	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
-		t.Fatal(err)
-	}
-	srv.MustExec("jeagent", "init")
-	major := strings.Split(installMirror(t, srv), ".")[0]
+	srv, jepush, nodeVersion := nodeServer(t)
+	major := strings.Split(nodeVersion, ".")[0]
 	pkg := func(scripts map[string]string) string {
 		b, _ := json.Marshal(map[string]any{"name": "plain", "engines": map[string]string{"node": major + ".x"}, "scripts": scripts})
 		return string(b)

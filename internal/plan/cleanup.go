@@ -73,8 +73,8 @@ func overCap(o *Env, r state.Retention, protected map[string]bool) map[string]bo
 			failed = append(failed, rel)
 		}
 	}
-	if len(failed) == 0 {
-		return nil
+	if len(failed) <= 1 {
+		return nil // the newest failure always stays: no size to read
 	}
 	byAge(failed)
 	slices.Reverse(failed) // newest first
