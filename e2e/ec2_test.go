@@ -478,27 +478,52 @@ func TestRollingDeploy(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
+	// Switching is read on the servers themselves: a server switches while
+	// its app.json holds a deployment (from a won claim to live). Each read
+	// is timed; two reads that both saw a deployment, with none between
+	// that did not, prove it was under way for the whole time between them
+	// (one deployment per server per rollout), so overlaps of those spans
+	// are certain, whatever the order of the reads. (The observation
+	// objects in S3 are no measure: a claim is written before it is
+	// checked, and withdrawn when the slot is taken.)
+	type span struct{ from, to time.Time }
+	sure := map[string][]span{}
 	go func() {
 		defer wg.Done()
+		type seen struct{ at, end time.Time }
+		run := map[string]*seen{} // per server: the first read of the current run of reads that saw a deployment, and the last
 		for {
 			select {
 			case <-stop:
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(20 * time.Millisecond):
 			}
-			e, _, err := st.Get(context.Background(), "hello", "test")
-			if err != nil || st.Observe(context.Background(), e) != nil {
-				continue
-			}
-			n := 0
-			for _, s := range e.Servers {
-				if s.Observed != nil && s.Observed.Deploying != "" {
-					n++
+			for _, s := range w.cloud.booted {
+				t0 := time.Now()
+				b, err := s.ReadFile("/var/cloud/hello/test/app.json")
+				t1 := time.Now()
+				if err != nil {
+					continue
+				}
+				var a struct{ Deployment *struct{ Version string } }
+				if json.Unmarshal(b, &a) != nil {
+					continue
+				}
+				r := run[s.Name]
+				switch {
+				case a.Deployment != nil && r == nil:
+					run[s.Name] = &seen{at: t1, end: t1}
+				case a.Deployment != nil:
+					r.end = t0
+				case r != nil:
+					if r.end.After(r.at) {
+						mu.Lock()
+						sure[s.Name] = append(sure[s.Name], span{r.at, r.end})
+						mu.Unlock()
+					}
+					run[s.Name] = nil
 				}
 			}
-			mu.Lock()
-			maxSwitching = max(maxSwitching, n)
-			mu.Unlock()
 		}
 	}()
 	start = time.Now()
@@ -506,6 +531,24 @@ func TestRollingDeploy(t *testing.T) {
 	took := time.Since(start)
 	close(stop)
 	wg.Wait()
+	for a, as := range sure {
+		for b, bs := range sure {
+			if a >= b {
+				continue
+			}
+			for _, x := range as {
+				for _, y := range bs {
+					if x.from.Before(y.to) && y.from.Before(x.to) {
+						maxSwitching = 2
+						t.Logf("%s switched %s to %s and %s %s to %s", a, x.from.Format("15:04:05.000"), x.to.Format("15:04:05.000"), b, y.from.Format("15:04:05.000"), y.to.Format("15:04:05.000"))
+					}
+				}
+			}
+		}
+	}
+	if len(sure) > 0 && maxSwitching == 0 {
+		maxSwitching = 1
+	}
 	t.Logf("second push (v2 rolled out through S3): %s\n%s", took.Round(time.Second), out)
 	if err != nil {
 		t.Fatalf("jepush v2: %v", err)
@@ -529,15 +572,15 @@ func TestRollingDeploy(t *testing.T) {
 			t.Errorf("%s app.json: %s", s.Name, b)
 		}
 	}
-	t.Logf("summary: rolling deploy of 3 servers (max_parallel 1) in %s: %d rounds of requests to all 3 every 50 ms, %d with no server answering; failed requests per server %v; at most %d server(s) switching at once",
-		took.Round(time.Second), rounds, allDown, failed, maxSwitching)
+	t.Logf("summary: rolling deploy of 3 servers (max_parallel 1) in %s: %d rounds of requests to all 3 every 50 ms, %d with no server answering; failed requests per server %v; at most %d server(s) switching at once (app.json read on the servers every 20 ms, switches seen on %d servers)",
+		took.Round(time.Second), rounds, allDown, failed, maxSwitching, len(sure))
 	if allDown != 0 {
 		t.Errorf("%d rounds with the whole environment down", allDown)
 	}
 	if maxSwitching > 1 {
 		t.Errorf("%d servers switched at once, max_parallel is 1", maxSwitching)
 	}
-	if rounds < 10 {
-		t.Errorf("only %d rounds: the watch saw too little", rounds)
+	if rounds < 10 || len(sure) < 3 {
+		t.Errorf("only %d rounds, %d servers seen switching: the watch saw too little", rounds, len(sure))
 	}
 }
