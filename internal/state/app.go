@@ -52,8 +52,15 @@ type App struct {
 	// Backups is the last backup of each service (`jeagent backup`).
 	Backups map[string]*BackupRecord `json:"backups,omitempty"`
 	// Git is set for an environment deployed from git pushes (webhook).
-	Git   *Git  `json:"git,omitempty"`
-	Extra Extra `json:"-"`
+	Git *Git `json:"git,omitempty"`
+	// Domains are the host names the front door (the proxy) routes to
+	// this app environment's web process (`jepush domains:add`, or by
+	// hand), with certificates from ACME. See docs/routing.md.
+	Domains []string `json:"domains,omitempty"`
+	// Maintenance makes the front door answer 503 with the maintenance
+	// page instead of passing requests to the app (which keeps running).
+	Maintenance bool  `json:"maintenance,omitempty"`
+	Extra       Extra `json:"-"`
 }
 
 // BackupRecord is where a service's backups stand.

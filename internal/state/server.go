@@ -7,7 +7,35 @@ type Server struct {
 	Retention Retention `json:"retention,omitzero"`
 	// Backoff is for server-wide steps (none fail this way yet).
 	Backoff *Backoff `json:"backoff,omitempty"`
-	Extra   Extra    `json:"-"`
+	// Proxy is how the front door serves the app environments here.
+	Proxy *Proxy `json:"proxy,omitempty"`
+	Extra Extra  `json:"-"`
+}
+
+// Proxy is server.json's "proxy": the front door on ports 80 and 443
+// (docs/routing.md).
+type Proxy struct {
+	// BaseDomain gives each app environment a default name,
+	// APP-ENV.BASE_DOMAIN (point a wildcard DNS record at the server).
+	BaseDomain string `json:"base_domain,omitempty"`
+	// DefaultApp ("APP/ENV") is served on the server's bare address; when
+	// empty, the only app environment with a web process is.
+	DefaultApp string `json:"default_app,omitempty"`
+	// ACME is where certificates come from; empty: Let's Encrypt.
+	ACME  ACME  `json:"acme,omitzero"`
+	Extra Extra `json:"-"`
+}
+
+// ACME is the certificate authority the front door asks for certificates.
+type ACME struct {
+	// CA is the ACME directory URL (default Let's Encrypt's production one).
+	CA string `json:"ca,omitempty"`
+	// CARoot is a PEM file with the root that the CA's own HTTPS is signed
+	// by, for a private CA (Pebble in the tests).
+	CARoot string `json:"ca_root,omitempty"`
+	// Email is given to the CA for expiry notices.
+	Email string `json:"email,omitempty"`
+	Extra Extra  `json:"-"`
 }
 
 // Retention says which old releases cleanup may remove. A release is never
@@ -90,4 +118,26 @@ func (r *Retention) UnmarshalJSON(b []byte) error {
 func (r Retention) MarshalJSON() ([]byte, error) {
 	type plain Retention
 	return encodeKeep(plain(r), r.Extra)
+}
+
+func (p *Proxy) UnmarshalJSON(b []byte) error {
+	type plain Proxy
+	x, err := decodeKeep(b, (*plain)(p))
+	p.Extra = x
+	return err
+}
+func (p Proxy) MarshalJSON() ([]byte, error) {
+	type plain Proxy
+	return encodeKeep(plain(p), p.Extra)
+}
+
+func (a *ACME) UnmarshalJSON(b []byte) error {
+	type plain ACME
+	x, err := decodeKeep(b, (*plain)(a))
+	a.Extra = x
+	return err
+}
+func (a ACME) MarshalJSON() ([]byte, error) {
+	type plain ACME
+	return encodeKeep(plain(a), a.Extra)
 }
