@@ -41,11 +41,15 @@ var Packages = []string{
 	// datasource otherwise: it stays off); locales and python3-cffi-backend
 	// are what its modules need on minbase.
 	"cloud-init", "locales", "python3-cffi-backend",
+	// caddy: the front door (internal/proxy); its package's own
+	// caddy.service is enabled, as on a real server, and `jeagent init`
+	// turns it off for jecloud-proxy.service.
+	"caddy",
 }
 
 // imageVersion names the set-up customize does; change it when that
 // changes so that cached images are rebuilt.
-const imageVersion = "jclab-image-3"
+const imageVersion = "jclab-image-4"
 
 // CacheDir is where images are kept: $JECLOUD_LAB_CACHE, else
 // /var/cache/jecloud-lab. Each image is KEY/rootfs, KEY a hash of the
