@@ -22,3 +22,20 @@ const Unit = "jecloud-proxy.service"
 
 // ErrNotRunning is returned when no proxy answers on the admin socket.
 var ErrNotRunning = errors.New("the front door (" + Unit + ") is not running: run `jeagent init` to install it")
+
+// Client talks to the proxy's admin API over its Unix socket.
+type Client struct {
+	// Socket is the admin API's Unix socket (AdminSocket on a server).
+	Socket string
+}
+
+// Default is the server's proxy.
+var Default = &Client{Socket: AdminSocket}
+
+// StorageDir is where the proxy keeps its certificates and ACME accounts
+// (Caddy's file_system storage; systemd's StateDirectory of Unit).
+const StorageDir = "/var/lib/jecloud-proxy/data"
+
+// AccessLogger is the name of ae's access log in the proxy's journal
+// (Caddy's logger "http.log.access.APP_ENV").
+func AccessLogger(app, env string) string { return "http.log.access." + app + "_" + env }
