@@ -22,10 +22,11 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/systemd"
 )
 
 // Unit is the proxy's systemd service.
-const Unit = "jecloud-proxy.service"
+const Unit = systemd.ProxyService
 
 // ErrNotRunning is returned when no proxy answers on the admin socket.
 var ErrNotRunning = errors.New("the front door (" + Unit + ") is not running: `systemctl status " + Unit + "` says why; `jeagent init` installs it")
