@@ -25,7 +25,7 @@ func hosts(t *testing.T, cfg []byte) map[string][]string {
 				Servers map[string]struct {
 					Routes []struct {
 						Match []struct {
-							Host    []string
+							Host     []string
 							RemoteIP any `json:"remote_ip"`
 						}
 						Handle []struct {
