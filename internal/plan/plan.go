@@ -93,6 +93,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		}
 		p.Server = state.Server{}
 		cleanupPaused = true
+		doorsOK = false // the routes stay as they are until it parses
 		p.Problems = append(p.Problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
 	}
 	// backingOff reports s as a problem while its backoff lasts.
@@ -151,11 +152,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 // planRoute plans loading the front door's configuration when what the
 // state renders differs from what the proxy last accepted.
 func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
-	in := routes.Input{Envs: envs, Issued: routes.IssuedIn(routes.StorageDir)}
-	if s.Proxy != nil {
-		in.Proxy = *s.Proxy
-	}
-	cfg, _ := routes.Render(in)
+	cfg, _ := routes.Render(routes.Gather(s, envs))
 	if bytes.Equal(cfg, routes.Applied(l)) {
 		return Step{}, false
 	}

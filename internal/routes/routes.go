@@ -67,6 +67,9 @@ type Env struct {
 	// Live: a version has been deployed (an app environment that never
 	// was gets no route).
 	Live bool
+	// Git: pushes to a git branch deploy it; its webhook is reached
+	// through its host names at /hooks/APP/ENV (docs/git.md).
+	Git bool
 }
 
 // Input is everything Render needs.
@@ -76,6 +79,9 @@ type Input struct {
 	// Issued reports whether a certificate for host is in the proxy's
 	// storage: HTTP is redirected to HTTPS only then.
 	Issued func(host string) bool
+	// Webhook is where the git webhook listens on loopback
+	// ("127.0.0.1:9100"), if it is installed.
+	Webhook string
 	// Where the proxy listens and keeps its files; empty: the server's
 	// (":80", ":443", AdminSocket, StorageDir). Tests run a proxy of
 	// their own elsewhere.
@@ -91,7 +97,7 @@ func or(v, def string) string {
 
 // EnvOf reads what the front door needs of ae beyond its app.json.
 func EnvOf(l state.Layout, ae state.AppEnv, a *state.App) (Env, error) {
-	e := Env{AppEnv: ae, Domains: a.Domains, Maintenance: a.Maintenance, Live: a.CurrentVersion != ""}
+	e := Env{AppEnv: ae, Domains: a.Domains, Maintenance: a.Maintenance, Live: a.CurrentVersion != "", Git: a.Git != nil}
 	u, err := ReadUpstreams(l, ae)
 	if err != nil {
 		return e, err
@@ -133,18 +139,15 @@ func readPage(path string) ([]byte, error) {
 
 // Read gathers the Input from the tree under l.
 func Read(l state.Layout) (Input, error) {
-	var in Input
 	var s state.Server
 	if err := state.Read(l.ServerJSON(), &s); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return in, err
-	}
-	if s.Proxy != nil {
-		in.Proxy = *s.Proxy
+		return Input{}, err
 	}
 	aes, err := l.AppEnvs()
 	if err != nil {
-		return in, err
+		return Input{}, err
 	}
+	var envs []Env
 	var errs []error
 	for _, ae := range aes {
 		var a state.App
@@ -157,10 +160,38 @@ func Read(l state.Layout) (Input, error) {
 			errs = append(errs, err)
 			continue
 		}
-		in.Envs = append(in.Envs, e)
+		envs = append(envs, e)
 	}
-	in.Issued = IssuedIn(StorageDir)
-	return in, errors.Join(errs...)
+	return Gather(s, envs), errors.Join(errs...)
+}
+
+// Gather is the Input for the app environments envs on a server whose
+// server.json is s: what the planner renders to compare, and Read.
+func Gather(s state.Server, envs []Env) Input {
+	in := Input{Envs: envs, Issued: IssuedIn(StorageDir), Webhook: webhookAddr(WebhookSocket)}
+	if s.Proxy != nil {
+		in.Proxy = *s.Proxy
+	}
+	return in
+}
+
+// WebhookSocket is the git webhook's socket unit, where `jeagent git
+// setup` installs it.
+const WebhookSocket = "/etc/systemd/system/jeagent-webhook.socket"
+
+// webhookAddr is the loopback address the webhook's socket unit at path
+// listens on ("" if none: not installed, or on all addresses).
+func webhookAddr(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ListenStream="); ok && checkUpstream(v) == nil {
+			return v
+		}
+	}
+	return ""
 }
 
 // IssuedIn reports whether Caddy's file storage at dir holds a
@@ -255,6 +286,18 @@ func Render(in Input) ([]byte, []string) {
 			}
 		}
 		tlsHosts = append(tlsHosts, s.hosts...)
+		if s.env.Git && in.Webhook != "" {
+			// The git webhook, at its fixed path of each host name.
+			hook := obj{
+				"match":    []any{obj{"host": s.hosts, "path": []string{"/hooks/" + s.env.AppEnv.App + "/" + s.env.AppEnv.Env}}},
+				"handle":   []any{obj{"handler": "reverse_proxy", "upstreams": []any{obj{"dial": in.Webhook}}}},
+				"terminal": true,
+			}
+			httpsRoutes = append(httpsRoutes, hook)
+			if len(redirect) == 0 {
+				httpRoutes = append(httpRoutes, hook)
+			}
+		}
 		if len(redirect) > 0 {
 			httpRoutes = append(httpRoutes, route(redirect, obj{
 				"handler": "static_response", "status_code": 308,

@@ -26,6 +26,7 @@ func hosts(t *testing.T, cfg []byte) map[string][]string {
 					Routes []struct {
 						Match []struct {
 							Host     []string
+							Path     []string
 							RemoteIP any `json:"remote_ip"`
 						}
 						Handle []struct {
@@ -53,7 +54,7 @@ func hosts(t *testing.T, cfg []byte) map[string][]string {
 			case r.Match[0].RemoteIP != nil:
 				out[name] = append(out[name], "drain="+what)
 			default:
-				out[name] = append(out[name], strings.Join(r.Match[0].Host, ",")+"="+what)
+				out[name] = append(out[name], strings.Join(r.Match[0].Host, ",")+strings.Join(r.Match[0].Path, "")+"="+what)
 			}
 		}
 	}
@@ -108,6 +109,16 @@ func TestRender(t *testing.T) {
 				{AppEnv: state.AppEnv{App: "new", Env: "prod"}, Domains: []string{"new.example.com"}},
 			}},
 			want: map[string][]string{"http": {"*=static_response:5", "drain=reverse_proxy"}},
+		},
+		{
+			name: "git webhook through the host names",
+			in: Input{Webhook: "127.0.0.1:9100", Envs: []Env{
+				{AppEnv: state.AppEnv{App: "a", Env: "prod"}, Domains: []string{"a.example.com"}, Git: true, Live: true, Upstreams: Upstreams{Web: []string{"127.0.0.1:10001"}}},
+			}},
+			want: map[string][]string{
+				"http":  {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy", "*=reverse_proxy"},
+				"https": {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy"},
+			},
 		},
 		{
 			name:  "default_app that is not here",
