@@ -62,4 +62,17 @@ func TestReleases(t *testing.T) {
 	if r := run(t, root, nil, nil, "rollback", "web", "prod", "--wait", "--by", "dave@laptop"); r.code != 0 || !strings.Contains(r.stdout, v1+" is live") {
 		t.Errorf("rollback: %+v", r)
 	}
+	// A restart is a deployment of the live version, with its deployed hooks.
+	time.Sleep(1100 * time.Millisecond)
+	r = run(t, root, nil, nil, "restart", "web", "prod", "--wait", "--by", "erin@laptop")
+	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+v1) || !strings.Contains(r.stdout, v1+" is live") {
+		t.Errorf("restart: %+v", r)
+	}
+	r = run(t, root, nil, nil, "releases", "web", "prod", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Releases[0].Version != v1 || out.Releases[0].By != "erin@laptop" || out.Releases[0].Result != "live" {
+		t.Errorf("releases after the restart: %v %+v", err, out.Releases)
+	}
+	if r := run(t, root, nil, nil, "restart", "web", "staging"); r.code != 3 || !strings.Contains(r.stderr, "never been deployed here") {
+		t.Errorf("restart of an environment never deployed: %+v", r)
+	}
 }

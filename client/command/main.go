@@ -71,6 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			logsCommand(),
 			psCommand(),
 			releasesCommand(),
+			restartCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
