@@ -2,6 +2,8 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -27,8 +29,67 @@ type IAM interface {
 	DeleteInstanceProfile(context.Context, *iam.DeleteInstanceProfileInput, ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
 }
 
-// RoleName is the name of the environment's servers' role and instance profile.
-func RoleName(app, env string) string { return "jecloud-" + app + "-" + env }
+// maxRoleName is IAM's limit on a role's name (an instance profile's is 128).
+const maxRoleName = 64
+
+// RoleName is the name of the environment's servers' role and instance
+// profile: "jecloud-APP_ENV", or, when that is longer than IAM's 64
+// characters, "jecloud-" and the first 28 hex digits of the SHA-256 of
+// "APP/ENV". APP and ENV cannot contain '_' (IAM names may), so the first
+// form names one app environment; the second has no '_', and neither form
+// is a LegacyName (which has a '-' after "jecloud-" and no '_'): two
+// environments never share a role (issue #17).
+func RoleName(app, env string) string {
+	n := "jecloud-" + app + "_" + env
+	if len(n) <= maxRoleName {
+		return n
+	}
+	sum := sha256.Sum256([]byte(app + "/" + env))
+	return "jecloud-" + hex.EncodeToString(sum[:])[:28]
+}
+
+// LegacyName is how versions before issue #17 named the role, instance
+// profile and web security group of APP/ENV: "jecloud-APP-ENV", which
+// (a, b-c) and (a-b, c) shared. A resource of that name is the
+// environment's only if it carries the environment's tags.
+func LegacyName(app, env string) string { return "jecloud-" + app + "-" + env }
+
+// roleTagged reports whether a role carries app/env's tags.
+func roleTagged(r *iamtypes.Role, app, env string) bool {
+	tags := map[string]string{}
+	for _, t := range r.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return tags[TagApp] == app && tags[TagEnv] == env
+}
+
+// findRole returns the environment's role: RoleName's if there is one
+// (refused if it is tagged for another environment or none: someone
+// else's), else LegacyName's if it is tagged for this environment (a
+// server made before issue #17 keeps its role and profile), else nil
+// and RoleName, to be made.
+func findRole(ctx context.Context, api IAM, app, env string) (string, *iamtypes.Role, error) {
+	name := RoleName(app, env)
+	got, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
+	switch {
+	case err == nil && roleTagged(got.Role, app, env):
+		return name, got.Role, nil
+	case err == nil:
+		return "", nil, fmt.Errorf("IAM role %s, which the servers of %s/%s should have, already exists and is not tagged %s=%s, %s=%s: it is someone else's (rename or delete it)", name, app, env, TagApp, app, TagEnv, env)
+	case !isNoSuchEntity(err):
+		return "", nil, fmt.Errorf("role %s: %w", name, err)
+	}
+	old := LegacyName(app, env)
+	got, err = api.GetRole(ctx, &iam.GetRoleInput{RoleName: &old})
+	switch {
+	case err == nil && roleTagged(got.Role, app, env):
+		return old, got.Role, nil
+	case err == nil || isNoSuchEntity(err):
+		return name, nil, nil
+	default:
+		return "", nil, fmt.Errorf("role %s: %w", old, err)
+	}
+}
 
 const rolePolicyName = "jecloud-state"
 
@@ -65,9 +126,12 @@ func (b *booter) role(ctx context.Context) (string, error) {
 	if b.profile != "" {
 		return b.profile, nil
 	}
-	name := RoleName(b.o.App, b.o.Env)
 	api := b.o.IAM
-	if got, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name}); isNoSuchEntity(err) {
+	name, got, err := findRole(ctx, api, b.o.App, b.o.Env)
+	if err != nil {
+		return "", err
+	}
+	if got == nil {
 		made, err := api.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &name, AssumeRolePolicyDocument: aws.String(trustPolicy),
 			Description: aws.String("JeCloud servers of " + b.o.App + "/" + b.o.Env),
 			Tags:        []iamtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(b.o.App)}, {Key: aws.String(TagEnv), Value: aws.String(b.o.Env)}}})
@@ -84,10 +148,8 @@ func (b *booter) role(ctx context.Context) (string, error) {
 			b.roleID = aws.ToString(made.Role.RoleId)
 			fmt.Fprintf(b.o.Log, "created IAM role %s (its servers read their bundles and state, and write their own reports, nothing else)\n", name)
 		}
-	} else if err != nil {
-		return "", fmt.Errorf("role %s: %w", name, err)
 	} else {
-		b.roleID = aws.ToString(got.Role.RoleId)
+		b.roleID = aws.ToString(got.RoleId)
 	}
 	if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &name, PolicyName: aws.String(rolePolicyName),
 		PolicyDocument: aws.String(RolePolicy(b.o.StateBucket, b.o.App, b.o.Env))}); err != nil {
@@ -120,13 +182,21 @@ func profileNotYet(err error) bool {
 	return isCode(err, "InvalidParameterValue") && strings.Contains(err.Error(), "iamInstanceProfile")
 }
 
-// removeRole deletes the environment's role and instance profile, if they
-// carry its tags.
+// removeRole deletes the environment's role and instance profile, of
+// the new name and of the old one, if they carry its tags.
 func removeRole(ctx context.Context, o Options) error {
 	if o.IAM == nil {
 		return nil
 	}
-	name := RoleName(o.App, o.Env)
+	for _, name := range []string{RoleName(o.App, o.Env), LegacyName(o.App, o.Env)} {
+		if err := removeRoleNamed(ctx, o, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func removeRoleNamed(ctx context.Context, o Options, name string) error {
 	r, err := o.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
 	if isNoSuchEntity(err) {
 		return nil
@@ -134,11 +204,7 @@ func removeRole(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("role %s: %w", name, err)
 	}
-	tags := map[string]string{}
-	for _, t := range r.Role.Tags {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	if tags[TagApp] != o.App || tags[TagEnv] != o.Env {
+	if !roleTagged(r.Role, o.App, o.Env) {
 		fmt.Fprintf(o.Log, "IAM role %s is not tagged for %s/%s: left alone\n", name, o.App, o.Env)
 		return nil
 	}
