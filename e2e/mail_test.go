@@ -129,10 +129,10 @@ func TestMail(t *testing.T) {
 	contains(t, "SMTP_URL", smtpURL, "smtp://127.0.0.1:")
 	// Secrets: the password map is root-only, and the password is nowhere
 	// world-readable.
-	contains(t, "password map", srv.MustExec("stat", "-c", "%a %U", "/etc/postfix/jecloud/jecloud-mailer-prod.sasl", "/etc/postfix/jecloud/jecloud-mailer-prod.sasl.db"),
+	contains(t, "password map", srv.MustExec("stat", "-c", "%a %U", "/etc/postfix/jecloud/jecloud-mailer_prod.sasl", "/etc/postfix/jecloud/jecloud-mailer_prod.sasl.db"),
 		"600 root\n600 root")
-	for _, f := range []string{"/etc/postfix/master.cf", "/etc/postfix/main.cf", "/etc/postfix/jecloud/jecloud-mailer-prod.master.cf",
-		"/etc/postfix/jecloud/jecloud-mailer-prod.json", "/var/cloud/mailer/prod/app.json"} {
+	for _, f := range []string{"/etc/postfix/master.cf", "/etc/postfix/main.cf", "/etc/postfix/jecloud/jecloud-mailer_prod.master.cf",
+		"/etc/postfix/jecloud/jecloud-mailer_prod.json", "/var/cloud/mailer/prod/app.json"} {
 		if b, _ := srv.ReadFile(f); strings.Contains(string(b), "s3cret") {
 			t.Errorf("%s holds the provider's password", f)
 		}
@@ -300,7 +300,7 @@ func TestMail(t *testing.T) {
 	if code, out := push(dir, "prod"); code != 0 {
 		t.Fatalf("push without mail: exit %d\n%s", code, out)
 	}
-	if master := srv.MustExec("cat", "/etc/postfix/master.cf"); strings.Contains(master, "jecloud-mailer-prod") {
+	if master := srv.MustExec("cat", "/etc/postfix/master.cf"); strings.Contains(master, "jecloud-mailer_prod") {
 		t.Errorf("master.cf still has the environment:\n%s", master)
 	}
 	eventually(t, 10*time.Second, "the listener closes", func() bool {

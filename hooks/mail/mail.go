@@ -127,14 +127,28 @@ func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) err
 	if _, err := writeIfChanged(e.infoPath(), string(b)+"\n", 0o644); err != nil {
 		return err
 	}
+	legacy, err := h.takeLegacy(e)
+	if err != nil {
+		return err
+	}
 	if err := h.apply(ctx, mapChanged, log); err != nil {
 		return err
 	}
 	if err := greeting(ctx, e.Listen(), 30*time.Second); err != nil {
 		return fmt.Errorf("postfix does not answer on %s after its reload: %w (see journalctl -u postfix@-)", e.Listen(), err)
 	}
-	if err := h.reroute(ctx, NewStatusReader(), e, log); err != nil {
+	waiting, err := h.reroute(ctx, NewStatusReader(), e, legacy, log)
+	if err != nil {
 		return err
+	}
+	if legacy && waiting == 0 {
+		if err := h.dropLegacy(e); err != nil {
+			return err
+		}
+		if err := h.apply(ctx, false, log); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "mail for %s/%s: transport %s (named before issue #17) removed; it is %s now\n", req.App, req.Env, e.legacyName(), e.Name())
 	}
 	for k, v := range map[string]string{"SMTP_URL": "smtp://" + e.Listen(), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": fmt.Sprint(e.Port)} {
 		if err := svcfile.SetServiceVar(dir, k, v, gid); err != nil {
@@ -150,11 +164,20 @@ func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) err
 // server's whole queue is `postqueue -p`).
 func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) error {
 	e := env{App: req.App, Env: req.Env, Dir: h.ConfDir}
-	if _, err := os.Stat(e.masterPath()); errors.Is(err, os.ErrNotExist) {
+	legacy, err := e.ownsLegacy()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(e.masterPath()); errors.Is(err, os.ErrNotExist) && !legacy {
 		return nil
 	}
 	for _, p := range []string{e.masterPath(), e.saslPath(), e.saslPath() + ".db", e.infoPath()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if legacy {
+		if err := h.dropLegacy(e); err != nil {
 			return err
 		}
 	}
@@ -165,6 +188,55 @@ func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(log, "mail for %s/%s: no longer declared; its listener and transport are removed\n", req.App, req.Env)
+	return nil
+}
+
+// ownsLegacy reports whether the part of master.cf of e's legacy name
+// (versions before issue #17) is e's: its first line names e. Another app
+// environment of the same legacy name never takes it.
+func (e env) ownsLegacy() (bool, error) {
+	b, err := os.ReadFile(e.legacyPath(".master.cf"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.HasPrefix(string(b), e.legacyOwner()), nil
+}
+
+// takeLegacy, when e owns a part of its legacy name, makes that part its
+// smtp client only: the listener, on the same port, is the new
+// transport's now, and the old client stays for the mail queued for it
+// (which names it in its content_filter) until reroute has moved or
+// delivered it.
+func (h *Hook) takeLegacy(e env) (bool, error) {
+	owned, err := e.ownsLegacy()
+	if err != nil || !owned {
+		return false, err
+	}
+	p := e.legacyPath(".master.cf")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false, err
+	}
+	part, ok := transportOnly(string(b), e.legacyName())
+	if !ok {
+		return false, fmt.Errorf("%s: no service %s in it: remove the file (it was written by an older jeagent) and deploy again", p, e.legacyName())
+	}
+	if _, err := writeIfChanged(p, part, 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// dropLegacy removes the files of e's legacy transport.
+func (h *Hook) dropLegacy(e env) error {
+	for _, s := range []string{".master.cf", ".sasl", ".sasl.db", ".json"} {
+		if err := os.Remove(e.legacyPath(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 
