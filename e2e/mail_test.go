@@ -125,6 +125,20 @@ func TestMail(t *testing.T) {
 	}
 	t.Logf("push with mail (Postfix set up, listener answering): %s", time.Since(start).Round(time.Millisecond))
 
+	// Postfix runs with limits like the app units' (issue #17), and is
+	// scored like them.
+	limits := srv.MustExec("systemctl", "show", "-p", "TasksMax", "-p", "MemoryMax", "-p", "CPUWeight", "-p", "ActiveState", "postfix@-.service")
+	for _, w := range []string{"TasksMax=512", "CPUWeight=50", "ActiveState=active"} {
+		contains(t, "postfix@-.service", limits, w)
+	}
+	if strings.Contains(limits, "MemoryMax=infinity") {
+		t.Errorf("postfix@-.service has no MemoryMax:\n%s", limits)
+	}
+	if out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", "postfix@-.service"); out != "" {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		t.Logf("| postfix@-.service (Debian's, with JeCloud's limits) | %s |", strings.TrimPrefix(strings.TrimSpace(lines[len(lines)-1]), "→ Overall exposure level for postfix@-.service: "))
+	}
+
 	smtpURL := serviceVar(t, srv, "/var/cloud/mailer/prod/services.env", "SMTP_URL")
 	contains(t, "SMTP_URL", smtpURL, "smtp://127.0.0.1:")
 	// Secrets: the password map is root-only, and the password is nowhere

@@ -1,9 +1,14 @@
 package systemd
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jecloud/jecloud/internal/unitscore"
 )
 
 func TestUnits(t *testing.T) {
@@ -88,7 +93,7 @@ func TestWebhookLoopback(t *testing.T) {
 // sends to it, is capped by systemd too: memory and tasks.
 func TestWebhookUnitLimits(t *testing.T) {
 	svc := string(WebhookUnits("/usr/bin/jeagent", 9200, false)[1].Content)
-	for _, want := range []string{"\nMemoryMax=", "\nTasksMax=", "\nEnvironment=GOMEMLIMIT="} {
+	for _, want := range []string{"\nMemoryMax=", "\nTasksMax=", "\nCPUWeight=", "\nEnvironment=GOMEMLIMIT="} {
 		if !strings.Contains(svc, want) {
 			t.Errorf("the webhook's service has no %s", strings.TrimSpace(want))
 		}
@@ -141,6 +146,38 @@ func TestRollforwardUnitHardened(t *testing.T) {
 	for _, c := range []string{"CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_FOWNER", "CAP_DAC_OVERRIDE", "CAP_AUDIT_WRITE", "CAP_SYS_ADMIN"} {
 		if strings.Contains(settings["CapabilityBoundingSet"], c) {
 			t.Errorf("CapabilityBoundingSet=%q takes %s, which the agent needs", settings["CapabilityBoundingSet"], c)
+		}
+	}
+}
+
+// TestUnitExposure scores the agent's and the webhook's units with
+// `systemd-analyze security --offline=yes` (the same table as the lab's
+// TestLimits, without a server): the webhook, which anyone who reaches
+// its port talks to, must stay "OK" (4.0 or less); the roll-forward,
+// root and unsandboxed where it must be, at most 6.0 (7.9 before its
+// seccomp filter, capabilities and address families).
+func TestUnitExposure(t *testing.T) {
+	dir := t.TempDir()
+	units := append(Units("", ""), WebhookUnits("", DefaultWebhookPort, false)...)
+	for _, tc := range []struct {
+		name string
+		max  float64
+	}{{Service, 6.0}, {WebhookService, 4.0}} {
+		for _, u := range units {
+			if u.Name == tc.name {
+				os.WriteFile(filepath.Join(dir, u.Name), u.Content, 0o644)
+			}
+		}
+		score, line, err := unitscore.Exposure(filepath.Join(dir, tc.name))
+		if errors.Is(err, unitscore.ErrNoAnalyzer) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("| %s | %s |", tc.name, line)
+		if score > tc.max {
+			t.Errorf("%s: exposure %s, want %.1f or less", tc.name, line, tc.max)
 		}
 	}
 }

@@ -54,11 +54,46 @@ type Hook struct {
 	ConfDir string
 	// Active reports whether the hook can work here (systemd is PID 1).
 	Active func() bool
+	// UnitDir is where the limits of Postfix's units go
+	// (UNITDIR/postfix@.service.d/LimitsDropIn).
+	UnitDir string
 }
 
 // New returns the hook with its defaults.
 func New() *Hook {
-	return &Hook{PostfixDir: "/etc/postfix", ConfDir: "/etc/postfix/jecloud", Active: util.IsRunningSystemd}
+	return &Hook{PostfixDir: "/etc/postfix", ConfDir: "/etc/postfix/jecloud", Active: util.IsRunningSystemd, UnitDir: "/etc/systemd/system"}
+}
+
+// LimitsDropIn is the drop-in that bounds Debian's postfix@-.service (the
+// instance that runs Postfix; postfix.service only starts it), like the
+// app units (issue #17): one app that sends without end, or a queue that
+// grows, must not take the server. Postfix runs about a dozen processes
+// plus one smtpd per connection and one smtp per delivery (at most 100
+// each, default_process_limit), each a few MB. CPUWeight 50: the apps get
+// twice its share when the CPU is short. Postfix's own sandbox (chroot,
+// privilege separation, setgid postdrop) is left to Debian: NoNewPrivileges
+// or a syscall filter would break postdrop and its master.
+const LimitsDropIn = "jecloud-limits.conf"
+
+const limitsContent = `# Written by jeagent's mail hook (docs/services.md): limits like those of
+# the app units, so that mail cannot take the server.
+[Service]
+TasksMax=512
+MemoryHigh=20%
+MemoryMax=25%
+CPUWeight=50
+`
+
+// writeLimits writes LimitsDropIn, reporting whether it changed.
+func (h *Hook) writeLimits() (bool, error) {
+	if h.UnitDir == "" {
+		return false, nil
+	}
+	dir := filepath.Join(h.UnitDir, "postfix@.service.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	return writeIfChanged(filepath.Join(dir, LimitsDropIn), limitsContent, 0o644)
 }
 
 func (h *Hook) Name() string { return "mail" }
@@ -289,6 +324,12 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 	if err != nil {
 		return err
 	}
+	limitsChanged := false
+	if len(parts) > 0 {
+		if limitsChanged, err = h.writeLimits(); err != nil {
+			return err
+		}
+	}
 	if len(parts) == 0 && !masterChanged && !restart {
 		return nil
 	}
@@ -297,6 +338,13 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 		return err
 	}
 	defer closeFn()
+	if limitsChanged {
+		if err := sd.Reload(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "mail: %s/postfix@.service.d/%s: Postfix's limits (TasksMax, MemoryMax, CPUWeight)\n", h.UnitDir, LimitsDropIn)
+		restart = true
+	}
 	if len(parts) > 0 {
 		if err := sd.Enable(ctx, []string{Unit}); err != nil {
 			return err

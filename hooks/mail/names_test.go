@@ -94,3 +94,32 @@ func TestLegacyRelayKept(t *testing.T) {
 	}
 	t.Logf("summary: the old part of jecloud-shop-prod-eu: shop-prod/eu left it alone, shop/prod-eu kept its smtp client (one listener) and removed its 4 files when done")
 }
+
+// TestRelayUnitLimits: the attack is an app that sends mail without end
+// (or a provider that refuses it, so the queue and its retries grow):
+// before issue #17's last round Postfix ran with systemd's defaults, no
+// MemoryMax and TasksMax of 15 % of the kernel's limit, beside the apps.
+// Its unit now has a drop-in with limits like the app units'.
+func TestRelayUnitLimits(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("writes root-owned files")
+	}
+	h := &Hook{UnitDir: t.TempDir()}
+	changed, err := h.writeLimits()
+	if err != nil || !changed {
+		t.Fatalf("first write: %v %v", changed, err)
+	}
+	b, err := os.ReadFile(filepath.Join(h.UnitDir, "postfix@.service.d", LimitsDropIn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"[Service]\n", "\nTasksMax=512\n", "\nMemoryMax=25%\n", "\nMemoryHigh=20%\n", "\nCPUWeight=50\n"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("drop-in lacks %q:\n%s", w, b)
+		}
+	}
+	if changed, _ := h.writeLimits(); changed {
+		t.Error("an unchanged drop-in was rewritten (Postfix would be restarted at every deploy)")
+	}
+	t.Logf("summary: postfix@.service.d/%s: TasksMax=512, MemoryHigh=20%%, MemoryMax=25%%, CPUWeight=50", LimitsDropIn)
+}
