@@ -68,6 +68,9 @@ type Options struct {
 	// deploys through S3 use. Nil: no role.
 	IAM         IAM
 	StateBucket string
+	// Backups, if set, adds to that role the rights to this environment's
+	// backups in their bucket, and no others (RolePolicy).
+	Backups *Backups
 	// Poll is how often the instance's state and console are read
 	// (default 3 s); Timeout bounds the making of one server (15 min).
 	Poll, Timeout time.Duration

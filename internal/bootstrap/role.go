@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -99,20 +100,64 @@ const rolePolicyName = "jecloud-state"
 // role, role-id:instance-id: globalstate.ObservationKey). Nothing else: a
 // server cannot change the requested version, the server list, the host
 // keys or another server's report.
-func RolePolicy(bucket, app, env string) string {
+//
+// With backups (the bucket the servers' backups go to), they may also
+// write, read, list and delete the objects under PREFIX/APP/ENV/ in it,
+// where internal/backup keeps this environment's backups
+// (PREFIX/APP/ENV/SERVICE/...), and nothing else of that bucket: not
+// another environment's backups, nor a listing of the bucket.
+func RolePolicy(bucket, app, env string, backups *Backups) string {
 	arn := "arn:aws:s3:::" + bucket + "/"
-	b, _ := json.Marshal(map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []map[string]any{
-			{"Sid": "Bundles", "Effect": "Allow", "Action": "s3:GetObject",
-				"Resource": arn + "bundles/" + app + "/*"},
-			{"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject",
-				"Resource": []string{arn + globalstate.Key(app, env), arn + globalstate.ObservationKey(app, env, "*")}},
-			{"Sid": "OwnObservation", "Effect": "Allow", "Action": "s3:PutObject",
-				"Resource": arn + globalstate.ObservationKey(app, env, "${aws:userid}")},
-		},
-	})
+	statements := []map[string]any{
+		{"Sid": "Bundles", "Effect": "Allow", "Action": "s3:GetObject",
+			"Resource": arn + "bundles/" + app + "/*"},
+		{"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject",
+			"Resource": []string{arn + globalstate.Key(app, env), arn + globalstate.ObservationKey(app, env, "*")}},
+		{"Sid": "OwnObservation", "Effect": "Allow", "Action": "s3:PutObject",
+			"Resource": arn + globalstate.ObservationKey(app, env, "${aws:userid}")},
+	}
+	if backups != nil && backups.Bucket != "" {
+		own := backups.dir(app, env) // PREFIX/APP/ENV/
+		statements = append(statements,
+			map[string]any{"Sid": "OwnBackups", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+				"Resource": "arn:aws:s3:::" + backups.Bucket + "/" + own + "*"},
+			map[string]any{"Sid": "ListOwnBackups", "Effect": "Allow", "Action": "s3:ListBucket",
+				"Resource":  "arn:aws:s3:::" + backups.Bucket,
+				"Condition": map[string]any{"StringLike": map[string]any{"s3:prefix": []string{own + "*"}}}})
+	}
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": statements})
 	return string(b)
+}
+
+// Backups is the bucket the environment's servers back up to (server.json's
+// backups.bucket and backups.prefix, docs/services.md#backups), when their
+// role should give them its rights.
+type Backups struct {
+	Bucket string
+	Prefix string // "": internal/backup's default, "jecloud"
+}
+
+// dir is where internal/backup keeps app/env's backups: PREFIX/APP/ENV/.
+// APP and ENV hold no '/', so no environment's is inside another's.
+func (b Backups) dir(app, env string) string {
+	p := strings.Trim(b.Prefix, "/")
+	if p == "" {
+		p = "jecloud"
+	}
+	return path.Join(p, app, env) + "/" // as internal/backup joins them
+}
+
+// CheckBackups refuses a bucket or prefix that is not one, or that would
+// widen the policy: IAM's wildcards (* ?) and variables (${...}) in it
+// would match other environments' backups.
+func CheckBackups(b Backups) error {
+	if n := len(b.Bucket); n < 3 || n > 63 || strings.Trim(b.Bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return fmt.Errorf("backup_bucket = %q: give an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-')", b.Bucket)
+	}
+	if strings.Trim(b.Prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != "" || strings.Contains("/"+b.Prefix+"/", "/../") || strings.Contains("/"+b.Prefix+"/", "/./") {
+		return fmt.Errorf("backup_prefix = %q: use letters, digits and ._-/ (no '..'): it becomes part of the servers' IAM policy", b.Prefix)
+	}
+	return nil
 }
 
 const trustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
@@ -152,7 +197,7 @@ func (b *booter) role(ctx context.Context) (string, error) {
 		b.roleID = aws.ToString(got.RoleId)
 	}
 	if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &name, PolicyName: aws.String(rolePolicyName),
-		PolicyDocument: aws.String(RolePolicy(b.o.StateBucket, b.o.App, b.o.Env))}); err != nil {
+		PolicyDocument: aws.String(RolePolicy(b.o.StateBucket, b.o.App, b.o.Env, b.o.Backups))}); err != nil {
 		return "", fmt.Errorf("policy of role %s: %w", name, err)
 	}
 	p, err := api.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: &name})
