@@ -44,7 +44,7 @@ func TestDemo(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("jepush: %v", err)
 	}
-	url := fmt.Sprintf("http://%s:5000/", srv.Addr)
+	url := fmt.Sprintf("http://%s/", srv.Addr) // the front door, port 80
 	var body string
 	eventually(t, 10*time.Second, "the app answers at "+url, func() bool {
 		resp, err := http.Get(url)

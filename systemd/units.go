@@ -2,7 +2,8 @@
 // embedded in the binary so that `jeagent init` can install them:
 // jeagent-rollforward.service (one roll-forward run, Type=oneshot: through
 // jeagent-tick when it is installed beside jeagent) and
-// jeagent-rollforward.timer (shortly after boot, then every minute).
+// jeagent-rollforward.timer (shortly after boot, then every minute); and
+// jecloud-proxy.service, the front door.
 package systemd
 
 import (
@@ -13,7 +14,7 @@ import (
 	"strings"
 )
 
-//go:embed jeagent-rollforward.service jeagent-rollforward.timer jeagent-webhook.socket jeagent-webhook.service
+//go:embed jeagent-rollforward.service jeagent-rollforward.timer jeagent-webhook.socket jeagent-webhook.service jecloud-proxy.service
 var files embed.FS
 
 // Names of the units.
@@ -22,7 +23,17 @@ const (
 	Timer          = "jeagent-rollforward.timer"
 	WebhookSocket  = "jeagent-webhook.socket"
 	WebhookService = "jeagent-webhook.service"
+	ProxyService   = "jecloud-proxy.service"
 )
+
+// ProxyUnit returns the front door's service (docs/routing.md).
+func ProxyUnit() Unit {
+	b, err := files.ReadFile(ProxyService)
+	if err != nil {
+		panic(err) // embedded: cannot happen
+	}
+	return Unit{Name: ProxyService, Content: b}
+}
 
 // DefaultWebhookPort is where the git webhook listens unless told.
 const DefaultWebhookPort = 9100

@@ -3,6 +3,7 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/jecloud/jecloud/internal/gitdeploy"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
@@ -46,7 +48,7 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), releasesCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
 		}, append(configCommands(), scaleCommand())...),
@@ -137,5 +139,6 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		DiskReserve: diskReserve,
 		Fault:       faultFromEnv(),
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
+		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
 	}
 }

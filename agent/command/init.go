@@ -7,6 +7,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/internal/atomicfile"
+	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
@@ -23,10 +24,13 @@ func initCommand() *cli.Command {
 			"(rewritten only when they differ), reloads systemd and enables and starts the timer;\n" +
 			"and it bounds the journal with " + sysd.JournaldDropIn + "\n" +
 			"(" + sysd.JournaldSummary() + "; a key you set in journald.conf or a drop-in of your own\n" +
-			"is left out), restarting systemd-journald when that file changed.\n" +
+			"is left out), restarting systemd-journald when that file changed. And it installs the\n" +
+			"front door (docs/routing.md): Debian's caddy if missing, run as " + systemd.ProxyService + "\n" +
+			"on ports 80 and 443 (Debian's own caddy.service is stopped and disabled).\n" +
 			"Safe to run again: a second run changes nothing and says so.",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "no-systemd", Usage: "leave systemd alone: no units, no journald drop-in"},
+			&cli.BoolFlag{Name: "no-systemd", Usage: "leave systemd alone: no units, no journald drop-in, no front door"},
+			&cli.BoolFlag{Name: "no-proxy", Usage: "no front door: leave ports 80 and 443 to a proxy of your own (docs/routing.md)"},
 		},
 		Action: func(c *cli.Context) error {
 			l := layout(c)
@@ -73,7 +77,11 @@ func initCommand() *cli.Command {
 			if s := jr.String(); s != "" {
 				fmt.Fprintln(c.App.Writer, s)
 			}
-			return errors.Join(err, jerr)
+			if c.Bool("no-proxy") {
+				return errors.Join(err, jerr)
+			}
+			perr := proxy.Setup(c.Context, l, sysd.UnitDir, c.App.Writer)
+			return errors.Join(err, jerr, perr)
 		},
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/jecloud/jecloud/internal/backup"
 	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/names"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/rollforward"
+	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
 )
@@ -80,10 +82,11 @@ func statusCommand() *cli.Command {
 				s.Mail = mr.Status(c.Context, ae.App, ae.Env)
 				list = append(list, s)
 			}
+			door := readDoor(l)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"apps": nonNil(list)})
+				return enc.Encode(map[string]any{"apps": nonNil(list), "front_door": door})
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(c.App.Writer, "no app environments under %s\n", l.Root)
@@ -91,6 +94,7 @@ func statusCommand() *cli.Command {
 			for _, s := range list {
 				printStatus(c.App.Writer, s)
 			}
+			printDoor(c.App.Writer, door)
 			if rollforward.Locked(l) {
 				fmt.Fprintf(c.App.Writer, "a roll-forward is running (pid %d)\n", rollforward.LockHolder(l))
 			}
@@ -289,4 +293,31 @@ func followPending(c *cli.Context) error {
 		return nil
 	}
 	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from, nil)
+}
+
+// doorStatus is the front door in `status --json` (docs/routing.md).
+type doorStatus struct {
+	Installed bool `json:"installed"`
+	// Error is why the last configuration was not loaded (the proxy's own
+	// reason), while the route step backs off; the running one stays.
+	Error   string    `json:"error,omitempty"`
+	NextTry time.Time `json:"next_try,omitzero"`
+}
+
+func readDoor(l state.Layout) doorStatus {
+	d := doorStatus{Installed: routes.Installed(l)}
+	var s state.Server
+	if state.Read(l.ServerJSON(), &s) == nil && s.Backoff != nil && s.Backoff.Step == plan.Route {
+		d.Error, d.NextTry = s.Backoff.LastError, s.Backoff.NextTry
+	}
+	return d
+}
+
+func printDoor(w io.Writer, d doorStatus) {
+	if !d.Installed {
+		return
+	}
+	if d.Error != "" {
+		fmt.Fprintf(w, "front door: kept its running configuration: %s (next try %s)\n", d.Error, d.NextTry.Format(time.RFC3339))
+	}
 }

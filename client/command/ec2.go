@@ -150,10 +150,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 	for i := range ts {
 		ts[i].Agent = e.Agent
 	}
-	by := os.Getenv("USER")
-	if h, err := os.Hostname(); err == nil {
-		by += "@" + h
-	}
+	by := pusher()
 	if e.EC2.Deploy == "s3" {
 		var ready []globalstate.Server
 		for _, s := range servers {

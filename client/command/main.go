@@ -70,6 +70,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			rollbackCommand(),
 			logsCommand(),
 			psCommand(),
+			releasesCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),

@@ -7,11 +7,13 @@
 package plan
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
+	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -21,6 +23,7 @@ const (
 	Cleanup   = "cleanup"        // remove an old release
 	GitBuild  = "git:build"      // fetch and bundle a pushed commit
 	Request   = "deploy:request" // deploy the current_version a hand edit set
+	Route     = "route"          // load the front door's configuration (package routes)
 )
 
 // DeployStep is the name of the step that carries a deployment out of st.
@@ -29,7 +32,7 @@ func DeployStep(st string) string { return "deploy:" + st }
 // Step is one thing to do, and why.
 type Step struct {
 	AppEnv state.AppEnv
-	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild or Request
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request or Route
 	Reason string
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
@@ -77,6 +80,8 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	}
 	var p Plan
 	var leftovers, cleanups, gits, deploys []Step
+	var doors []routes.Env
+	doorsOK := routes.Installed(l)
 	// server.json only sets the retention of old releases: a hand edit of
 	// it that does not parse pauses the cleanup (nothing is removed under
 	// an unknown retention) and stops no deployment.
@@ -88,6 +93,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		}
 		p.Server = state.Server{}
 		cleanupPaused = true
+		doorsOK = false // the routes stay as they are until it parses
 		p.Problems = append(p.Problems, Problem{ServerAppEnv, fmt.Errorf("cleanup of old releases is paused: %w", err)})
 	}
 	// backingOff reports s as a problem while its backoff lasts.
@@ -106,7 +112,16 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		}
 		if err != nil {
 			p.Problems = append(p.Problems, Problem{ae, err})
+			doorsOK = false // its routes stay as they are until it parses
 			continue
+		}
+		if doorsOK {
+			e, err := routes.EnvOf(l, ae, o.App)
+			if err != nil {
+				p.Problems = append(p.Problems, Problem{ae, fmt.Errorf("the front door keeps its routes: %w", err)})
+				doorsOK = false
+			}
+			doors = append(doors, e)
 		}
 		if s, ok := planLeftovers(o, now); ok {
 			leftovers = append(leftovers, s)
@@ -121,11 +136,27 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 			cleanups = append(cleanups, s)
 		}
 	}
+	var route []Step
+	if doorsOK {
+		if s, ok := planRoute(l, p.Server, doors); ok && !backingOff(&Env{AppEnv: ServerAppEnv, App: &state.App{Backoff: p.Server.Backoff}}, s, failing) {
+			route = append(route, s)
+		}
+	}
 	// Leftovers first, then cleanup (it frees the disk a deployment needs),
-	// then builds of pushed commits (each requests a deployment), then
-	// deployments.
-	p.Steps = append(append(append(leftovers, cleanups...), gits...), deploys...)
+	// then the front door's routes, then builds of pushed commits (each
+	// requests a deployment), then deployments.
+	p.Steps = append(append(append(append(leftovers, cleanups...), route...), gits...), deploys...)
 	return p, nil
+}
+
+// planRoute plans loading the front door's configuration when what the
+// state renders differs from what the proxy last accepted.
+func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
+	cfg, _ := routes.Render(routes.Gather(s, envs))
+	if bytes.Equal(cfg, routes.Applied(l)) {
+		return Step{}, false
+	}
+	return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's configuration is behind the state (domains, web instances, maintenance or certificates changed)"}, true
 }
 
 func failing(b *state.Backoff) string {

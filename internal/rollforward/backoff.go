@@ -36,6 +36,15 @@ func (e *Engine) recordError(s Step, stepErr error) error {
 	now := e.now()
 	var f *failure
 	permanent := errors.As(stepErr, &f)
+	if s.AppEnv == ServerAppEnv {
+		// A server-wide step: its backoff is in server.json.
+		_, err := state.UpdateServer(e.Layout.ServerJSON(), func(sv *state.Server) error {
+			sv.Backoff = next(sv.Backoff, s.Name, stepErr, now)
+			e.logf(s.AppEnv, "%s failed (attempt %d, next try at %s): %v", s.Name, sv.Backoff.Failures, sv.Backoff.NextTry.Format(time.RFC3339), stepErr)
+			return nil
+		})
+		return err
+	}
 	_, err := state.UpdateApp(e.Layout.AppJSON(s.AppEnv), func(a *state.App) error {
 		if s.Deployment != nil {
 			d := a.Deployment
@@ -48,14 +57,7 @@ func (e *Engine) recordError(s Step, stepErr error) error {
 				return nil
 			}
 		}
-		b := a.Backoff
-		if b == nil || b.Step != s.Name {
-			b = &state.Backoff{Step: s.Name}
-		}
-		b.Failures++
-		b.LastError = stepErr.Error()
-		b.LastDate = now
-		b.NextTry = now.Add(delay(b.Failures))
+		b := next(a.Backoff, s.Name, stepErr, now)
 		if s.Deployment != nil && b.Failures >= MaxAttempts {
 			reason := fmt.Sprintf("%s failed %d times; last error: %v", s.Name, b.Failures, stepErr)
 			e.logf(s.AppEnv, "deployment of %s failed: %s", a.Deployment.Version, reason)
@@ -70,4 +72,16 @@ func (e *Engine) recordError(s Step, stepErr error) error {
 		return nil
 	}
 	return err
+}
+
+// next is backoff b after another failure of step.
+func next(b *state.Backoff, step string, stepErr error, now time.Time) *state.Backoff {
+	if b == nil || b.Step != step {
+		b = &state.Backoff{Step: step}
+	}
+	b.Failures++
+	b.LastError = stepErr.Error()
+	b.LastDate = now
+	b.NextTry = now.Add(delay(b.Failures))
+	return b
 }

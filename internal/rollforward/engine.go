@@ -44,6 +44,10 @@ type Engine struct {
 	// (gitdeploy.Builder). Nil: pushes recorded by the webhook are not
 	// built.
 	BuildGit func(ctx context.Context, ae state.AppEnv, g state.Git, commit string) (built, version string, err error)
+	// Route renders the front door's configuration from the state and
+	// loads it into the proxy (proxy.Client.Apply), returning notes on
+	// what it could not route. Nil: the Route step fails and says so.
+	Route func(ctx context.Context) (notes []string, err error)
 }
 
 // Step is a planned step (package plan) with what carries it out.
@@ -111,6 +115,8 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 		return e.buildGit(o, s.Commit)
 	case plan.Request:
 		return e.requestCurrent(o)
+	case plan.Route:
+		return e.route
 	case plan.DeployStep(state.StateRequested):
 		return e.start(o)
 	case plan.DeployStep(state.StateVerifying):

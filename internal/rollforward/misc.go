@@ -1,6 +1,7 @@
 package rollforward
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 
 	"github.com/jecloud/jecloud/internal/lines"
+	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -44,3 +46,25 @@ func (f *faultReader) Read(p []byte) (int, error) {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// route loads the front door's configuration; a success ends a backoff of
+// the step.
+func (e *Engine) route(ctx context.Context) error {
+	if e.Route == nil {
+		return errors.New("this roll-forward cannot load the front door's configuration")
+	}
+	notes, err := e.Route(ctx)
+	for _, n := range notes {
+		e.logf(ServerAppEnv, "front door: %s", n)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = state.UpdateServer(e.Layout.ServerJSON(), func(s *state.Server) error {
+		if s.Backoff != nil && s.Backoff.Step == plan.Route {
+			s.Backoff = nil
+		}
+		return nil
+	})
+	return err
+}

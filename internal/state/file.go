@@ -271,34 +271,46 @@ func UpdateApp(path string, fn func(*App) error) (*App, error) {
 	if err := MkdirAppEnv(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
+	var a App
+	return &a, update(path, &a, func() error { return fn(&a) })
+}
+
+// UpdateServer is UpdateApp for sys/server.json.
+func UpdateServer(path string, fn func(*Server) error) (*Server, error) {
+	var s Server
+	return &s, update(path, &s, func() error { return fn(&s) })
+}
+
+// update reads the state file at path into v (missing: v stays zero),
+// calls fn, and writes v if it changed, under the file's lock.
+func update(path string, v any, fn func() error) error {
 	lk := flock.New(lockPath(path))
 	if err := lk.Lock(); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return fmt.Errorf("lock %s: %w", path, err)
 	}
 	defer lk.Unlock()
-	var a App
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		old = nil
 	case err != nil:
-		return nil, err
+		return err
 	default:
-		if err := decode(path, old, &a); err != nil {
-			return nil, err
+		if err := decode(path, old, v); err != nil {
+			return err
 		}
 	}
-	if err := fn(&a); err != nil {
-		return &a, err
+	if err := fn(); err != nil {
+		return err
 	}
-	data, err := Encode(&a)
+	data, err := Encode(v)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if bytes.Equal(data, old) {
-		return &a, nil
+		return nil
 	}
-	return &a, writeBytes(path, data)
+	return writeBytes(path, data)
 }
 
 // Decode parses a state document read from name (a path or a URL) with the

@@ -1,0 +1,230 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/proxy"
+	"github.com/jecloud/jecloud/internal/routes"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// caddy starts Debian's caddy (scripts/setup.sh installs it) with its
+// admin API on a socket in a temp dir, the way jecloud-proxy.service runs
+// it (--resume), and returns a client whose Apply listens on free
+// loopback ports.
+func caddy(t testing.TB) (*proxy.Client, string, func()) {
+	t.Helper()
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("caddy is not installed (scripts/setup.sh installs it)")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "admin.sock")
+	boot := filepath.Join(dir, "boot.json")
+	os.WriteFile(boot, []byte(`{"admin":{"listen":"unix/`+sock+`","origins":["localhost"]}}`), 0o644)
+	httpAddr := freeAddr(t)
+	var cmd *exec.Cmd
+	start := func() {
+		cmd = exec.Command(bin, "run", "--resume", "--config", boot)
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT=48MiB", "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
+		log, _ := os.Create(filepath.Join(dir, "caddy.log"))
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
+		t.Fatalf("caddy did not open its admin socket:\n%s", b)
+	}
+	stop := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	start()
+	t.Cleanup(stop)
+	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
+		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, freeAddr(t), sock, filepath.Join(dir, "storage")
+	}}
+	return c, httpAddr, func() { stop(); start() }
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// app is a web instance: it answers with its name.
+func app(t testing.TB, name string, delay time.Duration) string {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		fmt.Fprintf(w, "%s %s", name, r.Host)
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+func deploy(t testing.TB, l state.Layout, ae state.AppEnv, a state.App, u routes.Upstreams) {
+	t.Helper()
+	if err := os.MkdirAll(l.AppDir(ae), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := state.UpdateApp(l.AppJSON(ae), func(x *state.App) error {
+		x.CurrentVersion, x.Domains, x.Maintenance = a.CurrentVersion, a.Domains, a.Maintenance
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := routes.WriteUpstreams(l, ae, u); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, addr, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s (Host %s): %v", addr, host, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestApplyRoutesByHost(t *testing.T) {
+	c, addr, restart := caddy(t)
+	ctx := context.Background()
+	l := state.Layout{Root: t.TempDir()}
+	shop, blog := state.AppEnv{App: "shop", Env: "prod"}, state.AppEnv{App: "blog", Env: "prod"}
+	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com"}}, routes.Upstreams{Web: []string{app(t, "shop-1", 0), app(t, "shop-2", 0)}})
+	deploy(t, l, blog, state.App{CurrentVersion: "bbbbbbbbbbbb", Domains: []string{"blog.example.com"}}, routes.Upstreams{Web: []string{app(t, "blog", 0)}})
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		code, body := get(t, addr, "shop.example.com")
+		if code != 200 || !strings.HasPrefix(body, "shop-") {
+			t.Fatalf("shop.example.com: %d %q", code, body)
+		}
+		seen[strings.Fields(body)[0]] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("two shop instances, requests went to %v", seen)
+	}
+	if code, body := get(t, addr, "blog.example.com"); code != 200 || !strings.HasPrefix(body, "blog blog.example.com") {
+		t.Errorf("blog.example.com: %d %q", code, body)
+	}
+	// Two app environments with web processes: none is the default.
+	if code, body := get(t, addr, "127.0.0.1"); code != 404 || !strings.Contains(body, "No app is served at this address") {
+		t.Errorf("bare address: %d %q", code, body)
+	}
+	os.WriteFile(l.ServerJSON(), nil, 0o644)
+	os.MkdirAll(l.Sys(), 0o755)
+	os.WriteFile(l.ServerJSON(), []byte(`{"proxy": {"default_app": "blog/prod", "base_domain": "apps.example.net"}}`), 0o644)
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, addr, "127.0.0.1"); code != 200 || !strings.HasPrefix(body, "blog") {
+		t.Errorf("bare address with default_app blog/prod: %d %q", code, body)
+	}
+	if code, body := get(t, addr, "shop-prod.apps.example.net"); code != 200 || !strings.HasPrefix(body, "shop-") {
+		t.Errorf("default name shop-prod.apps.example.net: %d %q", code, body)
+	}
+
+	// Maintenance: 503 with the release's own page; the app is not asked.
+	os.MkdirAll(filepath.Join(l.Versions(shop), "aaaaaaaaaaaa"), 0o755)
+	os.Symlink("aaaaaaaaaaaa", l.Current(shop))
+	os.WriteFile(filepath.Join(l.Current(shop), routes.MaintenancePage), []byte("<h1>Back soon, shop</h1>"), 0o644)
+	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com"}, Maintenance: true}, routes.Upstreams{Web: []string{app(t, "shop-3", 0)}})
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, addr, "shop.example.com"); code != 503 || body != "<h1>Back soon, shop</h1>" {
+		t.Errorf("maintenance: %d %q", code, body)
+	}
+
+	// A configuration the proxy refuses (a CA root file that is not
+	// there) leaves the running one, and says why.
+	os.WriteFile(l.ServerJSON(), []byte(`{"proxy": {"default_app": "blog/prod", "acme": {"ca_root": "/nonexistent/root.pem"}}}`), 0o644)
+	_, err := c.Apply(ctx, l)
+	if err == nil || !strings.Contains(err.Error(), "keeps the running one") || !strings.Contains(err.Error(), "/nonexistent/root.pem") {
+		t.Errorf("refused configuration: %v", err)
+	}
+	if code, body := get(t, addr, "blog.example.com"); code != 200 || !strings.HasPrefix(body, "blog") {
+		t.Errorf("after a refused configuration, blog.example.com: %d %q", code, body)
+	}
+
+	// A proxy that restarts comes back with every route it had.
+	restart()
+	if code, body := get(t, addr, "blog.example.com"); code != 200 || !strings.HasPrefix(body, "blog") {
+		t.Errorf("after a restart, blog.example.com: %d %q", code, body)
+	}
+}
+
+// TestDrainCounts: an instance moved to Draining takes no new request,
+// and the requests it had in flight finish and are counted until then.
+func TestDrainCounts(t *testing.T) {
+	c, addr, _ := caddy(t)
+	ctx := context.Background()
+	l := state.Layout{Root: t.TempDir()}
+	ae := state.AppEnv{App: "shop", Env: "prod"}
+	old, next := app(t, "old", time.Second), app(t, "new", 0)
+	deploy(t, l, ae, state.App{CurrentVersion: "aaaaaaaaaaaa"}, routes.Upstreams{Web: []string{old}})
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	go func() { _, body := get(t, addr, "127.0.0.1"); done <- body }()
+	time.Sleep(200 * time.Millisecond)
+	deploy(t, l, ae, state.App{CurrentVersion: "aaaaaaaaaaaa"}, routes.Upstreams{Web: []string{next}, Draining: []string{old}})
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.InFlight(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n[old] != 1 {
+		t.Errorf("in flight right after the switch: %v, want 1 at %s", n, old)
+	}
+	if _, body := get(t, addr, "127.0.0.1"); !strings.HasPrefix(body, "new") {
+		t.Errorf("a new request after the switch went to %q", body)
+	}
+	if body := <-done; !strings.HasPrefix(body, "old") {
+		t.Errorf("the request in flight got %q", body)
+	}
+	if n, _ := c.InFlight(ctx); n[old] != 0 {
+		t.Errorf("in flight after it finished: %v", n)
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	c := &proxy.Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
+	_, err := c.InFlight(context.Background())
+	if err == nil || !strings.Contains(err.Error(), proxy.Unit+") is not running") {
+		t.Errorf("InFlight with no proxy: %v", err)
+	}
+}

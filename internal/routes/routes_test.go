@@ -1,0 +1,185 @@
+package routes
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+func env(app, e string, domains []string, web ...string) Env {
+	return Env{AppEnv: state.AppEnv{App: app, Env: e}, Domains: domains, Upstreams: Upstreams{Web: web}, Live: true}
+}
+
+// hosts returns, per server, the host lists of its routes in order, and
+// whether the server has a catch-all route.
+func hosts(t *testing.T, cfg []byte) map[string][]string {
+	t.Helper()
+	var c struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Match []struct {
+							Host     []string
+							Path     []string
+							RemoteIP any `json:"remote_ip"`
+						}
+						Handle []struct {
+							Handler    string
+							StatusCode int `json:"status_code"`
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for name, s := range c.Apps.HTTP.Servers {
+		for _, r := range s.Routes {
+			what := r.Handle[0].Handler
+			if r.Handle[0].StatusCode != 0 {
+				what += ":" + string(rune('0'+r.Handle[0].StatusCode/100))
+			}
+			switch {
+			case len(r.Match) == 0:
+				out[name] = append(out[name], "*="+what)
+			case r.Match[0].RemoteIP != nil:
+				out[name] = append(out[name], "drain="+what)
+			default:
+				out[name] = append(out[name], strings.Join(r.Match[0].Host, ",")+strings.Join(r.Match[0].Path, "")+"="+what)
+			}
+		}
+	}
+	return out
+}
+
+func TestRender(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		in    Input
+		want  map[string][]string
+		notes []string
+	}{
+		{
+			name: "one app, no domain: the bare address",
+			in:   Input{Envs: []Env{env("hello", "prod", nil, "127.0.0.1:5000")}},
+			want: map[string][]string{"http": {"*=reverse_proxy"}},
+		},
+		{
+			name: "two apps, no default: 404 on the bare address",
+			in:   Input{Envs: []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:5000"), env("b", "prod", []string{"b.example.com"}, "127.0.0.1:5001")}},
+			want: map[string][]string{
+				"http":  {"a.example.com=reverse_proxy", "b.example.com=reverse_proxy", "*=static_response:4"},
+				"https": {"a.example.com=reverse_proxy", "b.example.com=reverse_proxy"},
+			},
+		},
+		{
+			name: "default app named, base domain, a certificate issued",
+			in: Input{
+				Proxy:  state.Proxy{BaseDomain: "apps.example.net", DefaultApp: "b/prod"},
+				Envs:   []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:5000"), env("b", "prod", nil, "127.0.0.1:5001")},
+				Issued: func(h string) bool { return h == "a.example.com" },
+			},
+			want: map[string][]string{
+				"http":  {"a.example.com=static_response:3", "a.example.com,a-prod.apps.example.net=reverse_proxy", "b-prod.apps.example.net=reverse_proxy", "*=reverse_proxy"},
+				"https": {"a.example.com,a-prod.apps.example.net=reverse_proxy", "b-prod.apps.example.net=reverse_proxy"},
+			},
+		},
+		{
+			name: "a host claimed twice: the first in name order keeps it",
+			in:   Input{Envs: []Env{env("b", "prod", []string{"x.example.com"}, "127.0.0.1:5001"), env("a", "prod", []string{"x.example.com"}, "127.0.0.1:5000")}},
+			want: map[string][]string{
+				"http":  {"x.example.com=reverse_proxy", "*=static_response:4"},
+				"https": {"x.example.com=reverse_proxy"},
+			},
+			notes: []string{"b/prod: host x.example.com is a/prod's: not routed here (remove it from one of them)"},
+		},
+		{
+			name: "maintenance, an instance draining, an app never deployed",
+			in: Input{Envs: []Env{
+				{AppEnv: state.AppEnv{App: "a", Env: "prod"}, Maintenance: true, Live: true, Upstreams: Upstreams{Web: []string{"127.0.0.1:10001"}, Draining: []string{"127.0.0.1:10000"}}},
+				{AppEnv: state.AppEnv{App: "new", Env: "prod"}, Domains: []string{"new.example.com"}},
+			}},
+			want: map[string][]string{"http": {"*=static_response:5", "drain=reverse_proxy"}},
+		},
+		{
+			name: "git webhook through the host names",
+			in: Input{Webhook: "127.0.0.1:9100", Envs: []Env{
+				{AppEnv: state.AppEnv{App: "a", Env: "prod"}, Domains: []string{"a.example.com"}, Git: true, Live: true, Upstreams: Upstreams{Web: []string{"127.0.0.1:10001"}}},
+			}},
+			want: map[string][]string{
+				"http":  {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy", "*=reverse_proxy"},
+				"https": {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy"},
+			},
+		},
+		{
+			name:  "default_app that is not here",
+			in:    Input{Proxy: state.Proxy{DefaultApp: "gone/prod"}, Envs: []Env{env("a", "prod", nil, "127.0.0.1:5000")}},
+			want:  map[string][]string{"http": {"*=static_response:4"}},
+			notes: []string{`server.json: proxy.default_app "gone/prod" is no app environment deployed here: nothing is served on the bare address`},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, notes := Render(c.in)
+			got := hosts(t, cfg)
+			for name, want := range c.want {
+				if !slices.Equal(got[name], want) {
+					t.Errorf("server %s: routes %q, want %q", name, got[name], want)
+				}
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("servers %v, want %v", got, c.want)
+			}
+			if !slices.Equal(notes, c.notes) {
+				t.Errorf("notes %q, want %q", notes, c.notes)
+			}
+			again, _ := Render(c.in)
+			if string(again) != string(cfg) {
+				t.Error("two renders of one input differ")
+			}
+		})
+	}
+}
+
+func TestUpstreamsRefused(t *testing.T) {
+	l := state.Layout{Root: t.TempDir()}
+	ae := state.AppEnv{App: "a", Env: "prod"}
+	os.MkdirAll(l.AppDir(ae), 0o755)
+	for _, bad := range []string{"10.0.0.1:80", "127.0.0.1", "example.com:80", `127.0.0.1:80"}`} {
+		if err := WriteUpstreams(l, ae, Upstreams{Web: []string{bad}}); err == nil {
+			t.Errorf("WriteUpstreams(%q) accepted", bad)
+		}
+		os.WriteFile(filepath.Join(l.AppDir(ae), UpstreamsFile), []byte(`{"web": [`+string(must(json.Marshal(bad)))+`]}`), 0o644)
+		if _, err := ReadUpstreams(l, ae); err == nil || !strings.Contains(err.Error(), "want a loopback address") {
+			t.Errorf("ReadUpstreams with %q: %v", bad, err)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestMaintenancePageCap(t *testing.T) {
+	l := state.Layout{Root: t.TempDir()}
+	ae := state.AppEnv{App: "a", Env: "prod"}
+	rel := filepath.Join(l.Versions(ae), "aaaaaaaaaaaa")
+	os.MkdirAll(rel, 0o755)
+	os.Symlink("aaaaaaaaaaaa", l.Current(ae))
+	os.WriteFile(filepath.Join(rel, MaintenancePage), make([]byte, maxPage+1), 0o644)
+	_, err := EnvOf(l, ae, &state.App{CurrentVersion: "aaaaaaaaaaaa", Maintenance: true})
+	if err == nil || !strings.Contains(err.Error(), "maintenance.html: over 512 KiB") {
+		t.Errorf("a page over the cap: %v", err)
+	}
+}
