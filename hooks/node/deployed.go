@@ -20,31 +20,47 @@ import (
 	"github.com/jecloud/jecloud/internal/sysd"
 )
 
-// deployed writes the release's units and (re)starts every instance, one
-// at a time, each checked before the next, then soaks.
-func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars map[string]string, log io.Writer) error {
+// deployed writes the release's units and starts its processes. The web
+// process runs behind the front door (proxied), unless the release asks
+// for socket activation ([web] socket = true): then, like the other
+// process types, its instances are restarted one at a time, each checked
+// before the next. Then everything soaks. reuse: see proxied.
+func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars map[string]string, reuse bool, log io.Writer) error {
 	version, err := a.version()
 	if err != nil {
 		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
 	}
-	port, err := ports.Allocate(a.root, a.dir, "web", a.settings.portBase())
-	if err != nil {
-		return err
-	}
 	// The web process runs what spec.WebCommand says (`npm start` becomes
 	// the start script itself with socket activation).
 	processes := maps.Clone(spec.Processes)
-	if _, ok := processes["web"]; ok {
+	_, hasWeb := processes["web"]
+	if hasWeb {
 		if processes["web"], err = spec.WebCommand(); err != nil {
+			return err
+		}
+	}
+	socket := spec.Web.Socket()
+	port := 0
+	if hasWeb && socket {
+		if port, err = ports.Allocate(a.root, a.dir, "web", a.settings.portBase()); err != nil {
 			return err
 		}
 	}
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
-		NodeBin: a.runtimes().Bin(version), Port: port, Socket: spec.Web.Socket(),
+		NodeBin: a.runtimes().Bin(version), Port: port, Socket: socket,
 		Processes: processes, Vars: vars, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
+	if hasWeb && !socket {
+		// The socket mode's templates stay until its instances are
+		// drained and stopped (proxied removes them).
+		for _, t := range []string{u.serviceName("web"), u.socketName("web")} {
+			if b, err := os.ReadFile(filepath.Join(h.UnitDir, t)); err == nil {
+				set.files[t] = string(b)
+			}
+		}
+	}
 	changed, err := h.writeUnits(set)
 	if err != nil {
 		return err
@@ -54,6 +70,17 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 		return err
 	}
 	defer closeFn()
+	return h.start(ctx, sd, a, u, spec, reuse, log)
+}
+
+// bus is a unitManager that can also reload systemd (sysd.Bus).
+type bus interface {
+	unitManager
+	Reload(ctx context.Context) error
+}
+
+// start starts the processes of the release whose units are written.
+func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *appspec.Spec, reuse bool, log io.Writer) error {
 	// Units named before issue #17 (jecloud-APP-ENV-TYPE@N) go: exactly this
 	// app environment's. An app that binds its port itself needs the old
 	// process gone first; with sockets the old one serves until the new
@@ -71,6 +98,14 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	restarts := map[string]uint32{}
 	for _, typ := range spec.ProcessNames() {
 		n := spec.Instances(typ)
+		if typ == "web" && !u.Socket {
+			routed, err := h.proxied(ctx, sd, a, u, spec, n, reuse, log)
+			if err != nil {
+				return err
+			}
+			maps.Copy(restarts, routed)
+			continue
+		}
 		for i := 1; i <= n; i++ {
 			svc := instance(u.serviceName(typ), i)
 			enable := []string{svc}
@@ -89,11 +124,16 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 				return fmt.Errorf("%w\n%s", err, journalTail(svc))
 			}
 			if typ == "web" {
-				if err := h.waitHealthy(ctx, sd, port, spec.Web.Health, svc); err != nil {
+				if err := h.waitHealthy(ctx, sd, u.Port, spec.Web.Health, svc); err != nil {
 					return err
 				}
 			}
 			_, restarts[svc], _ = sd.State(ctx, svc)
+		}
+		if typ == "web" {
+			if err := h.routeSocket(ctx, a, u.Port, log); err != nil {
+				return err
+			}
 		}
 		if err := scaleDown(ctx, sd, u, typ, n, log); err != nil {
 			return err
@@ -110,7 +150,11 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	}
 	if spec.Instances("web") > 0 {
 		if _, ok := spec.Processes["web"]; ok {
-			fmt.Fprintf(log, "web is served on port %d of this server\n", port)
+			if u.Socket {
+				fmt.Fprintf(log, "web is served on port %d of this server (socket activation)\n", u.Port)
+			} else {
+				fmt.Fprintf(log, "web is served by the front door (the proxy on port 80)\n")
+			}
 		}
 	}
 	return nil

@@ -38,6 +38,16 @@ type Hook struct {
 	// PID 1. Elsewhere (a container without systemd, a demo) it says so in
 	// the log and leaves the release unpacked but not started.
 	Active func() bool
+	// Proxy is the front door (proxy.Default) that web instances are
+	// deployed behind, unless the app asks for socket activation.
+	Proxy frontDoor
+	// InstancePorts is the range of the web instances' ports behind the
+	// proxy (InstancePorts when zero); PortFree says whether a port is
+	// free (a test bind when nil); DrainPoll is how often the proxy is
+	// asked about the old instances' requests in flight (100 ms when zero).
+	InstancePorts [2]int
+	PortFree      func(port int) bool
+	DrainPoll     time.Duration
 }
 
 // New returns the hook with its defaults.
@@ -47,6 +57,7 @@ func New() *Hook {
 		HealthTimeout: 60 * time.Second,
 		Soak:          5 * time.Second,
 		Active:        util.IsRunningSystemd,
+		Proxy:         defaultFrontDoor(),
 	}
 }
 
@@ -90,7 +101,7 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	case hook.Prepare:
 		err = h.prepare(ctx, a, spec, log)
 	case hook.Deployed:
-		err = h.deployed(ctx, a, spec, req.Vars, log)
+		err = h.deployed(ctx, a, spec, req.Vars, req.PreviousVersion != req.Version, log)
 	}
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)

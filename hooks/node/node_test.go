@@ -332,12 +332,13 @@ func systemdExec(v string) ([]string, error) {
 	return argv, nil
 }
 
-// TestPrepareRefusesWebWithoutSocket: a web process that would not get
+// TestPrepareRefusesWebWithoutSocket: with [web] socket = true, a web process that would not get
 // its socket fails the prepare phase (before npm runs, before the switch),
 // with the reason.
 func TestPrepareRefusesWebWithoutSocket(t *testing.T) {
 	release := t.TempDir()
 	os.WriteFile(filepath.Join(release, "package.json"), []byte(`{"name":"shop","scripts":{"start":"npm run serve","serve":"node s.js"}}`), 0o644)
+	os.WriteFile(filepath.Join(release, "jecloud.toml"), []byte("[web]\nsocket = true\n"), 0o644)
 	h := &Hook{Active: func() bool { return true }}
 	var log strings.Builder
 	_, err := h.Run(context.Background(), hook.Request{Phase: hook.Prepare, App: "shop", Env: "prod", ReleaseDir: release, Root: t.TempDir()}, &log)

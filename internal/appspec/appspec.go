@@ -93,14 +93,17 @@ type Web struct {
 	// Health is the HTTP path that answers 2xx/3xx when the app is healthy
 	// ("" means any HTTP answer below 500 on "/").
 	Health string `toml:"health"`
-	// SocketActivation (key "socket", default true): systemd holds the web
-	// port and hands it to the app as fd 3 (LISTEN_FDS), so that restarts
-	// refuse no connection. false: the app binds $PORT itself.
+	// SocketActivation (key "socket", default false): true, systemd holds
+	// the web port and hands it to the app as fd 3 (LISTEN_FDS), all
+	// instances on one port; false (the default), each web instance binds
+	// its own $PORT and the front door (the proxy) switches to the new
+	// release's instances once they answer (docs/node.md).
 	SocketActivation *bool `toml:"socket"`
 }
 
-// Socket reports whether the web port is held by systemd.
-func (w Web) Socket() bool { return w.SocketActivation == nil || *w.SocketActivation }
+// Socket reports whether the web port is held by systemd (`[web] socket =
+// true`); otherwise the app binds $PORT behind the proxy.
+func (w Web) Socket() bool { return w.SocketActivation != nil && *w.SocketActivation }
 
 // ProcessNames returns the process types, sorted, web first.
 func (s *Spec) ProcessNames() []string {

@@ -179,9 +179,11 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-// TestWebCommand: with socket activation, `npm start` (the default without
-// a Procfile) runs the start script itself, or is refused, before the
-// switch, with the file and the fix.
+// TestWebCommand: with socket activation ([web] socket = true; the cases
+// without a jecloud.toml get it), `npm start` (the default without a
+// Procfile) runs the start script itself, or is refused, before the switch,
+// with the file and the fix. Without it (the default, behind the proxy)
+// the command runs as written.
 func TestWebCommand(t *testing.T) {
 	pkg := func(scripts string) string { return `{"name":"shop","scripts":{` + scripts + `}}` }
 	for _, tc := range []struct {
@@ -202,25 +204,26 @@ func TestWebCommand(t *testing.T) {
 		{"no start script, no server.js", map[string]string{"package.json": pkg(``)}, "",
 			[]string{"package.json has no start script, and the release no server.js", `"start": "node FILE"`, "web: node FILE"}},
 		{"npm run serve", map[string]string{"package.json": pkg(`"start":"npm run serve","serve":"node s.js"`)}, "",
-			[]string{`package.json: scripts.start "npm run serve" runs the app through npm`, "(fd 3)", `"start": "node server.js"`, "[web] socket = false"}},
+			[]string{`package.json: scripts.start "npm run serve" runs the app through npm`, "(fd 3)", `"start": "node server.js"`, "[web] socket = true"}},
 		{"cross-env", map[string]string{"package.json": pkg(`"start":"cross-env NODE_ENV=production node s.js"`)}, "",
 			[]string{"through cross-env", "write the variables before the command instead"}},
 		{"pm2-runtime", map[string]string{"package.json": pkg(`"start":"./node_modules/.bin/pm2-runtime s.js"`)}, "",
 			[]string{"through pm2-runtime", "systemd already restarts the app"}},
 		{"node --watch", map[string]string{"package.json": pkg(`"start":"node --watch s.js"`)}, "", []string{"through node --watch"}},
 		{"prestart", map[string]string{"package.json": pkg(`"prestart":"node migrate.js","start":"node s.js"`)}, "",
-			[]string{`package.json: scripts.prestart "node migrate.js" would not run`, "not through npm", "remove prestart", "[web] socket = false"}},
+			[]string{`package.json: scripts.prestart "node migrate.js" would not run`, "not through npm", "remove prestart", "[web] socket = true"}},
 		{"compound", map[string]string{"package.json": pkg(`"start":"node migrate.js && node s.js"`)}, "",
-			[]string{`scripts.start "node migrate.js && node s.js" is more than one command (it has &&)`, "web: node FILE", "[web] socket = false"}},
+			[]string{`scripts.start "node migrate.js && node s.js" is more than one command (it has &&)`, "web: node FILE", "[web] socket = true"}},
 		{"hostile newline", map[string]string{"package.json": pkg(`"start":"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'"`)}, "",
 			[]string{"more than one command (it has a newline)"}},
 		{"hostile control character", map[string]string{"package.json": pkg(`"start":"node s.js\r\u0000"`)}, "", []string{`control character '\r'`}},
 		{"unterminated quote", map[string]string{"package.json": pkg(`"start":"node 's.js"`)}, "", []string{"(') is not closed"}},
 		{"Procfile through npm", map[string]string{"package.json": pkg(`"serve":"node s.js"`), "Procfile": "web: npm run serve\n"}, "",
-			[]string{`Procfile: web: "npm run serve" runs the app through npm`, "web: node FILE", "[web] socket = false"}},
+			[]string{`Procfile: web: "npm run serve" runs the app through npm`, "web: node FILE", "[web] socket = true"}},
 		{"Procfile node", map[string]string{"package.json": pkg(``), "Procfile": "web: node s.js\nworker: npm run work\n"}, "node s.js", nil},
 		{"Procfile shell wrapper", map[string]string{"package.json": pkg(``), "Procfile": "web: ./start.sh\n"}, "./start.sh", nil},
-		// [web] socket = false: the app binds $PORT, npm may stay in between.
+		// [web] socket = false, or no key (the default): the app binds $PORT, npm may stay in between.
+		{"default: npm start", map[string]string{"package.json": pkg(`"prestart":"node m.js","start":"npm run serve"`), "jecloud.toml": "[web]\nhealth = \"/\"\n"}, "npm start", nil},
 		{"no socket: npm start", map[string]string{"package.json": pkg(`"prestart":"node m.js","start":"npm run serve"`), "jecloud.toml": "[web]\nsocket = false\n"}, "npm start", nil},
 		{"no socket: Procfile", map[string]string{"package.json": pkg(``), "Procfile": "web: pm2-runtime s.js\n", "jecloud.toml": "[web]\nsocket = false\n"}, "pm2-runtime s.js", nil},
 		{"no socket, no start script", map[string]string{"package.json": pkg(``), "jecloud.toml": "[web]\nsocket = false\n"}, "", []string{"no start script"}},
@@ -228,6 +231,9 @@ func TestWebCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			if _, ok := tc.files["jecloud.toml"]; !ok {
+				tc.files["jecloud.toml"] = "[web]\nsocket = true\n"
+			}
 			write(t, dir, tc.files)
 			s, err := Read(dir)
 			if err != nil {

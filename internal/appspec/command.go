@@ -267,7 +267,7 @@ func (s *Spec) WebCommand() (string, error) {
 	if !ok {
 		return "", nil
 	}
-	const optOut = "or set [web] socket = false in jecloud.toml (the app then binds $PORT itself)"
+	const optOut = "or remove [web] socket = true from jecloud.toml (the app then binds $PORT itself, behind the proxy)"
 	if startScriptCommands[strings.Join(strings.Fields(cmd), " ")] && s.Node != nil {
 		script := strings.TrimSpace(s.Node.Start)
 		if script == "" {
@@ -280,7 +280,7 @@ func (s *Spec) WebCommand() (string, error) {
 		if !s.Web.Socket() {
 			return cmd, nil
 		}
-		const why = "with socket activation (the default) the web process runs package.json's start script itself, not through %s, " +
+		const why = "with socket activation ([web] socket = true) the web process runs package.json's start script itself, not through %s, " +
 			"which would keep the web port's socket (fd 3) from the app: "
 		if pre := strings.TrimSpace(s.Node.Scripts["prestart"]); pre != "" {
 			return "", fmt.Errorf("package.json: scripts.prestart %q would not run: "+why+
@@ -301,7 +301,7 @@ func (s *Spec) WebCommand() (string, error) {
 		}
 		if name, hint := c.launcher(); name != "" {
 			return "", fmt.Errorf("package.json: scripts.start %q runs the app through %s, "+
-				"which starts it as its child without the web port's socket (fd 3) that systemd hands over (socket activation, the default): %s; %s",
+				"which starts it as its child without the web port's socket (fd 3) that systemd hands over (socket activation, [web] socket = true): %s; %s",
 				script, name, fix(hint, `make the start script the command that serves ("start": "node server.js")`), optOut)
 		}
 		return script, nil
@@ -312,7 +312,7 @@ func (s *Spec) WebCommand() (string, error) {
 	if c, err := ParseCommand(cmd); err == nil {
 		if name, hint := c.launcher(); name != "" {
 			return "", fmt.Errorf("Procfile: web: %q runs the app through %s, "+
-				"which starts it as its child without the web port's socket (fd 3) that systemd hands over (socket activation, the default): %s; %s",
+				"which starts it as its child without the web port's socket (fd 3) that systemd hands over (socket activation, [web] socket = true): %s; %s",
 				cmd, name, fix(hint, "write the command that serves (web: node FILE)"), optOut)
 		}
 	}
