@@ -72,7 +72,7 @@ func TestDebPackage(t *testing.T) {
 		t.Fatalf("push: %v\n%s", err, out)
 	}
 	v := readApp(t, srv, "hello", "prod").CurrentVersion
-	url := "http://" + srv.Addr.String() + ":5000/"
+	url := "http://" + srv.Addr.String() + "/" // the front door
 	served := func() bool {
 		resp, err := http.Get(url)
 		if err != nil {

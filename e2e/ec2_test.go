@@ -212,7 +212,7 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("RunInstances called %d times, %d servers booted: the interrupted bootstrap was not resumed", n, len(cloud.booted))
 	}
 	srv := cloud.booted[0]
-	url := "http://" + srv.Addr.String() + ":5000/"
+	url := "http://" + srv.Addr.String() + "/" // the front door
 	eventually(t, 20*time.Second, "the app answers at "+url, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -269,7 +269,7 @@ func TestEC2Bootstrap(t *testing.T) {
 	contains(t, "third push", out, "already live")
 	// Other commands find the servers in the global state and make none.
 	out, err = jepushIn("", "ps", "test", "--dir", app)
-	if err != nil || !strings.Contains(out, "web.1") {
+	if err != nil || !strings.Contains(out, "web.") {
 		t.Errorf("jepush ps test: %v\n%s", err, out)
 	}
 	if n := fake.Calls("RunInstances"); n != 1 {
@@ -310,7 +310,7 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("the second server is not listed (%d booted, %d instances)", len(cloud.booted), len(second))
 	}
 	eventually(t, 20*time.Second, "the second server serves", func() bool {
-		resp, err := http.Get("http://" + web2.Addr.String() + ":5000/")
+		resp, err := http.Get("http://" + web2.Addr.String() + "/")
 		if err != nil {
 			return false
 		}
@@ -423,7 +423,7 @@ func TestRollingDeploy(t *testing.T) {
 	st := w.store(t)
 	serves := func(s *lab.Server) bool {
 		c := &http.Client{Timeout: 2 * time.Second}
-		resp, err := c.Get("http://" + s.Addr.String() + ":5000/")
+		resp, err := c.Get("http://" + s.Addr.String() + "/")
 		if err != nil {
 			return false
 		}

@@ -12,11 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // TestFrontDoorDeploy: redeploys under load through the front door (Caddy on
@@ -218,4 +221,39 @@ func underLoad(t *testing.T, addr, host string, concurrency int, min int64, duri
 		res.p50, res.p99, res.max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	}
 	return res
+}
+
+// webUnits returns the active web instances of app/env on srv: behind the
+// front door, jecloud-APP_ENV_web@PORT.service, a new port at each deploy.
+func webUnits(t *testing.T, srv *lab.Server, app, env string) []string {
+	t.Helper()
+	out, err := srv.Exec(t.Context(), "sh", "-c", "systemctl list-units --no-legend --plain --state=active 'jecloud-"+app+"_"+env+"_web@*.service' | awk '{print $1}'")
+	if err != nil {
+		t.Fatalf("list web units: %v %s", err, out)
+	}
+	return strings.Fields(out)
+}
+
+// webUnit is the only web instance of app/env on srv.
+func webUnit(t *testing.T, srv *lab.Server, app, env string) string {
+	t.Helper()
+	u := webUnits(t, srv, app, env)
+	if len(u) != 1 {
+		t.Fatalf("web instances of %s/%s: %v, want one", app, env, u)
+	}
+	return u[0]
+}
+
+// webPort is the port of app/env's first web instance behind the front
+// door, from its upstreams.json.
+func webPort(t *testing.T, srv *lab.Server, app, env string) int {
+	t.Helper()
+	var u struct{ Web []string }
+	b, err := srv.ReadFile("/var/cloud/" + app + "/" + env + "/upstreams.json")
+	if err != nil || json.Unmarshal(b, &u) != nil || len(u.Web) == 0 {
+		t.Fatalf("upstreams.json of %s/%s: %v %s", app, env, err, b)
+	}
+	_, p, _ := net.SplitHostPort(u.Web[0])
+	n, _ := strconv.Atoi(p)
+	return n
 }

@@ -104,14 +104,7 @@ func TestAppIsolation(t *testing.T) {
 			t.Fatalf("push %s/%s: exit %d\n%s\n%s", e.app, e.env, code, out, journal())
 		}
 	}
-	port := func(app, env string) int {
-		var p map[string]int
-		b, err := srv.ReadFile("/var/cloud/" + app + "/" + env + "/ports.json")
-		if err != nil || json.Unmarshal(b, &p) != nil {
-			t.Fatalf("ports.json of %s/%s: %v %s", app, env, err, b)
-		}
-		return p["web"]
-	}
+	port := func(app, env string) int { return webPort(t, srv, app, env) }
 	get := func(app, env string, paths ...string) probe {
 		q := url.Values{"p": paths}
 		c := &http.Client{Timeout: 5 * time.Second}
@@ -139,7 +132,7 @@ func TestAppIsolation(t *testing.T) {
 		if p.Wrote != "ok" {
 			t.Errorf("%s/%s cannot write its own data: %s", e.app, e.env, p.Wrote)
 		}
-		unit := "jecloud-" + e.app + "_" + e.env + "_web@1.service"
+		unit := webUnit(t, srv, e.app, e.env)
 		if pids[unit] = mainPID(unit); pids[unit] == "0" {
 			t.Errorf("%s is not running", unit)
 		}

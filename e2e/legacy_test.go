@@ -95,10 +95,11 @@ func TestLegacyNamesUpgrade(t *testing.T) {
 		t.Fatalf("new jeagent: redeploy shop/prod: exit %d\n%s\n%s", code, out, journal())
 	}
 	t.Logf("the deploy that renamed the units:\n%s", out)
-	if p := mainPID("jecloud-shop_prod_web@1.service"); p == "0" {
-		t.Errorf("jecloud-shop_prod_web@1 is not running\n%s", journal())
+	webU := webUnit(t, srv, "shop", "prod")
+	if p := mainPID(webU); p == "0" {
+		t.Errorf("%s is not running\n%s", webU, journal())
 	}
-	contains(t, "the web unit", srv.MustExec("systemctl", "cat", "jecloud-shop_prod_web@.service"), "User=jc-shop-prod\n")
+	contains(t, "the web unit", srv.MustExec("systemctl", "cat", webU), "User=jc-shop-prod\n")
 	if out, err := srv.Exec(t.Context(), "ls", "/etc/systemd/system/jecloud-shop-prod-web@.service"); err == nil {
 		t.Errorf("the legacy unit file is still there: %s", out)
 	}
@@ -108,10 +109,7 @@ func TestLegacyNamesUpgrade(t *testing.T) {
 	if now := mainPID("jecloud-shop-prod-eu-web@1.service"); now != euPID {
 		t.Errorf("moving shop/prod's units touched shop/prod-eu's: pid %s, now %s\n%s", euPID, now, journal())
 	}
-	var ports map[string]int
-	b, _ := srv.ReadFile("/var/cloud/shop/prod/ports.json")
-	json.Unmarshal(b, &ports)
-	served := srv.MustExec("curl", "-sS", fmt.Sprintf("http://127.0.0.1:%d/", ports["web"]))
+	served := srv.MustExec("curl", "-sS", fmt.Sprintf("http://127.0.0.1:%d/", webPort(t, srv, "shop", "prod")))
 	contains(t, "shop/prod after the move", served, `"user":"jc-shop-prod"`, `"wrote":"ok"`)
 	srv.MustExec("jeagent", "config:set", "shop", "prod", "A=1", "--no-restart")
 	contains(t, "config.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/shop/prod/config.env"), "640 root jc-shop-prod")

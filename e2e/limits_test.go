@@ -115,17 +115,7 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("jepush %s: exit %d\n%s", name, code, out)
 		}
 	}
-	port := func(app string) string {
-		b, err := srv.ReadFile("/var/cloud/" + app + "/prod/ports.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p map[string]any
-		if err := json.Unmarshal(b, &p); err != nil {
-			t.Fatalf("ports.json: %v\n%s", err, b)
-		}
-		return fmt.Sprint(p["web"])
-	}
+	port := func(app string) string { return fmt.Sprint(webPort(t, srv, app, "prod")) }
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(app, path string) (string, error) {
 		resp, err := client.Get("http://" + srv.Addr.String() + ":" + port(app) + path)
@@ -154,10 +144,10 @@ func TestLimits(t *testing.T) {
 
 	// What systemd says the app units are held to.
 	for _, c := range []struct{ unit, tasks, memMax, memHigh, cpu string }{
-		{"jecloud-good_prod_web@1.service", "512", "50%", "45%", "100"},
+		{webUnit(t, srv, "good", "prod"), "512", "50%", "45%", "100"},
 		{"jecloud-good_prod_worker@1.service", "512", "50%", "45%", "100"},
-		{"jecloud-forker_prod_web@1.service", "64", "50%", "45%", "100"},
-		{"jecloud-hog_prod_web@1.service", "512", fmt.Sprint(256 << 20), fmt.Sprint((256 << 20) * 9 / 10), "100"},
+		{webUnit(t, srv, "forker", "prod"), "64", "50%", "45%", "100"},
+		{webUnit(t, srv, "hog", "prod"), "512", fmt.Sprint(256 << 20), fmt.Sprint((256 << 20) * 9 / 10), "100"},
 	} {
 		p := show(c.unit, "TasksMax", "MemoryMax", "MemoryHigh", "CPUWeight", "IPAddressDeny")
 		t.Logf("%s: %v", c.unit, p)
@@ -229,8 +219,8 @@ func TestLimits(t *testing.T) {
 	}
 	forks := strings.TrimSpace(srv.MustExec("sh", "-c", "pgrep -c -u jc-forker_prod || true"))
 	hogMem := strings.TrimSpace(srv.MustExec("sh", "-c", "ps -o rss= -u jc-hog_prod | awk '{s+=$1} END {print int(s/1024)}'"))
-	fp := show("jecloud-forker_prod_web@1.service", "TasksCurrent", "NRestarts")
-	hp := show("jecloud-hog_prod_web@1.service", "MemoryCurrent", "NRestarts", "Result")
+	fp := show(webUnit(t, srv, "forker", "prod"), "TasksCurrent", "NRestarts")
+	hp := show(webUnit(t, srv, "hog", "prod"), "MemoryCurrent", "NRestarts", "Result")
 	t.Logf("after 15 s: forker has %s processes (%v), hog holds %s MiB (%v)", forks, fp, hogMem, hp)
 	if failed > 0 {
 		t.Errorf("the good app failed %d of %d requests while the others misbehaved; first: %v", failed, served+failed, firstErr)
@@ -271,8 +261,8 @@ func TestLimits(t *testing.T) {
 
 	// systemd-analyze security of every unit JeCloud wrote here.
 	units := []string{
-		"jecloud-good_prod_web@1.service", "jecloud-good_prod_worker@1.service", "jecloud-forker_prod_web@1.service",
-		"jecloud-hog_prod_web@1.service", "jecloud-good_prod_redis.service", "jeagent-rollforward.service",
+		webUnit(t, srv, "good", "prod"), "jecloud-good_prod_worker@1.service", webUnit(t, srv, "forker", "prod"),
+		webUnit(t, srv, "hog", "prod"), "jecloud-good_prod_redis.service", "jeagent-rollforward.service",
 	}
 	t.Logf("| unit | systemd-analyze security |")
 	for _, u := range units {

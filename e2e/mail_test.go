@@ -159,7 +159,7 @@ func TestMail(t *testing.T) {
 		t.Errorf("postfix listens beyond loopback:\n%s", ss)
 	}
 
-	web := "http://" + srv.Addr.String() + ":5000/"
+	web := "http://" + srv.Addr.String() + "/" // the front door: the only app on the server
 	send := func(id string) string {
 		t.Helper()
 		c := &http.Client{Timeout: 30 * time.Second}

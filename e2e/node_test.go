@@ -111,7 +111,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 		"jecloud.toml": "app = \"counter\"\npackages = [\"procps\"]\n[services]\nredis = \"7\"\nmongodb = \"7.0\"\n[web]\nhealth = \"/healthz\"\n",
 	})
 	push := jepushTo(t, jepush, srv)
-	url := "http://" + srv.Addr.String() + ":5000/"
+	url := "http://" + srv.Addr.String() + "/" // the front door: the only app on the server
 	get := func(path ...string) (string, error) {
 		c := &http.Client{Timeout: 5 * time.Second}
 		resp, err := c.Get(url + strings.Join(path, ""))
@@ -142,9 +142,9 @@ func TestNodeAppWithRedis(t *testing.T) {
 		t.Errorf("Redis does not keep the count: %q", b2)
 	}
 	// Sandbox and secrets on the server.
-	unit := srv.MustExec("systemctl", "cat", "jecloud-counter_prod_web@1.service")
+	unit := srv.MustExec("systemctl", "cat", webUnit(t, srv, "counter", "prod"))
 	contains(t, "web unit", unit, "User=jc-counter_prod", "ProtectSystem=strict", "NoNewPrivileges=yes")
-	for _, u := range []string{"jecloud-counter_prod_web@1.service", "jecloud-counter_prod_redis.service", "jecloud-counter_prod_mongodb.service"} {
+	for _, u := range []string{webUnit(t, srv, "counter", "prod"), "jecloud-counter_prod_redis.service", "jecloud-counter_prod_mongodb.service"} {
 		out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", u)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		t.Logf("systemd-analyze security %s: %s", u, lines[len(lines)-1])
@@ -254,7 +254,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 	checkBackups(t, srv, get, probe, mongoURL, mongoData)
 
 	// Killed by systemd's hand or by a crash: it comes back.
-	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", "jecloud-counter_prod_web@1.service")
+	srv.MustExec("systemctl", "kill", "--signal=SIGKILL", webUnit(t, srv, "counter", "prod"))
 	eventually(t, 20*time.Second, "the app is back after SIGKILL", func() bool {
 		body, err := get()
 		return err == nil && strings.Contains(body, "hello "+v2)
@@ -279,7 +279,7 @@ func TestNodeAppWithRedis(t *testing.T) {
 			t.Errorf("web after a SIGKILL: %+v, want active with a restart counted", p)
 		}
 	}
-	if !seen["web.1"] || !seen["redis."] || !seen["mongodb."] {
+	if !seen["web."+strings.TrimSuffix(strings.Split(webUnit(t, srv, "counter", "prod"), "@")[1], ".service")] || !seen["redis."] || !seen["mongodb."] {
 		t.Errorf("jepush ps lists %v", seen)
 	}
 	_, out = push("ps", "prod", "--dir", dir)

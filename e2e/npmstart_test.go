@@ -46,7 +46,7 @@ func TestNpmStartSocket(t *testing.T) {
 	writeFiles(t, dir, map[string]string{
 		"package.json": pkg(map[string]string{"start": script}),
 		"server.js":    npmStartServer,
-		"jecloud.toml": "app = \"plain\"\n",
+		"jecloud.toml": "app = \"plain\"\n\n[web]\nsocket = true\n",
 	})
 	push := jepushTo(t, jepush, srv)
 	journal := func() string {
@@ -99,7 +99,7 @@ func TestNpmStartSocket(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("a start script through npm was deployed:\n%s", out)
 	}
-	contains(t, "the refusal", out, `scripts.start "npm run serve" runs the app through npm`, "[web] socket = false")
+	contains(t, "the refusal", out, `scripts.start "npm run serve" runs the app through npm`, "[web] socket = true")
 	if got := readApp(t, srv, "plain", "prod").CurrentVersion; got != v1 {
 		t.Errorf("current version %s after the refusal, want %s still", got, v1)
 	}

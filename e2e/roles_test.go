@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,22 +84,22 @@ func TestRoles(t *testing.T) {
 	first := time.Since(start)
 	contains(t, "first push", out, "worker servers run worker; web servers run the other process types",
 		"deploying", "on "+workerDest+" (worker)", "on "+webDest+" (web)")
-	if got := running(web); got != "web.1" {
-		t.Errorf("web server runs %q, want web.1 only", got)
+	if got := running(web); got != "web.port" {
+		t.Errorf("web server runs %q, want web.port only", got)
 	}
 	if got := running(worker); got != "worker.1" {
 		t.Errorf("worker server runs %q, want worker.1 only", got)
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + web.Addr.String() + ":5000/healthz")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + web.Addr.String() + "/healthz") // the front door
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("web server: GET /healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if _, err := worker.Exec(t.Context(), "sh", "-c", "ss -ltn | grep -q ':5000 '"); err == nil {
+	if _, err := worker.Exec(t.Context(), "sh", "-c", "systemctl list-units --no-legend --state=active 'jecloud-shop_prod_web@*' | grep -q ."); err == nil {
 		t.Error("the worker server listens on the web port")
 	}
 
-	webPID := pid(web, "jecloud-shop_prod_web@1.service")
+	webPID := pid(web, webUnit(t, web, "shop", "prod"))
 	start = time.Now()
 	out = jp("ps:scale", "prod", "worker=2", "--dir", dir)
 	scale := time.Since(start)
@@ -106,10 +107,10 @@ func TestRoles(t *testing.T) {
 	if got := running(worker); got != "worker.1 worker.2" {
 		t.Errorf("after ps:scale worker=2 the worker server runs %q, want worker.1 worker.2", got)
 	}
-	if got := running(web); got != "web.1" {
-		t.Errorf("after ps:scale worker=2 the web server runs %q, want web.1", got)
+	if got := running(web); got != "web.port" {
+		t.Errorf("after ps:scale worker=2 the web server runs %q, want web.port", got)
 	}
-	if now := pid(web, "jecloud-shop_prod_web@1.service"); now != webPID {
+	if now := pid(web, webUnit(t, web, "shop", "prod")); now != webPID {
 		t.Errorf("ps:scale worker=2 restarted the web process (pid %s, then %s)", webPID, now)
 	}
 	ps := jp("ps", "prod", "--dir", dir)
@@ -120,8 +121,8 @@ func TestRoles(t *testing.T) {
 	// the web server does not take the workers.
 	writeFiles(t, dir, map[string]string{"version.txt": "2"})
 	out = jp(dir, "prod", "--host", webDest)
-	if got := running(web); got != "web.1" {
-		t.Errorf("pushed to the web server alone with --host, it runs %q, want web.1\n%s", got, out)
+	if got := running(web); got != "web.port" {
+		t.Errorf("pushed to the web server alone with --host, it runs %q, want web.port\n%s", got, out)
 	}
 	// The worker server taken out of the environment: its types come back
 	// to the web server (with the count ps:scale recorded there), so that
@@ -130,15 +131,15 @@ func TestRoles(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"jecloud.toml": config + "[env.prod]\nhosts = [\"" + webDest + "\"]\n"})
 	out = jp(dir, "prod")
 	contains(t, "push without worker servers", out, "prod has no worker server: worker run on the web servers")
-	if got := running(web); got != "web.1 worker.1 worker.2" {
-		t.Errorf("without worker servers the web server runs %q, want web.1 worker.1 worker.2\n%s", got, out)
+	if got := running(web); got != "web.port worker.1 worker.2" {
+		t.Errorf("without worker servers the web server runs %q, want web.port worker.1 worker.2\n%s", got, out)
 	}
 	// And back: the workers leave the web server.
 	writeFiles(t, dir, map[string]string{"jecloud.toml": config +
 		"[env.prod.hosts]\nweb = [\"" + webDest + "\"]\nworker = [\"" + workerDest + "\"]\n"})
 	out = jp(dir, "prod")
-	if got := running(web); got != "web.1" {
-		t.Errorf("with the worker server back, the web server runs %q, want web.1\n%s", got, out)
+	if got := running(web); got != "web.port" {
+		t.Errorf("with the worker server back, the web server runs %q, want web.port\n%s", got, out)
 	}
 	if got := running(worker); got != "worker.1 worker.2" {
 		t.Errorf("with the worker server back, it runs %q", got)
@@ -148,7 +149,7 @@ func TestRoles(t *testing.T) {
 }
 
 // runningOn returns the active process instances of APP/ENV on srv, sorted
-// ("web.1 worker.1"), from `jeagent ps --json`.
+// ("web.port worker.1"), from `jeagent ps --json`.
 func runningOn(t *testing.T, srv *lab.Server, app, env string) string {
 	t.Helper()
 	var ps struct {
@@ -162,6 +163,9 @@ func runningOn(t *testing.T, srv *lab.Server, app, env string) string {
 	var out []string
 	for _, p := range ps.Processes {
 		if p.State == "active" {
+			if n, err := strconv.Atoi(p.Instance); err == nil && n >= 1024 {
+				p.Instance = "port" // a web instance behind the front door is named by its port
+			}
 			out = append(out, p.Type+"."+p.Instance)
 		}
 	}
@@ -201,8 +205,8 @@ func TestEC2Roles(t *testing.T) {
 	t.Logf("first push (a web server made, v1 through S3): %s", time.Since(start).Round(time.Second))
 	contains(t, "first push", out, "test has no worker server: worker run on the web servers")
 	web := w.cloud.booted[0]
-	if got := runningOn(t, web, "hello", "test"); got != "web.1 worker.1" {
-		t.Errorf("with no worker server the web server runs %q, want web.1 worker.1", got)
+	if got := runningOn(t, web, "hello", "test"); got != "web.port worker.1" {
+		t.Errorf("with no worker server the web server runs %q, want web.port worker.1", got)
 	}
 
 	start = time.Now()
@@ -242,13 +246,13 @@ func TestEC2Roles(t *testing.T) {
 	if got := runningOn(t, worker, "hello", "test"); got != "worker.1" {
 		t.Errorf("the worker server runs %q, want worker.1", got)
 	}
-	eventually(t, 90*time.Second, "the web server stops its worker", func() bool { return runningOn(t, web, "hello", "test") == "web.1" })
+	eventually(t, 90*time.Second, "the web server stops its worker", func() bool { return runningOn(t, web, "hello", "test") == "web.port" })
 
 	start = time.Now()
 	out = run("scale", "test", "--role", "worker", "0", "--dir", w.app)
 	t.Logf("scale --role worker 0: %s\n%s", time.Since(start).Round(time.Second), out)
-	if got := runningOn(t, web, "hello", "test"); got != "web.1 worker.1" {
-		t.Errorf("after scale --role worker 0 the web server runs %q, want web.1 worker.1", got)
+	if got := runningOn(t, web, "hello", "test"); got != "web.port worker.1" {
+		t.Errorf("after scale --role worker 0 the web server runs %q, want web.port worker.1", got)
 	}
 	for _, in := range w.fake.Instances() {
 		if in.ID == workerInst.ID && (in.State == "running" || in.State == "pending") {
