@@ -2,10 +2,13 @@
 // package.json). In `install` it pins and installs the Node.js version of
 // engines.node and creates the app's own unprivileged user; in `prepare` it
 // installs the dependencies with npm as that user; in `deployed` it writes
-// one sandboxed systemd unit per Procfile process type, restarts the
-// instances one at a time (the web port held by a systemd socket, so no
-// connection is refused meanwhile), and waits until the web process answers
-// and everything stays up for a soak period. See docs/node.md.
+// sandboxed systemd units for the Procfile's process types, starts the new
+// release's web instances on fresh ports beside the old ones, switches the
+// front door (the proxy) to them once each answers, drains and stops the
+// old ones (or, with [web] socket = true, restarts the instances one at a
+// time on a port held by systemd sockets), restarts the other types one
+// instance at a time, and checks that everything stays up for a soak
+// period. See docs/node.md.
 package node
 
 import (
