@@ -96,6 +96,11 @@ require("http").createServer((q, s) => setTimeout(() => s.end("release " + v + "
 			t.Fatalf("redeploy of %s: exit %d\n%s", a.name, code, out)
 		}
 		t.Logf("redeploy of %s under load through the front door (%d clients): %s", a.name, a.concurrency, r)
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "drained in") || strings.Contains(l, "still in flight") {
+				t.Logf("  push: %s", strings.TrimSpace(l))
+			}
+		}
 		if r.failed != 0 || r.ok < 10000 {
 			j, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "60", "-u", "jecloud-"+a.name+"_prod_*", "-u", "jecloud-proxy.service")
 			t.Errorf("%s: %d ok, %d failed: %v\n%s", a.name, r.ok, r.failed, r.errors, j)
