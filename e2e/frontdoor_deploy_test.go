@@ -262,3 +262,55 @@ func webPort(t *testing.T, srv *lab.Server, app, env string) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// TestFrontDoorFromSockets: an app environment running the socket mode's
+// units (as every app did before the front door: web@1.service and
+// web@1.socket on ports.json's port 5000) is redeployed in the default
+// mode under load: its port is drained through the proxy, then its units
+// and sockets are stopped, disabled and removed; no request fails.
+func TestFrontDoorFromSockets(t *testing.T) {
+	srv, jepush, nodeVersion := nodeServer(t)
+	major := strings.Split(nodeVersion, ".")[0]
+	push := jepushTo(t, jepush, srv)
+	files := map[string]string{}
+	for _, f := range []string{"server.js", "Procfile", "package-lock.json", "package.json"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "hello", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	files["package.json"] = strings.Replace(files["package.json"], `"node": "20.x"`, `"node": "`+major+`.x"`, 1)
+	files["jecloud.toml"] = "app = \"hello\"\n\n[web]\nhealth = \"/healthz\"\nsocket = true\n"
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	if code, out := push(dir, "prod"); code != 0 {
+		t.Fatalf("push with socket = true: exit %d\n%s", code, out)
+	}
+	contains(t, "the socket", srv.MustExec("systemctl", "is-active", "jecloud-hello_prod_web@1.socket"), "active")
+	if out, err := srv.Exec(t.Context(), "ls", "/var/cloud/hello/prod/upstreams.json"); err == nil {
+		t.Fatalf("socket mode wrote upstreams.json: %s", out)
+	}
+
+	writeFiles(t, dir, map[string]string{"jecloud.toml": "app = \"hello\"\n\n[web]\nhealth = \"/healthz\"\n"})
+	var code int
+	var out string
+	r := underLoad(t, srv.Addr.String()+":80", srv.Addr.String(), 8, 10000, func() { code, out = push(dir, "prod") })
+	t.Logf("from socket units to the front door under load: %s", r)
+	if code != 0 {
+		t.Fatalf("push in the default mode: exit %d\n%s", code, out)
+	}
+	contains(t, "the push", out, "127.0.0.1:5000 drained in", "stopping jecloud-hello_prod_web@1.service (the web process is behind the front door now)")
+	if r.failed != 0 || r.ok < 10000 {
+		t.Errorf("%d ok, %d failed: %v", r.ok, r.failed, r.errors)
+	}
+	for _, u := range []string{"jecloud-hello_prod_web@1.service", "jecloud-hello_prod_web@1.socket"} {
+		if s, _ := srv.Exec(t.Context(), "systemctl", "is-active", u); strings.TrimSpace(s) == "active" {
+			t.Errorf("%s is still active", u)
+		}
+	}
+	if left, _ := srv.Exec(t.Context(), "sh", "-c", "ls /etc/systemd/system/jecloud-hello_prod_web@.* /etc/systemd/system/*.wants/jecloud-hello_prod_web@1.* 2>/dev/null"); strings.TrimSpace(left) != "" {
+		t.Errorf("left behind: %s", left)
+	}
+	webUnit(t, srv, "hello", "prod")
+}
