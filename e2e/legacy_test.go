@@ -109,7 +109,12 @@ func TestLegacyNamesUpgrade(t *testing.T) {
 	if now := mainPID("jecloud-shop-prod-eu-web@1.service"); now != euPID {
 		t.Errorf("moving shop/prod's units touched shop/prod-eu's: pid %s, now %s\n%s", euPID, now, journal())
 	}
-	served := srv.MustExec("curl", "-sS", fmt.Sprintf("http://127.0.0.1:%d/", webPort(t, srv, "shop", "prod")))
+	// The server has no front door (the old jeagent's init installed none):
+	// the web process binds ports.json's port itself.
+	var ports map[string]int
+	b, _ := srv.ReadFile("/var/cloud/shop/prod/ports.json")
+	json.Unmarshal(b, &ports)
+	served := srv.MustExec("curl", "-sS", fmt.Sprintf("http://127.0.0.1:%d/", ports["web"]))
 	contains(t, "shop/prod after the move", served, `"user":"jc-shop-prod"`, `"wrote":"ok"`)
 	srv.MustExec("jeagent", "config:set", "shop", "prod", "A=1", "--no-restart")
 	contains(t, "config.env", srv.MustExec("stat", "-c", "%a %U %G", "/var/cloud/shop/prod/config.env"), "640 root jc-shop-prod")

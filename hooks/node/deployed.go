@@ -17,6 +17,8 @@ import (
 
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/ports"
+	"github.com/jecloud/jecloud/internal/routes"
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 )
 
@@ -40,19 +42,23 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 		}
 	}
 	socket := spec.Web.Socket()
+	proxied := hasWeb && !socket && routes.Installed(state.Layout{Root: a.root})
+	if hasWeb && !socket && !proxied {
+		fmt.Fprintf(log, "the front door is not installed on this server (`jeagent init` installs it): web binds its ports.json port itself, and each restart refuses connections for a moment\n")
+	}
 	port := 0
-	if hasWeb && socket {
+	if hasWeb && !proxied {
 		if port, err = ports.Allocate(a.root, a.dir, "web", a.settings.portBase()); err != nil {
 			return err
 		}
 	}
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
-		NodeBin: a.runtimes().Bin(version), Port: port, Socket: socket,
+		NodeBin: a.runtimes().Bin(version), Port: port, Socket: socket, Proxied: proxied,
 		Processes: processes, Vars: vars, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
-	if hasWeb && !socket {
+	if proxied {
 		// The socket mode's templates stay until its instances are
 		// drained and stopped (proxied removes them).
 		for _, t := range []string{u.serviceName("web"), u.socketName("web")} {
@@ -98,7 +104,7 @@ func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *apps
 	restarts := map[string]uint32{}
 	for _, typ := range spec.ProcessNames() {
 		n := spec.Instances(typ)
-		if typ == "web" && !u.Socket {
+		if typ == "web" && u.Proxied {
 			routed, err := h.proxied(ctx, sd, a, u, spec, n, reuse, log)
 			if err != nil {
 				return err
@@ -150,10 +156,10 @@ func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *apps
 	}
 	if spec.Instances("web") > 0 {
 		if _, ok := spec.Processes["web"]; ok {
-			if u.Socket {
-				fmt.Fprintf(log, "web is served on port %d of this server (socket activation)\n", u.Port)
-			} else {
+			if u.Proxied {
 				fmt.Fprintf(log, "web is served by the front door (the proxy on port 80)\n")
+			} else {
+				fmt.Fprintf(log, "web is served on port %d of this server\n", u.Port)
 			}
 		}
 	}

@@ -330,11 +330,14 @@ func (h *Hook) apply(ctx context.Context, l state.Layout, log io.Writer) error {
 	return err
 }
 
-// routeSocket points the front door at the socket mode's shared port, if
-// upstreams.json says otherwise (the app environment was behind the proxy
-// in proxy mode before).
+// routeSocket points the front door at the web port of ports.json (socket
+// activation, or no front door), if upstreams.json says otherwise (the app
+// environment was behind the proxy in proxy mode before).
 func (h *Hook) routeSocket(ctx context.Context, a *app, port int, log io.Writer) error {
 	l := state.Layout{Root: a.root}
+	if !routes.Installed(l) {
+		return nil
+	}
 	ae := state.AppEnv{App: a.name, Env: a.env}
 	cur, err := routes.ReadUpstreams(l, ae)
 	if err != nil {

@@ -222,7 +222,7 @@ func (r *rig) deploy(release string, spec *appspec.Spec, reuse bool) (string, er
 		spec = &appspec.Spec{Processes: map[string]string{"web": "node server.js"}}
 	}
 	u := appUnits{App: r.a.name, Env: r.a.env, User: r.a.user, Root: r.a.root, AppDir: r.a.dir, ReleaseDir: r.a.release,
-		NodeBin: "/var/cloud/sys/runtimes/node/20.11.1/bin", Socket: spec.Web.Socket(), Processes: spec.Processes, Grace: spec.GraceOf, Limits: spec.LimitsOf}
+		NodeBin: "/var/cloud/sys/runtimes/node/20.11.1/bin", Socket: spec.Web.Socket(), Proxied: !spec.Web.Socket(), Processes: spec.Processes, Grace: spec.GraceOf, Limits: spec.LimitsOf}
 	if _, err := r.h.writeUnits(u.render()); err != nil {
 		return "", err
 	}
@@ -264,6 +264,9 @@ func TestProxiedDeploy(t *testing.T) {
 	u1 := r.upstreams()
 	if len(u1.Web) != 1 || len(u1.Draining) != 0 || !slices.Equal(r.serving(), []string{"v1"}) {
 		t.Fatalf("after v1: %+v serving %v", u1, r.serving())
+	}
+	if _, err := os.Stat(filepath.Join(r.h.UnitDir, "jecloud-shop_prod_web@.service")); !os.IsNotExist(err) {
+		t.Errorf("a web template behind the front door: %v", err)
 	}
 	if len(r.door.applied) != 1 {
 		t.Fatalf("first deploy applied %d times: %+v", len(r.door.applied), r.door.applied)
@@ -430,7 +433,7 @@ func TestUpgradeFromSocketUnits(t *testing.T) {
 	// the old instances are gone, as deployed does).
 	spec := &appspec.Spec{Processes: map[string]string{"web": "node server.js"}}
 	r.a.release = filepath.Join(r.a.dir, "source", "versions", "v1")
-	u := appUnits{App: "shop", Env: "prod", User: r.a.user, Root: r.a.root, AppDir: r.a.dir, ReleaseDir: r.a.release, NodeBin: "/n/bin", Processes: spec.Processes}
+	u := appUnits{App: "shop", Env: "prod", User: r.a.user, Root: r.a.root, AppDir: r.a.dir, ReleaseDir: r.a.release, NodeBin: "/n/bin", Processes: spec.Processes, Proxied: true}
 	set := u.render()
 	for _, tmpl := range []string{"jecloud-shop_prod_web@.service", "jecloud-shop_prod_web@.socket"} {
 		b, _ := os.ReadFile(filepath.Join(r.h.UnitDir, tmpl))

@@ -31,6 +31,7 @@ type appUnits struct {
 	AppDir     string // /var/cloud/APP/ENV
 	Port       int    // the web port
 	Socket     bool   // the web process gets its socket from systemd (zero-downtime restarts)
+	Proxied    bool   // the web instances are behind the front door, each on its own port (one unit file each, not a template)
 	Processes  map[string]string
 	Vars       map[string]string               // from hooks before this one (REDIS_URL, ...)
 	Grace      func(typ string) time.Duration  // how long a process type gets to finish on SIGTERM
@@ -74,6 +75,9 @@ func (a appUnits) render() unitSet {
 	}
 	sort.Strings(types)
 	for _, t := range types {
+		if t == "web" && a.Proxied {
+			continue
+		}
 		s.files[a.serviceName(t)] = serialize(a.service(t))
 		if t == "web" && a.Socket {
 			s.files[a.socketName(t)] = serialize(a.socket())
