@@ -39,7 +39,7 @@ type Pebble struct {
 
 	dir, mgmt, dnsMgmt, dnsAddr string
 	addr                        netip.Addr
-	blocklist                   []string
+	opts                        PebbleOptions
 	client                      *http.Client
 	pebble, dns                 *exec.Cmd
 }
@@ -49,6 +49,9 @@ type PebbleOptions struct {
 	// Blocklist: names Pebble refuses to issue for (the order is refused
 	// with "rejectedIdentifier").
 	Blocklist []string
+	// HTTPPort and TLSPort are where Pebble validates HTTP-01 and
+	// TLS-ALPN-01 challenges (0: 80 and 443, a server's front door).
+	HTTPPort, TLSPort int
 }
 
 // StartPebble starts Pebble listening on addr (a lab server's HostAddr,
@@ -62,7 +65,13 @@ func StartPebble(t testing.TB, addr netip.Addr, o PebbleOptions) *Pebble {
 			t.Skipf("%s is not installed (Debian package pebble; scripts/setup.sh installs it)", bin)
 		}
 	}
-	p := &Pebble{dir: t.TempDir(), addr: addr, blocklist: o.Blocklist}
+	if o.HTTPPort == 0 {
+		o.HTTPPort = 80
+	}
+	if o.TLSPort == 0 {
+		o.TLSPort = 443
+	}
+	p := &Pebble{dir: t.TempDir(), addr: addr, opts: o}
 	if err := p.start(t); err != nil {
 		t.Fatalf("start pebble: %v", err)
 	}
@@ -112,11 +121,11 @@ func (p *Pebble) start(t testing.TB) error {
 		"managementListenAddress":        mgmt,
 		"certificate":                    filepath.Join(p.dir, "cert.pem"),
 		"privateKey":                     filepath.Join(p.dir, "key.pem"),
-		"httpPort":                       80,
-		"tlsPort":                        443,
+		"httpPort":                       p.opts.HTTPPort,
+		"tlsPort":                        p.opts.TLSPort,
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
-		"domainBlocklist":                append([]string{}, p.blocklist...),
+		"domainBlocklist":                append([]string{}, p.opts.Blocklist...),
 	}}, "", "  ")
 	cfgFile := filepath.Join(p.dir, "pebble.json")
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
