@@ -48,7 +48,7 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
 		}, append(configCommands(), scaleCommand())...),

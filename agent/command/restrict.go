@@ -31,7 +31,7 @@ var configuredRoot = state.DefaultRoot
 var sudoVerbs = []string{
 	"receive", "has", "manifest", "deploy", "status", "logs", "rollback",
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
-	"follow", "sync",
+	"follow", "sync", "releases", "restart",
 }
 
 // restricted is set when jeagent runs on behalf of a user who is not root
