@@ -88,7 +88,7 @@ func statusCommand() *cli.Command {
 				s := readStatus(l, ae)
 				s.Mail = mr.Status(c.Context, ae.App, ae.Env)
 				if s.Error == "" && s.CurrentVersion != "" {
-					s.Certificates = certs(ae)
+					s.Certificates = certs(hostsOf(l, ae))
 				}
 				list = append(list, s)
 			}
@@ -335,14 +335,14 @@ func printDoor(w io.Writer, d doorStatus) {
 	}
 }
 
-// certReader returns the certificates of an app environment's host names
-// (its domains and default name), reading the front door's journal once,
-// on first use. Nothing where the front door is not installed.
-func certReader(ctx context.Context, l state.Layout) func(state.AppEnv) []proxy.Cert {
+// certReader returns the certificates of host names (an app
+// environment's domains and default name, hostsOf), reading the front
+// door's journal once, on first use. Nothing where the front door is not
+// installed.
+func certReader(ctx context.Context, l state.Layout) func(hosts []string) []proxy.Cert {
 	var log []byte
 	read := false
-	return func(ae state.AppEnv) []proxy.Cert {
-		hosts := hostsOf(l, ae)
+	return func(hosts []string) []proxy.Cert {
 		if !routes.Installed(l) || len(hosts) == 0 {
 			return nil
 		}
@@ -354,4 +354,15 @@ func certReader(ctx context.Context, l state.Layout) func(state.AppEnv) []proxy.
 		}
 		return proxy.Certificates(routes.StorageDir, hosts, bytes.NewReader(log))
 	}
+}
+
+// hostCertificates returns the certificate of each of hosts, by host
+// name, for `jeagent domains` (its certificateStates: a proxy.Cert prints
+// as one line with %v and as an object in JSON).
+func hostCertificates(ctx context.Context, l state.Layout, hosts []string) map[string]any {
+	m := map[string]any{}
+	for _, c := range certReader(ctx, l)(hosts) {
+		m[c.Host] = c
+	}
+	return m
 }
