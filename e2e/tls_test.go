@@ -84,6 +84,22 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 	if c := got["hello.example.com"]; !strings.HasPrefix(c.Issuer, "Pebble Intermediate CA") || c.Expires.Before(time.Now().Add(24*time.Hour)) {
 		t.Errorf("hello.example.com's certificate: %+v", c)
 	}
+	// Pebble validated a challenge against the server's front door (no
+	// PEBBLE_VA_ALWAYS_VALID: an issued certificate means it passed):
+	// Caddy logged the challenge it presented.
+	solved, _ := srv.Exec(t.Context(), "journalctl", "-u", "jecloud-proxy.service", "-o", "cat", "--no-pager", "-g", `"msg":"trying to solve challenge".*hello.example.com`)
+	if !strings.Contains(solved, "trying to solve challenge") {
+		t.Errorf("no challenge solved for hello.example.com in the front door's journal:\n%s", solved)
+	}
+	challenge := "?"
+	for _, line := range strings.Split(solved, "\n") {
+		var l struct {
+			ChallengeType string `json:"challenge_type"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.ChallengeType != "" {
+			challenge = l.ChallengeType
+		}
+	}
 	if c := got["refused.example.com"]; !strings.Contains(c.Error, "rejectedIdentifier") {
 		t.Errorf("refused.example.com's reason: %q, want Pebble's rejectedIdentifier", c.Error)
 	}
@@ -171,5 +187,5 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 	if c := got["hello.example.com"]; c.State != proxy.CertIssued {
 		t.Errorf("hello.example.com with the CA unreachable: %+v", c)
 	}
-	t.Logf("summary: real ACME order against Pebble (HTTP-01/TLS-ALPN-01 validated on the lab server) issued in %v (domains written to certificate in status); HTTPS verified against Pebble's root; HTTP 308 to HTTPS once issued; refused order: %s; CA stopped: %s; both names still served over HTTP", issuedIn.Round(100*time.Millisecond), got["refused.example.com"], got["late.example.com"])
+	t.Logf("summary: real ACME order against Pebble (%s validated against the lab server's front door) issued in %v (domains written to certificate in status); HTTPS verified against Pebble's root; HTTP 308 to HTTPS once issued; refused order: %s; CA stopped: %s; both names still served over HTTP", challenge, issuedIn.Round(100*time.Millisecond), got["refused.example.com"], got["late.example.com"])
 }
