@@ -102,6 +102,20 @@ func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *apps
 		legacy = nil
 	}
 	restarts := map[string]uint32{}
+	if _, ok := spec.Processes["web"]; !ok {
+		// A Procfile without web any more: the front door forgets the
+		// instances once their requests are done.
+		l := state.Layout{Root: a.root}
+		cur, err := routes.ReadUpstreams(l, state.AppEnv{App: a.name, Env: a.env})
+		if err != nil {
+			return err
+		}
+		if len(cur.Web)+len(cur.Draining) > 0 && routes.Installed(l) {
+			if _, err := h.proxied(ctx, sd, a, u, spec, 0, false, log); err != nil {
+				return err
+			}
+		}
+	}
 	for _, typ := range spec.ProcessNames() {
 		n := spec.Instances(typ)
 		if typ == "web" && u.Proxied {

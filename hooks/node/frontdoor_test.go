@@ -359,6 +359,27 @@ func TestProxiedDeploy(t *testing.T) {
 	}
 }
 
+// TestWebRemoved: a release without a web process takes the old web
+// instances out of the front door, then stops them.
+func TestWebRemoved(t *testing.T) {
+	r := newRig(t)
+	os.MkdirAll(routes.Dir(r.l), 0o755) // the front door is installed
+	if _, err := r.deploy("v1", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	old := r.upstreams().Web
+	log, err := r.deploy("v2", &appspec.Spec{Processes: map[string]string{"worker": "node w.js"}}, true)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if u := r.upstreams(); len(u.Web)+len(u.Draining) != 0 || len(r.door.applied) != 3 || !slices.Equal(r.door.applied[1].Draining, old) {
+		t.Errorf("upstreams %+v, applied %+v", u, r.door.applied)
+	}
+	if units, _ := r.sd.Units(context.Background(), []string{"jecloud-shop_prod_web@*"}); len(units) != 0 {
+		t.Errorf("web instances left: %v", units)
+	}
+}
+
 // TestDrain: the old instances are stopped once the proxy has no request
 // in flight to them, or after [grace] web at most.
 func TestDrain(t *testing.T) {
