@@ -38,7 +38,7 @@ func defaultFrontDoor() frontDoor {
 }
 
 // InstancePorts is the default range of the web instances' ports behind
-// the proxy: below Linux's ephemeral ports (32768 and up), so an outgoing
+// the proxy (server.json's node.instance_ports sets another): below Linux's ephemeral ports (32768 and up), so an outgoing
 // connection never holds one, and above the ports.json ports (5000 up).
 var InstancePorts = [2]int{10000, 19999}
 
@@ -72,7 +72,7 @@ func portFree(port int) bool {
 // none recorded in any app environment's ports.json or upstreams.json
 // under root, none named by a web instance's unit file in the unit
 // directory, none in taken, none bound now.
-func (h *Hook) pickPorts(root string, n int, taken map[int]bool) ([]int, error) {
+func (h *Hook) pickPorts(root string, s settings, n int, taken map[int]bool) ([]int, error) {
 	used := map[int]bool{}
 	for p := range taken {
 		used[p] = true
@@ -105,7 +105,13 @@ func (h *Hook) pickPorts(root string, n int, taken map[int]bool) ([]int, error) 
 			used[p] = true
 		}
 	}
-	lo, hi := h.instancePorts()
+	lo, hi, err := s.instancePorts()
+	if err != nil {
+		return nil, err
+	}
+	if h.InstancePorts[0] > 0 {
+		lo, hi = h.InstancePorts[0], h.InstancePorts[1]
+	}
 	free := h.PortFree
 	if free == nil {
 		free = portFree
@@ -120,13 +126,6 @@ func (h *Hook) pickPorts(root string, n int, taken map[int]bool) ([]int, error) 
 		return nil, fmt.Errorf("no free port for %d web instance(s) in %d-%d (recorded in ports.json, upstreams.json or bound): stop what holds them, or give node.instance_ports in server.json", n, lo, hi)
 	}
 	return out, nil
-}
-
-func (h *Hook) instancePorts() (int, int) {
-	if h.InstancePorts[0] > 0 {
-		return h.InstancePorts[0], h.InstancePorts[1]
-	}
-	return InstancePorts[0], InstancePorts[1]
 }
 
 // proxied deploys the web process behind the front door: the release's
@@ -210,7 +209,7 @@ func (h *Hook) proxied(ctx context.Context, sd bus, a *app, u appUnits, spec *ap
 			taken[p] = true
 		}
 	}
-	fresh, err := h.pickPorts(a.root, n-len(web), taken)
+	fresh, err := h.pickPorts(a.root, a.settings, n-len(web), taken)
 	if err != nil {
 		return nil, err
 	}

@@ -533,7 +533,7 @@ func TestPickPorts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &Hook{UnitDir: unitDir, InstancePorts: [2]int{tc.lo, tc.hi}, PortFree: func(p int) bool { return !bound[p] }}
-			got, err := h.pickPorts(root, tc.n, tc.taken)
+			got, err := h.pickPorts(root, settings{}, tc.n, tc.taken)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -545,8 +545,17 @@ func TestPickPorts(t *testing.T) {
 			}
 		})
 	}
+	var s settings
+	s.Node.InstancePorts = []int{10020, 10021}
+	if got, err := (&Hook{UnitDir: unitDir, PortFree: func(int) bool { return true }}).pickPorts(root, s, 2, nil); err != nil || !slices.Equal(got, []int{10020, 10021}) {
+		t.Errorf("server.json's range: %v %v", got, err)
+	}
+	s.Node.InstancePorts = []int{80, 90}
+	if _, err := (&Hook{UnitDir: unitDir}).pickPorts(root, s, 1, nil); err == nil || !strings.Contains(err.Error(), "server.json: node.instance_ports [80 90]: give [FIRST, LAST]") {
+		t.Errorf("a bad range: %v", err)
+	}
 	os.WriteFile(filepath.Join(root, "blog/prod/upstreams.json"), []byte(`{"web": ["10.0.0.1:80"]}`), 0o644)
-	if _, err := (&Hook{UnitDir: unitDir}).pickPorts(root, 1, nil); err == nil || !strings.Contains(err.Error(), "upstreams.json") {
+	if _, err := (&Hook{UnitDir: unitDir}).pickPorts(root, settings{}, 1, nil); err == nil || !strings.Contains(err.Error(), "upstreams.json") {
 		t.Errorf("a hostile upstreams.json: %v", err)
 	}
 }

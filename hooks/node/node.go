@@ -44,8 +44,8 @@ type Hook struct {
 	// Proxy is the front door (proxy.Default) that web instances are
 	// deployed behind, unless the app asks for socket activation.
 	Proxy frontDoor
-	// InstancePorts is the range of the web instances' ports behind the
-	// proxy (InstancePorts when zero); PortFree says whether a port is
+	// InstancePorts, if set, is the range of the web instances' ports
+	// behind the proxy (else server.json's, else InstancePorts); PortFree says whether a port is
 	// free (a test bind when nil); DrainPoll is how often the proxy is
 	// asked about the old instances' requests in flight (100 ms when zero).
 	InstancePorts [2]int
