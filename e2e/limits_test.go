@@ -91,6 +91,9 @@ func TestLimits(t *testing.T) {
 	// (jecloud-proxy.service, or Debian's caddy.service before `jeagent
 	// init` turns it off), not used here, holds port 80 on every address.
 	srv.Exec(t.Context(), "systemctl", "stop", "jecloud-proxy.service", "caddy.service")
+	// A server without the front door, as after `jeagent init --no-proxy`:
+	// the web processes bind their ports.json ports themselves.
+	srv.MustExec("rm", "-rf", "/var/cloud/sys/proxy")
 	srv.MustExec("sh", "-c", "ip addr add 169.254.169.254/32 dev lo && ip -6 addr add fd00:ec2::254/128 dev lo")
 	srv.MustExec("systemd-run", "--unit=fake-imds", "node", "-e",
 		`const h = require("http"); for (const a of ["169.254.169.254", "fd00:ec2::254"]) h.createServer((q, s) => s.end("iam credentials\n")).listen(80, a);`)
@@ -116,7 +119,17 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("jepush %s: exit %d\n%s", name, code, out)
 		}
 	}
-	port := func(app string) string { return fmt.Sprint(webPort(t, srv, app, "prod")) }
+	port := func(app string) string {
+		b, err := srv.ReadFile("/var/cloud/" + app + "/prod/ports.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p map[string]any
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("ports.json: %v\n%s", err, b)
+		}
+		return fmt.Sprint(p["web"])
+	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(app, path string) (string, error) {
 		resp, err := client.Get("http://" + srv.Addr.String() + ":" + port(app) + path)
