@@ -1,12 +1,17 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/jecloud/jecloud/internal/accesslog"
+	"github.com/jecloud/jecloud/internal/proxy"
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/urfave/cli/v2"
 )
@@ -14,11 +19,13 @@ import (
 func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "show the app's journal (its systemd units jecloud-APP_ENV_*)",
+		Usage:     "show the app's journal (its systemd units jecloud-APP_ENV_*), or with --proxy the front door's access log of it",
 		ArgsUsage: "APP ENV",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines"},
 			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Value: 100, Usage: "show the last `N` lines"},
+			&cli.BoolFlag{Name: "proxy", Usage: "show the front door's access log of the app environment instead: one line per request"},
+			&cli.BoolFlag{Name: "json", Usage: "with --proxy: each request as the front door logged it (one JSON object a line)"},
 		},
 		Action: func(c *cli.Context) error {
 			ae, err := appEnvArgs(c, 2, 2)
@@ -28,6 +35,12 @@ func logsCommand() *cli.Command {
 			jc, err := exec.LookPath("journalctl")
 			if err != nil {
 				return fmt.Errorf("journalctl not found: app logs live in systemd's journal")
+			}
+			if c.Bool("proxy") {
+				return proxyLogs(c, jc, ae)
+			}
+			if c.Bool("json") {
+				return fmt.Errorf("logs: --json goes with --proxy (the app's own lines are text)")
 			}
 			// Its units, exactly (issue #17: jecloud-shop-prod-* was
 			// shop/prod-eu's too), and those still named the old way.
@@ -48,4 +61,38 @@ func logsCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// proxyLogs shows the front door's access log of ae: the lines of the
+// proxy's journal under its logger (journalctl's --grep keeps them, so that
+// --lines counts requests of this app environment only), readable or raw.
+func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
+	logger := proxy.AccessLogger(ae.App, ae.Env)
+	args := []string{"--unit", proxy.Unit, "--output", "cat", "--no-pager",
+		"--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`, "--lines", strconv.Itoa(c.Int("lines"))}
+	if c.Bool("follow") {
+		args = append(args, "--follow")
+	}
+	cmd := exec.CommandContext(c.Context, jc, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	copyErr := accesslog.Copy(c.App.Writer, out, logger, c.Bool("json"))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 1 && stderr.Len() == 0:
+		// journalctl --grep exits 1 when nothing matched.
+		fmt.Fprintf(os.Stderr, "%s: no requests in the front door's log (%s, logger %s)\n", ae, proxy.Unit, logger)
+		return nil
+	case err != nil:
+		return fmt.Errorf("journalctl %v: %w: %s (is systemd's journal running on this server?)", args, err, strings.TrimSpace(stderr.String()))
+	}
+	return copyErr
 }

@@ -1,0 +1,43 @@
+package accesslog
+
+import (
+	"strings"
+	"testing"
+)
+
+// journal is what `journalctl -u jecloud-proxy.service -o cat` shows: the
+// access entries are Caddy 2.6.2's own output (captured from the real
+// caddy, logger_names mapping the host to shop_prod), among its other lines.
+const journal = `{"level":"info","ts":1796390788.87,"logger":"tls.cache.maintenance","msg":"started background certificate maintenance"}
+{"level":"info","ts":1796390788.8795805,"logger":"http.log.access.shop_prod","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"46374","proto":"HTTP/1.1","method":"GET","host":"localhost","uri":"/a/b?x=1","headers":{"User-Agent":["curl/7.88.1"],"Accept":["*/*"]}},"user_id":"","duration":0.000020539,"size":2,"status":201,"resp_headers":{"Server":["Caddy"],"Content-Type":["text/plain; charset=utf-8"]}}
+{"level":"info","ts":1796390789.5,"logger":"http.log.access.shop_prod_eu","msg":"handled request","request":{"remote_ip":"10.0.0.9","method":"GET","host":"eu.example.com","uri":"/"},"duration":0.5,"size":10,"status":200}
+{"level":"info","ts":1796390790.25,"logger":"http.log.access.shop_prod","msg":"handled request","request":{"remote_ip":"10.0.0.7","method":"POST","host":"www.example.com","uri":"/x\u001b[2J y"},"duration":1.234567,"size":2048,"status":502}
+not json at all "logger":"http.log.access.shop_prod"
+{"level":"info","ts":"2026-12-04T13:26:30.5Z","logger":"http.log.access.shop_prod","msg":"handled request","request":{"method":"HEAD","host":"a.example.com","uri":"/"},"duration":"3ms","size":0,"status":204}
+`
+
+func TestCopy(t *testing.T) {
+	var b strings.Builder
+	if err := Copy(&b, strings.NewReader(journal), "http.log.access.shop_prod", false); err != nil {
+		t.Fatal(err)
+	}
+	want := `2026-12-04T13:26:28.879Z 127.0.0.1 GET localhost /a/b?x=1 201 20.54µs 2 B
+2026-12-04T13:26:30.250Z 10.0.0.7 POST www.example.com /x\x1b[2J%20y 502 1.23s 2.0 KiB
+2026-12-04T13:26:30.500Z - HEAD a.example.com / 204 3ms 0 B
+`
+	if b.String() != want {
+		t.Errorf("readable:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := Copy(&b, strings.NewReader(journal), "http.log.access.shop_prod", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "\n"); n != 3 || !strings.Contains(b.String(), `"uri":"/x\u001b[2J y"`) {
+		t.Errorf("raw: %d lines\n%s", n, b.String())
+	}
+	b.Reset()
+	Copy(&b, strings.NewReader(journal), "http.log.access.blog_prod", false)
+	if b.String() != "" {
+		t.Errorf("another app's log: %q", b.String())
+	}
+}
