@@ -80,3 +80,42 @@ func TestDomainsAndMaintenance(t *testing.T) {
 		t.Errorf("ShowDomains:\n%s\n%s", out, errb)
 	}
 }
+
+// TestPushCarriesRouting: a push over SSH to an EC2 environment gives each
+// server the routing the global state keeps (a server made after the
+// domains were added gets them), and ends by printing where it is served.
+func TestPushCarriesRouting(t *testing.T) {
+	s3 := s3test.Start(t, "127.0.0.1")
+	ctx := context.Background()
+	st := &globalstate.Store{S3: s3.Client(t), Bucket: s3.Bucket}
+	on := true
+	if _, err := st.Update(ctx, "shop", "prod", func(e *globalstate.Env) error {
+		e.Routing = &globalstate.Routing{Domains: []string{"www.example.com"}, Maintenance: &on}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	c := &Client{App: "shop", Env: "prod", Stdout: out, Stderr: errb, StatusCmd: "jepush status prod", State: st,
+		Targets: []remote.Target{{Local: true, Root: root, Agent: fakeAgent(t)}}}
+	if err := c.Push(ctx, appDir(t), Options{}); err != nil {
+		t.Fatalf("push: %v\n%s", err, errb)
+	}
+	calls := string(must(os.ReadFile(filepath.Join(root, "calls.log"))))
+	for _, want := range []string{"domains:add shop prod www.example.com", "maintenance:on shop prod"} {
+		if !strings.Contains(calls, want) {
+			t.Errorf("calls lack %q:\n%s", want, calls)
+		}
+	}
+	if !strings.HasSuffix(out.String(), "shop prod: served at https://www.example.com/\n") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	// With SSH targets, the bare address of each web server first.
+	c.Targets = []remote.Target{{Dest: "jecloud@192.0.2.7"}, {Dest: "2001:db8::1"}, {Dest: "192.0.2.9", Role: "worker"}}
+	out.b.Reset()
+	c.sayServed(ctx)
+	if want := "shop prod: served at http://192.0.2.7/\nshop prod: served at http://[2001:db8::1]/\nshop prod: served at https://www.example.com/\n"; out.String() != want {
+		t.Errorf("served:\n%s\nwant:\n%s", out, want)
+	}
+}
