@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +136,7 @@ func newEC2World(t *testing.T, envToml string) *ec2World {
 		t.Fatalf("%v %s", err, out)
 	}
 	f, _ := os.OpenFile(filepath.Join(w.app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
-	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nports = [5000]\nagent_binary = %q\n%s", w.jeagent, envToml)
+	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nagent_binary = %q\n%s", w.jeagent, envToml)
 	f.Close()
 	w.env = append(os.Environ(), "HOME="+w.home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
 		"AWS_ACCESS_KEY_ID="+w.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.s3.SecretKey, "AWS_REGION=us-east-1",
@@ -212,7 +213,9 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("RunInstances called %d times, %d servers booted: the interrupted bootstrap was not resumed", n, len(cloud.booted))
 	}
 	srv := cloud.booted[0]
-	url := "http://" + srv.Addr.String() + ":5000/"
+	// Served through the front door on port 80, and the push said where.
+	url := "http://" + srv.Addr.String() + "/"
+	contains(t, "the resumed push", out, "hello test: served at "+url)
 	eventually(t, 20*time.Second, "the app answers at "+url, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -223,6 +226,25 @@ func TestEC2Bootstrap(t *testing.T) {
 		return resp.StatusCode == 200
 	})
 	t.Logf("served at %s", url)
+
+	// A domain: kept in the server's app.json and the global state, loaded
+	// into the front door by the roll-forward, and named by the next push.
+	if out, err := jepushIn("", "domains:add", "test", "hello.example.com", "--dir", app); err != nil {
+		t.Fatalf("jepush domains:add: %v\n%s", err, out)
+	}
+	contains(t, "app.json", srv.MustExec("cat", "/var/cloud/hello/test/app.json"), `"hello.example.com"`)
+	if doc, _, err := w.store(t).Get(t.Context(), "hello", "test"); err != nil || doc.Routing == nil || !slices.Contains(doc.Routing.Domains, "hello.example.com") {
+		t.Errorf("global state routing: %v %+v", err, doc)
+	}
+	eventually(t, 20*time.Second, "the front door routes hello.example.com", func() bool {
+		out, _ := srv.Exec(t.Context(), "cat", "/var/cloud/sys/proxy/caddy.json")
+		return strings.Contains(out, `"hello.example.com"`)
+	})
+	out, err = push()
+	if err != nil {
+		t.Fatalf("push after domains:add: %v\n%s", err, out)
+	}
+	contains(t, "push after domains:add", out, "hello test: served at "+url, "hello test: served at https://hello.example.com/")
 
 	// What the server is: cloud-init's deploy user with sudo for jeagent only,
 	// IMDSv2 only, a role that reads its bundles and state and nothing else.
@@ -310,7 +332,7 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("the second server is not listed (%d booted, %d instances)", len(cloud.booted), len(second))
 	}
 	eventually(t, 20*time.Second, "the second server serves", func() bool {
-		resp, err := http.Get("http://" + web2.Addr.String() + ":5000/")
+		resp, err := http.Get("http://" + web2.Addr.String() + "/")
 		if err != nil {
 			return false
 		}
@@ -423,7 +445,7 @@ func TestRollingDeploy(t *testing.T) {
 	st := w.store(t)
 	serves := func(s *lab.Server) bool {
 		c := &http.Client{Timeout: 2 * time.Second}
-		resp, err := c.Get("http://" + s.Addr.String() + ":5000/")
+		resp, err := c.Get("http://" + s.Addr.String() + "/")
 		if err != nil {
 			return false
 		}
