@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,21 @@ func TestDomainsAndMaintenance(t *testing.T) {
 		t.Errorf("maintenance:off: %+v", r)
 	}
 	idle(t, root)
+}
+
+// TestProxyLogsFlags: --json goes with --proxy only; with no request in the
+// front door's journal (this machine has none of its own), --proxy says so
+// and exits 0.
+func TestProxyLogsFlags(t *testing.T) {
+	root := t.TempDir()
+	if r := run(t, root, nil, nil, "logs", "web", "prod", "--json"); r.code == 0 || !strings.Contains(r.stderr, "--json goes with --proxy") {
+		t.Errorf("logs --json: %+v", r)
+	}
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		t.Skip("no journalctl here")
+	}
+	r := run(t, root, nil, nil, "logs", "web", "prod", "--proxy", "-n", "3")
+	if r.code != 0 || !strings.Contains(r.stderr, "web/prod: no requests in the front door's log (jecloud-proxy.service, logger http.log.access.web_prod)") {
+		t.Errorf("logs --proxy: %+v", r)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -245,6 +246,12 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("push after domains:add: %v\n%s", err, out)
 	}
 	contains(t, "push after domains:add", out, "hello test: served at "+url, "hello test: served at https://hello.example.com/")
+	// The front door's access log of the app: the requests above, one readable line each.
+	out, err = jepushIn("", "logs", "test", "--proxy", "-n", "5", "--dir", app)
+	if err != nil || !regexp.MustCompile(`(?m)^\S+Z \S+ GET 192\.168\.213\.\d+ / 200 \S+ `).MatchString(out) {
+		t.Errorf("jepush logs --proxy: %v\n%s", err, out)
+	}
+	t.Logf("jepush logs test --proxy:\n%s", out)
 
 	// What the server is: cloud-init's deploy user with sudo for jeagent only,
 	// IMDSv2 only, a role that reads its bundles and state and nothing else.
