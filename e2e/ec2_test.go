@@ -256,10 +256,10 @@ func TestEC2Bootstrap(t *testing.T) {
 	// What the server is: cloud-init's deploy user with sudo for jeagent only,
 	// IMDSv2 only, a role that reads its bundles and state and nothing else.
 	inst := fake.Instances()[0]
-	if inst.HTTPTokens != "required" || inst.InstanceProfile != "jecloud-hello-test" {
+	if inst.HTTPTokens != "required" || inst.InstanceProfile != "jecloud-hello_test" {
 		t.Errorf("instance: IMDS tokens %q, profile %q", inst.HTTPTokens, inst.InstanceProfile)
 	}
-	policy := fake.RolePolicy("jecloud-hello-test", "jecloud-state")
+	policy := fake.RolePolicy("jecloud-hello_test", "jecloud-state")
 	contains(t, "role policy", policy, `/bundles/hello/*"`, `/envs/hello/test.json"`, `"s3:GetObject"`, `/envs/hello/test/observed/${aws:userid}.json"`)
 	if strings.Contains(policy, `"s3:*"`) || strings.Contains(policy, `"Resource":"*"`) {
 		t.Errorf("the role may do too much: %s", policy)
@@ -387,7 +387,7 @@ func TestEC2Bootstrap(t *testing.T) {
 	if fake.Calls("DeleteSecurityGroup") != 1 {
 		t.Errorf("the security group was not deleted")
 	}
-	if fake.RolePolicy("jecloud-hello-test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
+	if fake.RolePolicy("jecloud-hello_test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
 		t.Errorf("the role was not deleted")
 	}
 	// (the three requests above, and the push that made the second server)

@@ -4,9 +4,11 @@ package e2e_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,9 +58,10 @@ func TestGitWebhook(t *testing.T) {
 	// jepush git:setup, with the server's host key from our known_hosts.
 	home := lab.SSHHome(t, srv)
 	repo := fmt.Sprintf("ssh://root@%s/srv/git/hello.git", srv.Addr)
-	// The test delivers from outside the server, without a TLS proxy:
-	// listening on all addresses is the explicit opt-in (issue #17).
-	cmd := exec.Command(jepush, "git:setup", "prod", "--dir", src, "--host", "root@"+srv.Addr.String(), "--repo", repo, "--listen-all", "--json")
+	// The webhook listens on loopback; deliveries come through the front
+	// door (port 80 here: TLS is TestTLS's), at its fixed path of the
+	// environment's domain.
+	cmd := exec.Command(jepush, "git:setup", "prod", "--dir", src, "--host", "root@"+srv.Addr.String(), "--repo", repo, "--json")
 	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=")
 	out, err := cmd.Output()
 	if err != nil {
@@ -69,6 +72,18 @@ func TestGitWebhook(t *testing.T) {
 		t.Fatalf("git:setup --json: %v\n%s", err, out)
 	}
 	contains(t, "git:setup", setup.Hosts[0].Socket, "jeagent-webhook.socket")
+	if setup.Hosts[0].Listen != "127.0.0.1:9100" {
+		t.Errorf("the webhook listens on %q, want loopback only", setup.Hosts[0].Listen)
+	}
+	srv.MustExec("python3", "-c", `import json
+p = "/var/cloud/hello/prod/app.json"
+d = json.load(open(p))
+d["domains"] = ["hello.example.com"]
+json.dump(d, open(p, "w"))`)
+	srv.MustExec("jeagent", "rollforward")
+	viaDoor := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", srv.Addr.String()+":80")
+	}}}
 	contains(t, "the socket", srv.MustExec("systemctl", "is-active", "jeagent-webhook.socket"), "active")
 	if out, err := srv.Exec(t.Context(), "systemd-analyze", "verify", "/etc/systemd/system/jeagent-webhook.socket", "/etc/systemd/system/jeagent-webhook.service"); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -80,12 +95,12 @@ func TestGitWebhook(t *testing.T) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "after": c,
 			"repository": map[string]any{"ssh_url": repo}})
-		req, _ := http.NewRequest("POST", setup.Hosts[0].WebhookURL, bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://hello.example.com/hooks/hello/prod", bytes.NewReader(body))
 		req.Header.Set("X-GitHub-Event", "push")
 		req.Header.Set("X-GitHub-Delivery", delivery)
 		req.Header.Set("X-Hub-Signature-256", gitdeploy.Sign([]byte(secret), body))
 		t0 := time.Now()
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := viaDoor.Do(req)
 		if err != nil {
 			t.Fatalf("delivery %s: %v", delivery, err)
 		}
@@ -96,7 +111,7 @@ func TestGitWebhook(t *testing.T) {
 	}
 	served := func(want string) func() bool {
 		return func() bool {
-			resp, err := http.Get("http://" + srv.Addr.String() + ":5000/")
+			resp, err := viaDoor.Get("http://hello.example.com/")
 			if err != nil {
 				return false
 			}
@@ -154,5 +169,6 @@ type push_GitSetup struct {
 		PublicKey  string `json:"public_key"`
 		WebhookURL string `json:"webhook_url"`
 		Socket     string `json:"socket"`
+		Listen     string `json:"listen"`
 	} `json:"hosts"`
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/coreos/go-systemd/v22/util"
 	"github.com/jecloud/jecloud/internal/gitdeploy"
 	"github.com/jecloud/jecloud/internal/launch"
+	"github.com/jecloud/jecloud/internal/proxy"
+	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 	"github.com/jecloud/jecloud/systemd"
@@ -73,7 +75,10 @@ func gitCommand() *cli.Command {
 					// Listen is where the socket listens: 127.0.0.1:PORT, or
 					// PORT (all addresses); "" when no socket was installed.
 					Listen string `json:"listen,omitempty"`
-				}{pub, "/hooks/" + ae.App + "/" + ae.Env, c.Int("port"), "", ""}
+					// Domains are the environment's host names: the front
+					// door passes https://DOMAIN/PATH to the webhook.
+					Domains []string `json:"domains,omitempty"`
+				}{PublicKey: pub, Path: "/hooks/" + ae.App + "/" + ae.Env, Port: c.Int("port")}
 				if l.Root == state.DefaultRoot && util.IsRunningSystemd() {
 					units := systemd.WebhookUnits(systemd.Exec(), c.Int("port"), c.Bool("listen-all"))
 					r, err := sysd.Setup(c.Context, sysd.UnitDir, units, systemd.WebhookSocket)
@@ -87,6 +92,17 @@ func gitCommand() *cli.Command {
 					}
 				} else {
 					out.Socket = "systemd is not running here (or the root is not /var/cloud): run `jeagent webhook --listen ADDR` yourself"
+				}
+				if routes.Installed(l) {
+					// The front door routes the webhook's path from now on.
+					if notes, err := proxy.Default.Apply(c.Context, l); err != nil {
+						fmt.Fprintf(c.App.ErrWriter, "front door: %v (the roll-forward tries again)\n", err)
+					} else {
+						for _, n := range notes {
+							fmt.Fprintf(c.App.ErrWriter, "front door: %s\n", n)
+						}
+					}
+					out.Domains = hostsOf(l, ae)
 				}
 				if c.Bool("json") {
 					return json.NewEncoder(c.App.Writer).Encode(out)
@@ -194,4 +210,20 @@ func serveUntilIdle(ctx context.Context, ln net.Listener, srv *http.Server, idle
 		return err
 	}
 	return nil
+}
+
+// hostsOf is the host names the front door gives ae: its domains, then
+// its default name.
+func hostsOf(l state.Layout, ae state.AppEnv) []string {
+	var a state.App
+	var s state.Server
+	state.Read(l.AppJSON(ae), &a)
+	state.Read(l.ServerJSON(), &s)
+	hosts := append([]string(nil), a.Domains...)
+	if s.Proxy != nil {
+		if h := routes.DefaultName(ae, s.Proxy.BaseDomain); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

@@ -33,7 +33,7 @@ var configuredRoot = state.DefaultRoot
 var sudoVerbs = []string{
 	"receive", "has", "manifest", "deploy", "status", "logs", "rollback",
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
-	"follow", "sync",
+	"follow", "sync", "releases", "restart",
 	"domains", "domains:add", "domains:remove", "maintenance:on", "maintenance:off",
 }
 

@@ -73,6 +73,13 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
 		IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
 	}}
+	if e.EC2.BackupBucket != "" || e.EC2.BackupPrefix != "" {
+		b := bootstrap.Backups{Bucket: e.EC2.BackupBucket, Prefix: e.EC2.BackupPrefix}
+		if err := bootstrap.CheckBackups(b); err != nil {
+			return nil, usageError{fmt.Errorf("[env.%s] of %s: %w", e.Name, config.FileName, err)}
+		}
+		x.opts.Backups = &b
+	}
 	if needKeys {
 		if x.opts.AuthorizedKey, err = publicKey(cfg.Dir, e.EC2.SSHKey); err != nil {
 			return nil, usageError{err}
@@ -144,10 +151,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 	for i := range ts {
 		ts[i].Agent = e.Agent
 	}
-	by := os.Getenv("USER")
-	if h, err := os.Hostname(); err == nil {
-		by += "@" + h
-	}
+	by := pusher()
 	if e.EC2.Deploy == "s3" {
 		var ready []globalstate.Server
 		for _, s := range servers {

@@ -70,6 +70,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			rollbackCommand(),
 			logsCommand(),
 			psCommand(),
+			releasesCommand(),
+			restartCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),

@@ -97,7 +97,18 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		EnvRoles:    e.Roles,
 		SSH:         remote.SSHOptionsFromEnv(),
 		TreeCache:   treeCacheDir(),
+		By:          pusher(),
 	}, cfg, nil
+}
+
+// pusher is who pushes, as the servers record it: USER@HOST of the
+// laptop or CI job.
+func pusher() string {
+	by := os.Getenv("USER")
+	if h, err := os.Hostname(); err == nil {
+		by += "@" + h
+	}
+	return strings.Trim(by, "@")
 }
 
 // treeCacheDir is where a push remembers the trees it has read: the user's

@@ -53,7 +53,7 @@ func TestSecurityGroupNarrowed(t *testing.T) {
 	}
 	rules := func() []string {
 		t.Helper()
-		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"jecloud-shop-prod"}}}})
+		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"jecloud-shop_prod"}}}})
 		if err != nil || len(out.SecurityGroups) != 1 {
 			t.Fatalf("group: %v, %d groups", err, len(out.SecurityGroups))
 		}
@@ -94,7 +94,7 @@ func TestSecurityGroupNarrowed(t *testing.T) {
 	check("narrowed to A, no port", "tcp/22-22 from "+a)
 
 	// A rule added by hand (in the console) is not in jecloud.toml either.
-	out, _ := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupNames: []string{"jecloud-shop-prod"}})
+	out, _ := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupNames: []string{"jecloud-shop_prod"}})
 	if _, err := api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: out.SecurityGroups[0].GroupId,
 		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(3306), ToPort: aws.Int32(3306),
 			Ipv6Ranges: []types.Ipv6Range{{CidrIpv6: aws.String("::/0")}}}}}); err != nil {

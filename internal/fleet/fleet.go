@@ -212,7 +212,11 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions)
 		}
 		fmt.Fprintf(f.log, "%s: downloaded and verified %s from s3://%s/%s\n", ae, want, f.s.Bucket, BundleKey(ae.App, want))
 	}
-	if _, err := state.UpdateApp(appJSON, func(a *state.App) error { a.Request(want, now, false); return nil }); err != nil {
+	if _, err := state.UpdateApp(appJSON, func(a *state.App) error {
+		a.Request(want, now, false)
+		a.Deployment.By = strings.TrimSpace(doc.Requested.By + " (global state)")
+		return nil
+	}); err != nil {
 		return f.release(ctx, doc, &a, err)
 	}
 	fmt.Fprintf(f.log, "%s: deploying %s, as the global state requests\n", ae, want)

@@ -23,7 +23,7 @@ import (
 // admin API on a socket in a temp dir, the way jecloud-proxy.service runs
 // it (--resume), and returns a client whose Apply listens on free
 // loopback ports.
-func caddy(t *testing.T) (*proxy.Client, string, func()) {
+func caddy(t testing.TB) (*proxy.Client, string, func()) {
 	t.Helper()
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
@@ -37,7 +37,7 @@ func caddy(t *testing.T) (*proxy.Client, string, func()) {
 	var cmd *exec.Cmd
 	start := func() {
 		cmd = exec.Command(bin, "run", "--resume", "--config", boot)
-		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT=48MiB", "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
 		log, _ := os.Create(filepath.Join(dir, "caddy.log"))
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
@@ -65,7 +65,7 @@ func caddy(t *testing.T) (*proxy.Client, string, func()) {
 	return c, httpAddr, func() { stop(); start() }
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // app is a web instance: it answers with its name.
-func app(t *testing.T, name string, delay time.Duration) string {
+func app(t testing.TB, name string, delay time.Duration) string {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(delay)
 		fmt.Fprintf(w, "%s %s", name, r.Host)
@@ -84,7 +84,7 @@ func app(t *testing.T, name string, delay time.Duration) string {
 	return strings.TrimPrefix(s.URL, "http://")
 }
 
-func deploy(t *testing.T, l state.Layout, ae state.AppEnv, a state.App, u routes.Upstreams) {
+func deploy(t testing.TB, l state.Layout, ae state.AppEnv, a state.App, u routes.Upstreams) {
 	t.Helper()
 	if err := os.MkdirAll(l.AppDir(ae), 0o755); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,9 @@ type Client struct {
 	Interactive bool
 	// Color allows colour in messages.
 	Color bool
+	// By is who pushes (USER@HOST of the laptop or CI job), recorded by
+	// the agent with each deployment (`jepush releases`).
+	By string
 	// StatusCmd is the command that shows this environment's status, for
 	// hints ("jepush status prod --dir ./shop").
 	StatusCmd string

@@ -80,11 +80,12 @@ func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, li
 			return out, explain(t.Name(), argv[:2], err, tl)
 		}
 		var res struct {
-			PublicKey string `json:"public_key"`
-			Path      string `json:"path"`
-			Port      int    `json:"port"`
-			Socket    string `json:"socket"`
-			Listen    string `json:"listen"`
+			PublicKey string   `json:"public_key"`
+			Path      string   `json:"path"`
+			Port      int      `json:"port"`
+			Socket    string   `json:"socket"`
+			Listen    string   `json:"listen"`
+			Domains   []string `json:"domains"`
 		}
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			return out, fmt.Errorf("%s: jeagent git setup answered %q: %w (is jeagent up to date there?)", t.Name(), stdout.String(), err)
@@ -92,7 +93,13 @@ func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, li
 		one := GitSetupOne{Host: t.Name(), PublicKey: res.PublicKey, Socket: res.Socket, Listen: res.Listen,
 			WebhookURL: "http://" + net.JoinHostPort(hostOf(t.Dest), fmt.Sprint(res.Port)) + res.Path}
 		if one.Loopback() {
-			one.WebhookURL = "https://" + hostOf(t.Dest) + res.Path
+			// Through the front door (docs/routing.md): the environment's
+			// first host name, else the server's.
+			host := hostOf(t.Dest)
+			if len(res.Domains) > 0 {
+				host = res.Domains[0]
+			}
+			one.WebhookURL = "https://" + host + res.Path
 		}
 		out.Hosts = append(out.Hosts, one)
 	}

@@ -23,6 +23,13 @@ func (c *Client) Rollback(ctx context.Context, id string) error {
 	return c.eachWatched(ctx, argv, nil, "rollback")
 }
 
+// Restart asks each target, one after another, to restart the live
+// version's processes (a deployment of it) and waits until it is live
+// again there.
+func (c *Client) Restart(ctx context.Context) error {
+	return c.eachWatched(ctx, []string{"restart", c.App, c.Env, "--wait"}, nil, "restart")
+}
+
 // Follow streams the pending deployment's progress on each target until
 // it ends; it fails if a deployment fails.
 func (c *Client) Follow(ctx context.Context) error {

@@ -243,7 +243,7 @@ func Render(in Input) ([]byte, []string) {
 	// Domains first: a domain wins over a default name.
 	hosts := map[state.AppEnv][]string{}
 	for _, e := range envs {
-		if !e.Live {
+		if !e.Live && !e.Git {
 			continue
 		}
 		for _, h := range e.Domains {
@@ -253,8 +253,8 @@ func Render(in Input) ([]byte, []string) {
 		}
 	}
 	for _, e := range envs {
-		if !e.Live {
-			continue
+		if !e.Live && !e.Git {
+			continue // a git environment is routed before its first push: the webhook
 		}
 		if h := DefaultName(e.AppEnv, in.Proxy.BaseDomain); h != "" && claim(e.AppEnv, h) && !slices.Contains(hosts[e.AppEnv], h) {
 			hosts[e.AppEnv] = append(hosts[e.AppEnv], h)
@@ -327,7 +327,7 @@ func Render(in Input) ([]byte, []string) {
 		}
 	}
 	for _, e := range envs {
-		if !e.Live {
+		if !e.Live && !e.Git {
 			for _, a := range e.Upstreams.Draining {
 				draining = append(draining, obj{"dial": a})
 			}

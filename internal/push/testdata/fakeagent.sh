@@ -16,6 +16,10 @@ mkdir -p "$root"
 echo "$cmd $*" >> "$root/calls.log"
 app=${1:-}; env=${2:-}
 versions=$root/$app/$env/source/versions
+if [ "$app" = "--help" ]; then
+	echo "OPTIONS:"; [ "$cmd" = deploy ] && echo "   --by USER@HOST   who asks for it"
+	exit 0
+fi
 case $cmd in
 manifest)
 	echo "fake agent: no live version to compare with" >&2; exit 3 ;;
