@@ -87,9 +87,10 @@ func TestLimits(t *testing.T) {
 	srv, jepush, nodeVersion := nodeServer(t)
 	major := strings.Split(nodeVersion, ".")[0]
 
-	// A stand-in metadata service on its real addresses. The image's caddy
-	// (the front door, not used here) holds port 80 on every address.
-	srv.Exec(t.Context(), "systemctl", "stop", "caddy.service")
+	// A stand-in metadata service on its real addresses. The front door
+	// (jecloud-proxy.service, or Debian's caddy.service before `jeagent
+	// init` turns it off), not used here, holds port 80 on every address.
+	srv.Exec(t.Context(), "systemctl", "stop", "jecloud-proxy.service", "caddy.service")
 	srv.MustExec("sh", "-c", "ip addr add 169.254.169.254/32 dev lo && ip -6 addr add fd00:ec2::254/128 dev lo")
 	srv.MustExec("systemd-run", "--unit=fake-imds", "node", "-e",
 		`const h = require("http"); for (const a of ["169.254.169.254", "fd00:ec2::254"]) h.createServer((q, s) => s.end("iam credentials\n")).listen(80, a);`)

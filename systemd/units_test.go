@@ -153,16 +153,16 @@ func TestRollforwardUnitHardened(t *testing.T) {
 // TestUnitExposure scores the agent's and the webhook's units with
 // `systemd-analyze security --offline=yes` (the same table as the lab's
 // TestLimits, without a server): the webhook, which anyone who reaches
-// its port talks to, must stay "OK" (4.0 or less); the roll-forward,
+// its port talks to, and the front door must stay "OK" (4.0 or less); the roll-forward,
 // root and unsandboxed where it must be, at most 6.0 (7.9 before its
 // seccomp filter, capabilities and address families).
 func TestUnitExposure(t *testing.T) {
 	dir := t.TempDir()
-	units := append(Units("", ""), WebhookUnits("", DefaultWebhookPort, false)...)
+	units := append(append(Units("", ""), WebhookUnits("", DefaultWebhookPort, false)...), ProxyUnit())
 	for _, tc := range []struct {
 		name string
 		max  float64
-	}{{Service, 6.0}, {WebhookService, 4.0}} {
+	}{{Service, 6.0}, {WebhookService, 4.0}, {ProxyService, 4.0}} {
 		for _, u := range units {
 			if u.Name == tc.name {
 				os.WriteFile(filepath.Join(dir, u.Name), u.Content, 0o644)
