@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,29 @@ func TestFrontDoorCommands(t *testing.T) {
 	if !strings.Contains(out, "GET shop.example.com / 200") || strings.Contains(out, "blog.example.com") {
 		t.Errorf("shop's access log has not its own requests only")
 	}
+	var times []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasSuffix(f[0], "Z") {
+			times = append(times, f[0])
+		}
+	}
+	if !slices.IsSorted(times) || len(times) < 3 {
+		t.Errorf("access log lines not oldest first: %v", times)
+	}
 	step("shop", 0, `"logger":"http.log.access.shop_prod"`, "logs", "prod", "--proxy", "--json", "-n", "1")
+	// Followed: the last 2, then a request made meanwhile, once.
+	followed := make(chan string)
+	go func() {
+		out, _ := srv.Exec(context.Background(), "timeout", "6", "jeagent", "logs", "shop", "prod", "--proxy", "-f", "-n", "2")
+		followed <- out
+	}()
+	time.Sleep(3 * time.Second)
+	get("shop.example.com/followed")
+	out = <-followed
+	t.Logf("jeagent logs shop prod --proxy -f -n 2 (a request after 3 s):\n%s", out)
+	if strings.Count(out, "GET shop.example.com /followed/ 200") != 1 || strings.Count(out, "\n") != 3 {
+		t.Errorf("followed access log: want the last 2 and the new request once")
+	}
 
 	// Removed: the name is no longer shop's.
 	step("shop", 0, "shop/prod: removed shop.example.com", "domains:remove", "prod", "shop.example.com")

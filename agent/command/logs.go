@@ -3,11 +3,13 @@ package command
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jecloud/jecloud/internal/accesslog"
 	"github.com/jecloud/jecloud/internal/proxy"
@@ -65,14 +67,48 @@ func logsCommand() *cli.Command {
 
 // proxyLogs shows the front door's access log of ae: the lines of the
 // proxy's journal under its logger (journalctl's --grep keeps them, so that
-// --lines counts requests of this app environment only), readable or raw.
+// --lines counts requests of this app environment only), oldest first,
+// readable or raw. With --follow, a second journalctl then follows from the
+// newest entry shown (journalctl prints --grep's last N newest first, so
+// one run cannot both order them and follow).
 func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
 	logger := proxy.AccessLogger(ae.App, ae.Env)
-	args := []string{"--unit", proxy.Unit, "--output", "cat", "--no-pager",
-		"--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`, "--lines", strconv.Itoa(c.Int("lines"))}
-	if c.Bool("follow") {
-		args = append(args, "--follow")
+	raw := c.Bool("json")
+	base := []string{"--unit", proxy.Unit, "--output", "cat", "--no-pager", "--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`}
+	var ls []accesslog.Line
+	err := journal(c, jc, append(base, "--lines", strconv.Itoa(c.Int("lines"))), func(r io.Reader) error {
+		var err error
+		ls, err = accesslog.Collect(r, logger)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	var last time.Time
+	for _, l := range ls {
+		if err := l.Write(c.App.Writer, raw); err != nil {
+			return err
+		}
+		last = l.Time()
+	}
+	if !c.Bool("follow") {
+		if len(ls) == 0 {
+			fmt.Fprintf(os.Stderr, "%s: no requests in the front door's log (%s, logger %s)\n", ae, proxy.Unit, logger)
+		}
+		return nil
+	}
+	follow := append(base, "--follow", "--lines", "0")
+	if !last.IsZero() {
+		// From the newest entry shown (Caddy's time; the journal's is a
+		// little later): Copy skips what was shown.
+		follow = append(base, "--follow", "--since", last.UTC().Format("2006-01-02 15:04:05.000000")+" UTC")
+	}
+	return journal(c, jc, follow, func(r io.Reader) error { return accesslog.Copy(c.App.Writer, r, logger, raw, last) })
+}
+
+// journal runs journalctl with args and hands its output to read. Exit
+// status 1 with nothing on stderr is --grep's "no match".
+func journal(c *cli.Context, jc string, args []string, read func(io.Reader) error) error {
 	cmd := exec.CommandContext(c.Context, jc, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -83,16 +119,17 @@ func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	copyErr := accesslog.Copy(c.App.Writer, out, logger, c.Bool("json"))
+	readErr := read(out)
+	io.Copy(io.Discard, out)
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee) && ee.ExitCode() == 1 && stderr.Len() == 0:
-		// journalctl --grep exits 1 when nothing matched.
-		fmt.Fprintf(os.Stderr, "%s: no requests in the front door's log (%s, logger %s)\n", ae, proxy.Unit, logger)
-		return nil
+		return readErr
+	case err != nil && c.Context.Err() != nil:
+		return nil // interrupted while following
 	case err != nil:
 		return fmt.Errorf("journalctl %v: %w: %s (is systemd's journal running on this server?)", args, err, strings.TrimSpace(stderr.String()))
 	}
-	return copyErr
+	return readErr
 }

@@ -1,9 +1,9 @@
 // Package accesslog reads the front door's access log of one app
 // environment out of the proxy's journal: Caddy writes one JSON object per
 // request, under the logger proxy.AccessLogger(app, env), among its other
-// lines. Copy keeps that logger's entries and prints each as one readable
-// line (time, client, method, host, URI, status, duration, size), or as
-// the JSON it was. See docs/routing.md#logs.
+// lines. Collect and Copy keep that logger's entries, and each is printed
+// as one readable line (time, client, method, host, URI, status, duration,
+// size), or as the JSON it was. See docs/routing.md#logs.
 package accesslog
 
 import (
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,24 +107,55 @@ func round(d time.Duration) time.Duration {
 	return d
 }
 
-// Copy reads journal lines (MESSAGE only: journalctl -o cat) from r and
-// writes the entries of logger to w: readable, or raw (the JSON as it was,
-// one object a line). Other lines are skipped.
-func Copy(w io.Writer, r io.Reader, logger string, raw bool) error {
+// Line is one entry and the JSON line it was read from.
+type Line struct {
+	Entry
+	Raw []byte
+}
+
+// Write writes l to w: readable, or raw (the JSON as it was, one object a
+// line, with nothing a terminal would obey).
+func (l Line) Write(w io.Writer, raw bool) error {
+	var err error
+	if raw {
+		_, err = fmt.Fprintf(w, "%s\n", lines.PrintableJSON(l.Raw))
+	} else {
+		_, err = fmt.Fprintln(w, l.Entry)
+	}
+	return err
+}
+
+func scanner(r io.Reader) *bufio.Scanner {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	return sc
+}
+
+// Collect reads the entries of logger from journal lines (MESSAGE only:
+// journalctl -o cat) and returns them oldest first: journalctl prints the
+// last N matches of --grep newest first.
+func Collect(r io.Reader, logger string) ([]Line, error) {
+	var out []Line
+	sc := scanner(r)
+	for sc.Scan() {
+		if e, ok := Parse(sc.Bytes(), logger); ok {
+			out = append(out, Line{Entry: e, Raw: slices.Clone(sc.Bytes())})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Line) int { return a.Time().Compare(b.Time()) })
+	return out, sc.Err()
+}
+
+// Copy streams the entries of logger from r to w as they come (a followed
+// journal), skipping those logged at or before after (already shown).
+func Copy(w io.Writer, r io.Reader, logger string, raw bool, after time.Time) error {
+	sc := scanner(r)
 	for sc.Scan() {
 		e, ok := Parse(sc.Bytes(), logger)
-		if !ok {
+		if !ok || !e.Time().After(after) {
 			continue
 		}
-		var err error
-		if raw {
-			_, err = fmt.Fprintf(w, "%s\n", lines.PrintableJSON(sc.Bytes()))
-		} else {
-			_, err = fmt.Fprintln(w, e)
-		}
-		if err != nil {
+		if err := (Line{Entry: e, Raw: sc.Bytes()}).Write(w, raw); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,10 @@
 package accesslog
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // journal is what `journalctl -u jecloud-proxy.service -o cat` shows: the
@@ -16,28 +18,53 @@ not json at all "logger":"http.log.access.shop_prod"
 {"level":"info","ts":"2026-12-04T13:26:30.5Z","logger":"http.log.access.shop_prod","msg":"handled request","request":{"method":"HEAD","host":"a.example.com","uri":"/"},"duration":"3ms","size":0,"status":204}
 `
 
-func TestCopy(t *testing.T) {
-	var b strings.Builder
-	if err := Copy(&b, strings.NewReader(journal), "http.log.access.shop_prod", false); err != nil {
+// print is what jeagent logs --proxy does without -f.
+func print(t *testing.T, journal, logger string, raw bool) string {
+	t.Helper()
+	ls, err := Collect(strings.NewReader(journal), logger)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var b strings.Builder
+	for _, l := range ls {
+		l.Write(&b, raw)
+	}
+	return b.String()
+}
+
+// reversed is journal's lines newest first, as journalctl --grep -n prints them.
+func reversed(s string) string {
+	l := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	slices.Reverse(l)
+	return strings.Join(l, "\n") + "\n"
+}
+
+func TestCollect(t *testing.T) {
 	want := `2026-12-04T13:26:28.879Z 127.0.0.1 GET localhost /a/b?x=1 201 20.54µs 2 B
 2026-12-04T13:26:30.250Z 10.0.0.7 POST www.example.com /x\x1b[2J%20y 502 1.23s 2.0 KiB
 2026-12-04T13:26:30.500Z - HEAD a.example.com / 204 3ms 0 B
 `
-	if b.String() != want {
-		t.Errorf("readable:\n%s\nwant:\n%s", b.String(), want)
+	for _, j := range []string{journal, reversed(journal)} {
+		if got := print(t, j, "http.log.access.shop_prod", false); got != want {
+			t.Errorf("readable:\n%s\nwant:\n%s", got, want)
+		}
 	}
-	b.Reset()
-	if err := Copy(&b, strings.NewReader(journal), "http.log.access.shop_prod", true); err != nil {
+	raw := print(t, journal, "http.log.access.shop_prod", true)
+	if n := strings.Count(raw, "\n"); n != 3 || !strings.Contains(raw, `"uri":"/x\u001b[2J y"`) {
+		t.Errorf("raw: %d lines\n%s", n, raw)
+	}
+	if got := print(t, journal, "http.log.access.blog_prod", false); got != "" {
+		t.Errorf("another app's log: %q", got)
+	}
+}
+
+// TestCopy: a followed journal, its entries as they come, none already shown.
+func TestCopy(t *testing.T) {
+	var b strings.Builder
+	if err := Copy(&b, strings.NewReader(journal), "http.log.access.shop_prod", false, time.Unix(1796390788, 900e6)); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(b.String(), "\n"); n != 3 || !strings.Contains(b.String(), `"uri":"/x\u001b[2J y"`) {
-		t.Errorf("raw: %d lines\n%s", n, b.String())
-	}
-	b.Reset()
-	Copy(&b, strings.NewReader(journal), "http.log.access.blog_prod", false)
-	if b.String() != "" {
-		t.Errorf("another app's log: %q", b.String())
+	if want := "2026-12-04T13:26:30.250Z 10.0.0.7 POST www.example.com /x\\x1b[2J%20y 502 1.23s 2.0 KiB\n2026-12-04T13:26:30.500Z - HEAD a.example.com / 204 3ms 0 B\n"; b.String() != want {
+		t.Errorf("followed:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
