@@ -22,15 +22,16 @@ type hostStatus struct {
 	// base domain (not in app.json).
 	Default bool `json:"default,omitempty"`
 	// Certificate is the host's certificate as the front door reports it
-	// (issued, expiry, the CA's reason for a failure); null until
-	// certificateStates reports one.
+	// (issued, expiry, the CA's reason for a failure); null when it
+	// reports none (no front door installed).
 	Certificate any `json:"certificate"`
 }
 
 // certificateStates returns the certificate state of each of hosts that the
-// front door reports one for (#19, TLS: proxy.Certificates plugs in here).
-// The values are printed with %v in the table and as they are in --json.
-var certificateStates = func(ctx context.Context, l state.Layout, hosts []string) map[string]any { return nil }
+// front door reports one for (proxy.Certificates, through status.go's
+// hostCertificates; none where the front door is not installed). The
+// values are printed with %v in the table and as they are in --json.
+var certificateStates func(ctx context.Context, l state.Layout, hosts []string) map[string]any = hostCertificates
 
 func domainsCommands() []*cli.Command {
 	return []*cli.Command{

@@ -1,6 +1,8 @@
 package command
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/plan"
+	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
@@ -39,7 +42,10 @@ type appStatus struct {
 	// Domains and Maintenance are the front door's (docs/routing.md).
 	Domains     []string `json:"domains,omitempty"`
 	Maintenance bool     `json:"maintenance"`
-	Error       string   `json:"error"`
+	// Certificates is the state of the certificate of each host name the
+	// front door serves the environment at (docs/routing.md#tls).
+	Certificates []proxy.Cert `json:"certificates,omitempty"`
+	Error        string       `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -78,12 +84,16 @@ func statusCommand() *cli.Command {
 			}
 			var list []appStatus
 			mr := mail.NewStatusReader()
+			certs := certReader(c.Context, l)
 			for _, ae := range aes {
 				if (c.Args().Get(0) != "" && ae.App != c.Args().Get(0)) || (c.Args().Get(1) != "" && ae.Env != c.Args().Get(1)) {
 					continue
 				}
 				s := readStatus(l, ae)
 				s.Mail = mr.Status(c.Context, ae.App, ae.Env)
+				if s.Error == "" && s.CurrentVersion != "" {
+					s.Certificates = certs(hostsOf(l, ae))
+				}
 				list = append(list, s)
 			}
 			door := readDoor(l)
@@ -243,6 +253,9 @@ func printStatus(w io.Writer, s appStatus) {
 	if m := s.Mail; m != nil {
 		printMail(w, m)
 	}
+	for _, c := range s.Certificates {
+		fmt.Fprintf(w, "  https:      %s  %s\n", c.Host, c)
+	}
 	n := len(s.RecentFailed)
 	for i := max(0, n-3); i < n; i++ {
 		f := s.RecentFailed[i]
@@ -331,4 +344,36 @@ func printDoor(w io.Writer, d doorStatus) {
 	if d.Error != "" {
 		fmt.Fprintf(w, "front door: kept its running configuration: %s (next try %s)\n", d.Error, d.NextTry.Format(time.RFC3339))
 	}
+}
+
+// certReader returns the certificates of host names (an app
+// environment's domains and default name, hostsOf), reading the front
+// door's journal once, on first use. Nothing where the front door is not
+// installed.
+func certReader(ctx context.Context, l state.Layout) func(hosts []string) []proxy.Cert {
+	var log []byte
+	read := false
+	return func(hosts []string) []proxy.Cert {
+		if !routes.Installed(l) || len(hosts) == 0 {
+			return nil
+		}
+		if !read {
+			read = true
+			if r, err := proxy.TLSLog(ctx); err == nil {
+				log, _ = io.ReadAll(r)
+			}
+		}
+		return proxy.Certificates(routes.StorageDir, hosts, bytes.NewReader(log))
+	}
+}
+
+// hostCertificates returns the certificate of each of hosts, by host
+// name, for `jeagent domains` (its certificateStates: a proxy.Cert prints
+// as one line with %v and as an object in JSON).
+func hostCertificates(ctx context.Context, l state.Layout, hosts []string) map[string]any {
+	m := map[string]any{}
+	for _, c := range certReader(ctx, l)(hosts) {
+		m[c.Host] = c
+	}
+	return m
 }
