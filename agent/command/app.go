@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/mail"
@@ -51,7 +52,7 @@ func App() *cli.App {
 			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
-		}, append(configCommands(), scaleCommand())...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands())...),
 		Before:               restrict,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/mail"
@@ -38,6 +39,9 @@ type appStatus struct {
 	Mail *mail.Status `json:"mail,omitempty"`
 	// Git is set when pushes to a git branch deploy the environment.
 	Git *state.Git `json:"git,omitempty"`
+	// Domains and Maintenance are the front door's (docs/routing.md).
+	Domains     []string `json:"domains,omitempty"`
+	Maintenance bool     `json:"maintenance"`
 	// Certificates is the state of the certificate of each host name the
 	// front door serves the environment at (docs/routing.md#tls).
 	Certificates []proxy.Cert `json:"certificates,omitempty"`
@@ -141,6 +145,7 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
 	s.Backups = backupStatuses(l, ae, a)
 	s.Git = a.Git
+	s.Domains, s.Maintenance = a.Domains, a.Maintenance
 	return s
 }
 
@@ -200,6 +205,12 @@ func printStatus(w io.Writer, s appStatus) {
 		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "  live:       %s\n", live)
+	if s.Maintenance {
+		fmt.Fprintf(w, "  maintenance: ON: the front door answers 503 with the maintenance page (`maintenance:off` ends it)\n")
+	}
+	if len(s.Domains) > 0 {
+		fmt.Fprintf(w, "  domains:    %s\n", strings.Join(s.Domains, " "))
+	}
 	if s.Live != s.CurrentVersion && s.Deployment == nil {
 		fmt.Fprintf(w, "  note:       versions/current points at %q: the next roll-forward deploys current_version\n", s.Live)
 	}

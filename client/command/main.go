@@ -75,7 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
-		}, append(configCommands(), scaleCommand(), gitSetupCommand())...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands())...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {

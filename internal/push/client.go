@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jecloud/jecloud/internal/globalstate"
 	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
@@ -48,6 +49,11 @@ type Client struct {
 	// Global, if set, sends pushes through the global state on S3 (the
 	// servers fetch the version themselves) instead of to each target.
 	Global *Global
+	// State is the environment's global state on S3, for an EC2
+	// environment (either way of deploying): its routing (domains,
+	// maintenance) is kept there for every server, and a push ends by
+	// printing where the environment is served.
+	State *globalstate.Store
 	// Roles places process types on server roles (jecloud.toml's [roles]);
 	// each target's Role says which servers run which types.
 	Roles placement.Map

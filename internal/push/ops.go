@@ -79,9 +79,9 @@ func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, s
 
 // Logs shows the app's journal from each target: one after another, or,
 // with follow, all at once. With several targets each line is prefixed
-// with its host.
-func (c *Client) Logs(ctx context.Context, follow bool, lines int) error {
-	argv := []string{"logs", c.App, c.Env}
+// with its host. flags are more of the agent's logs flags (--proxy, --json).
+func (c *Client) Logs(ctx context.Context, follow bool, lines int, flags ...string) error {
+	argv := append([]string{"logs", c.App, c.Env}, flags...)
 	if follow {
 		argv = append(argv, "-f")
 	}

@@ -64,6 +64,8 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 		return &pushError{msg: b.String(), err: err}
 	}
 	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
+	c.carryRouting(ctx)
+	c.sayServed(ctx)
 	return nil
 }
 
