@@ -22,6 +22,7 @@ import (
 	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/version"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -38,7 +39,8 @@ func (e *exitError) Error() string { return e.err.Error() }
 func App() *cli.App {
 	return &cli.App{
 		Name:  "jeagent",
-		Usage: "roll this server forward to what /var/cloud asks for",
+		Usage:   "roll this server forward to what /var/cloud asks for",
+		Version: version.Get("jeagent").Version,
 		Description: "jeagent owns the state under its root (/var/cloud): sys/server.json and one APP/ENV/app.json\n" +
 			"per app environment. Deploys, rollbacks and hand edits of app.json are carried out by\n" +
 			"`jeagent rollforward`, which a systemd timer runs every minute. See docs/agent.md.",
@@ -61,6 +63,10 @@ func App() *cli.App {
 
 // Main runs jeagent with args and returns the exit status.
 func Main(args []string) int {
+	if ok, asJSON := version.Asked(args); ok {
+		version.Print(os.Stdout, "jeagent", asJSON)
+		return 0
+	}
 	app := App()
 	err := app.Run(cliargs.Permute(app, args))
 	if err == nil {

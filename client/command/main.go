@@ -16,10 +16,8 @@ import (
 
 	"github.com/jecloud/jecloud/internal/cliargs"
 	"github.com/jecloud/jecloud/internal/push"
+	"github.com/jecloud/jecloud/internal/version"
 )
-
-// Version is set at build time (-ldflags "-X github.com/jecloud/jecloud/client/command.Version=...").
-var Version = "dev"
 
 // Exit codes.
 const (
@@ -44,6 +42,10 @@ func Main(args []string) int {
 // Run runs jepush with args (args[0] is the program's name) and returns its
 // exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if ok, asJSON := version.Asked(args); ok {
+		version.Print(stdout, "jepush", asJSON)
+		return ExitOK
+	}
 	app := newApp(stdout, stderr)
 	args = helpOnly(withDefaultCommand(app, args))
 	err := app.RunContext(ctx, cliargs.Permute(app, args))
@@ -58,7 +60,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "jepush DIR ENV bundles DIR, uploads it to the servers of environment ENV\n" +
 			"(from DIR/jecloud.toml, or --host) and waits until the new version is live.\n" +
 			"Flags may come before or after the arguments. See docs/jepush.md.",
-		Version:        Version,
+		Version:        version.Get("jepush").Version,
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		Suggest:        true,
