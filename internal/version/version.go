@@ -137,7 +137,7 @@ func Asked(args []string) (asked, asJSON bool) {
 			return false, false
 		}
 	}
-	return asked, asJSON
+	return asked, asked && asJSON
 }
 
 // Print writes program's version to w as --version does.
