@@ -38,7 +38,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 // App is jeagent's command line.
 func App() *cli.App {
 	return &cli.App{
-		Name:  "jeagent",
+		Name:    "jeagent",
 		Usage:   "roll this server forward to what /var/cloud asks for",
 		Version: version.Get("jeagent").Version,
 		Description: "jeagent owns the state under its root (/var/cloud): sys/server.json and one APP/ENV/app.json\n" +
