@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jecloud/jecloud/internal/cliargs"
 	"github.com/jecloud/jecloud/internal/push"
+	"github.com/jecloud/jecloud/internal/suggest"
 	"github.com/jecloud/jecloud/internal/version"
 )
 
@@ -47,7 +49,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	app := newApp(stdout, stderr)
+	if err := unknownCommand(app, args); err != nil {
+		return report(stderr, err)
+	}
 	args = helpOnly(withDefaultCommand(app, args))
+	if f := cliargs.MissingValue(app, args); f != "" {
+		return report(stderr, usage("%s needs a value: %s VALUE (see: jepush %s --help)", f, f, args[1]))
+	}
 	err := app.RunContext(ctx, cliargs.Permute(app, args))
 	return report(stderr, err)
 }
@@ -67,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // Run reports errors
 		Commands: append([]*cli.Command{
 			pushCommand(),
+			checkCommand(),
 			bundleCommand(),
 			statusCommand(),
 			rollbackCommand(),
@@ -101,6 +110,30 @@ func withDefaultCommand(app *cli.App, args []string) []string {
 		}
 	}
 	return append([]string{args[0], "push"}, args[1:]...)
+}
+
+// unknownCommand refuses a first argument that is close to a command's
+// name and is not a directory: jepush's default command would take it for
+// the app directory ("app directory: stat stauts").
+func unknownCommand(app *cli.App, args []string) error {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") || strings.ContainsAny(args[1], "/.") {
+		return nil
+	}
+	first := args[1]
+	var names []string
+	for _, c := range app.Commands {
+		if c.HasName(first) {
+			return nil
+		}
+		names = append(names, c.Names()...)
+	}
+	if _, err := os.Stat(first); err == nil {
+		return nil
+	}
+	if near := suggest.Nearest(first, names); near != "" {
+		return usage("%q is neither a command nor a directory: did you mean %q? (jepush --help lists the commands)", first, near)
+	}
+	return nil
 }
 
 // helpOnly reduces `jepush CMD ARGS... --help` to `jepush CMD --help`:

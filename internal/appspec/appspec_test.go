@@ -317,14 +317,3 @@ func TestNodeEngine(t *testing.T) {
 		}
 	}
 }
-
-func TestNearest(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"helth", "health"}, {"Health", "health"}, {"sokcet", "socket"}, {"hots", "hosts"},
-		{"region", ""}, {"x", ""},
-	} {
-		if got := Nearest(tc.in, []string{"health", "socket", "hosts"}); got != tc.want {
-			t.Errorf("Nearest(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
