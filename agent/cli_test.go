@@ -63,3 +63,23 @@ func TestVersion(t *testing.T) {
 		t.Errorf("has: %+v, want exit 3 and the protocol line", r)
 	}
 }
+
+// TestUsage: a mistyped command gets "did you mean", a flag without its
+// value is named.
+func TestUsage(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stauts"}, `no command "stauts": did you mean "status"?`},
+		{[]string{"--root", root, "rollfoward"}, `did you mean "rollforward"?`},
+		{[]string{"deploy", "web", "prod", "841bc9a0e2f1", "--timeout"}, "--timeout needs a value"},
+		{[]string{"deploy", "web", "prod", "841bc9a0e2f1", "--role", "--wait"}, "--role needs a value"},
+	} {
+		r := run(t, root, nil, nil, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("jeagent %q: %+v, want exit 2 and %q", tc.args, r, tc.want)
+		}
+	}
+}

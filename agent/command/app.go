@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/mail"
@@ -22,6 +23,7 @@ import (
 	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/suggest"
 	"github.com/jecloud/jecloud/internal/version"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/natefinch/lumberjack.v2"
@@ -68,7 +70,10 @@ func Main(args []string) int {
 		return 0
 	}
 	app := App()
-	err := app.Run(cliargs.Permute(app, args))
+	err := checkArgs(app, args)
+	if err == nil {
+		err = app.Run(cliargs.Permute(app, args))
+	}
 	if err == nil {
 		return 0
 	}
@@ -147,4 +152,39 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
 	}
+}
+
+// checkArgs refuses, before cli parses them, a mistyped command ("did you
+// mean") and a flag without its value (named, where Permute would hand it
+// the next argument).
+func checkArgs(app *cli.App, args []string) error {
+	if f := cliargs.MissingValue(app, args); f != "" {
+		return &exitError{2, fmt.Errorf("%s needs a value: %s VALUE (see: jeagent --help)", f, f)}
+	}
+	// The first argument that is not a global flag (or its value) is the command.
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if a == "--root" {
+				i++
+			}
+			continue
+		}
+		if a == "help" || a == "h" {
+			return nil
+		}
+		var names []string
+		for _, c := range app.Commands {
+			if c.HasName(a) {
+				return nil
+			}
+			names = append(names, c.Names()...)
+		}
+		msg := fmt.Sprintf("no command %q", a)
+		if near := suggest.Nearest(a, names); near != "" {
+			msg += fmt.Sprintf(": did you mean %q?", near)
+		}
+		return &exitError{2, fmt.Errorf("%s (jeagent --help lists the commands)", msg)}
+	}
+	return nil
 }
