@@ -17,6 +17,7 @@ import (
 	"github.com/jecloud/jecloud/hooks/packages"
 	"github.com/jecloud/jecloud/hooks/redis"
 	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/completion"
 	"github.com/jecloud/jecloud/internal/gitdeploy"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
@@ -55,10 +56,10 @@ func App() *cli.App {
 			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
-		}, append(configCommands(), scaleCommand())...),
+		}, append(configCommands(), scaleCommand(), completion.Command("jeagent"))...),
 		Before:               restrict,
 		HideHelpCommand:      true,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true, // for `jeagent completion SHELL`
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 }
@@ -70,9 +71,14 @@ func Main(args []string) int {
 		return 0
 	}
 	app := App()
-	err := checkArgs(app, args)
-	if err == nil {
-		err = app.Run(cliargs.Permute(app, args))
+	var err error
+	switch {
+	case completion.Asked(args): // a shell asking what may come next: nothing is run
+		err = app.Run(args)
+	default:
+		if err = checkArgs(app, args); err == nil {
+			err = app.Run(cliargs.Permute(app, args))
+		}
 	}
 	if err == nil {
 		return 0

@@ -267,7 +267,24 @@ func TestConventions(t *testing.T) {
 			t.Errorf("jepush %q: exit %d, want %d and %q\n%s%s", tc.args, code, tc.code, tc.want, out, errb)
 		}
 	}
-	code, out, _ := jepush(ctx, "--version")
+	// Completion: the script, and a shell asking runs nothing (no push here).
+	code, out, errb := jepush(ctx, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "complete -o bashdefault -o default -F _jepush_complete jepush") {
+		t.Errorf("completion bash: exit %d\n%s%s", code, out, errb)
+	}
+	// (cli reads os.Args for the word before the one being completed.)
+	saved := os.Args
+	os.Args = []string{"jepush", "--generate-bash-completion"}
+	code, out, errb = jepush(ctx, "--generate-bash-completion")
+	os.Args = saved
+	if code != 0 || !strings.Contains(out, "status\n") || !strings.Contains(out, "check\n") {
+		t.Errorf("completing a command: exit %d\n%s%s", code, out, errb)
+	}
+	code, _, errb = jepush(ctx, dir, "prod", "--generate-bash-completion")
+	if code != 0 || errb != "" {
+		t.Errorf("completing after DIR ENV ran something: exit %d\n%s", code, errb)
+	}
+	code, out, _ = jepush(ctx, "--version")
 	if code != 0 || !strings.HasPrefix(out, "jepush ") || !strings.Contains(out, "protocol 1") {
 		t.Errorf("--version: exit %d %q", code, out)
 	}

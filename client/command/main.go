@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/completion"
 	"github.com/jecloud/jecloud/internal/push"
 	"github.com/jecloud/jecloud/internal/suggest"
 	"github.com/jecloud/jecloud/internal/version"
@@ -49,6 +50,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	app := newApp(stdout, stderr)
+	if completion.Asked(args) {
+		// A shell asking what may come next: nothing is run.
+		return report(stderr, app.RunContext(ctx, args))
+	}
 	if err := unknownCommand(app, args); err != nil {
 		return report(stderr, err)
 	}
@@ -60,6 +65,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return report(stderr, err)
 }
 
+// App is jepush's command line (for its man page and completion scripts).
+func App() *cli.App { return newApp(os.Stdout, os.Stderr) }
+
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "jepush",
@@ -68,11 +76,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "jepush DIR ENV bundles DIR, uploads it to the servers of environment ENV\n" +
 			"(from DIR/jecloud.toml, or --host) and waits until the new version is live.\n" +
 			"Flags may come before or after the arguments. See docs/jepush.md.",
-		Version:        version.Get("jepush").Version,
-		Writer:         stdout,
-		ErrWriter:      stderr,
-		Suggest:        true,
-		ExitErrHandler: func(*cli.Context, error) {}, // Run reports errors
+		Version:   version.Get("jepush").Version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Suggest:   true,
+		// For the completion scripts (jepush completion SHELL).
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // Run reports errors
 		Commands: append([]*cli.Command{
 			pushCommand(),
 			checkCommand(),
@@ -84,7 +94,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
-		}, append(configCommands(), scaleCommand(), gitSetupCommand())...),
+		}, append(configCommands(), scaleCommand(), gitSetupCommand(), completion.Command("jepush"))...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {
