@@ -48,11 +48,11 @@ func statusCommand() *cli.Command {
 			"With --follow APP ENV, streams the pending deployment until it ends (exit status as deploy --wait).\n" +
 			"Exit status: 0; 1 when the root does not exist or an app.json does not parse; 3 when\n" +
 			"the APP (ENV) asked for is not on this server (what was found is printed all the same).",
-		Flags: append([]cli.Flag{
+		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the pending deployment of APP ENV"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "with --follow: give up following after `DURATION` (the deployment goes on)"},
-		}),
+		},
 		Action: func(c *cli.Context) error {
 			l := layout(c)
 			if c.Bool("follow") {
