@@ -92,7 +92,10 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   SecurityGroupNarrowed RelayVerifiesCertificate ServerRoleCannotRewriteState ServerWritesOnlyItsObservation RevokeSecurityGroupIngress \
   BuildOnlyTheTip WebhookSameAnswer WebhookLogEscaped WebhookBounds WebhookLoopback WebhookUnitLimits EncryptedBackups \
   NameInjective ResolveLegacy UnitNamesInjective LegacyUnits RetireLegacy AppDirModes DeployLeavesOtherAppEnvsUnits Limits \
-  AdoptStaysInside PrintableWalk PrintableJSON ClaimsAtOnce
+  AdoptStaysInside PrintableWalk PrintableJSON ClaimsAtOnce \
+  EnvironmentsGetTheirOwnRoleAndGroup LegacyRoleAndGroupKept IAMAndGroupNames RelayNamesInjective LegacyRelayKept \
+  UnitExposure ServerRoleBackupsScoped ServersJSONShowsObservations SettingsKeysThatDifferInCase ChildNotProtected \
+  UpstreamsRefused ApplyRoutesByHost
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))
@@ -101,7 +104,7 @@ reliability: ## fault, bad-input and security tests (-race, full rounds), then e
 	@mkdir -p $(BIN)
 	@echo "== reliability tests (-race, JECLOUD_RELIABILITY=full; log in $(BIN)/reliability.log)"
 	@JECLOUD_RELIABILITY=full CGO_ENABLED=1 $(GO) test -race -count=1 -v -timeout 30m -run '$(RELIABILITY_RUN)' \
-	  ./agent/ ./internal/... ./hooks/... ./systemd/ > $(BIN)/reliability.log 2>&1; st=$$?; \
+	  ./agent/ ./client/... ./internal/... ./hooks/... ./systemd/ > $(BIN)/reliability.log 2>&1; st=$$?; \
 	grep -E '^(ok|FAIL|--- FAIL)' $(BIN)/reliability.log; grep -E -A1 '^\s*--- SKIP' $(BIN)/reliability.log; \
 	echo "== summary"; grep -ho 'summary: .*' $(BIN)/reliability.log | sed 's/^summary: /  /'; \
 	echo "  tests: $$(grep -c '^--- PASS' $(BIN)/reliability.log) passed, $$(grep -c '^--- FAIL' $(BIN)/reliability.log) failed, $$(grep -c '^--- SKIP' $(BIN)/reliability.log) skipped (top level)"; \

@@ -98,6 +98,10 @@ func TestSudoBoundary(t *testing.T) {
 		{"webhook on an address of the user's", nil, nil, []string{"webhook", "--listen", "127.0.0.1:0"}, "jeagent webhook is for root only"},
 		{"git without setup", nil, nil, []string{"git", "remove", "web", "prod"}, "is for root only"},
 		{"help of a verb for root", nil, nil, []string{"init", "--help"}, "jeagent init is for root only"},
+		{"domains:add with a flag for a host", nil, nil, []string{"domains:add", "web", "prod", "--root=" + evil, "x.example.com"}, "flag provided but not defined: -root"},
+		{"domains:add with a command for a host", nil, nil, []string{"domains:add", "web", "prod", "x.example.com;touch " + mark}, `invalid host name "x.example.com;touch`},
+		{"domains:add with a path for a host", nil, nil, []string{"domains:add", "web", "prod", "../../sys/hooks.d"}, `invalid host name "../../sys/hooks.d"`},
+		{"maintenance in the user's root", []string{"JECLOUD_ROOT=" + evil}, nil, []string{"maintenance:on", "web", "prod"}, "works on " + root + " only"},
 		{"flags before the verb", nil, nil, []string{"--root", root, "init", "--no-systemd"}, "jeagent init is for root only"},
 	}
 	for _, a := range attempts {
@@ -124,6 +128,11 @@ func TestSudoBoundary(t *testing.T) {
 		{nil, []string{"config:set", "web", "prod", "A=1", "--no-restart"}},
 		{nil, []string{"config", "web", "prod"}},
 		{nil, []string{"manifest", "web", "prod"}},
+		{nil, []string{"domains:add", "web", "prod", "www.example.com"}},
+		{nil, []string{"domains", "web", "prod", "--json"}},
+		{nil, []string{"maintenance:on", "web", "prod"}},
+		{nil, []string{"maintenance:off", "web", "prod"}},
+		{nil, []string{"domains:remove", "web", "prod", "www.example.com"}},
 		{nil, []string{"--help"}},
 	}
 	for _, step := range allowed {

@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +137,7 @@ func newEC2World(t *testing.T, envToml string) *ec2World {
 		t.Fatalf("%v %s", err, out)
 	}
 	f, _ := os.OpenFile(filepath.Join(w.app, "jecloud.toml"), os.O_APPEND|os.O_WRONLY, 0)
-	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nports = [5000]\nagent_binary = %q\n%s", w.jeagent, envToml)
+	fmt.Fprintf(f, "\n[env.test]\ntarget = \"ec2\"\nregion = \"us-east-1\"\nssh_from = [\"192.168.0.0/16\"]\nagent_binary = %q\n%s", w.jeagent, envToml)
 	f.Close()
 	w.env = append(os.Environ(), "HOME="+w.home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
 		"AWS_ACCESS_KEY_ID="+w.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.s3.SecretKey, "AWS_REGION=us-east-1",
@@ -212,7 +214,9 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("RunInstances called %d times, %d servers booted: the interrupted bootstrap was not resumed", n, len(cloud.booted))
 	}
 	srv := cloud.booted[0]
-	url := "http://" + srv.Addr.String() + ":5000/"
+	// Served through the front door on port 80, and the push said where.
+	url := "http://" + srv.Addr.String() + "/"
+	contains(t, "the resumed push", out, "hello test: served at "+url)
 	eventually(t, 20*time.Second, "the app answers at "+url, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -224,13 +228,38 @@ func TestEC2Bootstrap(t *testing.T) {
 	})
 	t.Logf("served at %s", url)
 
+	// A domain: kept in the server's app.json and the global state, loaded
+	// into the front door by the roll-forward, and named by the next push.
+	if out, err := jepushIn("", "domains:add", "test", "hello.example.com", "--dir", app); err != nil {
+		t.Fatalf("jepush domains:add: %v\n%s", err, out)
+	}
+	contains(t, "app.json", srv.MustExec("cat", "/var/cloud/hello/test/app.json"), `"hello.example.com"`)
+	if doc, _, err := w.store(t).Get(t.Context(), "hello", "test"); err != nil || doc.Routing == nil || !slices.Contains(doc.Routing.Domains, "hello.example.com") {
+		t.Errorf("global state routing: %v %+v", err, doc)
+	}
+	eventually(t, 20*time.Second, "the front door routes hello.example.com", func() bool {
+		out, _ := srv.Exec(t.Context(), "cat", "/var/cloud/sys/proxy/caddy.json")
+		return strings.Contains(out, `"hello.example.com"`)
+	})
+	out, err = push()
+	if err != nil {
+		t.Fatalf("push after domains:add: %v\n%s", err, out)
+	}
+	contains(t, "push after domains:add", out, "hello test: served at "+url, "hello test: served at https://hello.example.com/")
+	// The front door's access log of the app: the requests above, one readable line each.
+	out, err = jepushIn("", "logs", "test", "--proxy", "-n", "5", "--dir", app)
+	if err != nil || !regexp.MustCompile(`(?m)^\S+Z \S+ GET 192\.168\.213\.\d+ / 200 \S+ `).MatchString(out) {
+		t.Errorf("jepush logs --proxy: %v\n%s", err, out)
+	}
+	t.Logf("jepush logs test --proxy:\n%s", out)
+
 	// What the server is: cloud-init's deploy user with sudo for jeagent only,
 	// IMDSv2 only, a role that reads its bundles and state and nothing else.
 	inst := fake.Instances()[0]
-	if inst.HTTPTokens != "required" || inst.InstanceProfile != "jecloud-hello-test" {
+	if inst.HTTPTokens != "required" || inst.InstanceProfile != "jecloud-hello_test" {
 		t.Errorf("instance: IMDS tokens %q, profile %q", inst.HTTPTokens, inst.InstanceProfile)
 	}
-	policy := fake.RolePolicy("jecloud-hello-test", "jecloud-state")
+	policy := fake.RolePolicy("jecloud-hello_test", "jecloud-state")
 	contains(t, "role policy", policy, `/bundles/hello/*"`, `/envs/hello/test.json"`, `"s3:GetObject"`, `/envs/hello/test/observed/${aws:userid}.json"`)
 	if strings.Contains(policy, `"s3:*"`) || strings.Contains(policy, `"Resource":"*"`) {
 		t.Errorf("the role may do too much: %s", policy)
@@ -275,7 +304,8 @@ func TestEC2Bootstrap(t *testing.T) {
 	if n := fake.Calls("RunInstances"); n != 1 {
 		t.Errorf("jepush ps launched an instance")
 	}
-	if e, _, _ := st.Get(t.Context(), "hello", "test"); e.Requested == nil || len(e.History) != 2 {
+	// Requests: the resumed push, the push after domains:add, the one above.
+	if e, _, _ := st.Get(t.Context(), "hello", "test"); e.Requested == nil || len(e.History) != 3 {
 		t.Errorf("requests in the state: %+v, history %+v", e.Requested, e.History)
 	}
 
@@ -310,7 +340,7 @@ func TestEC2Bootstrap(t *testing.T) {
 		t.Fatalf("the second server is not listed (%d booted, %d instances)", len(cloud.booted), len(second))
 	}
 	eventually(t, 20*time.Second, "the second server serves", func() bool {
-		resp, err := http.Get("http://" + web2.Addr.String() + ":5000/")
+		resp, err := http.Get("http://" + web2.Addr.String() + "/")
 		if err != nil {
 			return false
 		}
@@ -357,10 +387,11 @@ func TestEC2Bootstrap(t *testing.T) {
 	if fake.Calls("DeleteSecurityGroup") != 1 {
 		t.Errorf("the security group was not deleted")
 	}
-	if fake.RolePolicy("jecloud-hello-test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
+	if fake.RolePolicy("jecloud-hello_test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
 		t.Errorf("the role was not deleted")
 	}
-	if e, _, _ := st.Get(t.Context(), "hello", "test"); len(e.Servers) != 0 || len(e.History) != 3 {
+	// (the three requests above, and the push that made the second server)
+	if e, _, _ := st.Get(t.Context(), "hello", "test"); len(e.Servers) != 0 || len(e.History) != 4 {
 		t.Errorf("state after destroy: servers %+v, history %d", e.Servers, len(e.History))
 	}
 }
@@ -423,7 +454,7 @@ func TestRollingDeploy(t *testing.T) {
 	st := w.store(t)
 	serves := func(s *lab.Server) bool {
 		c := &http.Client{Timeout: 2 * time.Second}
-		resp, err := c.Get("http://" + s.Addr.String() + ":5000/")
+		resp, err := c.Get("http://" + s.Addr.String() + "/")
 		if err != nil {
 			return false
 		}

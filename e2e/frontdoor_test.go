@@ -64,8 +64,10 @@ func TestFrontDoor(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	dirs := map[string]string{}
 	for _, app := range []string{"shop", "blog"} {
 		dir := t.TempDir()
+		dirs[app] = dir
 		pkg, _ := json.Marshal(map[string]any{"name": app, "engines": map[string]string{"node": major + ".x"}})
 		writeFiles(t, dir, map[string]string{
 			"package.json": string(pkg), "server.js": stockServer, "Procfile": "web: node server.js\n",
@@ -84,6 +86,12 @@ func TestFrontDoor(t *testing.T) {
 	}
 	if code, body := get(srv.Addr.String()); code != 404 || !strings.Contains(body, "No app is served at this address") {
 		t.Errorf("bare address with two apps and no default: %d %q", code, body)
+	}
+	// Who pushed what: jepush releases, over SSH.
+	code, out := push("releases", "prod", "--dir", dirs["shop"])
+	t.Logf("jepush releases prod:\n%s", out)
+	if code != 0 || !strings.Contains(out, "live") || !strings.Contains(out, "@") {
+		t.Errorf("jepush releases: exit %d", code)
 	}
 
 	// Domains by hand, and a default app: the next roll-forward applies them.
@@ -109,7 +117,7 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 
 	// A configuration Caddy refuses: the running one stays, the reason shows.
 	edit("/var/cloud/sys/server.json", "proxy", `{"default_app": "blog/prod", "acme": {"ca_root": "/nonexistent/root.pem"}}`)
-	out, _ := srv.Exec(t.Context(), "jeagent", "rollforward")
+	out, _ = srv.Exec(t.Context(), "jeagent", "rollforward")
 	t.Logf("roll-forward with a configuration Caddy refuses:\n%s", out)
 	if !strings.Contains(out, "route failed") || !strings.Contains(out, "keeps the running one") || !strings.Contains(out, "/nonexistent/root.pem") {
 		t.Errorf("the refusal and Caddy's reason are not in the roll-forward's output")

@@ -87,7 +87,10 @@ func TestLimits(t *testing.T) {
 	srv, jepush, nodeVersion := nodeServer(t)
 	major := strings.Split(nodeVersion, ".")[0]
 
-	// A stand-in metadata service on its real addresses.
+	// A stand-in metadata service on its real addresses. The front door
+	// (jecloud-proxy.service, or Debian's caddy.service before `jeagent
+	// init` turns it off), not used here, holds port 80 on every address.
+	srv.Exec(t.Context(), "systemctl", "stop", "jecloud-proxy.service", "caddy.service")
 	srv.MustExec("sh", "-c", "ip addr add 169.254.169.254/32 dev lo && ip -6 addr add fd00:ec2::254/128 dev lo")
 	srv.MustExec("systemd-run", "--unit=fake-imds", "node", "-e",
 		`const h = require("http"); for (const a of ["169.254.169.254", "fd00:ec2::254"]) h.createServer((q, s) => s.end("iam credentials\n")).listen(80, a);`)
@@ -261,6 +264,12 @@ func TestLimits(t *testing.T) {
 		t.Errorf("after the redeploy: %q %v, want good %s", body, err, v2)
 	}
 
+	// The agent ran (the redeploy above) with its OOM protection and
+	// sandbox: systemd applied them, or the unit would have failed.
+	if out, _ := srv.Exec(t.Context(), "systemctl", "show", "-p", "OOMScoreAdjust", "-p", "Result", "jeagent-rollforward.service"); !strings.Contains(out, "OOMScoreAdjust=-500") || !strings.Contains(out, "Result=success") {
+		t.Errorf("jeagent-rollforward.service: %s", out)
+	}
+
 	// systemd-analyze security of every unit JeCloud wrote here.
 	units := []string{
 		"jecloud-good_prod_web@1.service", "jecloud-good_prod_worker@1.service", "jecloud-forker_prod_web@1.service",
@@ -272,14 +281,19 @@ func TestLimits(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		last := lines[len(lines)-1]
 		t.Logf("| %s | %s |", u, strings.TrimPrefix(strings.TrimSpace(last), "→ Overall exposure level for "+u+": "))
+		// The agent installs packages and units as root: only partly
+		// sandboxed, on purpose (7.8 EXPOSED before issue #17's last
+		// round; its seccomp filter, capabilities and address families
+		// since: MEDIUM).
+		want := 4.0
 		if u == "jeagent-rollforward.service" {
-			continue // unsandboxed on purpose: it installs packages and units
+			want = 6.0
 		}
 		var score float64
 		if i := strings.Index(last, ": "); i < 0 {
 			t.Errorf("%s: no score in %q", u, last)
-		} else if fmt.Sscan(last[i+2:], &score); score > 4.0 {
-			t.Errorf("%s: exposure %s, want 4.0 or less (OK)", u, last[i+2:])
+		} else if fmt.Sscan(last[i+2:], &score); score > want {
+			t.Errorf("%s: exposure %s, want %.1f or less", u, last[i+2:], want)
 		}
 	}
 	t.Logf("summary: good app served %d of %d requests (slowest %s) while one app forked (%s processes, TasksMax=64) and one allocated (%s MiB, MemoryMax=256M); redeploy in %s; metadata service from an app unit: %s/%s",

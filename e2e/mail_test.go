@@ -125,14 +125,28 @@ func TestMail(t *testing.T) {
 	}
 	t.Logf("push with mail (Postfix set up, listener answering): %s", time.Since(start).Round(time.Millisecond))
 
+	// Postfix runs with limits like the app units' (issue #17), and is
+	// scored like them.
+	limits := srv.MustExec("systemctl", "show", "-p", "TasksMax", "-p", "MemoryMax", "-p", "CPUWeight", "-p", "ActiveState", "postfix@-.service")
+	for _, w := range []string{"TasksMax=512", "CPUWeight=50", "ActiveState=active"} {
+		contains(t, "postfix@-.service", limits, w)
+	}
+	if strings.Contains(limits, "MemoryMax=infinity") {
+		t.Errorf("postfix@-.service has no MemoryMax:\n%s", limits)
+	}
+	if out, _ := srv.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", "postfix@-.service"); out != "" {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		t.Logf("| postfix@-.service (Debian's, with JeCloud's limits) | %s |", strings.TrimPrefix(strings.TrimSpace(lines[len(lines)-1]), "→ Overall exposure level for postfix@-.service: "))
+	}
+
 	smtpURL := serviceVar(t, srv, "/var/cloud/mailer/prod/services.env", "SMTP_URL")
 	contains(t, "SMTP_URL", smtpURL, "smtp://127.0.0.1:")
 	// Secrets: the password map is root-only, and the password is nowhere
 	// world-readable.
-	contains(t, "password map", srv.MustExec("stat", "-c", "%a %U", "/etc/postfix/jecloud/jecloud-mailer-prod.sasl", "/etc/postfix/jecloud/jecloud-mailer-prod.sasl.db"),
+	contains(t, "password map", srv.MustExec("stat", "-c", "%a %U", "/etc/postfix/jecloud/jecloud-mailer_prod.sasl", "/etc/postfix/jecloud/jecloud-mailer_prod.sasl.db"),
 		"600 root\n600 root")
-	for _, f := range []string{"/etc/postfix/master.cf", "/etc/postfix/main.cf", "/etc/postfix/jecloud/jecloud-mailer-prod.master.cf",
-		"/etc/postfix/jecloud/jecloud-mailer-prod.json", "/var/cloud/mailer/prod/app.json"} {
+	for _, f := range []string{"/etc/postfix/master.cf", "/etc/postfix/main.cf", "/etc/postfix/jecloud/jecloud-mailer_prod.master.cf",
+		"/etc/postfix/jecloud/jecloud-mailer_prod.json", "/var/cloud/mailer/prod/app.json"} {
 		if b, _ := srv.ReadFile(f); strings.Contains(string(b), "s3cret") {
 			t.Errorf("%s holds the provider's password", f)
 		}
@@ -300,7 +314,7 @@ func TestMail(t *testing.T) {
 	if code, out := push(dir, "prod"); code != 0 {
 		t.Fatalf("push without mail: exit %d\n%s", code, out)
 	}
-	if master := srv.MustExec("cat", "/etc/postfix/master.cf"); strings.Contains(master, "jecloud-mailer-prod") {
+	if master := srv.MustExec("cat", "/etc/postfix/master.cf"); strings.Contains(master, "jecloud-mailer_prod") {
 		t.Errorf("master.cf still has the environment:\n%s", master)
 	}
 	eventually(t, 10*time.Second, "the listener closes", func() bool {

@@ -106,6 +106,10 @@ func TestSudoDeployUserIsNotRoot(t *testing.T) {
 		{"a config var that is a command", nil, "sudo -n jeagent config:set shop prod 'X=$(touch " + mark + ")' 'Y=`touch " + mark + "`' --no-restart"},
 		{"a config var name that is a line", nil, "sudo -n jeagent config:set shop prod \"$(printf 'A=1\\nLD_PRELOAD')=/tmp/x.so\" --no-restart"},
 		{"logs with a shell in its count", nil, "sudo -n jeagent logs shop prod -n '1;touch " + mark + "'"},
+		{"a host name that is a command", nil, "sudo -n jeagent domains:add shop prod 'x.example.com;touch " + mark + "' '$(touch " + mark + ").example.com'"},
+		{"a host name that is a flag", nil, "sudo -n jeagent domains:add shop prod --root=" + evil + " x.example.com"},
+		{"a host name that is a path", nil, "sudo -n jeagent domains:add shop prod ../../sys/hooks.d"},
+		{"maintenance in the user's root", nil, "sudo -n jeagent --root " + evil + " maintenance:on shop prod"},
 		{"another program through the sudoers line", nil, "sudo -n /bin/sh -c 'touch " + mark + "'"},
 		{"jeagent by another path", nil, "cp /usr/local/bin/jeagent " + home + "/jeagent && sudo -n " + home + "/jeagent init"},
 	}
@@ -139,6 +143,11 @@ func TestSudoDeployUserIsNotRoot(t *testing.T) {
 		{nil, "sudo -n jeagent status shop prod --json"},
 		{nil, "sudo -n jeagent config:set shop prod A=1"},
 		{nil, "sudo -n jeagent ps shop prod --json"},
+		{nil, "sudo -n jeagent domains:add shop prod www.example.com"},
+		{nil, "sudo -n jeagent domains shop prod --json"},
+		{nil, "sudo -n jeagent maintenance:on shop prod"},
+		{nil, "sudo -n jeagent maintenance:off shop prod"},
+		{nil, "sudo -n jeagent domains:remove shop prod www.example.com"},
 	} {
 		if out, err := asUser(step.stdin, step.script); err != nil {
 			t.Errorf("%s: %v\n%s", step.script, err, out)
@@ -147,7 +156,7 @@ func TestSudoDeployUserIsNotRoot(t *testing.T) {
 	if _, err := srv.Exec(t.Context(), "test", "-e", mark); err == nil {
 		t.Fatal("the user's hook ran as root")
 	}
-	t.Logf("summary: sudo boundary in the lab: %d attempts by cloud-init's deploy user through the real sudo, none ran its code as root; 6 verbs jepush needs worked", len(attempts))
+	t.Logf("summary: sudo boundary in the lab: %d attempts by cloud-init's deploy user through the real sudo, none ran its code as root; 11 verbs jepush needs worked", len(attempts))
 }
 
 // bundleOf bundles files and returns the version ID and the bundle.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,10 +54,10 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
-		}, append(configCommands(), scaleCommand(), completion.Command("jeagent"))...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jeagent")})...),
 		Before:               restrict,
 		HideHelpCommand:      true,
 		EnableBashCompletion: true, // for `jeagent completion SHELL`

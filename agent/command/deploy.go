@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/launch"
@@ -12,6 +13,24 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/urfave/cli/v2"
 )
+
+// byFlag says who asks for a deployment, for `releases` (jepush sends
+// USER@HOST of the laptop or CI job).
+var byFlag = &cli.StringFlag{Name: "by", Usage: "who asks for it, as `USER@HOST` (shown by releases)"}
+
+// checkBy refuses a --by that a terminal or a log line could not show as
+// it is: control characters, or over 200 bytes.
+func checkBy(by string) error {
+	if len(by) > 200 {
+		return fmt.Errorf("--by %.40q...: over 200 bytes: give USER@HOST", by)
+	}
+	for _, r := range by {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("--by %q: control characters are refused: give USER@HOST", by)
+		}
+	}
+	return nil
+}
 
 var waitFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "stream progress and exit 0 only when the version is live"},
@@ -28,10 +47,14 @@ func deployCommand() *cli.Command {
 			"The roll-forward runs apart from this command, so interrupting it stops nothing.",
 		Flags: append(append([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "deploy even when ID is already live (its processes restart)"},
+			byFlag,
 		}, placeFlags()...), waitFlags...),
 		Action: func(c *cli.Context) error {
 			ae, id, err := appEnvVersionArgs(c)
 			if err != nil {
+				return err
+			}
+			if err := checkBy(c.String("by")); err != nil {
 				return err
 			}
 			l := layout(c)
@@ -64,9 +87,20 @@ func deployCommand() *cli.Command {
 // request records the deployment, starts a roll-forward and, with --wait, follows it.
 func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
 	l := layout(c)
+	by := c.String("by")
+	if err := checkBy(by); err != nil {
+		return err
+	}
+	if tool, user := requester(); tool != "" {
+		// Through sudo: who the server knows, beside what jepush says.
+		by = strings.TrimSpace(by + " (" + tool + " " + user + ")")
+	}
 	from := rollforward.LogSize(l)
 	a, err := state.UpdateApp(l.AppJSON(ae), func(a *state.App) error {
 		a.Request(id, state.Now(), rollback)
+		if by != "" && a.Deployment.Version == id {
+			a.Deployment.By = by
+		}
 		return nil
 	})
 	if err != nil {

@@ -27,11 +27,14 @@ var configuredRoot = state.DefaultRoot
 // only: its repository is an SSH URL, checked, and fetched as root with the
 // server's own key and configuration. EC2 environments add follow (a
 // bucket, a region and an S3 endpoint: addresses, not paths; what the
-// server then deploys is checked by hash like any push) and sync.
+// server then deploys is checked by hash like any push) and sync. The
+// front door's verbs take host names (names.CheckHost: a-z, 0-9, '-' and
+// dots, nothing that reads as a flag or a path) and set a flag.
 var sudoVerbs = []string{
 	"receive", "has", "manifest", "deploy", "status", "logs", "rollback",
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
-	"follow", "sync",
+	"follow", "sync", "releases", "restart",
+	"domains", "domains:add", "domains:remove", "maintenance:on", "maintenance:off",
 }
 
 // restricted is set when jeagent runs on behalf of a user who is not root

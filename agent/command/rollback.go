@@ -15,7 +15,7 @@ func rollbackCommand() *cli.Command {
 		ArgsUsage: "APP ENV [ID]",
 		Description: "Without ID, goes back to the version that was live before the current one\n" +
 			"(deployed_versions in app.json). The release must still be on the server.",
-		Flags: waitFlags,
+		Flags: append([]cli.Flag{byFlag}, waitFlags...),
 		Action: func(c *cli.Context) error {
 			ae, err := appEnvArgs(c, 2, 3)
 			if err != nil {
@@ -32,8 +32,8 @@ func rollbackCommand() *cli.Command {
 			id := c.Args().Get(2)
 			if id == "" {
 				if id = a.LastGood(); id == "" {
-					return fmt.Errorf("%s lists no earlier good version than %q: give the ID to go back to (`jeagent status %s %s --json` lists deployed_versions)",
-						l.AppJSON(ae), a.CurrentVersion, ae.App, ae.Env)
+					return fmt.Errorf("%s has no good release before the live one (%s): `jepush releases %s` (or `jeagent releases %s %s`) lists them; give the ID to go back to",
+						ae, a.CurrentVersion, ae.Env, ae.App, ae.Env)
 				}
 			} else if id, err = versionArg(c, 2); err != nil {
 				return err

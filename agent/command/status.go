@@ -1,11 +1,14 @@
 package command
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/mail"
@@ -14,6 +17,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/plan"
+	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
@@ -34,8 +38,14 @@ type appStatus struct {
 	// Mail is the environment's mail relay (hooks/mail), when it has one.
 	Mail *mail.Status `json:"mail,omitempty"`
 	// Git is set when pushes to a git branch deploy the environment.
-	Git   *state.Git `json:"git,omitempty"`
-	Error string     `json:"error"`
+	Git *state.Git `json:"git,omitempty"`
+	// Domains and Maintenance are the front door's (docs/routing.md).
+	Domains     []string `json:"domains,omitempty"`
+	Maintenance bool     `json:"maintenance"`
+	// Certificates is the state of the certificate of each host name the
+	// front door serves the environment at (docs/routing.md#tls).
+	Certificates []proxy.Cert `json:"certificates,omitempty"`
+	Error        string       `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -80,12 +90,16 @@ func statusCommand() *cli.Command {
 			}
 			var list []appStatus
 			mr := mail.NewStatusReader()
+			certs := certReader(c.Context, l)
 			for _, ae := range aes {
 				if (c.Args().Get(0) != "" && ae.App != c.Args().Get(0)) || (c.Args().Get(1) != "" && ae.Env != c.Args().Get(1)) {
 					continue
 				}
 				s := readStatus(l, ae)
 				s.Mail = mr.Status(c.Context, ae.App, ae.Env)
+				if s.Error == "" && s.CurrentVersion != "" {
+					s.Certificates = certs(hostsOf(l, ae))
+				}
 				list = append(list, s)
 			}
 			door := readDoor(l)
@@ -140,6 +154,7 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
 	s.Backups = backupStatuses(l, ae, a)
 	s.Git = a.Git
+	s.Domains, s.Maintenance = a.Domains, a.Maintenance
 	return s
 }
 
@@ -199,6 +214,12 @@ func printStatus(w io.Writer, s appStatus) {
 		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "  live:       %s\n", live)
+	if s.Maintenance {
+		fmt.Fprintf(w, "  maintenance: ON: the front door answers 503 with the maintenance page (`maintenance:off` ends it)\n")
+	}
+	if len(s.Domains) > 0 {
+		fmt.Fprintf(w, "  domains:    %s\n", strings.Join(s.Domains, " "))
+	}
 	if s.Live != s.CurrentVersion && s.Deployment == nil {
 		fmt.Fprintf(w, "  note:       versions/current points at %q: the next roll-forward deploys current_version\n", s.Live)
 	}
@@ -240,6 +261,9 @@ func printStatus(w io.Writer, s appStatus) {
 	}
 	if m := s.Mail; m != nil {
 		printMail(w, m)
+	}
+	for _, c := range s.Certificates {
+		fmt.Fprintf(w, "  https:      %s  %s\n", c.Host, c)
 	}
 	n := len(s.RecentFailed)
 	for i := max(0, n-3); i < n; i++ {
@@ -352,4 +376,36 @@ func statusExit(l state.Layout, app, env string, list []appStatus) error {
 		return &exitError{3, fmt.Errorf("no app environment %s under %s: `jeagent status` lists those there are", what, l.Root)}
 	}
 	return nil
+}
+
+// certReader returns the certificates of host names (an app
+// environment's domains and default name, hostsOf), reading the front
+// door's journal once, on first use. Nothing where the front door is not
+// installed.
+func certReader(ctx context.Context, l state.Layout) func(hosts []string) []proxy.Cert {
+	var log []byte
+	read := false
+	return func(hosts []string) []proxy.Cert {
+		if !routes.Installed(l) || len(hosts) == 0 {
+			return nil
+		}
+		if !read {
+			read = true
+			if r, err := proxy.TLSLog(ctx); err == nil {
+				log, _ = io.ReadAll(r)
+			}
+		}
+		return proxy.Certificates(routes.StorageDir, hosts, bytes.NewReader(log))
+	}
+}
+
+// hostCertificates returns the certificate of each of hosts, by host
+// name, for `jeagent domains` (its certificateStates: a proxy.Cert prints
+// as one line with %v and as an object in JSON).
+func hostCertificates(ctx context.Context, l state.Layout, hosts []string) map[string]any {
+	m := map[string]any{}
+	for _, c := range certReader(ctx, l)(hosts) {
+		m[c.Host] = c
+	}
+	return m
 }

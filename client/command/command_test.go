@@ -113,6 +113,9 @@ func TestLocalPush(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(errb, "jepush: error: local: deploy of ") || !strings.Contains(errb, "failed: port 3000 already in use") {
 		t.Errorf("failed deploy: exit %d\n%s", code, errb)
 	}
+	if calls, _ := os.ReadFile(filepath.Join(root, "calls.log")); !strings.Contains(string(calls), "--by "+pusher()) {
+		t.Errorf("deploy without --by %s (who pushes):\n%s", pusher(), calls)
+	}
 	code, out, _ = jepush(ctx, "status", "dev", "--json", "--dir", dir, "--local", "--root", root, "--agent", fakeAgent)
 	if code != 0 || !strings.Contains(out, `"host": "local"`) || !strings.Contains(out, `"current_version"`) {
 		t.Errorf("status --json: exit %d\n%s", code, out)

@@ -73,6 +73,13 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
 		IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
 	}}
+	if e.EC2.BackupBucket != "" || e.EC2.BackupPrefix != "" {
+		b := bootstrap.Backups{Bucket: e.EC2.BackupBucket, Prefix: e.EC2.BackupPrefix}
+		if err := bootstrap.CheckBackups(b); err != nil {
+			return nil, usageError{fmt.Errorf("[env.%s] of %s: %w", e.Name, config.FileName, err)}
+		}
+		x.opts.Backups = &b
+	}
 	if needKeys {
 		if x.opts.AuthorizedKey, err = publicKey(cfg.Dir, e.EC2.SSHKey); err != nil {
 			return nil, usageError{err}
@@ -119,10 +126,11 @@ func webLast(t remote.Target) int {
 // ec2Targets also returns how to record a push's version in the global
 // state, or, with deploy = "s3", how to push through it.
 // Without makeServers, the servers are only read from the global state.
-func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers bool) ([]remote.Target, func(context.Context, string) error, *push.Global, error) {
+// The global state's store comes last.
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers bool) ([]remote.Target, func(context.Context, string) error, *push.Global, *globalstate.Store, error) {
 	x, err := openEC2Env(c, cfg, e, makeServers)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	var servers []globalstate.Server
 	if makeServers {
@@ -134,19 +142,16 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 		}
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ts, err := x.targets(servers)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	for i := range ts {
 		ts[i].Agent = e.Agent
 	}
-	by := os.Getenv("USER")
-	if h, err := os.Hostname(); err == nil {
-		by += "@" + h
-	}
+	by := pusher()
 	if e.EC2.Deploy == "s3" {
 		var ready []globalstate.Server
 		for _, s := range servers {
@@ -159,7 +164,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 			return webLast(remote.Target{Role: a.Role}) - webLast(remote.Target{Role: b.Role})
 		})
 		return ts, nil, &push.Global{Store: x.st, Bundles: x.s3, Servers: ready, MaxParallel: e.EC2.MaxParallel, By: by,
-			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, nil
+			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, x.st, nil
 	}
 	requested := func(ctx context.Context, id string) error {
 		_, err := x.st.Update(ctx, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
@@ -168,7 +173,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 		})
 		return err
 	}
-	return ts, requested, nil, nil
+	return ts, requested, nil, x.st, nil
 }
 
 // awsConfig loads the AWS configuration the standard way (AWS_PROFILE,

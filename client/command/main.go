@@ -91,10 +91,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			rollbackCommand(),
 			logsCommand(),
 			psCommand(),
+			releasesCommand(),
+			restartCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
-		}, append(configCommands(), scaleCommand(), gitSetupCommand(), completion.Command("jepush"))...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jepush")})...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {

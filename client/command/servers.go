@@ -25,7 +25,8 @@ func serversCommand() *cli.Command {
 		Usage:     "list the EC2 servers of an environment",
 		ArgsUsage: "ENV",
 		Description: "Lists the servers of ENV (target = \"ec2\") from the global state on S3, with the\n" +
-			"state of their instances. See docs/ec2.md.",
+			"state of their instances and what each last reported (its observation object;\n" +
+			"--json: the document with each server's \"observed\"). See docs/ec2.md.",
 		Flags: []cli.Flag{dirFlag(), &cli.BoolFlag{Name: "json", Usage: "print the state document as JSON"}},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 1, 1, "ENV"); err != nil {
@@ -37,6 +38,11 @@ func serversCommand() *cli.Command {
 			}
 			e, _, err := x.st.Get(c.Context, x.opts.App, x.opts.Env)
 			if err != nil {
+				return err
+			}
+			// Each server reports to an observation object of its own
+			// (issue #17), not into the document.
+			if err := x.st.Observe(c.Context, e); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -64,6 +70,16 @@ func printServers(c *cli.Context, x *ec2Env, e *globalstate.Env) error {
 	}
 	for _, s := range e.Servers {
 		status := "ready"
+		if o := s.Observed; o != nil {
+			switch {
+			case o.Error != "":
+				status += ", failed " + o.For + ": " + o.Error
+			case o.Deploying != "":
+				status += ", deploying " + o.Deploying
+			case o.CurrentVersion != "":
+				status += ", live " + o.CurrentVersion
+			}
+		}
 		if b := s.Bootstrap; b != nil {
 			status = "being made: " + b.Step
 			if b.Error != "" {

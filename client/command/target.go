@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jecloud/jecloud/internal/config"
+	"github.com/jecloud/jecloud/internal/globalstate"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/push"
@@ -69,8 +70,9 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 	targets := e.Targets()
 	var requested func(context.Context, string) error
 	var global *push.Global
+	var st *globalstate.Store
 	if e.EC2 != nil {
-		if targets, requested, global, err = ec2Targets(c, cfg, e, makeServers); err != nil {
+		if targets, requested, global, st, err = ec2Targets(c, cfg, e, makeServers); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -90,11 +92,23 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		StatusCmd:   statusCmd(c, dir, env),
 		Requested:   requested,
 		Global:      global,
+		State:       st,
 		Roles:       cfg.Roles,
 		EnvRoles:    e.Roles,
 		SSH:         remote.SSHOptionsFromEnv(),
 		TreeCache:   treeCacheDir(),
+		By:          pusher(),
 	}, cfg, nil
+}
+
+// pusher is who pushes, as the servers record it: USER@HOST of the
+// laptop or CI job.
+func pusher() string {
+	by := os.Getenv("USER")
+	if h, err := os.Hostname(); err == nil {
+		by += "@" + h
+	}
+	return strings.Trim(by, "@")
 }
 
 // treeCacheDir is where a push remembers the trees it has read: the user's

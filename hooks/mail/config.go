@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +30,39 @@ type env struct {
 	Dir string
 }
 
+// maxName bounds a transport's name: its socket, private/NAME under
+// Postfix's queue directory, must fit sun_path's 108 bytes.
+const maxName = 64
+
 // Name is the environment's transport in master.cf, and the middle of its
-// log lines' tag (postfix/NAME/smtp).
-func (e env) Name() string { return "jecloud-" + e.App + "-" + e.Env }
+// log lines' tag (postfix/NAME/smtp): "jecloud-APP_ENV", or, when that is
+// longer than maxName, "jecloud-" and the first 28 hex digits of the
+// SHA-256 of "APP/ENV". APP and ENV cannot contain '_', so the first form
+// names one app environment; the second has no '_', so it never equals
+// the first, nor a legacyName (which has a '-' after "jecloud-"): two app
+// environments never share a transport, password map or status (issue
+// #17).
+func (e env) Name() string {
+	n := "jecloud-" + e.App + "_" + e.Env
+	if len(n) <= maxName {
+		return n
+	}
+	sum := sha256.Sum256([]byte(e.App + "/" + e.Env))
+	return "jecloud-" + hex.EncodeToString(sum[:])[:28]
+}
+
+// legacyName is the transport versions before issue #17 wrote:
+// "jecloud-APP-ENV", shared by (a, b-c) and (a-b, c). Its part of
+// master.cf is this environment's only if its first line names it
+// (ownsLegacy).
+func (e env) legacyName() string { return "jecloud-" + e.App + "-" + e.Env }
+
+// legacyPath is a file of the legacy transport: suffix .master.cf, .sasl,
+// .sasl.db or .json.
+func (e env) legacyPath(suffix string) string { return filepath.Join(e.Dir, e.legacyName()+suffix) }
+
+// legacyOwner is the first line Master wrote, which names the environment.
+func (e env) legacyOwner() string { return "# " + e.App + "/" + e.Env + ": " }
 
 // SyslogName is the tag of the environment's log lines (before "/smtpd" or "/smtp").
 func (e env) SyslogName() string { return "postfix/" + e.Name() }
@@ -157,6 +189,17 @@ func MergeMaster(masterCF, dir string, parts map[string]string) string {
 	}
 	b.WriteString(blockEnd + "\n")
 	return b.String()
+}
+
+// transportOnly is a legacy part of master.cf without its listener: its
+// first line (the owner) and its smtp client, from "NAME unix" on.
+func transportOnly(part, name string) (string, bool) {
+	first, _, _ := strings.Cut(part, "\n")
+	i := strings.Index(part, "\n"+name+" unix ")
+	if i < 0 {
+		return "", false
+	}
+	return first + "\n" + part[i+1:], true
 }
 
 // readParts reads the environments' parts of master.cf kept in dir.

@@ -54,11 +54,46 @@ type Hook struct {
 	ConfDir string
 	// Active reports whether the hook can work here (systemd is PID 1).
 	Active func() bool
+	// UnitDir is where the limits of Postfix's units go
+	// (UNITDIR/postfix@.service.d/LimitsDropIn).
+	UnitDir string
 }
 
 // New returns the hook with its defaults.
 func New() *Hook {
-	return &Hook{PostfixDir: "/etc/postfix", ConfDir: "/etc/postfix/jecloud", Active: util.IsRunningSystemd}
+	return &Hook{PostfixDir: "/etc/postfix", ConfDir: "/etc/postfix/jecloud", Active: util.IsRunningSystemd, UnitDir: "/etc/systemd/system"}
+}
+
+// LimitsDropIn is the drop-in that bounds Debian's postfix@-.service (the
+// instance that runs Postfix; postfix.service only starts it), like the
+// app units (issue #17): one app that sends without end, or a queue that
+// grows, must not take the server. Postfix runs about a dozen processes
+// plus one smtpd per connection and one smtp per delivery (at most 100
+// each, default_process_limit), each a few MB. CPUWeight 50: the apps get
+// twice its share when the CPU is short. Postfix's own sandbox (chroot,
+// privilege separation, setgid postdrop) is left to Debian: NoNewPrivileges
+// or a syscall filter would break postdrop and its master.
+const LimitsDropIn = "jecloud-limits.conf"
+
+const limitsContent = `# Written by jeagent's mail hook (docs/services.md): limits like those of
+# the app units, so that mail cannot take the server.
+[Service]
+TasksMax=512
+MemoryHigh=20%
+MemoryMax=25%
+CPUWeight=50
+`
+
+// writeLimits writes LimitsDropIn, reporting whether it changed.
+func (h *Hook) writeLimits() (bool, error) {
+	if h.UnitDir == "" {
+		return false, nil
+	}
+	dir := filepath.Join(h.UnitDir, "postfix@.service.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	return writeIfChanged(filepath.Join(dir, LimitsDropIn), limitsContent, 0o644)
 }
 
 func (h *Hook) Name() string { return "mail" }
@@ -127,14 +162,28 @@ func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) err
 	if _, err := writeIfChanged(e.infoPath(), string(b)+"\n", 0o644); err != nil {
 		return err
 	}
+	legacy, err := h.takeLegacy(e)
+	if err != nil {
+		return err
+	}
 	if err := h.apply(ctx, mapChanged, log); err != nil {
 		return err
 	}
 	if err := greeting(ctx, e.Listen(), 30*time.Second); err != nil {
 		return fmt.Errorf("postfix does not answer on %s after its reload: %w (see journalctl -u postfix@-)", e.Listen(), err)
 	}
-	if err := h.reroute(ctx, NewStatusReader(), e, log); err != nil {
+	waiting, err := h.reroute(ctx, NewStatusReader(), e, legacy, log)
+	if err != nil {
 		return err
+	}
+	if legacy && waiting == 0 {
+		if err := h.dropLegacy(e); err != nil {
+			return err
+		}
+		if err := h.apply(ctx, false, log); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "mail for %s/%s: transport %s (named before issue #17) removed; it is %s now\n", req.App, req.Env, e.legacyName(), e.Name())
 	}
 	for k, v := range map[string]string{"SMTP_URL": "smtp://" + e.Listen(), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": fmt.Sprint(e.Port)} {
 		if err := svcfile.SetServiceVar(dir, k, v, gid); err != nil {
@@ -150,11 +199,20 @@ func (h *Hook) install(ctx context.Context, req hook.Request, log io.Writer) err
 // server's whole queue is `postqueue -p`).
 func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) error {
 	e := env{App: req.App, Env: req.Env, Dir: h.ConfDir}
-	if _, err := os.Stat(e.masterPath()); errors.Is(err, os.ErrNotExist) {
+	legacy, err := e.ownsLegacy()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(e.masterPath()); errors.Is(err, os.ErrNotExist) && !legacy {
 		return nil
 	}
 	for _, p := range []string{e.masterPath(), e.saslPath(), e.saslPath() + ".db", e.infoPath()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if legacy {
+		if err := h.dropLegacy(e); err != nil {
 			return err
 		}
 	}
@@ -165,6 +223,55 @@ func (h *Hook) remove(ctx context.Context, req hook.Request, log io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(log, "mail for %s/%s: no longer declared; its listener and transport are removed\n", req.App, req.Env)
+	return nil
+}
+
+// ownsLegacy reports whether the part of master.cf of e's legacy name
+// (versions before issue #17) is e's: its first line names e. Another app
+// environment of the same legacy name never takes it.
+func (e env) ownsLegacy() (bool, error) {
+	b, err := os.ReadFile(e.legacyPath(".master.cf"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.HasPrefix(string(b), e.legacyOwner()), nil
+}
+
+// takeLegacy, when e owns a part of its legacy name, makes that part its
+// smtp client only: the listener, on the same port, is the new
+// transport's now, and the old client stays for the mail queued for it
+// (which names it in its content_filter) until reroute has moved or
+// delivered it.
+func (h *Hook) takeLegacy(e env) (bool, error) {
+	owned, err := e.ownsLegacy()
+	if err != nil || !owned {
+		return false, err
+	}
+	p := e.legacyPath(".master.cf")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false, err
+	}
+	part, ok := transportOnly(string(b), e.legacyName())
+	if !ok {
+		return false, fmt.Errorf("%s: no service %s in it: remove the file (it was written by an older jeagent) and deploy again", p, e.legacyName())
+	}
+	if _, err := writeIfChanged(p, part, 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// dropLegacy removes the files of e's legacy transport.
+func (h *Hook) dropLegacy(e env) error {
+	for _, s := range []string{".master.cf", ".sasl", ".sasl.db", ".json"} {
+		if err := os.Remove(e.legacyPath(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -217,6 +324,12 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 	if err != nil {
 		return err
 	}
+	limitsChanged := false
+	if len(parts) > 0 {
+		if limitsChanged, err = h.writeLimits(); err != nil {
+			return err
+		}
+	}
 	if len(parts) == 0 && !masterChanged && !restart {
 		return nil
 	}
@@ -225,6 +338,13 @@ func (h *Hook) apply(ctx context.Context, mapChanged bool, log io.Writer) error 
 		return err
 	}
 	defer closeFn()
+	if limitsChanged {
+		if err := sd.Reload(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "mail: %s/postfix@.service.d/%s: Postfix's limits (TasksMax, MemoryMax, CPUWeight)\n", h.UnitDir, LimitsDropIn)
+		restart = true
+	}
 	if len(parts) > 0 {
 		if err := sd.Enable(ctx, []string{Unit}); err != nil {
 			return err

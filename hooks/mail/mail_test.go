@@ -122,13 +122,13 @@ func TestMasterAndMap(t *testing.T) {
 		{"sendgrid", Relay{Host: "smtp.sendgrid.net", Port: 587, User: "apikey", Password: "SG.k", TLS: TLSEncrypt, CAFile: ""},
 			[]string{
 				"127.0.0.1:2525 inet n - n - - smtpd\n",
-				"  -o content_filter=jecloud-shop-prod:[smtp.sendgrid.net]:587\n",
-				"  -o syslog_name=postfix/jecloud-shop-prod\n",
+				"  -o content_filter=jecloud-shop_prod:[smtp.sendgrid.net]:587\n",
+				"  -o syslog_name=postfix/jecloud-shop_prod\n",
 				"  -o smtpd_relay_restrictions=permit_mynetworks,reject\n",
 				"  -o receive_override_options=no_address_mappings\n",
 				"  -o smtpd_reject_unlisted_recipient=no\n",
-				"jecloud-shop-prod unix - - n - - smtp\n",
-				"  -o smtp_sasl_password_maps=hash:CONF/jecloud-shop-prod.sasl\n",
+				"jecloud-shop_prod unix - - n - - smtp\n",
+				"  -o smtp_sasl_password_maps=hash:CONF/jecloud-shop_prod.sasl\n",
 				"  -o smtp_tls_security_level=encrypt\n",
 				"  -o smtp_tls_wrappermode=no\n",
 			}, []string{"SG.k", "CAfile"}, "[smtp.sendgrid.net]:587 apikey:SG.k\n"},
@@ -217,7 +217,7 @@ func TestWriteIfChangedAndParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts, err := readParts(dir)
-	if err != nil || len(parts) != 1 || parts["jecloud-shop-prod"] != e.Master() {
+	if err != nil || len(parts) != 1 || parts["jecloud-shop_prod"] != e.Master() {
 		t.Errorf("parts %v, %v", parts, err)
 	}
 }
@@ -235,13 +235,13 @@ func TestStatus(t *testing.T) {
 {"queue_name": "deferred", "queue_id": "CCC3", "arrival_time": %d, "sender": "x@y", "recipients": [{"address": "c@d", "delay_reason": "other env"}]}
 `, arrival.Unix(), arrival.Add(time.Minute).Unix(), arrival.Unix())
 	postcat := `*** ENVELOPE RECORDS deferred/A/AAA1 ***
-content_filter: jecloud-shop-prod:[smtp.sendgrid.net]:587
+content_filter: jecloud-shop_prod:[smtp.sendgrid.net]:587
 sender: a@b
 *** MESSAGE CONTENTS deferred/A/AAA1 ***
 *** ENVELOPE RECORDS active/BBB2 ***
-content_filter: jecloud-shop-prod:[smtp.sendgrid.net]:587
+content_filter: jecloud-shop_prod:[smtp.sendgrid.net]:587
 *** ENVELOPE RECORDS deferred/C/CCC3 ***
-content_filter: jecloud-shop-staging:[smtp.sendgrid.net]:587
+content_filter: jecloud-shop_staging:[smtp.sendgrid.net]:587
 `
 	journal := fmt.Sprintf(`{"MESSAGE": "AAA0: to=<c@d>, relay=smtp.sendgrid.net[1.2.3.4]:587, delay=1, dsn=2.0.0, status=sent (250 Ok: queued as x)", "__REALTIME_TIMESTAMP": "%d"}
 {"MESSAGE": "warning: something else", "__REALTIME_TIMESTAMP": "%d"}
@@ -279,7 +279,7 @@ content_filter: jecloud-shop-staging:[smtp.sendgrid.net]:587
 	if n := strings.Count(strings.Join(calls, "\n"), "postqueue"); n != 1 {
 		t.Errorf("postqueue ran %d times: %v", n, calls)
 	}
-	if !strings.Contains(strings.Join(calls, "\n"), "journalctl --no-pager -o json -n 300 -t postfix/jecloud-shop-prod/smtp") {
+	if !strings.Contains(strings.Join(calls, "\n"), "journalctl --no-pager -o json -n 300 -t postfix/jecloud-shop_prod/smtp") {
 		t.Errorf("calls %v", calls)
 	}
 

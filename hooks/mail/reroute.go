@@ -16,19 +16,31 @@ import (
 // then deleted. A message that cannot be re-submitted is released and stays
 // where it was. Delivery is at least once: a crash between re-submission
 // and deletion leaves the old copy held, re-sent at the next deploy.
-func (h *Hook) reroute(ctx context.Context, r *StatusReader, e env, log io.Writer) error {
+//
+// With legacy (e owns a transport of its name before issue #17), the
+// messages queued for that transport are moved too; it returns how many
+// of them are left (being delivered, or not yet in the queue proper), so
+// that the old transport stays until none is.
+func (h *Hook) reroute(ctx context.Context, r *StatusReader, e env, legacy bool, log io.Writer) (int, error) {
 	q := r.readQueue(ctx)
 	if q.Err != nil {
-		return q.Err
+		return 0, q.Err
 	}
 	want := e.Name() + ":" + e.Relay.NextHop()
-	moved := 0
+	moved, left := 0, 0
 	for _, m := range q.Messages {
-		if m.Transport != e.Name() || m.Filter == want || (m.Queue != "deferred" && m.Queue != "hold") || len(m.Recipients) == 0 {
+		old := legacy && m.Transport == e.legacyName()
+		if !old && (m.Transport != e.Name() || m.Filter == want) {
+			continue
+		}
+		if (m.Queue != "deferred" && m.Queue != "hold") || len(m.Recipients) == 0 {
+			if old {
+				left++
+			}
 			continue
 		}
 		if _, err := r.Run(ctx, "postsuper", "-h", m.ID); err != nil {
-			return err
+			return 0, err
 		}
 		content, err := r.Run(ctx, "postcat", "-bh", "-q", m.ID)
 		if err == nil {
@@ -36,17 +48,17 @@ func (h *Hook) reroute(ctx context.Context, r *StatusReader, e env, log io.Write
 		}
 		if err != nil {
 			r.Run(ctx, "postsuper", "-H", m.ID)
-			return fmt.Errorf("re-send queued message %s of %s/%s through the new provider: %w (it stays queued for %s)", m.ID, e.App, e.Env, err, m.Filter)
+			return 0, fmt.Errorf("re-send queued message %s of %s/%s through the new provider: %w (it stays queued for %s)", m.ID, e.App, e.Env, err, m.Filter)
 		}
 		if _, err := r.Run(ctx, "postsuper", "-d", m.ID, "hold"); err != nil {
-			return fmt.Errorf("message %s was re-sent, but its old copy is still held: %w (delete it: postsuper -d %s hold)", m.ID, err, m.ID)
+			return 0, fmt.Errorf("message %s was re-sent, but its old copy is still held: %w (delete it: postsuper -d %s hold)", m.ID, err, m.ID)
 		}
 		moved++
 	}
 	if moved > 0 {
 		fmt.Fprintf(log, "mail for %s/%s: %d queued message(s) re-sent through the new provider %s\n", e.App, e.Env, moved, e.Relay)
 	}
-	return nil
+	return left, nil
 }
 
 // submit sends one message, as it is, to the SMTP server at addr.

@@ -63,13 +63,13 @@ func TestReroute(t *testing.T) {
 {"queue_name": "active", "queue_id": "ACT4", "arrival_time": 1, "sender": "shop@x.example", "recipients": [{"address": "e@y.example"}]}
 `
 	postcat := `*** ENVELOPE RECORDS deferred/OLD1 ***
-content_filter: jecloud-shop-prod:[old.example.com]:587
+content_filter: jecloud-shop_prod:[old.example.com]:587
 *** ENVELOPE RECORDS deferred/NEW2 ***
-content_filter: jecloud-shop-prod:[new.example.com]:587
+content_filter: jecloud-shop_prod:[new.example.com]:587
 *** ENVELOPE RECORDS deferred/OTH3 ***
-content_filter: jecloud-shop-staging:[old.example.com]:587
+content_filter: jecloud-shop_staging:[old.example.com]:587
 *** ENVELOPE RECORDS active/ACT4 ***
-content_filter: jecloud-shop-prod:[old.example.com]:587
+content_filter: jecloud-shop_prod:[old.example.com]:587
 `
 	message := "Received: from localhost\n\tby vm;\nFrom: shop@x.example\nSubject: hi\nMessage-ID: <1@x.example>\n\nline\n.dot line\n"
 	var calls []string
@@ -82,7 +82,7 @@ content_filter: jecloud-shop-prod:[old.example.com]:587
 			return nil, fmt.Errorf("%s failed", call)
 		case name == "postqueue":
 			return []byte(queue), nil
-		case call == "postcat -bh -q OLD1":
+		case call == "postcat -bh -q OLD1", call == "postcat -bh -q LEG5":
 			return []byte(message), nil
 		case name == "postcat":
 			return []byte(postcat), nil
@@ -92,8 +92,8 @@ content_filter: jecloud-shop-prod:[old.example.com]:587
 		return nil, fmt.Errorf("unexpected %s", call)
 	}}
 	var log strings.Builder
-	if err := (&Hook{}).reroute(context.Background(), r, e, &log); err != nil {
-		t.Fatal(err)
+	if left, err := (&Hook{}).reroute(context.Background(), r, e, false, &log); err != nil || left != 0 {
+		t.Fatal(left, err)
 	}
 	wantCalls := "postqueue -j\npostcat -e -q OLD1 NEW2 OTH3 ACT4\npostsuper -h OLD1\npostcat -bh -q OLD1\npostsuper -d OLD1 hold"
 	if strings.Join(calls, "\n") != wantCalls {
@@ -111,12 +111,33 @@ content_filter: jecloud-shop-prod:[old.example.com]:587
 		t.Errorf("log: %s", log.String())
 	}
 
+	// Mail queued for the transport of the name before issue #17, which
+	// shop/prod owns (legacy): the deferred message moves to the new
+	// transport even to the same provider; one being delivered (active) is
+	// left, and counted, so that the old transport stays for it.
+	queue += `{"queue_name": "deferred", "queue_id": "LEG5", "arrival_time": 1, "sender": "shop@x.example", "recipients": [{"address": "f@y.example"}]}
+{"queue_name": "active", "queue_id": "LEG6", "arrival_time": 1, "sender": "shop@x.example", "recipients": [{"address": "g@y.example"}]}
+`
+	postcat += `*** ENVELOPE RECORDS deferred/LEG5 ***
+content_filter: jecloud-shop-prod:[new.example.com]:587
+*** ENVELOPE RECORDS active/LEG6 ***
+content_filter: jecloud-shop-prod:[new.example.com]:587
+`
+	calls = nil
+	if left, err := (&Hook{}).reroute(context.Background(), r, e, false, io.Discard); err != nil || left != 0 || strings.Contains(strings.Join(calls, "\n"), "LEG5 hold") {
+		t.Errorf("not owning the old transport: %d left, %v, calls %q", left, err, calls)
+	}
+	calls = nil
+	if left, err := (&Hook{}).reroute(context.Background(), r, e, true, io.Discard); err != nil || left != 1 || !strings.Contains(strings.Join(calls, "\n"), "postsuper -d LEG5 hold") {
+		t.Errorf("owning the old transport: %d left, %v, calls %q", left, err, calls)
+	}
+
 	// The listener is down: the message is released, and the deploy fails
 	// saying it stays queued.
 	srv.Close()
 	calls = nil
-	err = (&Hook{}).reroute(context.Background(), r, e, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "it stays queued for jecloud-shop-prod:[old.example.com]:587") {
+	_, err = (&Hook{}).reroute(context.Background(), r, e, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "it stays queued for jecloud-shop_prod:[old.example.com]:587") {
 		t.Errorf("error %v", err)
 	}
 	if !strings.Contains(strings.Join(calls, "\n"), "postsuper -H OLD1") || strings.Contains(strings.Join(calls, "\n"), "postsuper -d") {

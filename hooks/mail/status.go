@@ -112,8 +112,9 @@ func (r *StatusReader) Status(ctx context.Context, app, env string) *Status {
 		errs = append(errs, r.queue.Err.Error())
 	}
 	var queuedReason *Failure
+	legacy, _ := e.ownsLegacy() // mail still queued for its transport of before issue #17
 	for _, m := range r.queue.Messages {
-		if m.Transport != e.Name() {
+		if m.Transport != e.Name() && (!legacy || m.Transport != e.legacyName()) {
 			continue
 		}
 		s.Queued++

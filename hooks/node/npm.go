@@ -10,6 +10,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/lines"
+	"github.com/jecloud/jecloud/internal/oom"
 )
 
 // npmInstall installs the release's production dependencies as the app's
@@ -42,7 +43,7 @@ func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.W
 	cmd.Stdout, cmd.Stderr = out, out
 	asUser(cmd, uid, gid)
 	fmt.Fprintf(log, "npm %v (as %s)\n", args, a.user)
-	err = cmd.Run()
+	err = oom.Run(cmd) // npm is not protected from the OOM killer with the agent
 	out.Flush()
 	if err != nil {
 		return fmt.Errorf("npm %s failed (%v): %s", args[0], err, strings.TrimSpace(out.Last()))

@@ -21,7 +21,8 @@ var (
 	TopKeys = []string{"app", "env", "grace", "limits", "packages", "roles", "scale", "services", "web"}
 	// EnvKeys are the keys of an [env.NAME] table (internal/config).
 	EnvKeys = []string{"agent", "hosts", "root", "target",
-		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key"}
+		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key",
+		"backup_bucket", "backup_prefix"}
 	webKeys   = []string{"health", "socket"}
 	limitKeys = []string{"cpu_weight", "memory", "tasks"}
 )

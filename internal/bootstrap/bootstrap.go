@@ -68,6 +68,9 @@ type Options struct {
 	// deploys through S3 use. Nil: no role.
 	IAM         IAM
 	StateBucket string
+	// Backups, if set, adds to that role the rights to this environment's
+	// backups in their bucket, and no others (RolePolicy).
+	Backups *Backups
 	// Poll is how often the instance's state and console are read
 	// (default 3 s); Timeout bounds the making of one server (15 min).
 	Poll, Timeout time.Duration
@@ -390,14 +393,56 @@ func (b *booter) launch(ctx context.Context, s globalstate.Server, agent, tick [
 }
 
 // GroupName is the security group of an environment's servers of role:
-// jecloud-APP-ENV for web servers, jecloud-APP-ENV.ROLE for the others
-// (a dot, which no APP or ENV has, so that no environment's name is
-// another's role group).
+// jecloud-APP_ENV for web servers, jecloud-APP_ENV.ROLE for the others.
+// No APP or ENV has a '_' or a dot (security group names may), so no two
+// environments' (or roles') groups share a name (issue #17).
 func GroupName(app, env, role string) string {
 	if role == "" || role == placement.Web {
-		return "jecloud-" + app + "-" + env
+		return "jecloud-" + app + "_" + env
 	}
-	return "jecloud-" + app + "-" + env + "." + role
+	return "jecloud-" + app + "_" + env + "." + role
+}
+
+// legacyGroupName is the name versions before issue #17 gave the group:
+// jecloud-APP-ENV (.ROLE), which (a, b-c) and (a-b, c) shared.
+func legacyGroupName(app, env, role string) string {
+	if role == "" || role == placement.Web {
+		return LegacyName(app, env)
+	}
+	return LegacyName(app, env) + "." + role
+}
+
+// findGroup returns the environment's security group of role and its
+// name: GroupName's (refused if tagged for another environment: someone
+// else's), else legacyGroupName's if tagged for this environment (made
+// before issue #17: it is found and managed still), else nil and
+// GroupName, to be made.
+func (b *booter) findGroup(ctx context.Context, role string) (string, *types.SecurityGroup, error) {
+	name, old := GroupName(b.o.App, b.o.Env, role), legacyGroupName(b.o.App, b.o.Env, role)
+	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name, old}}}})
+	if err != nil {
+		return "", nil, fmt.Errorf("security group %s: %w", name, err)
+	}
+	var legacy *types.SecurityGroup
+	for i, g := range out.SecurityGroups {
+		mine := tag(g.Tags, TagApp) == b.o.App && tag(g.Tags, TagEnv) == b.o.Env
+		switch aws.ToString(g.GroupName) {
+		case name:
+			if !mine {
+				return "", nil, fmt.Errorf("security group %s (%s), which the %s servers of %s/%s should have, already exists and is not tagged %s=%s, %s=%s: it is someone else's (rename or delete it)",
+					name, aws.ToString(g.GroupId), role, b.o.App, b.o.Env, TagApp, b.o.App, TagEnv, b.o.Env)
+			}
+			return name, &out.SecurityGroups[i], nil
+		case old:
+			if mine {
+				legacy = &out.SecurityGroups[i]
+			}
+		}
+	}
+	if legacy != nil {
+		return old, legacy, nil
+	}
+	return name, nil, nil
 }
 
 // group returns the security group of the environment's servers of role,
@@ -407,16 +452,15 @@ func (b *booter) group(ctx context.Context, role string) (string, error) {
 	if id := b.groupIDs[role]; id != "" {
 		return id, nil
 	}
-	name := GroupName(b.o.App, b.o.Env, role)
-	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	name, g, err := b.findGroup(ctx, role)
 	if err != nil {
-		return "", fmt.Errorf("security group %s: %w", name, err)
+		return "", err
 	}
 	var id string
 	var have []types.IpPermission
-	if len(out.SecurityGroups) > 0 {
-		id = aws.ToString(out.SecurityGroups[0].GroupId)
-		have = out.SecurityGroups[0].IpPermissions
+	if g != nil {
+		id = aws.ToString(g.GroupId)
+		have = g.IpPermissions
 	} else {
 		cr, err := b.api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName: aws.String(name), Description: aws.String("JeCloud " + b.o.App + "/" + b.o.Env + " " + role + " servers"),
@@ -446,15 +490,10 @@ func (b *booter) group(ctx context.Context, role string) (string, error) {
 // firewall reconciles the rules of the role's security group, if there
 // is one (group makes it when a server is launched).
 func (b *booter) firewall(ctx context.Context, role string) error {
-	name := GroupName(b.o.App, b.o.Env, role)
-	out, err := b.api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
-	if err != nil {
-		return fmt.Errorf("security group %s: %w", name, err)
+	name, g, err := b.findGroup(ctx, role)
+	if err != nil || g == nil {
+		return err
 	}
-	if len(out.SecurityGroups) == 0 {
-		return nil
-	}
-	g := out.SecurityGroups[0]
 	if err := b.reconcile(ctx, name, aws.ToString(g.GroupId), role, g.IpPermissions); err != nil {
 		return err
 	}

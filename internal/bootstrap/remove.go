@@ -214,11 +214,13 @@ func waitTerminated(ctx context.Context, api EC2, o Options) error {
 }
 
 // deleteGroups deletes the web servers' security group and those of other
-// roles (jecloud-APP-ENV.ROLE), if tagged for the environment; a group of
-// that name without the tags is left alone, and said so.
+// roles (jecloud-APP_ENV.ROLE, and the names before issue #17,
+// jecloud-APP-ENV.ROLE), if tagged for the environment; a group of those
+// names without the tags is left alone, and said so.
 func deleteGroups(ctx context.Context, api EC2, o Options) error {
+	web, old := GroupName(o.App, o.Env, placement.Web), legacyGroupName(o.App, o.Env, placement.Web)
 	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"),
-		Values: []string{GroupName(o.App, o.Env, placement.Web), GroupName(o.App, o.Env, placement.Web) + ".*"}}}})
+		Values: []string{web, web + ".*", old, old + ".*"}}}})
 	if err != nil {
 		return fmt.Errorf("security groups of %s/%s: %w", o.App, o.Env, err)
 	}

@@ -88,7 +88,7 @@ func TestScaleRole(t *testing.T) {
 		t.Fatalf("worker group: %v %v", groups, err)
 	}
 	g := groups.SecurityGroups[0]
-	if aws.ToString(g.GroupName) != bootstrap.GroupName("shop", "prod", "worker") || aws.ToString(g.GroupName) != "jecloud-shop-prod.worker" {
+	if aws.ToString(g.GroupName) != bootstrap.GroupName("shop", "prod", "worker") || aws.ToString(g.GroupName) != "jecloud-shop_prod.worker" {
 		t.Errorf("worker group name %q", aws.ToString(g.GroupName))
 	}
 	for _, p := range g.IpPermissions {
@@ -145,7 +145,7 @@ func TestScaleRole(t *testing.T) {
 	os.MkdirAll(filepath.Dir(kh), 0o700)
 	os.WriteFile(kh, []byte("198.51.100.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQv\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQv\n"), 0o600)
 	// A group of the web servers' name, not made by JeCloud (no tags): left alone.
-	untagged, err := api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("jecloud-shop-prod"), Description: aws.String("by hand")})
+	untagged, err := api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("jecloud-shop_prod"), Description: aws.String("by hand")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +167,11 @@ func TestScaleRole(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 	slices.Sort(lines)
-	if want := []string{"deleted security group jecloud-shop-prod.worker (sg-", "security group jecloud-shop-prod (" + aws.ToString(untagged.GroupId) + ") is not tagged for shop/prod: left alone", "terminating " + webID}; len(lines) != len(want) ||
+	if want := []string{"deleted security group jecloud-shop_prod.worker (sg-", "security group jecloud-shop_prod (" + aws.ToString(untagged.GroupId) + ") is not tagged for shop/prod: left alone", "terminating " + webID}; len(lines) != len(want) ||
 		!strings.HasPrefix(lines[0], want[0]) || lines[1] != want[1] || lines[2] != want[2] {
 		t.Errorf("destroy's log:\n%s", log.String())
 	}
-	left, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"jecloud-shop-prod*"}}}})
+	left, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"jecloud-shop_prod*"}}}})
 	if err != nil || len(left.SecurityGroups) != 1 || aws.ToString(left.SecurityGroups[0].GroupId) != aws.ToString(untagged.GroupId) {
 		t.Errorf("groups left after destroy (only the untagged one should be): %+v %v\n%s", left, err, log.String())
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
@@ -87,6 +88,12 @@ type EC2 struct {
 	Deploy string `toml:"deploy"`
 	// MaxParallel: with deploy = "s3", how many servers switch at a time.
 	MaxParallel int `toml:"max_parallel"`
+	// BackupBucket and BackupPrefix: the bucket (and prefix, default
+	// "jecloud") the servers' backups go to (server.json's backups); the
+	// servers' IAM role then gets the rights to this environment's
+	// backups there, PREFIX/APP/ENV/..., and no others.
+	BackupBucket string `toml:"backup_bucket"`
+	BackupPrefix string `toml:"backup_prefix"`
 	// ServerS3Endpoint: with deploy = "s3", the S3 endpoint as the servers
 	// reach it, when it is not AWS's (an S3-compatible server).
 	ServerS3Endpoint string `toml:"server_s3_endpoint"`
@@ -366,15 +373,22 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 				}
 			}
 		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
-			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint)",
+			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint, backup_bucket, backup_prefix)",
 				c.File, tomlpos.KeyLine(data, "env."+k[1], k[2]), k[2], k[1])
 		}
 	}
 	return nil
 }
 
-var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true,
-	"region": true, "servers": true, "instance_type": true, "image": true, "arch": true, "ssh_from": true, "ports": true, "ssh_key": true, "agent_binary": true, "deploy": true, "max_parallel": true, "server_s3_endpoint": true}
+// envKeys are the keys of an [env.NAME] table: the one list of
+// jecloud.toml's keys is appspec's, which the agent checks too.
+var envKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range appspec.EnvKeys {
+		m[k] = true
+	}
+	return m
+}()
 
 // typeErrorRE matches the library's errors for a value of the wrong type.
 var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)

@@ -1040,3 +1040,47 @@ func TestRevokeSecurityGroupIngress(t *testing.T) {
 		t.Errorf("missing group: %v", err)
 	}
 }
+
+// TestIAMAndGroupNames: the fake refuses the names AWS refuses (IAM:
+// [\w+=,.@-], 64 characters for a role, 128 for a profile; a VPC security
+// group: letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*), so that a
+// name JeCloud makes is known to be one AWS takes.
+func TestIAMAndGroupNames(t *testing.T) {
+	srv := ec2test.New(t, nil)
+	ctx := t.Context()
+	c := iam.NewFromConfig(awsConfig(t), func(o *iam.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	ec := ec2.NewFromConfig(awsConfig(t), func(o *ec2.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	trust := aws.String(`{"Version":"2012-10-17"}`)
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"jecloud-shop_prod", true},
+		{"jecloud-" + strings.Repeat("a", 56), true},
+		{"jecloud-" + strings.Repeat("a", 57), false},
+		{"jecloud-shop/prod", false},
+		{"jecloud-shop prod", false},
+	} {
+		_, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(tc.name), AssumeRolePolicyDocument: trust})
+		if (err == nil) != tc.ok {
+			t.Errorf("CreateRole %q: %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	if _, err := c.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("jecloud-a_b\n")}); err == nil {
+		t.Error("a profile name with a newline was taken")
+	}
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"jecloud-shop_prod", true},
+		{"jecloud-shop_prod.worker", true},
+		{"jecloud-shöp", false},
+		{"jecloud-shop\tprod", false},
+	} {
+		_, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(tc.name), Description: aws.String("d")})
+		if (err == nil) != tc.ok {
+			t.Errorf("CreateSecurityGroup %q: %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}

@@ -84,10 +84,27 @@ func (s *Server) roleXML(r *role) xmlRole {
 	return x
 }
 
+// iamName checks a role's (max 64) or instance profile's (max 128) name
+// as IAM does: 1 to max of the characters [\w+=,.@-].
+func iamName(param, name string, max int) error {
+	if name == "" {
+		return apiErr("ValidationError", "The request must contain the parameter %s", param)
+	}
+	if len(name) > max {
+		return apiErr("ValidationError", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", name, param, max)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+=,.@-", c)) {
+			return apiErr("ValidationError", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name, param)
+		}
+	}
+	return nil
+}
+
 func (s *Server) createRole(r *request) (any, error) {
 	name := r.form.Get("RoleName")
-	if name == "" {
-		return nil, apiErr("ValidationError", "The request must contain the parameter RoleName")
+	if err := iamName("roleName", name, 64); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,6 +228,9 @@ func (s *Server) profileXML(p *profile) xmlProfile {
 
 func (s *Server) createInstanceProfile(r *request) (any, error) {
 	name := r.form.Get("InstanceProfileName")
+	if err := iamName("instanceProfileName", name, 128); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.profiles[name] != nil {

@@ -9,9 +9,11 @@ import (
 // PolicyAllows evaluates an IAM policy document the way IAM does for the
 // parts JeCloud's policies use: Allow and Deny statements, Action and
 // Resource as a string or a list, * and ? wildcards, and policy variables
-// (${aws:userid}) taken from vars. No condition keys: a statement with a
-// Condition never matches. A request is allowed when an Allow matches and
-// no Deny does.
+// (${aws:userid}) taken from vars, and conditions with the StringEquals
+// and StringLike operators on keys taken from vars too (s3:prefix for a
+// ListBucket: absent, the condition fails, as in IAM); a statement with
+// another operator never matches. A request is allowed when an Allow
+// matches and no Deny does.
 func PolicyAllows(policy string, vars map[string]string, action, resource string) bool {
 	var doc struct {
 		Statement []struct {
@@ -26,7 +28,7 @@ func PolicyAllows(policy string, vars map[string]string, action, resource string
 	}
 	allowed := false
 	for _, st := range doc.Statement {
-		if st.Condition != nil || !anyMatch(st.Action, action, nil, true) || !anyMatch(st.Resource, resource, vars, false) {
+		if !conditionsHold(st.Condition, vars) || !anyMatch(st.Action, action, nil, true) || !anyMatch(st.Resource, resource, vars, false) {
 			continue
 		}
 		switch st.Effect {
@@ -37,6 +39,51 @@ func PolicyAllows(policy string, vars map[string]string, action, resource string
 		}
 	}
 	return allowed
+}
+
+// conditionsHold evaluates a statement's Condition block (nil: none).
+func conditionsHold(c any, vars map[string]string) bool {
+	if c == nil {
+		return true
+	}
+	ops, ok := c.(map[string]any)
+	if !ok {
+		return false
+	}
+	for op, keys := range ops {
+		km, ok := keys.(map[string]any)
+		if !ok || (op != "StringLike" && op != "StringEquals") {
+			return false
+		}
+		for k, pats := range km {
+			v, ok := vars[k]
+			if !ok {
+				return false
+			}
+			if op == "StringEquals" {
+				if !anyEqual(pats, v) {
+					return false
+				}
+			} else if !anyMatch(pats, v, nil, false) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func anyEqual(v any, s string) bool {
+	switch x := v.(type) {
+	case string:
+		return x == s
+	case []any:
+		for _, p := range x {
+			if p == s {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func anyMatch(v any, s string, vars map[string]string, fold bool) bool {

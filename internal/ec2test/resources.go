@@ -368,6 +368,12 @@ func (s *Server) groupARN(g *securityGroup) string {
 	return "arn:aws:ec2:" + region + ":" + s.Account + ":security-group/" + g.id
 }
 
+// notGroupNameChar reports a character a VPC security group's name may not
+// have (allowed: a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*).
+func notGroupNameChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(" ._-:/()#,@[]+=&;{}!$*", c))
+}
+
 // createSecurityGroup is CreateSecurityGroup in the default VPC.
 func (s *Server) createSecurityGroup(r *request) (any, error) {
 	s.mu.Lock()
@@ -383,6 +389,8 @@ func (s *Server) createSecurityGroup(r *request) (any, error) {
 		return nil, apiErr("InvalidParameterValue", "Value (%s) for parameter GroupName is invalid. Length exceeds maximum of 255.", name)
 	case strings.HasPrefix(name, "sg-"):
 		return nil, apiErr("InvalidParameterValue", "Group names may not be in the format sg-*.")
+	case strings.IndexFunc(name, notGroupNameChar) >= 0:
+		return nil, apiErr("InvalidParameterValue", "Value (%s) for parameter GroupName is invalid. Character sets beyond ASCII are not supported.", name)
 	case strings.EqualFold(name, "default"):
 		return nil, apiErr("InvalidParameterValue", "Cannot use reserved security group name: %s", name)
 	case f.Get("VpcId") != "" && f.Get("VpcId") != defaultVPC:

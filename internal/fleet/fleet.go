@@ -27,7 +27,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jecloud/jecloud/internal/domains"
 	"github.com/jecloud/jecloud/internal/globalstate"
+	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/s3conf"
 	"github.com/jecloud/jecloud/internal/state"
@@ -180,6 +182,7 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions)
 	if err := f.place(ae, appJSON, doc, &a); err != nil {
 		return err
 	}
+	f.route(ae, doc)
 	switch {
 	case a.Deployment != nil && a.Deployment.Version == want:
 		return nil // on its way
@@ -209,7 +212,11 @@ func (f *follower) sync(ctx context.Context, ae state.AppEnv, versions Versions)
 		}
 		fmt.Fprintf(f.log, "%s: downloaded and verified %s from s3://%s/%s\n", ae, want, f.s.Bucket, BundleKey(ae.App, want))
 	}
-	if _, err := state.UpdateApp(appJSON, func(a *state.App) error { a.Request(want, now, false); return nil }); err != nil {
+	if _, err := state.UpdateApp(appJSON, func(a *state.App) error {
+		a.Request(want, now, false)
+		a.Deployment.By = strings.TrimSpace(doc.Requested.By + " (global state)")
+		return nil
+	}); err != nil {
 		return f.release(ctx, doc, &a, err)
 	}
 	fmt.Fprintf(f.log, "%s: deploying %s, as the global state requests\n", ae, want)
@@ -245,6 +252,44 @@ func (f *follower) place(ae state.AppEnv, appJSON string, doc *globalstate.Env, 
 		fmt.Fprintf(f.log, "%s: restarting %s with the process types placed here\n", ae, a.CurrentVersion)
 	}
 	return nil
+}
+
+// route brings the document's front-door settings to app.json: each of
+// its domains that app.json lacks is added (a server that was down when
+// jepush added it, or a new one), and maintenance is set when the document
+// sets it; the roll-forward then loads them into the front door. A host
+// this server cannot take (invalid, or held by another app environment
+// here) is left out and logged: nothing else waits on it.
+func (f *follower) route(ae state.AppEnv, doc *globalstate.Env) {
+	r := doc.Routing
+	if r == nil {
+		return
+	}
+	l := state.Layout{Root: f.root}
+	var a state.App
+	if err := state.Read(l.AppJSON(ae), &a); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(f.log, "%s: global state routing: %v\n", ae, err)
+		return
+	}
+	for _, h := range r.Domains {
+		if slices.Contains(a.Domains, h) {
+			continue
+		}
+		if _, err := domains.Add(l, ae, []string{h}); err != nil {
+			fmt.Fprintf(f.log, "%s: the global state routes %s here, but: %v\n", ae, lines.Printable(h), err)
+			continue
+		}
+		fmt.Fprintf(f.log, "%s: domain %s added, as the global state says\n", ae, h)
+	}
+	if m := r.Maintenance; m != nil {
+		changed, err := domains.SetMaintenance(l, ae, *m)
+		switch {
+		case err != nil:
+			fmt.Fprintf(f.log, "%s: global state routing: %v\n", ae, err)
+		case changed:
+			fmt.Fprintf(f.log, "%s: maintenance %v, as the global state says\n", ae, *m)
+		}
+	}
 }
 
 // claim takes a rollout slot for version want. A server writes only its

@@ -89,7 +89,7 @@ func TestServerWritesOnlyItsObservation(t *testing.T) {
 		return b
 	}
 	before := docBytes()
-	policy := bootstrap.RolePolicy(s3s.Bucket, "shop", "prod")
+	policy := bootstrap.RolePolicy(s3s.Bucket, "shop", "prod", nil)
 	var denied []string
 	server := func(i string) (*follower, string) {
 		opts := s3s.Client(t).Options()

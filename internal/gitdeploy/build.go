@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jecloud/jecloud/internal/oom"
 	"github.com/jecloud/jecloud/internal/shellquote"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/versions"
@@ -155,7 +156,7 @@ func (b *Builder) gitOut(ctx context.Context, f Files, dir string, stdout io.Wri
 	if b.Log != nil {
 		cmd.Stderr = io.MultiWriter(&stderr, b.Log)
 	}
-	if err := cmd.Run(); err != nil {
+	if err := oom.Run(cmd); err != nil { // a build is not protected from the OOM killer with the agent
 		msg := strings.TrimSpace(stderr.String())
 		if i := strings.LastIndex(msg, "\n"); i >= 0 {
 			msg = msg[i+1:]

@@ -36,7 +36,21 @@ type Env struct {
 	DesiredRoles map[string]int `json:"desired_roles,omitempty"`
 	// MaxParallel is how many servers may switch to a new version at the
 	// same time (default 1), when the servers follow the global state.
-	MaxParallel int         `json:"max_parallel,omitempty"`
+	MaxParallel int `json:"max_parallel,omitempty"`
+	// Routing is the front door's settings for every server of the
+	// environment (`jepush domains:add`, `jepush maintenance:on`); nil:
+	// each server's app.json keeps its own.
+	Routing *Routing    `json:"routing,omitempty"`
+	Extra   state.Extra `json:"-"`
+}
+
+// Routing is what the front door of each server of the environment is to
+// do for it (docs/routing.md): the servers that follow the document add
+// these domains to their app.json, and set its maintenance flag when the
+// document sets one.
+type Routing struct {
+	Domains     []string    `json:"domains,omitempty"`
+	Maintenance *bool       `json:"maintenance,omitempty"`
 	Extra       state.Extra `json:"-"`
 }
 
@@ -217,6 +231,17 @@ func (e *Env) UnmarshalJSON(b []byte) error {
 func (e Env) MarshalJSON() ([]byte, error) {
 	type plain Env
 	return state.EncodeKeep(plain(e), e.Extra)
+}
+
+func (r *Routing) UnmarshalJSON(b []byte) error {
+	type plain Routing
+	x, err := state.DecodeKeep(b, (*plain)(r))
+	r.Extra = x
+	return err
+}
+func (r Routing) MarshalJSON() ([]byte, error) {
+	type plain Routing
+	return state.EncodeKeep(plain(r), r.Extra)
 }
 
 func (r *Request) UnmarshalJSON(b []byte) error {

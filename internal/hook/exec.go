@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/lines"
+	"github.com/jecloud/jecloud/internal/oom"
 )
 
 // maxStdout caps what is read of a hook's stdout.
@@ -55,7 +56,7 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 	cmd.Stderr = lastLine
 	setProcAttr(cmd)
 	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
+	runErr := oom.Run(cmd) // a hook is not protected from the OOM killer with the agent
 	lastLine.Flush()
 
 	var resp Response

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/placement"
@@ -80,21 +82,26 @@ func (req *Request) ReadServer() {
 
 // Settings decodes the value of server.json's key into v. It leaves v as
 // it is when server.json or the key is missing. A key matches whatever its
-// case, as encoding/json matches a struct field, the exact one first.
+// case, as encoding/json matches a struct field; server.json with the key
+// in two cases ("node" and "Node") is refused, naming them: which one a
+// hook got would otherwise depend on the order of a Go map.
 func (req Request) Settings(key string, v any) error {
 	if req.ServerError != "" {
 		return errors.New(req.ServerError)
 	}
-	raw, ok := req.Server[key]
-	if !ok {
-		for k, r := range req.Server {
-			if strings.EqualFold(k, key) {
-				raw, ok = r, true
-				break
-			}
+	var raw json.RawMessage
+	var found []string
+	for k, r := range req.Server {
+		if strings.EqualFold(k, key) {
+			raw = r
+			found = append(found, strconv.Quote(k))
 		}
 	}
-	if !ok {
+	if len(found) > 1 {
+		sort.Strings(found)
+		return fmt.Errorf("%s: keys %s are one key (keys match whatever their case): keep one of them", req.ServerJSON(), strings.Join(found, " and "))
+	}
+	if len(found) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {

@@ -90,3 +90,39 @@ func (r recorder) Run(ctx context.Context, req Request, log io.Writer) (Response
 	*r.req = req
 	return Response{}, nil
 }
+
+// TestSettingsKeysThatDifferInCase: server.json with "Node" and "NODE"
+// (or "node" and "Node") names one hook's settings twice. The old code
+// took the exact key, else whichever Go's map order gave first, so a hook
+// could get either value from one run to the next. It is refused, naming
+// the file and the keys.
+func TestSettingsKeysThatDifferInCase(t *testing.T) {
+	for _, file := range []string{
+		`{"Node": {"mirror": "/a"}, "NODE": {"mirror": "/b"}}`,
+		`{"node": {"mirror": "/a"}, "Node": {"mirror": "/b"}, "nOde": {"mirror": "/c"}}`,
+	} {
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, "sys"), 0o755)
+		os.WriteFile(filepath.Join(root, "sys", "server.json"), []byte(file), 0o640)
+		seen := map[string]bool{}
+		for i := 0; i < 50; i++ {
+			req := Request{Root: root}
+			req.ReadServer()
+			var got struct{ Mirror string }
+			err := req.Settings("node", &got)
+			if err == nil {
+				seen[got.Mirror] = true
+				continue
+			}
+			if !strings.Contains(err.Error(), "server.json") || !strings.Contains(err.Error(), `"Node"`) || !strings.Contains(err.Error(), "keep one") {
+				t.Errorf("%s: error %q does not name the file, the keys and the fix", file, err)
+			}
+		}
+		if len(seen) > 0 {
+			t.Errorf("%s: no error; values taken over 50 reads: %v", file, seen)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("summary: 2 server.json files with one key in several cases: refused, 50 of 50 reads each (the old code gave /a or /b by map order)")
+	}
+}

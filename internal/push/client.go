@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jecloud/jecloud/internal/globalstate"
 	"github.com/jecloud/jecloud/internal/lines"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
@@ -36,6 +37,9 @@ type Client struct {
 	Interactive bool
 	// Color allows colour in messages.
 	Color bool
+	// By is who pushes (USER@HOST of the laptop or CI job), recorded by
+	// the agent with each deployment (`jepush releases`).
+	By string
 	// StatusCmd is the command that shows this environment's status, for
 	// hints ("jepush status prod --dir ./shop").
 	StatusCmd string
@@ -45,6 +49,11 @@ type Client struct {
 	// Global, if set, sends pushes through the global state on S3 (the
 	// servers fetch the version themselves) instead of to each target.
 	Global *Global
+	// State is the environment's global state on S3, for an EC2
+	// environment (either way of deploying): its routing (domains,
+	// maintenance) is kept there for every server, and a push ends by
+	// printing where the environment is served.
+	State *globalstate.Store
 	// Roles places process types on server roles (jecloud.toml's [roles]);
 	// each target's Role says which servers run which types.
 	Roles placement.Map

@@ -100,7 +100,11 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 		return err
 	}
 	c.say("requested %s in %s", id, g.Store.URL(c.App, c.Env))
-	return c.follow(ctx, id, o)
+	if err := c.follow(ctx, id, o); err != nil {
+		return err
+	}
+	c.sayServed(ctx)
+	return nil
 }
 
 // follow pokes the servers that have not taken the version yet and waits

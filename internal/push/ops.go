@@ -23,6 +23,13 @@ func (c *Client) Rollback(ctx context.Context, id string) error {
 	return c.eachWatched(ctx, argv, nil, "rollback")
 }
 
+// Restart asks each target, one after another, to restart the live
+// version's processes (a deployment of it) and waits until it is live
+// again there.
+func (c *Client) Restart(ctx context.Context) error {
+	return c.eachWatched(ctx, []string{"restart", c.App, c.Env, "--wait"}, nil, "restart")
+}
+
 // Follow streams the pending deployment's progress on each target until
 // it ends; it fails if a deployment fails.
 func (c *Client) Follow(ctx context.Context) error {
@@ -72,9 +79,9 @@ func (c *Client) watchOne(ctx context.Context, t remote.Target, argv []string, s
 
 // Logs shows the app's journal from each target: one after another, or,
 // with follow, all at once. With several targets each line is prefixed
-// with its host.
-func (c *Client) Logs(ctx context.Context, follow bool, lines int) error {
-	argv := []string{"logs", c.App, c.Env}
+// with its host. flags are more of the agent's logs flags (--proxy, --json).
+func (c *Client) Logs(ctx context.Context, follow bool, lines int, flags ...string) error {
+	argv := append([]string{"logs", c.App, c.Env}, flags...)
 	if follow {
 		argv = append(argv, "-f")
 	}

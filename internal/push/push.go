@@ -65,6 +65,8 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 		return &pushError{msg: b.String(), err: err}
 	}
 	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
+	c.carryRouting(ctx)
+	c.sayServed(ctx)
 	return nil
 }
 
@@ -223,6 +225,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	if o.Force {
 		argv = append(argv, "--force")
 	}
+	argv = c.withBy(ctx, r, argv)
 	if o.Timeout > 0 {
 		argv = append(argv, "--timeout", o.Timeout.String())
 	}
@@ -298,4 +301,20 @@ func (c *Client) send(ctx context.Context, r remote.Runner, f *os.File, size int
 	}
 	bar.Done(done)
 	return nil
+}
+
+// withBy adds --by (who pushes, for `releases`) to an agent command when
+// the client knows who pushes and the agent takes the flag: an agent
+// older than this jepush would refuse the command, so its help is asked
+// first (one more command on the same connection).
+func (c *Client) withBy(ctx context.Context, r remote.Runner, argv []string) []string {
+	if c.By == "" {
+		return argv
+	}
+	var help bytes.Buffer
+	if err := r.Run(ctx, []string{argv[0], "--help"}, nil, &help, io.Discard); err != nil || !strings.Contains(help.String(), "--by ") {
+		c.say("%s: its jeagent is older than this jepush: it does not record who deploys (upgrade it)", r.Name())
+		return argv
+	}
+	return append(argv, "--by", c.By)
 }

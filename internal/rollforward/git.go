@@ -37,6 +37,10 @@ func (e *Engine) buildGit(o *plan.Env, commit state.GitCommit) func(context.Cont
 			}
 			e.logf(o.AppEnv, "commit %s is version %s: deployment requested", plan.Short(built), id)
 			a.Request(id, now, false)
+			a.Deployment.By = "git " + plan.Short(built)
+			if d := a.Git.Requested.Delivery; d != "" {
+				a.Deployment.By += " (delivery " + d + ")"
+			}
 			return nil
 		})
 		return err

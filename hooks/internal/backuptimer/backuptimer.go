@@ -69,6 +69,20 @@ func Units(exe string, req hook.Request, service string, s backup.Settings) (svc
 		o("Service", "ProtectControlGroups", "yes"),
 		o("Service", "RestrictSUIDSGID", "yes"),
 		o("Service", "LockPersonality", "yes"),
+		// jeagent (Go) and redis-cli talk TCP to the instance on loopback
+		// and HTTPS to S3, as root over root's files (file capabilities
+		// kept in case an instance's file is its user's): nothing else.
+		o("Service", "CapabilityBoundingSet", "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_CHOWN CAP_FOWNER"),
+		o("Service", "ProtectKernelLogs", "yes"),
+		o("Service", "ProtectClock", "yes"),
+		o("Service", "ProtectHostname", "yes"),
+		o("Service", "RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
+		o("Service", "RestrictNamespaces", "yes"),
+		o("Service", "RestrictRealtime", "yes"),
+		o("Service", "MemoryDenyWriteExecute", "yes"),
+		o("Service", "SystemCallArchitectures", "native"),
+		o("Service", "SystemCallFilter", "@system-service"),
+		o("Service", "SystemCallErrorNumber", "EPERM"),
 	}
 	topts := []*unit.UnitOption{
 		o("Unit", "Description", fmt.Sprintf("JeCloud backups of %s/%s %s (%s)", app, env, service, s.Schedule)),

@@ -1,6 +1,7 @@
 package backuptimer
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/backup"
 	"github.com/jecloud/jecloud/internal/hook"
+	"github.com/jecloud/jecloud/internal/unitscore"
 )
 
 func TestUnits(t *testing.T) {
@@ -35,6 +37,29 @@ func TestUnits(t *testing.T) {
 	}
 	if s, tm := Names("shop", "prod", "mongodb"); s != "jecloud-shop_prod_mongodb-backup.service" || tm != "jecloud-shop_prod_mongodb-backup.timer" {
 		t.Errorf("names %s %s", s, tm)
+	}
+}
+
+// TestBackupUnitExposure: the backup runs as root with the S3 credentials
+// and reads the instance's data; before issue #17's last round its unit
+// scored 7.4 MEDIUM (systemd-analyze security). It must be "OK" (4.0 or
+// less) and keep its limits.
+func TestBackupUnitExposure(t *testing.T) {
+	req := hook.Request{Root: "/var/cloud", App: "shop", Env: "prod", AppDir: "/var/cloud/shop/prod"}
+	svc, _ := Units("/usr/local/bin/jeagent", req, "redis", backup.Settings{Schedule: "daily"})
+	name, _ := Names("shop", "prod", "redis")
+	p := filepath.Join(t.TempDir(), name)
+	os.WriteFile(p, []byte(svc), 0o644)
+	score, verdict, err := unitscore.Exposure(p)
+	if errors.Is(err, unitscore.ErrNoAnalyzer) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("| %s | %s |", name, verdict)
+	if score > 4.0 {
+		t.Errorf("%s: exposure %s, want 4.0 or less (OK)", name, verdict)
 	}
 }
 

@@ -1,12 +1,14 @@
 #!/bin/sh
 # A stand-in for jeagent, for tests: it implements has, receive, deploy,
-# status, rollback, ps:scale and logs as the agent's command contract says, keeping
+# status, rollback, ps:scale, logs and (recording them only) the front
+# door's domains and maintenance verbs as the agent's command contract says, keeping
 # its state in files under --root. Files that steer it:
 #   ROOT/fail      deploy fails with its content as the reason
 #   ROOT/full      receive fails with "no space left on device"
 #   ROOT/slow      deploy sleeps that many seconds before going live
 #   ROOT/protocol  has states this protocol version instead of 1 ("none":
 #                  states none, as agents before protocol 1)
+#   ROOT/taken     domains:add fails with its content as the reason
 # Every call is appended to ROOT/calls.log.
 set -u
 root=/var/cloud
@@ -16,6 +18,10 @@ mkdir -p "$root"
 echo "$cmd $*" >> "$root/calls.log"
 app=${1:-}; env=${2:-}
 versions=$root/$app/$env/source/versions
+if [ "$app" = "--help" ]; then
+	echo "OPTIONS:"; [ "$cmd" = deploy ] && echo "   --by USER@HOST   who asks for it"
+	exit 0
+fi
 case $cmd in
 manifest)
 	echo "fake agent: no live version to compare with" >&2; exit 3 ;;
@@ -60,6 +66,9 @@ status)
 	printf '{"apps":[{"app":"%s","env":"%s","current_version":"%s","deployment":%s,"recent_failed_deployments":[{"version":"7c3e92c0ab12","fail_date":"2024-05-01T11:00:00Z","reason":"out of disk space"}],"backoff":null,"error":""}]}\n' "$app" "$env" "$cur" "$dep" ;;
 ps:scale)
 	echo "scale recorded: $*" ;;
+domains|domains:add|domains:remove|maintenance:on|maintenance:off)
+	if [ "$cmd" = domains:add ] && [ -f "$root/taken" ]; then echo "domains:add: $(cat "$root/taken")" >&2; exit 1; fi
+	echo "$cmd recorded: $*" ;;
 logs)
 	echo "May 01 12:00:00 web1 node[123]: listening on :3000" ;;
 *)

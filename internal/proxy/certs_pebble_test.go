@@ -1,0 +1,133 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
+	"github.com/jecloud/jecloud/internal/proxy"
+	"github.com/jecloud/jecloud/internal/routes"
+	"github.com/jecloud/jecloud/internal/state"
+)
+
+// TestCertificatesPebble runs the real Caddy and the real Pebble on
+// loopback: a real ACME order (Pebble validates through Caddy's own ports)
+// gives an issued certificate whose expiry Certificates reads from
+// storage; a name Pebble refuses shows as failing with Pebble's reason,
+// read from Caddy's own log.
+func TestCertificatesPebble(t *testing.T) {
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("caddy is not installed (scripts/setup.sh installs it)")
+	}
+	dir := t.TempDir()
+	sock, logFile, storage := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "caddy.log"), filepath.Join(dir, "storage")
+	boot := filepath.Join(dir, "boot.json")
+	os.WriteFile(boot, []byte(`{"admin":{"listen":"unix/`+sock+`","origins":["localhost"]}}`), 0o644)
+	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
+	port := func(a string) int { return int(netip.MustParseAddrPort(a).Port()) }
+	lo := netip.MustParseAddr("127.0.0.1")
+	pebble := lab.StartPebble(t, lo, lab.PebbleOptions{HTTPPort: port(httpAddr), TLSPort: port(httpsAddr), Blocklist: []string{"refused.example.com"}})
+	for _, h := range []string{"shop.example.com", "refused.example.com"} {
+		if err := pebble.AddA(h, lo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "run", "--resume", "--config", boot)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
+	lf, _ := os.Create(logFile)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
+		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, httpsAddr, sock, storage
+		in.Issued = routes.IssuedIn(storage)
+	}}
+	l := state.Layout{Root: t.TempDir()}
+	os.MkdirAll(l.Sys(), 0o755)
+	root := filepath.Join(dir, "pebble-ca.pem")
+	os.WriteFile(root, pebble.CARoot, 0o644)
+	os.WriteFile(l.ServerJSON(), []byte(`{"proxy": {"acme": {"ca": "`+pebble.Directory+`", "ca_root": "`+root+`", "email": "ops@example.com"}}}`), 0o644)
+	shop := state.AppEnv{App: "shop", Env: "prod"}
+	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com", "refused.example.com"}}, routes.Upstreams{Web: []string{app(t, "shop", 0)}})
+	start := time.Now()
+	if _, err := c.Apply(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	hosts := []string{"shop.example.com", "refused.example.com"}
+	var certs []proxy.Cert
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logFile)
+		certs = proxy.Certificates(storage, hosts, bytes.NewReader(b))
+		if certs[0].State == proxy.CertIssued && certs[1].State == proxy.CertFailing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: %+v\ncaddy:\n%s\n%s", certs, b, pebble.Logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if c := certs[0]; !strings.HasPrefix(c.Issuer, "Pebble Intermediate") || c.Expires.Before(time.Now().Add(24*time.Hour)) {
+		t.Errorf("issued certificate: %+v", c)
+	}
+	if c := certs[1]; !strings.Contains(c.Error, "rejectedIdentifier") {
+		t.Errorf("refused order's reason: %q", c.Error)
+	}
+	// HTTPS verified against Pebble's root.
+	pemRoot, err := pebble.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemRoot)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", httpsAddr)
+		},
+	}}
+	resp, err := hc.Get("https://shop.example.com/")
+	if err != nil {
+		b, _ := os.ReadFile(logFile)
+		t.Fatalf("HTTPS to shop.example.com: %v\n%s", err, b)
+	}
+	resp.Body.Close()
+	// Once issued, the next Apply redirects HTTP to HTTPS for that name only.
+	if _, err := c.Apply(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/x?y=1", nil)
+	req.Host = "shop.example.com"
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if r, err := noFollow.Do(req); err != nil {
+		t.Fatal(err)
+	} else if r.Body.Close(); r.StatusCode != http.StatusPermanentRedirect || r.Header.Get("Location") != "https://shop.example.com/x?y=1" {
+		t.Errorf("http://shop.example.com/x?y=1 after issuance: %d %q, want 308 to https", r.StatusCode, r.Header.Get("Location"))
+	}
+	if code, body := get(t, httpAddr, "refused.example.com"); code != 200 || !strings.HasPrefix(body, "shop") {
+		t.Errorf("http://refused.example.com/ (no certificate): %d %q, want served", code, body)
+	}
+	t.Logf("issued in %v: %s; refused: %s; HTTPS %s", took.Round(time.Millisecond), certs[0], certs[1], resp.Status)
+}
