@@ -83,3 +83,17 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseChecked: the agent refuses what jepush check refuses, with the
+// same message (both read the release through internal/appspec).
+func TestReleaseChecked(t *testing.T) {
+	root := t.TempDir()
+	run(t, root, nil, nil, "init", "--no-systemd")
+	id, data := makeBundle(t, map[string]string{"server.js": "hello", "jecloud.toml": "[web]\nhelth = \"/healthz\"\n"})
+	run(t, root, nil, data, "receive", "web", "prod", id)
+	r := run(t, root, nil, nil, "deploy", "--wait", "web", "prod", id)
+	want := `jecloud.toml:2: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`
+	if r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("deploy of a release with a misspelt key: %+v\nwant %q", r, want)
+	}
+}
