@@ -85,7 +85,8 @@ func TestUsage(t *testing.T) {
 }
 
 // TestReleaseChecked: the agent refuses what jepush check refuses, with the
-// same message (both read the release through internal/appspec).
+// same message (both read the release through internal/appspec), before
+// its install hooks: the mistake is not blamed on the packages hook.
 func TestReleaseChecked(t *testing.T) {
 	root := t.TempDir()
 	run(t, root, nil, nil, "init", "--no-systemd")
@@ -93,7 +94,8 @@ func TestReleaseChecked(t *testing.T) {
 	run(t, root, nil, data, "receive", "web", "prod", id)
 	r := run(t, root, nil, nil, "deploy", "--wait", "web", "prod", id)
 	want := `jecloud.toml:2: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`
-	if r.code == 0 || !strings.Contains(r.stderr, want) {
+	if r.code == 0 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "the release does not pass jepush check") || strings.Contains(r.stderr, "hook packages") {
 		t.Fatalf("deploy of a release with a misspelt key: %+v\nwant %q", r, want)
 	}
+	t.Logf("deploy --wait: %s", lastLine(r.stderr))
 }
