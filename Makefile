@@ -10,22 +10,26 @@ export CGO_ENABLED ?= 0
 # "sudo jeagent"); the tests run it as root's own.
 unexport SUDO_USER SUDO_UID SUDO_GID SUDO_COMMAND DOAS_USER PKEXEC_UID
 
-.PHONY: mongostandin help build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
+.PHONY: mongostandin help man build cross deb test test-race lint fmt vet e2e bench fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/jeagent, bin/jeagent-tick and bin/jepush for this machine
-	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent ./agent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick ./agent/tick
-	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush ./client
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent ./agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent-tick ./agent/tick
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jepush ./client
+	$(MAKE) --no-print-directory man
+
+man: ## bin/man/*.1 and bin/completion/{bash,zsh,fish}/*: man pages and completion scripts from the commands' own help
+	$(GO) run -trimpath -ldflags '$(XFLAGS)' ./scripts/gendocs $(BIN)
 
 cross: ## static jeagent and jeagent-tick for linux amd64/arm64, jepush for linux and macOS amd64/arm64
 	for arch in amd64 arm64; do \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
 	  for os in linux darwin; do \
-	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
+	    GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jepush-$$os-$$arch ./client || exit 1; \
 	  done; \
 	done
 
@@ -33,14 +37,19 @@ cross: ## static jeagent and jeagent-tick for linux amd64/arm64, jepush for linu
 # (packaging/nfpm.yaml); run from the module proxy, not a dependency of ours.
 NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
 VERSION ?= 0.1.0+git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# --version of the three programs (internal/version): the release and its commit.
+XFLAGS   = -X github.com/jecloud/jecloud/internal/version.Version=$(VERSION) -X github.com/jecloud/jecloud/internal/version.Commit=$(COMMIT)
 
 deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running jeagent init (reproducible)
 	mkdir -p $(BIN)/deb
 	for arch in amd64 arm64; do \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
-	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent-linux-$$arch ./agent || exit 1; \
+	  GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) $(XFLAGS)' -o $(BIN)/jeagent-tick-linux-$$arch ./agent/tick || exit 1; \
 	done
 	sed '/^ExecStart=/s|/usr/local/bin/|/usr/bin/|g' systemd/jeagent-rollforward.service > $(BIN)/deb/jeagent-rollforward.service
+	$(GO) run -trimpath -ldflags '$(XFLAGS)' ./scripts/gendocs $(BIN)
+	gzip -n -9 -c $(BIN)/man/jeagent.1 > $(BIN)/deb/jeagent.1.gz
 	for arch in amd64 arm64; do \
 	  sed -e "s|\$${ARCH}|$$arch|g" -e "s|\$${VERSION}|$(VERSION)|g" packaging/nfpm.yaml > $(BIN)/deb/nfpm-$$arch.yaml; \
 	  $(NFPM) package --packager deb --config $(BIN)/deb/nfpm-$$arch.yaml --target $(BIN)/ || exit 1; \

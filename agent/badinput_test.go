@@ -97,7 +97,7 @@ func TestHandEditedAppJSON(t *testing.T) {
 				want += tc.want
 			}
 			st := run(t, root, nil, nil, "status")
-			if st.code != 0 || !strings.Contains(st.stdout, "error:      "+want) || !strings.Contains(st.stdout, tc.want) {
+			if st.code != 1 || !strings.Contains(st.stderr, "1 app.json file(s) under") || !strings.Contains(st.stdout, "error:      "+want) || !strings.Contains(st.stdout, tc.want) {
 				t.Fatalf("status: %+v\nwant an error %q", st, want+" ... "+tc.want)
 			}
 			js := run(t, root, nil, nil, "status", "--json")
@@ -282,7 +282,7 @@ func TestNamesRefusedByCLI(t *testing.T) {
 			switch {
 			case r.code != 0 && (strings.Contains(r.stderr, "invalid") || strings.Contains(r.stderr, "flag provided but not defined")):
 				statusRefused++
-			case r.code == 0 && (strings.Contains(r.stdout, "no app environments") || strings.Contains(r.stdout, `"apps": []`)):
+			case r.code == 3 && strings.Contains(r.stderr, "no app environment") && (strings.Contains(r.stdout, "no app environments") || strings.Contains(r.stdout, `"apps": []`)):
 			default:
 				t.Errorf("jeagent %q: %+v; want a refusal or nothing listed", args, r)
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/hooks/mail"
@@ -17,12 +18,15 @@ import (
 	"github.com/jecloud/jecloud/hooks/packages"
 	"github.com/jecloud/jecloud/hooks/redis"
 	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/completion"
 	"github.com/jecloud/jecloud/internal/gitdeploy"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/rollforward"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/suggest"
+	"github.com/jecloud/jecloud/internal/version"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -38,8 +42,9 @@ func (e *exitError) Error() string { return e.err.Error() }
 // App is jeagent's command line.
 func App() *cli.App {
 	return &cli.App{
-		Name:  "jeagent",
-		Usage: "roll this server forward to what /var/cloud asks for",
+		Name:    "jeagent",
+		Usage:   "roll this server forward to what /var/cloud asks for",
+		Version: version.Get("jeagent").Version,
 		Description: "jeagent owns the state under its root (/var/cloud): sys/server.json and one APP/ENV/app.json\n" +
 			"per app environment. Deploys, rollbacks and hand edits of app.json are carried out by\n" +
 			"`jeagent rollforward`, which a systemd timer runs every minute. See docs/agent.md.",
@@ -52,18 +57,30 @@ func App() *cli.App {
 			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
-		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands())...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jeagent")})...),
 		Before:               restrict,
 		HideHelpCommand:      true,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true, // for `jeagent completion SHELL`
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 }
 
 // Main runs jeagent with args and returns the exit status.
 func Main(args []string) int {
+	if ok, asJSON := version.Asked(args); ok {
+		version.Print(os.Stdout, "jeagent", asJSON)
+		return 0
+	}
 	app := App()
-	err := app.Run(cliargs.Permute(app, args))
+	var err error
+	switch {
+	case completion.Asked(args): // a shell asking what may come next: nothing is run
+		err = app.Run(args)
+	default:
+		if err = checkArgs(app, args); err == nil {
+			err = app.Run(cliargs.Permute(app, args))
+		}
+	}
 	if err == nil {
 		return 0
 	}
@@ -142,4 +159,39 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
 	}
+}
+
+// checkArgs refuses, before cli parses them, a mistyped command ("did you
+// mean") and a flag without its value (named, where Permute would hand it
+// the next argument).
+func checkArgs(app *cli.App, args []string) error {
+	if f := cliargs.MissingValue(app, args); f != "" {
+		return &exitError{2, fmt.Errorf("%s needs a value: %s VALUE (see: jeagent --help)", f, f)}
+	}
+	// The first argument that is not a global flag (or its value) is the command.
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if a == "--root" {
+				i++
+			}
+			continue
+		}
+		if a == "help" || a == "h" {
+			return nil
+		}
+		var names []string
+		for _, c := range app.Commands {
+			if c.HasName(a) {
+				return nil
+			}
+			names = append(names, c.Names()...)
+		}
+		msg := fmt.Sprintf("no command %q", a)
+		if near := suggest.Nearest(a, names); near != "" {
+			msg += fmt.Sprintf(": did you mean %q?", near)
+		}
+		return &exitError{2, fmt.Errorf("%s (jeagent --help lists the commands)", msg)}
+	}
+	return nil
 }

@@ -55,11 +55,14 @@ func statusCommand() *cli.Command {
 		ArgsUsage: "[APP [ENV]]",
 		Description: "Per app environment: the live version, a pending deployment and its step, recent\n" +
 			"failures, a step that is backing off, and app.json files that do not parse.\n" +
-			"With --follow APP ENV, streams the pending deployment until it ends (exit status as deploy --wait).",
-		Flags: append([]cli.Flag{
+			"With --follow APP ENV, streams the pending deployment until it ends (exit status as deploy --wait).\n" +
+			"Exit status: 0; 1 when the root does not exist or an app.json does not parse; 3 when\n" +
+			"the APP (ENV) asked for is not on this server (what was found is printed all the same).",
+		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the pending deployment of APP ENV"},
-		}, waitFlags[1]),
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "with --follow: give up following after `DURATION` (the deployment goes on)"},
+		},
 		Action: func(c *cli.Context) error {
 			l := layout(c)
 			if c.Bool("follow") {
@@ -77,6 +80,9 @@ func statusCommand() *cli.Command {
 				if err := names.CheckEnv(env); err != nil {
 					return err
 				}
+			}
+			if _, err := os.Stat(l.Root); err != nil {
+				return fmt.Errorf("no state tree at %s (%w): run `sudo jeagent init` on this server, or pass --root DIR (or JECLOUD_ROOT) if it is elsewhere", l.Root, err)
 			}
 			aes, err := l.AppEnvs()
 			if err != nil {
@@ -100,7 +106,10 @@ func statusCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"apps": nonNil(list), "front_door": door})
+				if err := enc.Encode(map[string]any{"apps": nonNil(list), "front_door": door}); err != nil {
+					return err
+				}
+				return statusExit(l, c.Args().Get(0), c.Args().Get(1), list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(c.App.Writer, "no app environments under %s\n", l.Root)
@@ -112,7 +121,7 @@ func statusCommand() *cli.Command {
 			if rollforward.Locked(l) {
 				fmt.Fprintf(c.App.Writer, "a roll-forward is running (pid %d)\n", rollforward.LockHolder(l))
 			}
-			return nil
+			return statusExit(l, c.Args().Get(0), c.Args().Get(1), list)
 		},
 	}
 }
@@ -344,6 +353,29 @@ func printDoor(w io.Writer, d doorStatus) {
 	if d.Error != "" {
 		fmt.Fprintf(w, "front door: kept its running configuration: %s (next try %s)\n", d.Error, d.NextTry.Format(time.RFC3339))
 	}
+}
+
+// statusExit is status's exit status once it printed list: an app.json
+// that does not parse is an error (1), and so is an app environment asked
+// for that is not here (3, as `has` says a version is not here).
+func statusExit(l state.Layout, app, env string, list []appStatus) error {
+	bad := 0
+	for _, s := range list {
+		if s.Error != "" {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d app.json file(s) under %s do not parse (see error: above): fix or restore them", bad, l.Root)
+	}
+	if app != "" && len(list) == 0 {
+		what := app
+		if env != "" {
+			what += "/" + env
+		}
+		return &exitError{3, fmt.Errorf("no app environment %s under %s: `jeagent status` lists those there are", what, l.Root)}
+	}
+	return nil
 }
 
 // certReader returns the certificates of host names (an app

@@ -202,3 +202,103 @@ func TestEC2CommandsNeedEC2(t *testing.T) {
 		}
 	}
 }
+
+// TestCheck: jepush check and every push read jecloud.toml, the Procfile
+// and package.json as the agent will, before anything is sent (#20).
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		code  int
+		want  string
+	}{
+		{"good", map[string]string{"Procfile": "web: python3 -m http.server $PORT\nworker: ./work\n",
+			"jecloud.toml": "app = \"shop\"\n[env.prod]\nhosts = [\"web1\"]\n[scale]\nworker = 2\n"}, 0,
+			"jecloud.toml: ok (app shop; environments: prod)\nprocess types: web, worker×2\n"},
+		{"misspelt key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "app = \"shop\"\n\n[web]\nhelth = \"/healthz\"\n"}, 2,
+			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"?`},
+		{"type error in scale", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scale]\nweb = \"2\"\n"}, 2,
+			`jecloud.toml:2: scale.web is a string: give a whole number of instances`},
+		{"Procfile syntax", map[string]string{"Procfile": "web python3 app.py\n"}, 2,
+			`Procfile:1: "web python3 app.py" is not "type: command"`},
+		{"engines.node", map[string]string{"package.json": `{"name": "shop", "engines": {"node": ">=22 <20"}}`}, 2,
+			`engines.node ">=22 <20": no version satisfies it`},
+		{"engines.node syntax", map[string]string{"package.json": `{"name": "shop", "engines": {"node": "20.x"}}`}, 0,
+			`engines.node "20.x": a valid version or range (whether a Node.js release satisfies it is checked by the server)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				sshdtest.WriteFile(t, filepath.Join(dir, name), content, 0o644)
+			}
+			code, out, errb := jepush(ctx, "check", dir)
+			if code != tc.code || !strings.Contains(out+errb, tc.want) {
+				t.Fatalf("jepush check: exit %d, want %d and %q\n%s%s", code, tc.code, tc.want, out, errb)
+			}
+			if tc.code == 0 {
+				return
+			}
+			// A push stops at the same problem, before it connects anywhere
+			// (web1 does not exist: connecting would be another error).
+			code, _, errb = jepush(ctx, dir, "prod", "--host", "web1")
+			if code != ExitUsage || !strings.Contains(errb, tc.want) || !strings.Contains(errb, "nothing was sent") {
+				t.Errorf("push: exit %d, want the check's error\n%s", code, errb)
+			}
+		})
+	}
+}
+
+// TestConventions: did you mean, a flag without its value, --version, and
+// the help of --timeout (#20).
+func TestConventions(t *testing.T) {
+	ctx := context.Background()
+	dir := app(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"stauts", "prod"}, ExitUsage, `"stauts" is neither a command nor a directory: did you mean "status"?`},
+		{[]string{"rollbakc", "prod"}, ExitUsage, `did you mean "rollback"?`},
+		{[]string{dir, "prod", "--timeout"}, ExitUsage, "--timeout needs a value: --timeout VALUE (see: jepush push --help)"},
+		{[]string{"status", "prod", "--dir"}, ExitUsage, "--dir needs a value"},
+		{[]string{dir, "prod", "--host"}, ExitUsage, "--host needs a value"},
+	} {
+		code, out, errb := jepush(ctx, tc.args...)
+		if code != tc.code || !strings.Contains(errb, tc.want) {
+			t.Errorf("jepush %q: exit %d, want %d and %q\n%s%s", tc.args, code, tc.code, tc.want, out, errb)
+		}
+	}
+	// Completion: the script, and a shell asking runs nothing (no push here).
+	code, out, errb := jepush(ctx, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "complete -o bashdefault -o default -F _jepush_complete jepush") {
+		t.Errorf("completion bash: exit %d\n%s%s", code, out, errb)
+	}
+	// (cli reads os.Args for the word before the one being completed.)
+	saved := os.Args
+	os.Args = []string{"jepush", "--generate-bash-completion"}
+	code, out, errb = jepush(ctx, "--generate-bash-completion")
+	os.Args = saved
+	if code != 0 || !strings.Contains(out, "status\n") || !strings.Contains(out, "check\n") {
+		t.Errorf("completing a command: exit %d\n%s%s", code, out, errb)
+	}
+	code, _, errb = jepush(ctx, dir, "prod", "--generate-bash-completion")
+	if code != 0 || errb != "" {
+		t.Errorf("completing after DIR ENV ran something: exit %d\n%s", code, errb)
+	}
+	code, out, _ = jepush(ctx, "--version")
+	if code != 0 || !strings.HasPrefix(out, "jepush ") || !strings.Contains(out, "protocol 1") {
+		t.Errorf("--version: exit %d %q", code, out)
+	}
+	_, out, _ = jepush(ctx, "push", "--help")
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "--timeout") {
+			line = l
+		}
+	}
+	if strings.Count(line, "(default") != 1 || !strings.Contains(line, "30m") {
+		t.Errorf("push --help, --timeout: %q; want one default, the agent's 30m", line)
+	}
+}

@@ -10,16 +10,17 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jecloud/jecloud/internal/cliargs"
+	"github.com/jecloud/jecloud/internal/completion"
 	"github.com/jecloud/jecloud/internal/push"
+	"github.com/jecloud/jecloud/internal/suggest"
+	"github.com/jecloud/jecloud/internal/version"
 )
-
-// Version is set at build time (-ldflags "-X github.com/jecloud/jecloud/client/command.Version=...").
-var Version = "dev"
 
 // Exit codes.
 const (
@@ -44,11 +45,28 @@ func Main(args []string) int {
 // Run runs jepush with args (args[0] is the program's name) and returns its
 // exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if ok, asJSON := version.Asked(args); ok {
+		version.Print(stdout, "jepush", asJSON)
+		return ExitOK
+	}
 	app := newApp(stdout, stderr)
+	if completion.Asked(args) {
+		// A shell asking what may come next: nothing is run.
+		return report(stderr, app.RunContext(ctx, args))
+	}
+	if err := unknownCommand(app, args); err != nil {
+		return report(stderr, err)
+	}
 	args = helpOnly(withDefaultCommand(app, args))
+	if f := cliargs.MissingValue(app, args); f != "" {
+		return report(stderr, usage("%s needs a value: %s VALUE (see: jepush %s --help)", f, f, args[1]))
+	}
 	err := app.RunContext(ctx, cliargs.Permute(app, args))
 	return report(stderr, err)
 }
+
+// App is jepush's command line (for its man page and completion scripts).
+func App() *cli.App { return newApp(os.Stdout, os.Stderr) }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
@@ -58,13 +76,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "jepush DIR ENV bundles DIR, uploads it to the servers of environment ENV\n" +
 			"(from DIR/jecloud.toml, or --host) and waits until the new version is live.\n" +
 			"Flags may come before or after the arguments. See docs/jepush.md.",
-		Version:        Version,
-		Writer:         stdout,
-		ErrWriter:      stderr,
-		Suggest:        true,
-		ExitErrHandler: func(*cli.Context, error) {}, // Run reports errors
+		Version:   version.Get("jepush").Version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Suggest:   true,
+		// For the completion scripts (jepush completion SHELL).
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // Run reports errors
 		Commands: append([]*cli.Command{
 			pushCommand(),
+			checkCommand(),
 			bundleCommand(),
 			statusCommand(),
 			rollbackCommand(),
@@ -75,7 +96,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
-		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands())...),
+		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jepush")})...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = func(c *cli.Context, err error, _ bool) error {
@@ -101,6 +122,30 @@ func withDefaultCommand(app *cli.App, args []string) []string {
 		}
 	}
 	return append([]string{args[0], "push"}, args[1:]...)
+}
+
+// unknownCommand refuses a first argument that is close to a command's
+// name and is not a directory: jepush's default command would take it for
+// the app directory ("app directory: stat stauts").
+func unknownCommand(app *cli.App, args []string) error {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") || strings.ContainsAny(args[1], "/.") {
+		return nil
+	}
+	first := args[1]
+	var names []string
+	for _, c := range app.Commands {
+		if c.HasName(first) {
+			return nil
+		}
+		names = append(names, c.Names()...)
+	}
+	if _, err := os.Stat(first); err == nil {
+		return nil
+	}
+	if near := suggest.Nearest(first, names); near != "" {
+		return usage("%q is neither a command nor a directory: did you mean %q? (jepush --help lists the commands)", first, near)
+	}
+	return nil
 }
 
 // helpOnly reduces `jepush CMD ARGS... --help` to `jepush CMD --help`:

@@ -18,9 +18,10 @@ func pushCommand() *cli.Command {
 			"after another; the first failure stops the push. Exit status 0 only when the\n" +
 			"version is live on every server. A server where that version is already live\n" +
 			"does nothing (--force deploys it again, restarting its processes).\n" +
+			"Before anything is sent, DIR is checked as `jepush check DIR` does.\n" +
 			"`jepush DIR ENV` is short for `jepush push DIR ENV`.",
 		Flags: append(targetFlags(),
-			&cli.DurationFlag{Name: "timeout", Usage: "give up on a server's deploy after this long (default: the agent's, 15m)"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up on a server's deploy after this long", DefaultText: "the agent's, 30m"},
 			&cli.BoolFlag{Name: "force", Usage: "deploy even where the version is already live (its processes restart)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -28,6 +29,9 @@ func pushCommand() *cli.Command {
 				return err
 			}
 			dir, env := c.Args().Get(0), c.Args().Get(1)
+			if _, _, err := checkDir(dir); err != nil {
+				return usage("%w\nnothing was sent: fix it and push again (`jepush check %s` checks without pushing)", err, dir)
+			}
 			cl, cfg, err := loadClient(c, dir, env, true)
 			if err != nil {
 				return err

@@ -217,6 +217,9 @@ func (s *Spec) readPackageJSON(path string) error {
 			return fmt.Errorf("%s: engines.node is %v: write a version or range as a string, e.g. \"20.x\"", path, v)
 		}
 		n.Engine = strings.TrimSpace(str)
+		if _, _, err := NodeEngine(n.Engine); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	dir := filepath.Dir(path)
 	for _, lock := range []string{"package-lock.json", "npm-shrinkwrap.json"} {
@@ -273,24 +276,25 @@ func (s *Spec) readConfig(path string) error {
 		Packages []string             `toml:"packages"`
 		Roles    map[string][]string  `toml:"roles"`
 	}
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
-	// A key after [web] belongs to [web]: packages written below a table
-	// would be ignored without a word.
-	for _, k := range md.Undecoded() {
-		if len(k) == 3 && k[0] == "limits" {
-			return fmt.Errorf("%s: [limits.%s] %s: not a limit: use memory = \"512M\", tasks = 256 or cpu_weight = 100",
-				path, k[1], k[2])
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s:%d:%d: %s", path, pe.Position.Line, pe.Position.Col, pe.Message)
 		}
-		if len(k) > 1 && k[len(k)-1] == "packages" {
-			return fmt.Errorf("%s: packages is inside [%s]: move the packages = [...] line to the top of the file, before any [table]",
-				path, strings.Join(k[:len(k)-1], "."))
-		}
+		return typeError(path, err)
+	}
+	// Every key is checked (the library matches keys without regard to
+	// case, and leaves the unknown ones aside without a word).
+	if err := checkKeys(path, data, md); err != nil {
+		return err
 	}
 	if c.Web.Health != "" && !strings.HasPrefix(c.Web.Health, "/") {
 		return fmt.Errorf("%s: [web] health = %q: give a path starting with /, e.g. \"/healthz\"", path, c.Web.Health)

@@ -74,7 +74,40 @@ func TestRead(t *testing.T) {
 				t.Errorf("services %v", s.Services)
 			}
 		}, ""},
-		{"unknown service", map[string]string{"jecloud.toml": "[services]\npostgres = \"16\"\n"}, nil, `[services] "postgres"`},
+		{"unknown service", map[string]string{"jecloud.toml": "[services]\npostgres = \"16\"\n"}, nil, `jecloud.toml:2: unknown key "postgres" in [services] (the keys in [services] are mail, mongodb, redis)`},
+		{"misspelt service", map[string]string{"jecloud.toml": "[services]\nrediss = \"7\"\n"}, nil, `jecloud.toml:2: unknown key "rediss" in [services]: did you mean "redis"?`},
+		// #20: a misspelt key used to pass without a word, a type error in
+		// [scale] to be uploaded and blamed on the packages hook.
+		{"misspelt web key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "app = \"shop\"\n\n[web]\nhelth = \"/healthz\"\n"}, nil,
+			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`},
+		{"key in another case", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nHealth = \"/healthz\"\n"}, nil,
+			`jecloud.toml:2: unknown key "Health" in [web]: did you mean "health"?`},
+		{"misspelt table", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scales]\nweb = 2\n"}, nil,
+			`jecloud.toml:1: unknown key "scales" at the top level: did you mean "scale"?`},
+		{"unknown top key, nothing near", map[string]string{"jecloud.toml": "region = \"eu\"\n"}, nil,
+			`jecloud.toml:1: unknown key "region" at the top level (the keys at the top level are app, env,`},
+		{"misspelt env key", map[string]string{"jecloud.toml": "[env.prod]\nhost = [\"web1\"]\n"}, nil,
+			`jecloud.toml:2: unknown key "host" in [env.prod]: did you mean "hosts"?`},
+		{"misspelt limit", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[limits.web]\nmemroy = \"1G\"\n"}, nil,
+			`jecloud.toml:2: unknown key "memroy" in [limits.web]: did you mean "memory"?`},
+		{"scale of the wrong type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "\n[scale]\nweb = \"2\"\n"}, nil,
+			`jecloud.toml:3: scale.web is a string: give a whole number of instances, e.g. web = 2`},
+		{"socket of the wrong type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nsocket = \"no\"\n"}, nil,
+			`jecloud.toml:2: web.socket is a string: give true or false`},
+		{"packages of the wrong type", map[string]string{"jecloud.toml": "packages = \"libvips42\"\n"}, nil,
+			`jecloud.toml:1: packages is a string: give a list of Debian package names`},
+		{"web not a table", map[string]string{"jecloud.toml": "web = \"/\"\n"}, nil,
+			`jecloud.toml:1: web is a string: give a table: [web]`},
+		{"syntax error", map[string]string{"jecloud.toml": "[web\nhealth = 1\n"}, nil, `jecloud.toml:2:5: expected '.' or ']' to end table name`},
+		{"engines.node not a range", map[string]string{"package.json": `{"engines": {"node": "twenty"}}`}, nil,
+			`package.json: engines.node "twenty" is neither a version nor a range`},
+		{"engines.node a range", map[string]string{"package.json": `{"engines": {"node": ">=18 <21"}}`}, func(t *testing.T, s *Spec) {
+			if s.Node.Engine != ">=18 <21" {
+				t.Errorf("engine %q", s.Node.Engine)
+			}
+		}, ""},
+		{"engines.node no version satisfies", map[string]string{"package.json": `{"engines": {"node": ">=22 <20"}}`}, nil,
+			`engines.node ">=22 <20": no version satisfies it`},
 		{"mail", map[string]string{"jecloud.toml": "[services]\nmail = \"\"\n"}, func(t *testing.T, s *Spec) {
 			if _, ok := s.Services["mail"]; !ok {
 				t.Errorf("services %v", s.Services)
@@ -255,5 +288,38 @@ func TestWebCommand(t *testing.T) {
 				t.Errorf("WebCommand() = %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestNodeEngine(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		exact   string
+		wantErr string
+	}{
+		{"", "", ""},
+		{"20.11.1", "20.11.1", ""},
+		{"v20.11.1", "20.11.1", ""},
+		{"20.x", "", ""},
+		{"^20.11", "", ""},
+		{">=18 <21", "", ""},
+		{"<0.1", "", ""},
+		{"18 || 20", "", ""},
+		{">1.2.3 <1.2.5", "", ""},
+		{"twenty", "", "is neither a version nor a range"},
+		{">=22 <20", "", "no version satisfies it"},
+		{"<0.0.0", "", "no version satisfies it"},
+	} {
+		exact, _, err := NodeEngine(tc.in)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("NodeEngine(%q) err = %v, want %q", tc.in, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("NodeEngine(%q): %v", tc.in, err)
+		case tc.exact != "" && (exact == nil || exact.String() != tc.exact):
+			t.Errorf("NodeEngine(%q) = %v, want %s", tc.in, exact, tc.exact)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func TestLimits(t *testing.T) {
 			"worker": {"25%", 512, 100},
 		}, ""},
 		{"unknown type", "[limits.clock]\ntasks = 64\n", nil, `jecloud.toml: [limits.clock] names "clock", which is not a process type of the Procfile ([web worker])`},
-		{"unknown key", "[limits.web]\nmemory_max = \"1G\"\n", nil, `jecloud.toml: [limits.web] memory_max: not a limit: use memory = "512M", tasks = 256 or cpu_weight = 100`},
+		{"unknown key", "[limits.web]\nmemory_max = \"1G\"\n", nil, `jecloud.toml:2: unknown key "memory_max" in [limits.web] (the keys in [limits.web] are cpu_weight, memory, tasks)`},
 		{"memory unit", "[limits.web]\nmemory = \"512MB\"\n", nil, `jecloud.toml: [limits.web] memory = "512MB": give a size of at least 32M with K, M, G or T (powers of 1024), e.g. "512M" or "2G", or a share of the server's RAM from "1%" to "100%"`},
 		{"memory too small", "[limits.web]\nmemory = \"16M\"\n", nil, `[limits.web] memory = "16M": give a size of at least 32M`},
 		{"memory percent", "[limits.web]\nmemory = \"150%\"\n", nil, `[limits.web] memory = "150%"`},

@@ -101,3 +101,50 @@ func takesValue(flags []cli.Flag, arg string) bool {
 	}
 	return false
 }
+
+// MissingValue returns the flag of args that takes a value but has none
+// (it is the last argument, or "--" or another flag of the command follows
+// it), or "". Without this check, Permute's moving of flags would hand the
+// flag the first positional argument as its value.
+func MissingValue(app *cli.App, args []string) string {
+	flags, cmds := app.Flags, app.Commands
+	positional := false
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			if !takesValue(flags, a) {
+				continue
+			}
+			if i+1 == len(args) || args[i+1] == "--" || isFlag(flags, args[i+1]) {
+				return "--" + strings.TrimLeft(a, "-")
+			}
+			i++
+			continue
+		}
+		if c := find(cmds, a); c != nil && !positional {
+			flags, cmds = c.Flags, c.Subcommands
+			continue
+		}
+		positional = true
+	}
+	return ""
+}
+
+// isFlag reports whether arg names one of flags ("--force", "-f", "--root=x").
+func isFlag(flags []cli.Flag, arg string) bool {
+	if !strings.HasPrefix(arg, "-") || arg == "-" {
+		return false
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}

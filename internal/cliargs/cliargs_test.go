@@ -32,3 +32,29 @@ func TestPermute(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingValue(t *testing.T) {
+	app := &cli.App{
+		Flags: []cli.Flag{&cli.StringFlag{Name: "root"}},
+		Commands: []*cli.Command{
+			{Name: "deploy", Flags: []cli.Flag{&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}}, &cli.DurationFlag{Name: "timeout"}}},
+		},
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"p deploy a b c --timeout", "--timeout"},
+		{"p deploy --timeout a b c", ""}, // "a" is its value: cli says it is not a duration
+		{"p deploy a --timeout --wait", "--timeout"},
+		{"p deploy a --timeout -w", "--timeout"},
+		{"p deploy a --timeout -- x", "--timeout"},
+		{"p deploy a --timeout 5s", ""},
+		{"p deploy a --timeout=5s", ""},
+		{"p --root", "--root"},
+		{"p --root /x deploy a", ""},
+		{"p deploy a -- --timeout", ""},
+		{"p deploy a --wait", ""},
+	} {
+		if got := MissingValue(app, strings.Fields(tc.in)); got != tc.want {
+			t.Errorf("MissingValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -19,9 +19,11 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/placement"
 	"github.com/jecloud/jecloud/internal/remote"
+	"github.com/jecloud/jecloud/internal/tomlpos"
 )
 
 // FileName is the name of the config file in an app directory.
@@ -178,19 +180,19 @@ func (c *Config) parse(data []byte) error {
 	}
 	if md.IsDefined("app") {
 		if err := names.CheckApp(f.App); err != nil {
-			return fmt.Errorf("%s:%d: %w", c.File, keyLine(data, "", "app"), err)
+			return fmt.Errorf("%s:%d: %w", c.File, tomlpos.KeyLine(data, "", "app"), err)
 		}
 		c.App, c.AppFrom = f.App, c.File
 	}
 	for name, t := range f.Env {
-		line := tableLine(data, "env."+name)
+		line := tomlpos.TableLine(data, "env."+name)
 		if err := names.CheckEnv(name); err != nil {
 			return fmt.Errorf("%s:%d: [env.%s]: %w", c.File, line, name, err)
 		}
 		e, err := t.env(name)
 		if err != nil {
 			if errors.Is(err, errHosts) {
-				line = max(line, keyLine(data, "env."+name, "hosts"), tableLine(data, "env."+name+".hosts"))
+				line = max(line, tomlpos.KeyLine(data, "env."+name, "hosts"), tomlpos.TableLine(data, "env."+name+".hosts"))
 			}
 			return fmt.Errorf("%s:%d: [env.%s]: %w", c.File, line, name, err)
 		}
@@ -367,19 +369,26 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 		case k[0] != "app" && k[0] != "env":
 			for _, own := range ownedTop {
 				if nearly(k[0], own) {
-					return fmt.Errorf("%s:%d: unknown key %q: did you mean %q?", c.File, keyLine(data, "", k[0]), k[0], own)
+					return fmt.Errorf("%s:%d: unknown key %q: did you mean %q?", c.File, tomlpos.KeyLine(data, "", k[0]), k[0], own)
 				}
 			}
 		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
 			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint, backup_bucket, backup_prefix)",
-				c.File, keyLine(data, "env."+k[1], k[2]), k[2], k[1])
+				c.File, tomlpos.KeyLine(data, "env."+k[1], k[2]), k[2], k[1])
 		}
 	}
 	return nil
 }
 
-var envKeys = map[string]bool{"hosts": true, "target": true, "root": true, "agent": true,
-	"region": true, "servers": true, "instance_type": true, "image": true, "arch": true, "ssh_from": true, "ports": true, "ssh_key": true, "agent_binary": true, "deploy": true, "max_parallel": true, "server_s3_endpoint": true, "backup_bucket": true, "backup_prefix": true}
+// envKeys are the keys of an [env.NAME] table: the one list of
+// jecloud.toml's keys is appspec's, which the agent checks too.
+var envKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range appspec.EnvKeys {
+		m[k] = true
+	}
+	return m
+}()
 
 // typeErrorRE matches the library's errors for a value of the wrong type.
 var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)

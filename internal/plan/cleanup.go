@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"github.com/jecloud/jecloud/internal/bytecount"
 	"slices"
 	"sort"
 	"time"
@@ -134,5 +135,5 @@ func capReason(o *Env, r state.Retention) string {
 	if n > r.KeepFailedReleases() {
 		return fmt.Sprintf("more than %d failed releases kept", r.KeepFailedReleases())
 	}
-	return fmt.Sprintf("failed releases over %d MiB", r.FailedMaxBytes()>>20)
+	return "failed releases over " + bytecount.Format(r.FailedMaxBytes())
 }

@@ -99,7 +99,7 @@ func TestRemovable(t *testing.T) {
 			app: state.App{CurrentVersion: id('b'), DeployedVersions: []state.Deployed{{Version: id('b')}},
 				RecentFailedDeployments: []state.Failure{{Version: id('f')}, {Version: id('g')}, {Version: id('h')}}},
 			want: "f",
-			why:  "failed releases over 250 MiB",
+			why:  "failed releases over 250.0 MiB",
 		},
 		{
 			name:     "min age configurable",

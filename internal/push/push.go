@@ -14,6 +14,7 @@ import (
 	"github.com/jecloud/jecloud/internal/bytecount"
 	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/remote"
+	"github.com/jecloud/jecloud/internal/version"
 )
 
 // Options tune Push.
@@ -255,14 +256,25 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 // has asks the agent whether it has version id.
 func (c *Client) has(ctx context.Context, r remote.Runner, id string) (bool, error) {
 	t := &tail{}
-	err := r.Run(ctx, []string{"has", c.App, c.Env, id}, nil, io.Discard, t)
+	var out bytes.Buffer
+	err := r.Run(ctx, []string{"has", c.App, c.Env, id}, nil, &out, t)
 	if code, ok := remote.ExitCode(err); ok && code == 3 {
+		c.checkProtocol(r.Name(), out.String())
 		return false, nil
 	}
 	if err != nil {
 		return false, explain(r.Name(), []string{"has"}, err, t)
 	}
+	c.checkProtocol(r.Name(), out.String())
 	return true, nil
+}
+
+// checkProtocol warns when the agent's answer to `has` states another
+// protocol version than jepush's (or none: an agent older than protocol 1).
+func (c *Client) checkProtocol(server, out string) {
+	if w := version.Mismatch(server, version.ParseProtocol(out)); w != "" {
+		c.say("warning: %s", w)
+	}
 }
 
 // upload sends the bundle to the agent, which stores it under a temporary

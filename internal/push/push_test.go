@@ -322,3 +322,28 @@ func TestGitHostKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocolWarning: jepush warns, once per push and server, when the
+// agent states another protocol version than its own, or none.
+func TestProtocolWarning(t *testing.T) {
+	for _, tc := range []struct{ agent, want string }{
+		{"1", ""},
+		{"none", "warning: the agent on local speaks protocol 0 and this jepush protocol 1: some commands may fail there. Upgrade the agent"},
+		{"2", "warning: the agent on local speaks protocol 2, newer than this jepush (protocol 1)"},
+	} {
+		root := t.TempDir()
+		if err := os.WriteFile(filepath.Join(root, "protocol"), []byte(tc.agent), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		errb := &syncBuffer{}
+		c := &Client{App: "shop", Env: "dev", Targets: []remote.Target{{Local: true, Root: root, Agent: fakeAgent(t)}},
+			Stdout: &syncBuffer{}, Stderr: errb, StatusCmd: "jepush status dev"}
+		if err := c.Push(context.Background(), appDir(t), Options{}); err != nil {
+			t.Fatalf("push: %v\n%s", err, errb)
+		}
+		got := errb.String()
+		if tc.want == "" && strings.Contains(got, "protocol") || tc.want != "" && strings.Count(got, tc.want) != 1 {
+			t.Errorf("agent protocol %s: push said\n%s\nwant %q once", tc.agent, got, tc.want)
+		}
+	}
+}

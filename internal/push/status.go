@@ -128,6 +128,11 @@ func (c *Client) statusOne(ctx context.Context, t remote.Target) HostStatus {
 	var out bytes.Buffer
 	tl := &tail{}
 	err = r.Run(ctx, []string{"status", c.App, c.Env, "--json"}, nil, &out, tl)
+	// jeagent status exits 3 when the environment is not there and 1 when
+	// its app.json does not parse, after printing what it found.
+	if code, ok := remote.ExitCode(err); ok && (code == 3 || code == 1) && json.Valid(out.Bytes()) {
+		err = nil
+	}
 	if err != nil {
 		hs.Error = explain(t.Name(), []string{"status"}, err, tl).Error()
 		return hs

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/bytecount"
@@ -229,6 +230,14 @@ func (e *Engine) unpack(ae state.AppEnv, v, dir string) error {
 func (e *Engine) runPhase(o *plan.Env, phase, next string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		d := o.App.Deployment
+		if phase == hook.Install {
+			// The release's jecloud.toml, Procfile and package.json, checked
+			// as jepush check does, before a hook reads them: a mistake is
+			// the release's, not the first hook's.
+			if _, err := appspec.Read(e.Layout.Release(o.AppEnv, d.Version)); err != nil {
+				return failf("the release does not pass jepush check: %v", err)
+			}
+		}
 		if err := e.callHooks(ctx, o, phase, d.Version, d.PreviousVersion); err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
+	"github.com/jecloud/jecloud/internal/version"
 )
 
 // Main runs jeagent-tick with args (os.Args) and returns its exit status.
@@ -27,8 +28,10 @@ func Main(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	root := fs.String("root", envOr("JECLOUD_ROOT", state.DefaultRoot), "the agent's state `DIR`")
 	agent := fs.String("agent", "", "the full jeagent to run when there is work (default: jeagent beside this program, else on the PATH)")
+	showVersion := fs.Bool("version", false, "print the version (module version, commit, protocol) and exit")
+	versionJSON := fs.Bool("json", false, "with --version: print it as JSON")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [--root DIR] [--agent PATH]\n\n"+
+		fmt.Fprintf(stderr, "Usage: %s [--root DIR] [--agent PATH] | --version [--json]\n\n"+
 			"The roll-forward the systemd timer starts (jeagent-rollforward.service). It plans like\n"+
 			"`jeagent rollforward` and ends at once when there is nothing to do, without loading the\n"+
 			"full agent; otherwise it runs `jeagent rollforward` in its place. See docs/agent.md.\n\n", fs.Name())
@@ -39,6 +42,10 @@ func Main(args []string, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		version.Print(os.Stdout, "jeagent-tick", *versionJSON)
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s takes no arguments (got %q); see --help\n", fs.Name(), fs.Args())

@@ -6,6 +6,8 @@
 #   ROOT/fail      deploy fails with its content as the reason
 #   ROOT/full      receive fails with "no space left on device"
 #   ROOT/slow      deploy sleeps that many seconds before going live
+#   ROOT/protocol  has states this protocol version instead of 1 ("none":
+#                  states none, as agents before protocol 1)
 #   ROOT/taken     domains:add fails with its content as the reason
 # Every call is appended to ROOT/calls.log.
 set -u
@@ -24,6 +26,9 @@ case $cmd in
 manifest)
 	echo "fake agent: no live version to compare with" >&2; exit 3 ;;
 has)
+	proto=1
+	[ -f "$root/protocol" ] && proto=$(cat "$root/protocol")
+	[ "$proto" = none ] || echo "jeagent-protocol: $proto"
 	[ -f "$versions/$3.tar.zst" ] && exit 0
 	exit 3 ;;
 receive)

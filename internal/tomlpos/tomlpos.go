@@ -1,4 +1,7 @@
-package config
+// Package tomlpos finds where a key or a table is in a TOML file, for
+// messages that name file:line: the TOML library reports the positions of
+// syntax and type errors, not those of keys it decoded or did not.
+package tomlpos
 
 import (
 	"bufio"
@@ -6,12 +9,11 @@ import (
 	"strings"
 )
 
-// The TOML library reports positions of syntax and type errors but not of
-// keys it did not decode; these find the line of a key by reading the file
-// again. They are for messages only: 0 means "not found".
+// The functions read the file again and are for messages only: 0 means
+// "not found".
 
-// keyLine returns the line of key in table ("" for the top level, "env.prod").
-func keyLine(data []byte, table, key string) int {
+// KeyLine returns the line of key in table ("" for the top level, "env.prod").
+func KeyLine(data []byte, table, key string) int {
 	want := key
 	if table != "" {
 		want = table + "." + key
@@ -41,8 +43,8 @@ func keyLine(data []byte, table, key string) int {
 	return 0
 }
 
-// tableLine returns the line of the header [name], or of the first key under it.
-func tableLine(data []byte, name string) int {
+// TableLine returns the line of the header [name], or of the first key under it.
+func TableLine(data []byte, name string) int {
 	line := 0
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -55,7 +57,7 @@ func tableLine(data []byte, name string) int {
 	if i < 0 {
 		return 0
 	}
-	return keyLine(data, name[:i], name[i+1:])
+	return KeyLine(data, name[:i], name[i+1:])
 }
 
 // header returns the name of a [table] or [[array]] header line, quotes and
