@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/version"
 )
 
@@ -98,4 +99,18 @@ func TestReleaseChecked(t *testing.T) {
 		t.Fatalf("deploy of a release with a misspelt key: %+v\nwant %q", r, want)
 	}
 	t.Logf("deploy --wait: %s", lastLine(r.stderr))
+
+	// The same release, live here before this agent (an older one took the
+	// key): a restart is not refused for it.
+	appJSON := filepath.Join(root, "web", "prod", "app.json")
+	if _, err := state.UpdateApp(appJSON, func(a *state.App) error {
+		a.CurrentVersion = id
+		a.DeployedVersions = append(a.DeployedVersions, state.Deployed{Version: id, Date: state.Now()})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, root, nil, nil, "restart", "web", "prod", "--wait"); r.code != 0 {
+		t.Errorf("restart of a release that was live, with a key this agent does not know: %+v", r)
+	}
 }

@@ -75,7 +75,7 @@ func checkDir(dir string) (*config.Config, *appspec.Spec, error) {
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	spec, err := appspec.Read(dir)
+	spec, err := appspec.Check(dir)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}

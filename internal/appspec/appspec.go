@@ -28,6 +28,9 @@ import (
 
 // Spec is a release's declaration.
 type Spec struct {
+	// Unknown is the first key of jecloud.toml that JeCloud does not know
+	// (an *UnknownKeyError), left aside by Read and refused by Check.
+	Unknown error
 	// Node is set when the release has a package.json.
 	Node *Node
 	// Processes are the process types, by name ("web", "worker").
@@ -154,7 +157,18 @@ func IsPackageName(name string) bool {
 	return debNameRE().MatchString(name) && !strings.HasSuffix(name, "-")
 }
 
-// Read reads the declaration of the release in dir.
+// Check reads the declaration of the release in dir as jepush check does:
+// a key of jecloud.toml that JeCloud does not know is refused too.
+func Check(dir string) (*Spec, error) {
+	s, err := Read(dir)
+	if err == nil && s.Unknown != nil {
+		return nil, s.Unknown
+	}
+	return s, err
+}
+
+// Read reads the declaration of the release in dir; an unknown key of
+// jecloud.toml is left aside in Spec.Unknown (see Check).
 func Read(dir string) (*Spec, error) {
 	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{}}
 	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
@@ -294,7 +308,11 @@ func (s *Spec) readConfig(path string) error {
 	// Every key is checked (the library matches keys without regard to
 	// case, and leaves the unknown ones aside without a word).
 	if err := checkKeys(path, data, md); err != nil {
-		return err
+		var uk *UnknownKeyError
+		if !errors.As(err, &uk) {
+			return err
+		}
+		s.Unknown = err
 	}
 	if c.Web.Health != "" && !strings.HasPrefix(c.Web.Health, "/") {
 		return fmt.Errorf("%s: [web] health = %q: give a path starting with /, e.g. \"/healthz\"", path, c.Web.Health)

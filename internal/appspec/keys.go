@@ -1,6 +1,7 @@
 package appspec
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -69,10 +70,22 @@ func checkKeys(path string, data []byte, md toml.MetaData) error {
 		if near := suggest.Nearest(key, valid); near != "" {
 			msg += fmt.Sprintf(": did you mean %q?", near)
 		}
-		return fmt.Errorf("%s (the keys %s are %s)", msg, where, strings.Join(valid, ", "))
+		msg = fmt.Sprintf("%s (the keys %s are %s)", msg, where, strings.Join(valid, ", "))
+		if table == "services" {
+			return errors.New(msg) // a service this agent cannot run: never left aside
+		}
+		return &UnknownKeyError{msg}
 	}
 	return nil
 }
+
+// UnknownKeyError is a key jecloud.toml does not have. jepush check and a
+// new release's deployment refuse it (Check); a release already accepted
+// (a restart, a rollback) is read without it (Read keeps it in
+// Spec.Unknown), so that a stricter agent does not stop what runs.
+type UnknownKeyError struct{ msg string }
+
+func (e *UnknownKeyError) Error() string { return e.msg }
 
 func containsExact(list []string, s string) bool {
 	for _, v := range list {

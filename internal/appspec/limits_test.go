@@ -41,7 +41,7 @@ func TestLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			write(t, dir, map[string]string{"Procfile": procfile, "jecloud.toml": tc.toml})
-			s, err := Read(dir)
+			s, err := Check(dir)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)

@@ -233,8 +233,14 @@ func (e *Engine) runPhase(o *plan.Env, phase, next string) func(context.Context)
 		if phase == hook.Install {
 			// The release's jecloud.toml, Procfile and package.json, checked
 			// as jepush check does, before a hook reads them: a mistake is
-			// the release's, not the first hook's.
-			if _, err := appspec.Read(e.Layout.Release(o.AppEnv, d.Version)); err != nil {
+			// the release's, not the first hook's. A release that was live
+			// here before (a rollback, a redeploy) is not refused for a key
+			// this agent does not know: it ran, and must run again.
+			check := appspec.Check
+			if d.Rollback || o.App.WasLive(d.Version) {
+				check = appspec.Read
+			}
+			if _, err := check(e.Layout.Release(o.AppEnv, d.Version)); err != nil {
 				return failf("the release does not pass jepush check: %v", err)
 			}
 		}

@@ -231,6 +231,16 @@ func (a *App) LastGood() string {
 	return ""
 }
 
+// WasLive reports whether version went live here before.
+func (a *App) WasLive(version string) bool {
+	for _, d := range a.DeployedVersions {
+		if d.Version == version {
+			return true
+		}
+	}
+	return a.CurrentVersion == version
+}
+
 // Failed reports whether version's last deployment failed (and it never went live after).
 func (a *App) Failed(version string) bool {
 	for i := len(a.RecentFailedDeployments) - 1; i >= 0; i-- {
