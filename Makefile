@@ -51,7 +51,7 @@ deb: ## bin/jeagent_VERSION_{amd64,arm64}.deb: binary, units, postinst running j
 	$(GO) run -trimpath -ldflags '$(XFLAGS)' ./scripts/gendocs $(BIN)
 	gzip -n -9 -c $(BIN)/man/jeagent.1 > $(BIN)/deb/jeagent.1.gz
 	for arch in amd64 arm64; do \
-	  sed -e "s|\$${ARCH}|$$arch|g" -e "s|\$${VERSION}|$(VERSION)|g" packaging/nfpm.yaml > $(BIN)/deb/nfpm-$$arch.yaml; \
+	  sed -e "s|\$${ARCH}|$$arch|g" -e "s|\$${VERSION}|$(VERSION)|g" -e "s|src: \./bin/|src: $(BIN)/|" packaging/nfpm.yaml > $(BIN)/deb/nfpm-$$arch.yaml; \
 	  $(NFPM) package --packager deb --config $(BIN)/deb/nfpm-$$arch.yaml --target $(BIN)/ || exit 1; \
 	done
 
