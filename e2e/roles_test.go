@@ -230,7 +230,7 @@ func TestEC2Roles(t *testing.T) {
 		t.Errorf("worker instance tags %v", workerInst.Tags)
 	}
 	groups, err := ec2Client(t, w.fake).DescribeSecurityGroups(t.Context(), &ec2.DescribeSecurityGroupsInput{GroupIds: workerInst.SecurityGroupIDs})
-	if err != nil || len(groups.SecurityGroups) != 1 || aws.ToString(groups.SecurityGroups[0].GroupName) != "jecloud-hello-test.worker" {
+	if err != nil || len(groups.SecurityGroups) != 1 || aws.ToString(groups.SecurityGroups[0].GroupName) != bootstrap.GroupName("hello", "test", "worker") {
 		t.Fatalf("worker group: %+v %v", groups, err)
 	}
 	for _, p := range groups.SecurityGroups[0].IpPermissions {

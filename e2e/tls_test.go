@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -151,6 +152,31 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 	}
 	if code, body := httpGet("refused.example.com"); code != 200 || !strings.Contains(body, "hello from JeCloud") {
 		t.Errorf("http://refused.example.com/ (order refused): %d %q, want served over HTTP", code, body)
+	}
+
+	// The git webhook, on loopback, reached through the front door over
+	// HTTPS at /hooks/APP/ENV of the environment's domain: a delivery with
+	// a bad signature gets the webhook's own refusal.
+	setupIn, _ := json.Marshal(map[string]string{"secret": strings.Repeat("ab", 16), "known_hosts": srv.KnownHostsLine()})
+	setup := srv.Command(t.Context(), "jeagent", "git", "setup", "hello", "demo", "--repo", "ssh://root@"+srv.Addr.String()+"/srv/git/hello.git", "--json")
+	setup.Stdin = bytes.NewReader(setupIn)
+	if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), `"listen":"127.0.0.1:9100"`) || !strings.Contains(string(out), `"domains":["hello.example.com"`) {
+		t.Fatalf("jeagent git setup: %v\n%s", err, out)
+	}
+	req, _ := http.NewRequest("POST", "https://hello.example.com/hooks/hello/demo", strings.NewReader(`{"ref":"refs/heads/main"}`))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "tls-1")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+	if resp, err := client("443").Do(req); err != nil {
+		t.Errorf("webhook over HTTPS: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "not accepted") {
+			t.Errorf("webhook over HTTPS with a bad signature: %d %s, want the webhook's 401", resp.StatusCode, b)
+		} else {
+			t.Logf("webhook over HTTPS at https://hello.example.com/hooks/hello/demo: %d %s", resp.StatusCode, bytes.TrimSpace(b))
+		}
 	}
 	status := srv.MustExec("jeagent", "status")
 	for _, want := range []string{"hello.example.com  issued by Pebble Intermediate CA", "expires " + got["hello.example.com"].Expires.UTC().Format(time.DateOnly), "refused.example.com  failing", "rejectedIdentifier"} {
