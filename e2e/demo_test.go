@@ -41,6 +41,7 @@ func TestDemo(t *testing.T) {
 	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	say("jepush examples/hello demo --host root@%s", srv.Addr)
+	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("jepush: %v", err)
 	}
@@ -56,10 +57,11 @@ func TestDemo(t *testing.T) {
 		body = string(b)
 		return resp.StatusCode == 200
 	})
+	served := time.Since(start)
 	fmt.Println()
 	fmt.Print(srv.MustExec("jeagent", "status"))
 	fmt.Println()
-	say("examples/hello is served at %s", url)
+	say("examples/hello is served at %s (%.1f s from jepush to served)", url, served.Seconds())
 	say("GET %s -> %s", url, strings.TrimSpace(body))
 	if !strings.Contains(body, "hello from JeCloud") {
 		t.Errorf("unexpected answer: %q", body)
