@@ -145,5 +145,8 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 	if err := os.MkdirAll(routes.Dir(l), 0o755); err != nil {
 		return notes, err
 	}
+	if err := routes.Record(l, in); err != nil {
+		return notes, err
+	}
 	return notes, atomicfile.WriteFile(routes.AppliedFile(l), cfg, 0o644)
 }

@@ -177,6 +177,20 @@ func TestApplyRoutesByHost(t *testing.T) {
 		t.Errorf("after a refused configuration, blog.example.com: %d %q", code, body)
 	}
 
+	// An app.json that stops parsing (a hand edit gone wrong): that app
+	// environment keeps its routes, the others go on.
+	good, _ := os.ReadFile(l.AppJSON(blog))
+	os.WriteFile(l.AppJSON(blog), []byte("{\"domains\": [\n"), 0o644)
+	os.WriteFile(l.ServerJSON(), []byte(`{"proxy": {"default_app": "blog/prod"}}`), 0o644)
+	notes, err := c.Apply(ctx, l)
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "blog/prod: routed as before") {
+		t.Errorf("apply with blog's app.json broken: %v, notes %q", err, notes)
+	}
+	if code, body := get(t, addr, "blog.example.com"); code != 200 || !strings.HasPrefix(body, "blog") {
+		t.Errorf("blog.example.com while its app.json does not parse: %d %q", code, body)
+	}
+	os.WriteFile(l.AppJSON(blog), good, 0o644)
+
 	// A proxy that restarts comes back with every route it had.
 	restart()
 	if code, body := get(t, addr, "blog.example.com"); code != 200 || !strings.HasPrefix(body, "blog") {

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/ports"
 	"github.com/jecloud/jecloud/internal/state"
@@ -80,6 +81,9 @@ type Input struct {
 	// Issued reports whether a certificate for host is in the proxy's
 	// storage: HTTP is redirected to HTTPS only then.
 	Issued func(host string) bool
+	// Notes are Read's: app environments routed as before, or not at all,
+	// because their app.json does not parse. Render returns them first.
+	Notes []string
 	// Webhook is where the git webhook listens on loopback
 	// ("127.0.0.1:9100"), if it is installed.
 	Webhook string
@@ -138,7 +142,10 @@ func readPage(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Read gathers the Input from the tree under l.
+// Read gathers the Input from the tree under l. An app environment
+// whose app.json does not parse keeps the routes it had when the proxy
+// last accepted a configuration (Record), with a note: the others go on,
+// and nothing already routed is dropped.
 func Read(l state.Layout) (Input, error) {
 	var s state.Server
 	if err := state.Read(l.ServerJSON(), &s); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -150,11 +157,32 @@ func Read(l state.Layout) (Input, error) {
 	}
 	var envs []Env
 	var errs []error
+	var notes []string
+	var last map[string]recorded
 	for _, ae := range aes {
 		var a state.App
 		if err := state.Read(l.AppJSON(ae), &a); err != nil {
-			errs = append(errs, err)
-			continue
+			var pe *state.ParseError
+			if !errors.As(err, &pe) {
+				errs = append(errs, err)
+				continue
+			}
+			if last == nil {
+				last = readRecord(l)
+			}
+			r, ok := last[ae.String()]
+			if !ok {
+				notes = append(notes, fmt.Sprintf("%s: not routed: %v", ae, err))
+				continue
+			}
+			notes = append(notes, fmt.Sprintf("%s: routed as before: %v", ae, err))
+			a = state.App{Domains: r.Domains, Maintenance: r.Maintenance}
+			if r.Live {
+				a.CurrentVersion = "unknown"
+			}
+			if r.Git {
+				a.Git = &state.Git{}
+			}
 		}
 		e, err := EnvOf(l, ae, &a)
 		if err != nil {
@@ -163,7 +191,44 @@ func Read(l state.Layout) (Input, error) {
 		}
 		envs = append(envs, e)
 	}
-	return Gather(s, envs), errors.Join(errs...)
+	in := Gather(s, envs)
+	in.Notes = notes
+	return in, errors.Join(errs...)
+}
+
+// recorded is what an app environment's app.json said when the proxy last
+// accepted a configuration.
+type recorded struct {
+	Domains     []string `json:"domains,omitempty"`
+	Maintenance bool     `json:"maintenance,omitempty"`
+	Live        bool     `json:"live,omitempty"`
+	Git         bool     `json:"git,omitempty"`
+}
+
+// RecordFile is where Record keeps them.
+func RecordFile(l state.Layout) string { return filepath.Join(Dir(l), "envs.json") }
+
+// Record keeps what in's app environments said, for Read to route one
+// whose app.json stops parsing as it was routed.
+func Record(l state.Layout, in Input) error {
+	m := map[string]recorded{}
+	for _, e := range in.Envs {
+		m[e.AppEnv.String()] = recorded{Domains: e.Domains, Maintenance: e.Maintenance, Live: e.Live, Git: e.Git}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(RecordFile(l), append(b, '\n'), 0o644)
+}
+
+func readRecord(l state.Layout) map[string]recorded {
+	m := map[string]recorded{}
+	b, err := os.ReadFile(RecordFile(l))
+	if err == nil {
+		json.Unmarshal(b, &m)
+	}
+	return m
 }
 
 // Gather is the Input for the app environments envs on a server whose
@@ -228,7 +293,7 @@ func DefaultName(ae state.AppEnv, base string) string {
 // could not route (a host claimed twice: the first app environment in
 // name order keeps it).
 func Render(in Input) ([]byte, []string) {
-	var notes []string
+	notes := slices.Clone(in.Notes)
 	owner := map[string]state.AppEnv{}
 	var sites []site
 	envs := slices.Clone(in.Envs)
