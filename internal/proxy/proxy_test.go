@@ -242,3 +242,70 @@ func TestNotRunning(t *testing.T) {
 		t.Errorf("InFlight with no proxy: %v", err)
 	}
 }
+
+// TestWebSocketPassesThrough: an upgraded connection (WebSocket) goes
+// through the front door both ways, and counts as a request in flight
+// while it is open, so a drain waits for it (up to [grace]).
+func TestWebSocketPassesThrough(t *testing.T) {
+	c, addr, _ := caddy(t)
+	ctx := context.Background()
+	l := state.Layout{Root: t.TempDir()}
+	ae := state.AppEnv{App: "chat", Env: "prod"}
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := rw.Read(buf)
+			if err != nil {
+				return
+			}
+			rw.Write(append([]byte("echo "), buf[:n]...))
+			rw.Flush()
+		}
+	}))
+	t.Cleanup(ws.Close)
+	upstream := strings.TrimPrefix(ws.URL, "http://")
+	deploy(t, l, ae, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"chat.example.com"}}, routes.Upstreams{Web: []string{upstream}})
+	if _, err := c.Apply(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /socket HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	head := make([]byte, 0, 512)
+	buf := make([]byte, 512)
+	for !strings.Contains(string(head), "\r\n\r\n") {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("upgrade through the front door: %v (got %q)", err, head)
+		}
+		head = append(head, buf[:n]...)
+	}
+	if !strings.HasPrefix(string(head), "HTTP/1.1 101") {
+		t.Fatalf("upgrade through the front door: %q", head)
+	}
+	for _, msg := range []string{"ping", "pong"} {
+		conn.Write([]byte(msg))
+		n, err := conn.Read(buf)
+		if err != nil || string(buf[:n]) != "echo "+msg {
+			t.Fatalf("message %q through the upgraded connection: %q %v", msg, buf[:n], err)
+		}
+	}
+	if n, err := c.InFlight(ctx); err != nil || n[upstream] != 1 {
+		t.Errorf("in flight while the WebSocket is open: %v %v, want 1 at %s", n, err, upstream)
+	}
+}
