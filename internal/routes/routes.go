@@ -107,6 +107,11 @@ func EnvOf(l state.Layout, ae state.AppEnv, a *state.App) (Env, error) {
 	if err != nil {
 		return e, err
 	}
+	if len(u.Web) > 0 {
+		// A first deploy routes its web instances before app.json says
+		// live (the node hook loads them), so they are served when it does.
+		e.Live = true
+	}
 	if len(u.Web) == 0 && len(u.Draining) == 0 {
 		// Deployed before the front door: its web port, if it has one.
 		if p, err := ports.Lookup(l.AppDir(ae), "web"); err == nil {
