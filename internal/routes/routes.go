@@ -495,7 +495,7 @@ func handler(e Env) any {
 		return obj{
 			"handler": "static_response", "status_code": 503,
 			"headers": obj{"Content-Type": []string{ctype}, "Retry-After": []string{"120"}, "Cache-Control": []string{"no-store"}},
-			"body":    string(page),
+			"body":    literal(string(page)),
 		}
 	}
 	if len(e.Upstreams.Web) == 0 {
@@ -518,6 +518,13 @@ func handler(e Env) any {
 		"load_balancing": obj{"selection_policy": obj{"policy": "round_robin"}, "try_duration": "5s", "try_interval": "100ms"},
 		"health_checks":  obj{"passive": obj{"fail_duration": "10s"}},
 	}
+}
+
+// literal escapes Caddy's placeholders ({env.X}, {http.request.header.Y})
+// in text from a bundle, so that a page is sent as written and cannot read
+// the proxy's environment or the request's headers into the answer.
+func literal(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "{", `\{`, "}", `\}`).Replace(s)
 }
 
 // defaultSite is the app environment served on the bare address: the one
