@@ -157,12 +157,12 @@ func TestApplyRoutesByHost(t *testing.T) {
 	// Maintenance: 503 with the release's own page; the app is not asked.
 	os.MkdirAll(filepath.Join(l.Versions(shop), "aaaaaaaaaaaa"), 0o755)
 	os.Symlink("aaaaaaaaaaaa", l.Current(shop))
-	os.WriteFile(filepath.Join(l.Current(shop), routes.MaintenancePage), []byte("<h1>Back soon, shop</h1>{env.HOME}{http.request.header.Cookie}"), 0o644)
+	os.WriteFile(filepath.Join(l.Current(shop), routes.MaintenancePage), []byte("<h1>Back soon, shop</h1>{env.HOME}{http.request.header.Cookie} C:\\x"), 0o644)
 	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com"}, Maintenance: true}, routes.Upstreams{Web: []string{app(t, "shop-3", 0)}})
 	if _, err := c.Apply(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get(t, addr, "shop.example.com"); code != 503 || body != "<h1>Back soon, shop</h1>{env.HOME}{http.request.header.Cookie}" {
+	if code, body := get(t, addr, "shop.example.com"); code != 503 || body != "<h1>Back soon, shop</h1>{env.HOME}{http.request.header.Cookie} C:\\x" {
 		t.Errorf("maintenance: %d %q", code, body)
 	}
 

@@ -524,7 +524,7 @@ func handler(e Env) any {
 // in text from a bundle, so that a page is sent as written and cannot read
 // the proxy's environment or the request's headers into the answer.
 func literal(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "{", `\{`, "}", `\}`).Replace(s)
+	return strings.NewReplacer("{", `\{`, "}", `\}`).Replace(s)
 }
 
 // defaultSite is the app environment served on the bare address: the one
