@@ -9,4 +9,4 @@ import (
 	"github.com/jecloud/jecloud/internal/tick"
 )
 
-func main() { os.Exit(tick.Main(os.Args, os.Stderr)) }
+func main() { os.Exit(tick.Main(os.Args, os.Getenv, os.Stderr)) }

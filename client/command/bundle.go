@@ -58,7 +58,7 @@ func bundleCommand() *cli.Command {
 // file, replaced only once complete) and returns its ID.
 func writeBundle(c *cli.Context, dir, out string) (string, error) {
 	opt := bundle.WriteOptions{}
-	if f, ok := c.App.ErrWriter.(*os.File); ok && progress.Interactive(f) {
+	if f, ok := c.App.ErrWriter.(*os.File); ok && canRedraw(f) {
 		bar := progress.Start(f, true, "bundling "+dir, 0)
 		opt.Progress = func(n int, b int64) { bar.Set(n, b) }
 		defer bar.Done("")

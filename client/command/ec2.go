@@ -70,7 +70,7 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
 		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
 		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
-		SSH: remote.SSHOptionsFromEnv(), Log: c.App.ErrWriter,
+		SSH: sshOptions(), Log: c.App.ErrWriter,
 		IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
 	}}
 	if e.EC2.BackupBucket != "" || e.EC2.BackupPrefix != "" {

@@ -33,7 +33,7 @@ func gitSetupCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.SetupGit(c.Context, c.String("repo"), c.String("branch"), c.Int("port"), c.Bool("listen-all"), c.StringSlice("known-hosts"))
+			res, err := cl.SetupGit(c.Context, c.String("repo"), c.String("branch"), c.Int("port"), c.Bool("listen-all"), knownHostsFiles(c.StringSlice("known-hosts")))
 			if err != nil {
 				return err
 			}

@@ -11,9 +11,7 @@ import (
 	"github.com/jecloud/jecloud/internal/config"
 	"github.com/jecloud/jecloud/internal/globalstate"
 	"github.com/jecloud/jecloud/internal/names"
-	"github.com/jecloud/jecloud/internal/progress"
 	"github.com/jecloud/jecloud/internal/push"
-	"github.com/jecloud/jecloud/internal/remote"
 	"github.com/jecloud/jecloud/internal/shellquote"
 )
 
@@ -79,7 +77,7 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 	stderr := c.App.ErrWriter
 	interactive, color := false, false
 	if f, ok := stderr.(*os.File); ok {
-		interactive, color = progress.Interactive(f), progress.Color(f)
+		interactive, color = canRedraw(f), canColour(f)
 	}
 	return &push.Client{
 		App:         cfg.App,
@@ -95,7 +93,7 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		State:       st,
 		Roles:       cfg.Roles,
 		EnvRoles:    e.Roles,
-		SSH:         remote.SSHOptionsFromEnv(),
+		SSH:         sshOptions(),
 		TreeCache:   treeCacheDir(),
 		By:          pusher(),
 	}, cfg, nil

@@ -12,27 +12,12 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/jecloud/jecloud/internal/bytecount"
 )
-
-// Interactive reports whether f is a terminal that can redraw a line
-// (TERM is not "dumb").
-func Interactive(f *os.File) bool {
-	return term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
-}
-
-// Color reports whether output to f may be coloured: f is a terminal and
-// NO_COLOR (https://no-color.org) is not set.
-func Color(f *os.File) bool {
-	return os.Getenv("NO_COLOR") == "" && Interactive(f)
-}
 
 // redrawEvery limits how often the bar is redrawn.
 const redrawEvery = 100 * time.Millisecond

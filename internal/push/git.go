@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/gitdeploy"
@@ -45,8 +44,7 @@ func (h GitSetupOne) Loopback() bool { return strings.HasPrefix(h.Listen, "127.0
 
 // SetupGit makes every target follow branch of repo: one new webhook
 // secret for the environment, a deploy key per server (made there), and
-// the git server's host keys, read from knownHostsFiles (the user's
-// known_hosts when empty).
+// the git server's host keys, read from knownHostsFiles.
 //
 // The webhook's socket listens on loopback only unless listenAll.
 func (c *Client) SetupGit(ctx context.Context, repo, branch string, port int, listenAll bool, knownHostsFiles []string) (*GitSetup, error) {
@@ -118,19 +116,13 @@ func hostOf(dest string) string {
 }
 
 // GitHostKeys returns, as known_hosts lines, the host keys on record for
-// repo's server in files (default ~/.ssh/known_hosts): the server will only
-// fetch from a host whose key it was given.
+// repo's server in files (jepush gives the user's ~/.ssh/known_hosts
+// unless --known-hosts names others): the server will only fetch from a
+// host whose key it was given.
 func GitHostKeys(repo string, files []string) (string, error) {
 	ep, err := gitdeploy.Endpoint(repo)
 	if err != nil {
 		return "", err
-	}
-	if len(files) == 0 {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		files = []string{filepath.Join(home, ".ssh", "known_hosts")}
 	}
 	var existing []string
 	for _, f := range files {

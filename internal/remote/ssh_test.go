@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,8 +25,15 @@ import (
 // echoAgent stands in for jeagent: it prints its arguments one a line.
 const echoAgent = "printf '%s\\n'"
 
+// opts are the options of a user whose home is home; the login name is
+// the user running the test, as sshdtest's server expects (jepush's
+// command layer gives the user's own).
 func opts(home string) remote.SSHOptions {
-	return remote.SSHOptions{Home: home, SystemConfigFile: "none", GlobalKnownHostsFiles: []string{}}
+	o := remote.SSHOptions{Home: home, SystemConfigFile: "none", GlobalKnownHostsFiles: []string{}}
+	if u, err := user.Current(); err == nil {
+		o.LocalUser = u.Username
+	}
+	return o
 }
 
 func dest(s *sshdtest.Server) string { return fmt.Sprintf("%s@%s", s.User, s.Addr()) }

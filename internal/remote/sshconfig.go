@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,10 +13,11 @@ import (
 	sshconfig "github.com/kevinburke/ssh_config"
 )
 
-// SSHOptions are the local facts SSH connections depend on. The zero value
-// reads the user's own files; tests point them elsewhere.
+// SSHOptions are the local facts SSH connections depend on. This package
+// reads no environment variable: jepush's command layer fills them in from
+// the user's (client/command's sshOptions); tests point them elsewhere.
 type SSHOptions struct {
-	// Home is the home directory for ~ and the default files ("": the user's).
+	// Home is the home directory for ~ and the default files ("": /).
 	Home string
 	// ConfigFile is the ssh config file ("": HOME/.ssh/config; "none": none).
 	ConfigFile string
@@ -30,7 +30,8 @@ type SSHOptions struct {
 	// AgentSocket is the SSH agent's socket ("": no agent). The ssh
 	// config's IdentityAgent wins.
 	AgentSocket string
-	// LocalUser is the default login name ("": the current user's).
+	// LocalUser is the login name when neither the target nor the ssh
+	// config names one (%u in ssh config tokens).
 	LocalUser string
 	// ConnectTimeout limits TCP connect plus SSH handshake (0: the ssh
 	// config's ConnectTimeout, else 10 s).
@@ -41,15 +42,6 @@ type SSHOptions struct {
 	// else 15 s and 3).
 	KeepaliveInterval time.Duration
 	KeepaliveCountMax int
-}
-
-// SSHOptionsFromEnv returns the options for the user running jepush:
-// HOME, SSH_AUTH_SOCK and JEPUSH_SSH_CONFIG (another ssh config file).
-func SSHOptionsFromEnv() SSHOptions {
-	return SSHOptions{
-		ConfigFile:  os.Getenv("JEPUSH_SSH_CONFIG"),
-		AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
-	}
 }
 
 // Defaults for what neither the options nor the ssh config set.
@@ -96,20 +88,7 @@ func (o *SSHOptions) home() string {
 	if o.Home != "" {
 		return o.Home
 	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return h
-	}
 	return "/"
-}
-
-func (o *SSHOptions) localUser() string {
-	if o.LocalUser != "" {
-		return o.LocalUser
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return os.Getenv("USER")
 }
 
 func (o *SSHOptions) loadConfigs() (*sshConfigs, error) {
@@ -226,7 +205,7 @@ func (o *SSHOptions) resolveAddress(cs *sshConfigs, h *hostConfig) error {
 		h.User = cs.get(a, "User")
 	}
 	if h.User == "" {
-		h.User = o.localUser()
+		h.User = o.LocalUser
 	}
 	return nil
 }
@@ -363,7 +342,7 @@ type tokens map[byte]string
 func (o *SSHOptions) tokens(h *hostConfig) tokens {
 	return tokens{
 		'd': o.home(), 'h': h.HostName, 'n': h.Alias, 'p': strconv.Itoa(h.Port),
-		'r': h.User, 'u': o.localUser(), '%': "%",
+		'r': h.User, 'u': o.LocalUser, '%': "%",
 	}
 }
 

@@ -23,10 +23,12 @@ import (
 )
 
 // Main runs jeagent-tick with args (os.Args) and returns its exit status.
-func Main(args []string, stderr io.Writer) int {
+// getenv (os.Getenv) gives JECLOUD_ROOT and PATH: agent/tick's main is
+// the one place that reads the environment.
+func Main(args []string, getenv func(string) string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(filepath.Base(args[0]), flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	root := fs.String("root", envOr("JECLOUD_ROOT", state.DefaultRoot), "the agent's state `DIR`")
+	root := fs.String("root", envOr(getenv, "JECLOUD_ROOT", state.DefaultRoot), "the agent's state `DIR`")
 	agent := fs.String("agent", "", "the full jeagent to run when there is work (default: jeagent beside this program, else on the PATH)")
 	showVersion := fs.Bool("version", false, "print the version (module version, commit, protocol) and exit")
 	versionJSON := fs.Bool("json", false, "with --version: print it as JSON")
@@ -56,7 +58,7 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	exe := *agent
 	if exe == "" {
-		exe = fullAgent()
+		exe = fullAgent(getenv("PATH"))
 	}
 	argv := []string{exe, "--root", *root, "rollforward"}
 	err := syscall.Exec(exe, argv, os.Environ())
@@ -76,23 +78,23 @@ func Idle(l state.Layout) bool {
 	return !global
 }
 
-// fullAgent is jeagent beside this program, else "jeagent" on the PATH.
-func fullAgent() string {
+// fullAgent is jeagent beside this program, else "jeagent" on path (PATH).
+func fullAgent(path string) string {
 	if self, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(self), "jeagent")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	if p, err := lookPath("jeagent"); err == nil {
+	if p, err := lookPath(path, "jeagent"); err == nil {
 		return p
 	}
 	return "/usr/local/bin/jeagent"
 }
 
-// lookPath is exec.LookPath without importing os/exec's init.
-func lookPath(name string) (string, error) {
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+// lookPath is exec.LookPath in path without importing os/exec's init.
+func lookPath(path, name string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
 		p := filepath.Join(dir, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
@@ -101,8 +103,8 @@ func lookPath(name string) (string, error) {
 	return "", os.ErrNotExist
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
 		return v
 	}
 	return def
