@@ -30,15 +30,21 @@ func Dial(ctx context.Context) (*Bus, error) {
 	return &Bus{conn}, nil
 }
 
+// Close closes the connection.
 func (b *Bus) Close() { b.conn.Close() }
 
+// Reload has systemd read its unit files again (systemctl daemon-reload).
 func (b *Bus) Reload(ctx context.Context) error { return b.conn.ReloadContext(ctx) }
 
+// Enable enables the unit files names for good (not under /run),
+// replacing links that point elsewhere (systemctl enable --force).
 func (b *Bus) Enable(ctx context.Context, names []string) error {
 	_, _, err := b.conn.EnableUnitFilesContext(ctx, names, false, true)
 	return err
 }
 
+// Disable removes the links that enable the unit files names
+// (systemctl disable).
 func (b *Bus) Disable(ctx context.Context, names []string) error {
 	_, err := b.conn.DisableUnitFilesContext(ctx, names, false)
 	return err
@@ -84,12 +90,17 @@ func (b *Bus) wait(ctx context.Context, what, name string, fn jobFunc) error {
 	return nil
 }
 
+// Start starts name and waits for its job: an error unless it is done.
 func (b *Bus) Start(ctx context.Context, name string) error {
 	return b.wait(ctx, "start", name, b.conn.StartUnitContext)
 }
+
+// Restart restarts name and waits for its job: an error unless it is done.
 func (b *Bus) Restart(ctx context.Context, name string) error {
 	return b.wait(ctx, "restart", name, b.conn.RestartUnitContext)
 }
+
+// Stop stops name and waits for its job: an error unless it is done.
 func (b *Bus) Stop(ctx context.Context, name string) error {
 	return b.wait(ctx, "stop", name, b.conn.StopUnitContext)
 }
