@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/remote"
 )
 
 // Process is one line of `jeagent ps --json`.
@@ -40,29 +42,14 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 		if c.placing() {
 			h.Role = roleOf(t)
 		}
-		r, err := c.open(ctx, t)
-		if err == nil {
-			var out bytes.Buffer
-			tl := &tail{}
-			err = r.Run(ctx, []string{"ps", c.App, c.Env, "--json"}, nil, &out, tl)
-			r.Close()
-			if err != nil {
-				err = explain(t.Name(), []string{"ps"}, err, tl)
-			} else {
-				var doc struct {
-					Processes []Process `json:"processes"`
-				}
-				if err = json.Unmarshal(out.Bytes(), &doc); err != nil {
-					err = fmt.Errorf("%s: jeagent ps --json printed something that is not its JSON: %v", t.Name(), err)
-				} else {
-					printable(&doc)
-					h.Processes = doc.Processes
-				}
-			}
+		var doc struct {
+			Processes []Process `json:"processes"`
 		}
-		if err != nil {
+		if err := c.agentJSON(ctx, t, "ps", &doc); err != nil {
 			h.Error = err.Error()
 			failed = append(failed, t.Name())
+		} else {
+			h.Processes = doc.Processes
 		}
 		hosts = append(hosts, h)
 	}
@@ -103,4 +90,25 @@ func (c *Client) PS(ctx context.Context, asJSON bool) error {
 		w.Flush()
 	}
 	return hostsDone(ctx, failed, "process list")
+}
+
+// agentJSON runs `jeagent VERB APP ENV --json` on t and decodes what it
+// prints into doc, its strings made printable (what a server sends is
+// shown, never obeyed). The error names the host.
+func (c *Client) agentJSON(ctx context.Context, t remote.Target, verb string, doc any) error {
+	r, err := c.open(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var out bytes.Buffer
+	tl := &tail{}
+	if err := r.Run(ctx, []string{verb, c.App, c.Env, "--json"}, nil, &out, tl); err != nil {
+		return explain(t.Name(), []string{verb}, err, tl)
+	}
+	if err := json.Unmarshal(out.Bytes(), doc); err != nil {
+		return fmt.Errorf("%s: jeagent %s --json printed something that is not its JSON: %v", t.Name(), verb, err)
+	}
+	printable(doc)
+	return nil
 }

@@ -1,9 +1,7 @@
 package push
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -32,29 +30,14 @@ func (c *Client) Releases(ctx context.Context, asJSON bool) error {
 	var failed []string
 	for _, t := range c.Targets {
 		h := HostReleases{Host: t.Name(), Releases: []Release{}}
-		r, err := c.open(ctx, t)
-		if err == nil {
-			var out bytes.Buffer
-			tl := &tail{}
-			err = r.Run(ctx, []string{"releases", c.App, c.Env, "--json"}, nil, &out, tl)
-			r.Close()
-			if err != nil {
-				err = explain(t.Name(), []string{"releases"}, err, tl)
-			} else {
-				var doc struct {
-					Releases []Release `json:"releases"`
-				}
-				if err = json.Unmarshal(out.Bytes(), &doc); err != nil {
-					err = fmt.Errorf("%s: jeagent releases --json printed something that is not its JSON: %v", t.Name(), err)
-				} else {
-					printable(&doc)
-					h.Releases = doc.Releases
-				}
-			}
+		var doc struct {
+			Releases []Release `json:"releases"`
 		}
-		if err != nil {
+		if err := c.agentJSON(ctx, t, "releases", &doc); err != nil {
 			h.Error = err.Error()
 			failed = append(failed, t.Name())
+		} else {
+			h.Releases = doc.Releases
 		}
 		hosts = append(hosts, h)
 	}

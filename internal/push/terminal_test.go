@@ -13,7 +13,7 @@ import (
 // TestServerCannotDriveTheTerminal: a server (or a hook, or npm on it)
 // whose output carries escape sequences (OSC 52 writes the user's
 // clipboard, CSI moves the cursor and erases lines, OSC 0 sets the window
-// title, a lone C1 byte) in plain output, in status and ps JSON and in the
+// title, a lone C1 byte) in plain output, in status, ps and releases JSON and in the
 // last line of a failure: jepush shows them, escaped, and writes none of
 // them to the terminal (issue #17 part 5).
 func TestServerCannotDriveTheTerminal(t *testing.T) {
@@ -35,10 +35,11 @@ func TestServerCannotDriveTheTerminal(t *testing.T) {
 	keep(c.Status(ctx, false))
 	keep(c.Status(ctx, true)) // the agents' JSON passed on
 	keep(c.PS(ctx, false))
+	keep(c.Releases(ctx, false))
 	keep(c.Logs(ctx, false, 10))
 	keep(c.ShowConfig(ctx))
 	all := out.String() + errb.String() + strings.Join(errs, "\n")
-	for _, want := range []string{`\x1b]52;c;Y3VybCBldmlsfHNo\x07`, "forged line", `\x1b[2K`} {
+	for _, want := range []string{`\x1b]52;c;Y3VybCBldmlsfHNo\x07`, "forged line", `\x1b[2K`, `mallory\x1b[2K`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the output lacks %q (the test would prove nothing):\n%s", want, all)
 		}
