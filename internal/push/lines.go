@@ -1,59 +1,57 @@
 package push
 
 import (
-	"github.com/jecloud/jecloud/internal/lines"
-
-	"bytes"
 	"strings"
 	"sync"
+
+	"github.com/jecloud/jecloud/internal/lines"
 )
 
-// tail keeps the last lines written to it, for error messages.
+// tail keeps the last lines written to it, for error messages. Its zero
+// value is ready; lines.Writer splits what is written into lines.
 type tail struct {
 	mu    sync.Mutex
+	w     *lines.Writer
 	lines []string
-	part  []byte
 }
 
 const tailLines = 20
 
 func (t *tail) Write(b []byte) (int, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.part = append(t.part, b...)
-	for {
-		i := bytes.IndexByte(t.part, '\n')
-		if i < 0 {
-			break
-		}
-		t.add(string(t.part[:i]))
-		t.part = t.part[i+1:]
+	if t.w == nil {
+		t.w = &lines.Writer{Line: t.add}
 	}
-	if len(t.part) > 64<<10 { // a runaway line
-		t.part = t.part[len(t.part)-64<<10:]
-	}
-	return len(b), nil
+	w := t.w
+	t.mu.Unlock()
+	return w.Write(b)
 }
 
-func (t *tail) add(l string) {
+// add keeps line (lines.Writer calls it with each one).
+func (t *tail) add(l string) error {
 	l = lines.Printable(strings.TrimSpace(strings.ReplaceAll(l, "\r", "")))
 	if l == "" {
-		return
+		return nil
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.lines = append(t.lines, l)
 	if len(t.lines) > tailLines {
 		t.lines = t.lines[1:]
 	}
+	return nil
 }
 
 // Last returns the last non-empty line, or "".
 func (t *tail) Last() string {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.part) > 0 {
-		t.add(string(t.part))
-		t.part = nil
+	w := t.w
+	t.mu.Unlock()
+	if w != nil {
+		w.Flush() // a last line without its newline
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if len(t.lines) == 0 {
 		return ""
 	}
