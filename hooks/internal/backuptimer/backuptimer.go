@@ -118,7 +118,7 @@ func Ensure(ctx context.Context, unitDir, exe string, req hook.Request, service 
 	if err != nil {
 		return err
 	}
-	if err := checkCalendar(s.Schedule, req.Root); err != nil {
+	if err := checkCalendar(s.Schedule, req.ServerJSON()); err != nil {
 		return err
 	}
 	svc, timer := Units(exe, req, service, s)
@@ -152,8 +152,8 @@ func Ensure(ctx context.Context, unitDir, exe string, req hook.Request, service 
 }
 
 // checkCalendar refuses a schedule systemd would not understand, naming
-// the file to fix, rather than leaving a timer that never fires.
-func checkCalendar(expr, root string) error {
+// the file to fix (serverJSON), rather than leaving a timer that never fires.
+func checkCalendar(expr, serverJSON string) error {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		return nil
@@ -161,7 +161,7 @@ func checkCalendar(expr, root string) error {
 	out, err := exec.Command(analyze, "calendar", expr).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: \"backups\": \"schedule\" %q is not a systemd calendar expression (%s): use hourly, daily, weekly or for example \"*-*-* 03:30\"",
-			filepath.Join(root, "sys", "server.json"), expr, strings.TrimSpace(string(out)))
+			serverJSON, expr, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestCheckCalendar(t *testing.T) {
 		expr string
 		ok   bool
 	}{{"daily", true}, {"hourly", true}, {"Mon *-*-* 02:00", true}, {"every day", false}, {"25:00", false}} {
-		err := checkCalendar(c.expr, "/var/cloud")
+		err := checkCalendar(c.expr, "/var/cloud/sys/server.json")
 		if (err == nil) != c.ok {
 			t.Errorf("%q: %v", c.expr, err)
 		}
