@@ -3,7 +3,6 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,20 +12,7 @@ import (
 // ShowConfig prints the config vars of each target (prefixed with the host
 // when there are several).
 func (c *Client) ShowConfig(ctx context.Context) error {
-	var errs []error
-	for _, t := range c.Targets {
-		r, err := c.open(ctx, t)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		_, err = c.run(ctx, r, []string{"config", c.App, c.Env}, nil, len(c.Targets) > 1)
-		r.Close()
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return c.runEach(ctx, []string{"config", c.App, c.Env})
 }
 
 // SetConfig sets vars on each target and, unless noRestart, restarts the

@@ -20,19 +20,7 @@ func (c *Client) ShowDomains(ctx context.Context, json bool) error {
 	if json {
 		argv = append(argv, "--json")
 	}
-	var errs []error
-	for _, t := range c.Targets {
-		r, err := c.open(ctx, t)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		_, err = c.run(ctx, r, argv, nil, len(c.Targets) > 1)
-		r.Close()
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs := []error{c.runEach(ctx, argv)}
 	if st := c.state(); st != nil && !json {
 		e, _, err := st.Get(ctx, c.App, c.Env)
 		switch {

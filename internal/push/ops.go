@@ -88,24 +88,8 @@ func (c *Client) Logs(ctx context.Context, follow bool, lines int, flags ...stri
 	if lines > 0 {
 		argv = append(argv, "-n", strconv.Itoa(lines))
 	}
-	prefix := len(c.Targets) > 1
-	one := func(t remote.Target) error {
-		r, err := c.open(ctx, t)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		_, err = c.run(ctx, r, argv, nil, prefix)
-		return err
-	}
 	if !follow {
-		var errs []error
-		for _, t := range c.Targets {
-			if err := one(t); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		return c.runEach(ctx, argv)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.Targets))
@@ -113,7 +97,7 @@ func (c *Client) Logs(ctx context.Context, follow bool, lines int, flags ...stri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = one(t)
+			errs[i] = c.runOn(ctx, t, argv, len(c.Targets) > 1)
 		}()
 	}
 	wg.Wait()
@@ -121,4 +105,29 @@ func (c *Client) Logs(ctx context.Context, follow bool, lines int, flags ...stri
 		return nil // Ctrl-C is how one stops following logs
 	}
 	return errors.Join(errs...)
+}
+
+// runEach runs `jeagent ARGV` on each target, one after another, its output
+// shown (each line prefixed with the host when there are several), and
+// returns the targets' errors joined.
+func (c *Client) runEach(ctx context.Context, argv []string) error {
+	var errs []error
+	for _, t := range c.Targets {
+		if err := c.runOn(ctx, t, argv, len(c.Targets) > 1); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runOn runs `jeagent ARGV` on t, its output shown (prefixed with t's name
+// if prefix).
+func (c *Client) runOn(ctx context.Context, t remote.Target, argv []string, prefix bool) error {
+	r, err := c.open(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = c.run(ctx, r, argv, nil, prefix)
+	return err
 }
