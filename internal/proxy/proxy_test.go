@@ -364,4 +364,9 @@ func TestHealthPath(t *testing.T) {
 	if code, body := get(t, addr, "shop.example.com"); code != 200 || body != "shop shop.example.com" {
 		t.Errorf("the app itself: %d %q", code, body)
 	}
+	// The app's request is in the access log; the checks are not.
+	log, _ := os.ReadFile(filepath.Join(filepath.Dir(c.Socket), "caddy.log"))
+	if !strings.Contains(string(log), `"logger":"http.log.access.shop_prod"`) || strings.Contains(string(log), routes.HealthPath) {
+		t.Errorf("access log: want the app's request and no health check:\n%s", log)
+	}
 }
