@@ -40,6 +40,7 @@ const (
 //   - A roll-forward killed with SIGKILL mid-deploy is finished by the timer.
 //   - A hand edit of app.json is applied by the timer within one period.
 func TestAgentUnderSystemd(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	srv := lab.Boot(t, 1)[0]
 	jeagent, jepush := binaries(t)
 	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
