@@ -26,7 +26,7 @@ type appUnits struct {
 	App, Env   string
 	User       string
 	ReleaseDir string // the exact release, not `current`: a unit names what it runs
-	NodeBin    string // the pinned Node.js bin dir
+	NodeBin    string // the pinned Node.js bin dir ("" for an app without a package.json: its runtime is the server's)
 	Root       string // /var/cloud
 	AppDir     string // /var/cloud/APP/ENV
 	Port       int    // the web port
@@ -92,12 +92,15 @@ var opt, serialize = sysd.Opt, sysd.Serialize
 // config vars come from an EnvironmentFile readable only by root and the app.
 func (a appUnits) environment(typ string) []string {
 	env := map[string]string{
-		"NODE_ENV":        "production",
 		"JECLOUD_APP":     a.App,
 		"JECLOUD_ENV":     a.Env,
 		"JECLOUD_VERSION": filepath.Base(a.ReleaseDir),
-		"PATH":            a.NodeBin + ":" + filepath.Join(a.ReleaseDir, "node_modules", ".bin") + ":/usr/local/bin:/usr/bin:/bin",
+		"PATH":            "/usr/local/bin:/usr/bin:/bin",
 		"HOME":            filepath.Join(a.AppDir, "home"),
+	}
+	if a.NodeBin != "" {
+		env["NODE_ENV"] = "production"
+		env["PATH"] = a.NodeBin + ":" + filepath.Join(a.ReleaseDir, "node_modules", ".bin") + ":" + env["PATH"]
 	}
 	if typ == "web" {
 		env["PORT"] = strconv.Itoa(a.Port)
@@ -163,9 +166,13 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 	// (its working directory), its Node.js, its data and home; not the
 	// state of the other app environments, nor this one's bundles and
 	// app.json. The EnvironmentFiles are read by systemd before.
+	readOnly := a.ReleaseDir
+	if a.NodeBin != "" {
+		readOnly += " " + filepath.Dir(a.NodeBin)
+	}
 	o = append(o,
 		opt("Service", "TemporaryFileSystem", a.Root+":ro"),
-		opt("Service", "BindReadOnlyPaths", a.ReleaseDir+" "+filepath.Dir(a.NodeBin)),
+		opt("Service", "BindReadOnlyPaths", readOnly),
 		opt("Service", "BindPaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
 	)
 	o = append(o,
