@@ -388,8 +388,18 @@ func (s *Spec) Runs() bool {
 }
 
 // NothingToRun is what jepush and jeagent say of a release that does not
-// Run: it is in place, and nothing serves it.
-const NothingToRun = "unpacked; no process types (no Procfile, no package.json, no index.html: nothing runs; see docs/procfile.md)"
+// Run, after "VERSION is unpacked": it is in place, and nothing serves it.
+const NothingToRun = "no process types (no Procfile, no package.json, no index.html: nothing runs or is served; see docs/procfile.md)"
+
+// Outcome says what a deployed release in dir is, for "VERSION ...
+// [on SERVER]": "is live", or, when it has nothing to run or serve (or
+// cannot be read), "is unpacked" with the reason after.
+func Outcome(dir, where string) string {
+	if spec, err := Read(dir); err == nil && !spec.Runs() {
+		return "is unpacked" + where + "; " + NothingToRun
+	}
+	return "is live" + where
+}
 
 // findStatic sets Static: [web] static = "DIR", checked, or "." for a
 // release with no process type but an index.html.
