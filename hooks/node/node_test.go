@@ -220,8 +220,13 @@ func TestExecStart(t *testing.T) {
 		"NODE_ENV=production node ./bin/www":                     "NODE_ENV=production exec node ./bin/www",
 		"exec node s.js":                                         "exec node s.js",
 		`X='50%$HOME\t'"'" node s.js ${PORT}`:                    `X='50%$HOME\t'"'" exec node s.js ${PORT}`,
-		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "exec node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
-		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f":           "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
+		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
+		// More than one command: the shell runs it as written (exec
+		// would run the first command only, or fail on `exec cd`).
+		"cd api && ./serve":                            "cd api && ./serve",
+		"while true; do echo tick; sleep 2; done":      "while true; do echo tick; sleep 2; done",
+		"bin/migrate; exec python3 app.py":             "bin/migrate; exec python3 app.py",
+		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f": "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
 	} {
 		u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
 			ReleaseDir: "/r", NodeBin: "/n", Port: 5000, Socket: true, Processes: map[string]string{"web": cmd}}
@@ -243,6 +248,15 @@ func TestExecStart(t *testing.T) {
 		}
 		if len(argv) != 3 || argv[0] != "/bin/sh" || argv[1] != "-c" || argv[2] != line {
 			t.Errorf("%q: %s runs %q, want [/bin/sh -c %q]", cmd, execStart[0], argv, line)
+		}
+		// SIGTERM reaches the app: it is the main process, or every
+		// process gets it when the shell stays.
+		mode := "KillMode=mixed\n"
+		if !strings.HasPrefix(line, "exec ") && !strings.Contains(line, " exec node") {
+			mode = "KillMode=control-group\n"
+		}
+		if !strings.Contains(file, mode) {
+			t.Errorf("%q: the unit lacks %s", cmd, mode)
 		}
 	}
 }

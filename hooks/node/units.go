@@ -147,7 +147,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "Restart", "always"),
 		opt("Service", "RestartSec", "1"),
 		opt("Service", "KillSignal", "SIGTERM"),
-		opt("Service", "KillMode", "mixed"),
+		opt("Service", "KillMode", killMode(a.Processes[typ])),
 		opt("Service", "TimeoutStopSec", strconv.Itoa(int(a.grace(typ).Seconds()))),
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
 		opt("Service", "UMask", "0027"),
@@ -203,13 +203,31 @@ func systemdQuote(s string) string {
 
 // execLine is the line /bin/sh runs for cmd: cmd in place of the shell
 // (appspec.Command.ExecLine), so that the app is the process systemd
-// started (LISTEN_PID names it) and gets SIGTERM itself.
+// started (LISTEN_PID names it) and gets SIGTERM itself. A line of more
+// than one command (`cd api && ./serve`, a `while` loop) is run by the
+// shell as written: `exec` before it would run its first command only, or
+// fail (`exec cd`).
 func execLine(cmd string) string {
 	c, err := appspec.ParseCommand(cmd)
 	if err != nil || c.Exec == "" {
 		return "exec " + cmd // as written: the shell says what is wrong with it
 	}
+	if c.Compound != "" {
+		return cmd
+	}
 	return c.ExecLine()
+}
+
+// killMode is how systemd stops a process: SIGTERM to the main process
+// (the app, in place of the shell), SIGKILL to what is left after the
+// grace ("mixed"); SIGTERM to every process at once when the shell stays
+// (a line of more than one command), as Heroku does, since the shell
+// would not pass it on.
+func killMode(cmd string) string {
+	if c, err := appspec.ParseCommand(cmd); err == nil && c.Exec != "" && c.Compound != "" {
+		return "control-group"
+	}
+	return "mixed"
 }
 
 // execQuote quotes s as one word of an ExecStart= line, so that the
