@@ -152,6 +152,11 @@ json.dump(d, open(p, "w"), indent=2)`)
 	if code != 0 || !strings.Contains(out, "is live on") {
 		t.Fatalf("jepush of an app whose runtime is a declared package: exit %d\n%s", code, out)
 	}
+	if v, err := srv.Exec(t.Context(), "dpkg-query", "-W", "-f", "${Status} ${Version}", "busybox"); err != nil || !strings.HasPrefix(v, "install ok installed") {
+		t.Errorf("busybox after the push: %q %v", v, err)
+	} else {
+		t.Logf("busybox installed by the packages hook: %s", v)
+	}
 	if c, body := get("bb-prod.apps.test", "/"); c != 200 || !strings.Contains(body, "busybox httpd here") {
 		t.Errorf("GET bb-prod.apps.test: %d %q", c, body)
 	}
