@@ -27,7 +27,7 @@ import (
 // for socket activation ([web] socket = true): then, like the other
 // process types, its instances are restarted one at a time, each checked
 // before the next. Then everything soaks. reuse: see proxied.
-func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars map[string]string, reuse bool, log io.Writer) error {
+func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, varsFile string, reuse bool, log io.Writer) error {
 	nodeBin := ""
 	if spec.Node != nil {
 		version, err := a.version()
@@ -60,7 +60,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
 		NodeBin: nodeBin, Port: port, Socket: socket, Proxied: proxied,
-		Processes: processes, Vars: vars, Grace: spec.GraceOf, Limits: spec.LimitsOf,
+		Processes: processes, VarsFile: varsFile, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
 	if proxied {
