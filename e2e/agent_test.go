@@ -100,7 +100,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("jepush: %v\n%s", err, b)
 	}
-	contains(t, "jepush", string(b), "uploading to web1", "started "+service, "deploy:extracting", "is live")
+	contains(t, "jepush", string(b), "uploading to web1", "started "+service, "deploy:extracting", "is unpacked on web1; no process types")
 	v1 := readApp(t, srv, "shop", "prod").CurrentVersion
 	if v1 == "" {
 		t.Fatalf("no current_version after the push:\n%s", b)
