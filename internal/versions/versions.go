@@ -179,7 +179,7 @@ func receive(w io.Writer, r io.Reader, id string) (int64, bundle.Info, error) {
 
 // applyDelta writes to w the bundle of version id rebuilt from base's
 // bundle and the delta read from r, checking it as it goes.
-func applyDelta(w io.Writer, base io.Reader, r io.Reader, baseID, id string) (int64, bundle.Info, error) {
+func applyDelta(w io.Writer, base io.ReadSeeker, r io.Reader, baseID, id string) (int64, bundle.Info, error) {
 	lim := bundle.DefaultLimits()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
