@@ -421,7 +421,7 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 	}
 
 	bw := bufio.NewWriterSize(w, outBufSize)
-	mg := merger{out: tar.NewWriter(bw), in: tar.NewReader(br), buf: make([]byte, copyBufSize), format: hd.Format, sources: sources}
+	mg := merger{out: tar.NewWriter(bw), in: tar.NewReader(br), buf: make([]byte, copyBufSize), format: hd.Format, sources: sources, lim: lim}
 	if err := mg.nextDelta(); err != nil {
 		return hd.Base, hd.Version, err
 	}
@@ -477,6 +477,7 @@ type merger struct {
 	// Format 2: the base files read ahead, and the one replaced by the
 	// next entry (own, named ownName).
 	format  int
+	lim     Limits
 	sources map[string][]byte
 	own     []byte
 	ownName string
@@ -537,11 +538,14 @@ func (mg *merger) emitNext() error {
 	if !found {
 		return fmt.Errorf("delta: entry %q: its source %q is not a file of the base bundle, nor listed in the delta's sources", h.Name, p.from)
 	}
+	if p.size > mg.lim.MaxFileBytes {
+		return fmt.Errorf("delta: entry %q: %d bytes, over the limit of %d bytes per file", h.Name, p.size, mg.lim.MaxFileBytes)
+	}
 	c := canonicalHeader(h.Name, kindFile, h.Mode&0o111 != 0, p.size, "")
 	if err := mg.out.WriteHeader(&c); err != nil {
 		return fmt.Errorf("delta: write %s: %w", h.Name, err)
 	}
-	if err := p.decode(writerOnly{mg.out}, mg.in, old); err != nil {
+	if err := p.decode(writerOnly{mg.out}, mg.in, old, min(uint64(maxPatchWindow), mg.lim.MaxWindow)); err != nil {
 		return fmt.Errorf("delta: entry %q: %w", h.Name, err)
 	}
 	return nil

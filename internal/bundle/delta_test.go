@@ -226,7 +226,7 @@ func TestDeltaRefused(t *testing.T) {
 	}
 }
 
-func rm(t *testing.T, dir, p string) {
+func rm(t testing.TB, dir, p string) {
 	t.Helper()
 	if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 		t.Fatal(err)

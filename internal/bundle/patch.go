@@ -186,9 +186,9 @@ func patchWindow(n int) int {
 
 // unpatch writes to w the size bytes that the zstd frame read from r gives
 // with dictionary old, and fails if it gives any other number of bytes.
-func unpatch(w io.Writer, r io.Reader, old []byte, size int64) error {
+func unpatch(w io.Writer, r io.Reader, old []byte, size int64, window uint64) error {
 	dec, err := zstd.NewReader(r, zstd.WithDecoderDictRaw(patchDictID, old), zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxWindow(maxPatchWindow), zstd.WithDecoderMaxMemory(maxPatchWindow))
+		zstd.WithDecoderMaxWindow(window), zstd.WithDecoderMaxMemory(window))
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func parsePatch(h *tar.Header) (p patchEntry, ok bool, err error) {
 
 // decode writes to w the content of p's entry, whose payload is body, from
 // its source old.
-func (p patchEntry) decode(w io.Writer, body io.Reader, old []byte) error {
+func (p patchEntry) decode(w io.Writer, body io.Reader, old []byte, window uint64) error {
 	if p.enc == "copy" {
 		if int64(len(old)) != p.size {
 			return fmt.Errorf("a copy of %s (%d bytes) announced as %d bytes", p.from, len(old), p.size)
@@ -253,7 +253,7 @@ func (p patchEntry) decode(w io.Writer, body io.Reader, old []byte) error {
 		_, err := w.Write(old)
 		return err
 	}
-	if err := unpatch(w, body, old, p.size); err != nil {
+	if err := unpatch(w, body, old, p.size, window); err != nil {
 		return fmt.Errorf("patch against %s: %w", p.from, err)
 	}
 	return nil
