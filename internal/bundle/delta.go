@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -116,6 +117,52 @@ type deltaHeader struct {
 	// Sources are the base files that copies and patches from another
 	// path use: the server reads them before the merge.
 	Sources []string `json:"sources,omitempty"`
+	// GoneDirs are directories of the base that are gone with all they
+	// hold (format 2): a renamed directory costs one name, not one per
+	// entry.
+	GoneDirs []string `json:"gone_dirs,omitempty"`
+}
+
+// collapseRemoved replaces, in removed (names of base in bundle order), the
+// directories that are gone with everything under them by the directory
+// alone.
+func collapseRemoved(base *Manifest, removed []string) (names, dirs []string) {
+	set := make(map[string]bool, len(removed))
+	for _, n := range removed {
+		set[n] = true
+	}
+	ents := base.Entries
+	for i := 0; i < len(ents); {
+		e := ents[i]
+		if !set[e.Name] {
+			i++
+			continue
+		}
+		if e.Type == "d" {
+			j, all := i+1, true
+			for ; j < len(ents) && strings.HasPrefix(ents[j].Name, e.Name); j++ {
+				all = all && set[ents[j].Name]
+			}
+			if all {
+				dirs = append(dirs, e.Name)
+				i = j
+				continue
+			}
+		}
+		names = append(names, e.Name)
+		i++
+	}
+	return names, dirs
+}
+
+// underGone reports whether name is in one of the directories gone.
+func underGone(name string, gone map[string]bool) bool {
+	for i := len(name) - 2; i >= 0; i-- {
+		if name[i] == '/' && gone[name[:i+1]] {
+			return true
+		}
+	}
+	return false
 }
 
 // DeltaOptions tune WriteDeltaWith.
@@ -144,9 +191,20 @@ func WriteDeltaWith(dir string, tree, base *Manifest, w io.Writer, o DeltaOption
 	hd := deltaHeader{Base: base.Version, Version: tree.Version, Removed: removed}
 	var plan DeltaPlan
 	var pe *patchEncoder
+	level := zstd.SpeedDefault
 	if o.Format >= 2 {
 		hd.Format = DeltaFormat
+		hd.Removed, hd.GoneDirs = collapseRemoved(base, removed)
 		plan = PlanDelta(tree, base)
+		content := st.ContentBytes
+		for _, e := range send {
+			if _, ok := plan.Copies[e.Name]; ok {
+				content -= e.Size
+			}
+		}
+		if content < 1<<20 {
+			level = zstd.SpeedBestCompression // a small delta: bytes matter more than time
+		}
 		seen := map[string]bool{}
 		for name, src := range plan.Copies {
 			if src != name && !seen[src] {
@@ -161,7 +219,7 @@ func WriteDeltaWith(dir string, tree, base *Manifest, w io.Writer, o DeltaOption
 		}
 	}
 	bw := bufio.NewWriterSize(w, outBufSize)
-	enc, err := zstd.NewWriter(bw, encoderOptions(zstd.SpeedDefault)...)
+	enc, err := zstd.NewWriter(bw, encoderOptions(level)...)
 	if err != nil {
 		return st, fmt.Errorf("delta: zstd encoder: %w", err)
 	}
@@ -398,8 +456,16 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 	if hd.Format > DeltaFormat {
 		return hd.Base, hd.Version, fmt.Errorf("delta: format %d, and this jeagent reads up to format %d: upgrade it", hd.Format, DeltaFormat)
 	}
-	if len(hd.Sources) > 0 && hd.Format < 2 {
-		return hd.Base, hd.Version, fmt.Errorf("delta: sources in a delta of format %d", hd.Format)
+	if (len(hd.Sources) > 0 || len(hd.GoneDirs) > 0) && hd.Format < 2 {
+		return hd.Base, hd.Version, fmt.Errorf("delta: sources or gone directories in a delta of format %d", hd.Format)
+	}
+	goneDirs := make(map[string]bool, len(hd.GoneDirs))
+	for _, n := range hd.GoneDirs {
+		if !strings.HasSuffix(n, "/") {
+			return hd.Base, hd.Version, fmt.Errorf("delta: gone directory %q does not end in /", n)
+		}
+		goneDirs[n] = true
+		gone[n] = true
 	}
 	var sources map[string][]byte
 	if len(hd.Sources) > 0 {
@@ -440,7 +506,7 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 			}
 			return mg.emitDelta()
 		}
-		if gone[h.Name] {
+		if gone[h.Name] || (len(goneDirs) > 0 && underGone(h.Name, goneDirs)) {
 			return nil
 		}
 		return mg.emit(h, body)
