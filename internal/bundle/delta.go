@@ -520,6 +520,10 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 	if err := mg.deltaUpTo(""); err != nil {
 		return hd.Base, hd.Version, err
 	}
+	// To the end of the stream, so that zstd checks the frame's checksum.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return hd.Base, hd.Version, fmt.Errorf("delta: %w", m.readError(err))
+	}
 	if err := mg.out.Close(); err != nil {
 		return hd.Base, hd.Version, fmt.Errorf("delta: write: %w", err)
 	}
