@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +78,7 @@ type DeltaStats struct {
 	Copies       int   // files sent as copies of base files (format 2)
 	Patches      int   // files sent as patches against their previous version (format 2)
 	PatchBytes   int64 // the patches' bytes (compressed), in ContentBytes' stead
+	TreeCopies   int   // directories sent as copies of a base directory (format 2; their files count in Copies)
 }
 
 // Diff compares a tree with the server's base: the entries to send, the
@@ -121,6 +123,11 @@ type deltaHeader struct {
 	// hold (format 2): a renamed directory costs one name, not one per
 	// entry.
 	GoneDirs []string `json:"gone_dirs,omitempty"`
+	// TreeSources are directories of the base whose whole subtree a
+	// tree copy (an entry of type typeTreeCopy) writes under a new name: a
+	// renamed directory costs two names. The server reads them before the
+	// merge.
+	TreeSources []string `json:"tree_sources,omitempty"`
 }
 
 // collapseRemoved replaces, in removed (names of base in bundle order), the
@@ -153,6 +160,15 @@ func collapseRemoved(base *Manifest, removed []string) (names, dirs []string) {
 		i++
 	}
 	return names, dirs
+}
+
+// treeCopiesSet is the set of the new directories of tree copies.
+func treeCopiesSet(m map[string]string) map[string]bool {
+	set := make(map[string]bool, len(m))
+	for n := range m {
+		set[n] = true
+	}
+	return set
 }
 
 // underGone reports whether name is in one of the directories gone.
@@ -191,6 +207,7 @@ func WriteDeltaWith(dir string, tree, base *Manifest, w io.Writer, o DeltaOption
 	hd := deltaHeader{Base: base.Version, Version: tree.Version, Removed: removed}
 	var plan DeltaPlan
 	var pe *patchEncoder
+	var treeCopies map[string]string
 	level := zstd.SpeedDefault
 	if o.Format >= 2 {
 		hd.Format = DeltaFormat
@@ -205,14 +222,20 @@ func WriteDeltaWith(dir string, tree, base *Manifest, w io.Writer, o DeltaOption
 		if content < 1<<20 {
 			level = zstd.SpeedBestCompression // a small delta: bytes matter more than time
 		}
-		seen := map[string]bool{}
+		treeCopies = findTreeCopies(tree, base, hd.GoneDirs)
+		seen, under := map[string]bool{}, treeCopiesSet(treeCopies)
 		for name, src := range plan.Copies {
-			if src != name && !seen[src] {
+			if src != name && !seen[src] && !underGone(name, under) {
 				seen[src] = true
 				hd.Sources = append(hd.Sources, src)
 			}
 		}
 		sort.Strings(hd.Sources)
+		for _, d := range treeCopies {
+			hd.TreeSources = append(hd.TreeSources, d)
+		}
+		sort.Strings(hd.TreeSources)
+		hd.TreeSources = slices.Compact(hd.TreeSources)
 		var err error
 		if pe, err = newPatchEncoder(); err != nil {
 			return st, fmt.Errorf("delta: %w", err)
@@ -234,7 +257,24 @@ func WriteDeltaWith(dir string, tree, base *Manifest, w io.Writer, o DeltaOption
 	tw := tar.NewWriter(enc)
 	buf := make([]byte, copyBufSize)
 	sum := sha256.New()
+	skip := ""
 	for _, e := range send {
+		if skip != "" && strings.HasPrefix(e.Name, skip) {
+			if e.Type == "f" {
+				st.Copies++
+				st.ContentBytes -= e.Size
+			}
+			continue
+		}
+		if from, ok := treeCopies[e.Name]; ok {
+			h := tar.Header{Name: e.Name, Typeflag: typeTreeCopy, Linkname: from, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}
+			if err := tw.WriteHeader(&h); err != nil {
+				return st, fmt.Errorf("delta: write %s: %w", e.Name, err)
+			}
+			st.TreeCopies++
+			skip = e.Name
+			continue
+		}
 		h := canonicalHeader(e.Name, kindOf(e.Type), e.Exec, e.Size, e.Target)
 		path := filepath.Join(dir, filepath.FromSlash(e.Name))
 		var content []byte
@@ -456,7 +496,7 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 	if hd.Format > DeltaFormat {
 		return hd.Base, hd.Version, fmt.Errorf("delta: format %d, and this jeagent reads up to format %d: upgrade it", hd.Format, DeltaFormat)
 	}
-	if (len(hd.Sources) > 0 || len(hd.GoneDirs) > 0) && hd.Format < 2 {
+	if (len(hd.Sources) > 0 || len(hd.GoneDirs) > 0 || len(hd.TreeSources) > 0) && hd.Format < 2 {
 		return hd.Base, hd.Version, fmt.Errorf("delta: sources or gone directories in a delta of format %d", hd.Format)
 	}
 	goneDirs := make(map[string]bool, len(hd.GoneDirs))
@@ -468,13 +508,14 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 		gone[n] = true
 	}
 	var sources map[string][]byte
-	if len(hd.Sources) > 0 {
+	var trees map[string][]treeEntry
+	if len(hd.Sources) > 0 || len(hd.TreeSources) > 0 {
 		want := make(map[string]bool, len(hd.Sources))
 		for _, n := range hd.Sources {
 			want[n] = true
 		}
 		var got string
-		sources, got, err = ReadFiles(base, want, lim)
+		sources, trees, got, err = readSources(base, want, hd.TreeSources, lim)
 		if err != nil {
 			return hd.Base, hd.Version, fmt.Errorf("delta: sources in the base bundle: %w", err)
 		}
@@ -487,7 +528,7 @@ func ApplyDelta(base io.ReadSeeker, delta io.Reader, w io.Writer, lim Limits) (b
 	}
 
 	bw := bufio.NewWriterSize(w, outBufSize)
-	mg := merger{out: tar.NewWriter(bw), in: tar.NewReader(br), buf: make([]byte, copyBufSize), format: hd.Format, sources: sources, lim: lim}
+	mg := merger{out: tar.NewWriter(bw), in: tar.NewReader(br), buf: make([]byte, copyBufSize), format: hd.Format, sources: sources, trees: trees, lim: lim}
 	if err := mg.nextDelta(); err != nil {
 		return hd.Base, hd.Version, err
 	}
@@ -549,6 +590,7 @@ type merger struct {
 	format  int
 	lim     Limits
 	sources map[string][]byte
+	trees   map[string][]treeEntry
 	own     []byte
 	ownName string
 }
@@ -593,6 +635,9 @@ func (mg *merger) emitNext() error {
 	h := mg.next
 	if mg.format < 2 {
 		return mg.emit(h, mg.in)
+	}
+	if h.Typeflag == typeTreeCopy {
+		return mg.emitTree(h)
 	}
 	p, ok, err := parsePatch(h)
 	if err != nil {

@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -110,6 +112,9 @@ func TestDelta(t *testing.T) {
 				copies := map[string]int{"directory renamed": 1, "copied": 1, "rename": 1, "executable bit": 1}
 				switch tc.name {
 				case "directory renamed", "copied", "rename", "executable bit":
+					if tc.name == "directory renamed" && st.TreeCopies != 1 {
+						t.Errorf("a renamed directory: %+v, want one tree copy", st)
+					}
 					if st.Copies != copies[tc.name] {
 						t.Errorf("%d copies, want every file copied: %+v", st.Copies, st)
 					}
@@ -237,5 +242,39 @@ func mv(t *testing.T, dir, from, to string) {
 	t.Helper()
 	if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTreeCopyRefused: a tree copy from a directory the delta does not list,
+// or that the base does not have, or in a format-1 delta, is refused.
+func TestTreeCopyRefused(t *testing.T) {
+	dir := t.TempDir()
+	mkTree(t, dir, "a/", "a/x=1")
+	baseID, base := writeBundle(t, dir)
+	craft := func(format int, treeSources []string, name, from string) []byte {
+		var raw bytes.Buffer
+		line, _ := json.Marshal(deltaHeader{Base: baseID, Version: "000000000000", Format: format, TreeSources: treeSources})
+		raw.Write(append(line, '\n'))
+		tw := tar.NewWriter(&raw)
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: typeTreeCopy, Linkname: from, Mode: 0o755, Format: tar.FormatPAX})
+		tw.Close()
+		return compress(raw.Bytes())
+	}
+	for _, tc := range []struct {
+		name  string
+		delta []byte
+		want  string
+	}{
+		{"not listed", craft(2, nil, "b/", "a/"), "not a directory of the base bundle listed"},
+		{"not in the base", craft(2, []string{"c/"}, "b/", "c/"), "not a directory of the base bundle listed"},
+		{"not a directory", craft(2, []string{"a/x"}, "b", "a/x"), "both must be directories"},
+		{"format 1", craft(0, nil, "b/", "a/"), "cannot be in a bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ApplyDelta(bytes.NewReader(base), bytes.NewReader(tc.delta), &bytes.Buffer{}, Limits{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ApplyDelta: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -25,10 +25,12 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -270,4 +272,144 @@ func readSource(name string, body io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("base file %s is over %d bytes: it cannot be a patch's source", name, int64(MaxPatchSource))
 	}
 	return b.Bytes(), nil
+}
+
+// typeTreeCopy is the tar type of a tree copy: the entry's name is a new
+// directory, its Linkname a directory of the base (both ending in "/"),
+// and the new directory holds exactly what that one held.
+const typeTreeCopy = 'J'
+
+// treeEntry is one entry of a tree copy's source, its name relative to
+// the source directory ("" for the directory itself).
+type treeEntry struct {
+	rel     string
+	kind    kind
+	exec    bool
+	target  string
+	content []byte
+}
+
+// findTreeCopies finds, among the directories new in tree, those that hold
+// exactly what a directory gone from base held (a renamed directory),
+// within MaxSources in all. It maps the new directory to the old.
+func findTreeCopies(tree, base *Manifest, goneDirs []string) map[string]string {
+	if len(goneDirs) == 0 {
+		return nil
+	}
+	sig := func(ents []ManifestEntry, i int) (string, int64, int) {
+		prefix := ents[i].Name
+		h := sha256.New()
+		var size int64
+		j := i
+		for ; j < len(ents) && strings.HasPrefix(ents[j].Name, prefix); j++ {
+			e := ents[j]
+			fmt.Fprintf(h, "%s\x00%s\x00%v\x00%d\x00%s\x00%s\n", strings.TrimPrefix(e.Name, prefix), e.Type, e.Exec, e.Size, e.Digest, e.Target)
+			size += e.Size
+		}
+		return string(h.Sum(nil)), size, j
+	}
+	gone := make(map[string]bool, len(goneDirs))
+	for _, d := range goneDirs {
+		gone[d] = true
+	}
+	old := map[string]string{}
+	sizes := map[string]int64{}
+	for i, e := range base.Entries {
+		if gone[e.Name] {
+			k, size, _ := sig(base.Entries, i)
+			if _, dup := old[k]; !dup {
+				old[k], sizes[k] = e.Name, size
+			}
+		}
+	}
+	inBase := make(map[string]bool, len(base.Entries))
+	for _, e := range base.Entries {
+		inBase[e.Name] = true
+	}
+	copies := map[string]string{}
+	var total int64
+	for i := 0; i < len(tree.Entries); i++ {
+		e := tree.Entries[i]
+		if e.Type != "d" || inBase[e.Name] {
+			continue
+		}
+		k, _, next := sig(tree.Entries, i)
+		if d, ok := old[k]; ok && total+sizes[k] <= MaxSources {
+			copies[e.Name] = d
+			total += sizes[k]
+			i = next - 1 // nothing under it needs looking at
+		}
+	}
+	return copies
+}
+
+// readSources reads a bundle (compressed): the content of the files named
+// in want, the subtrees of the directories in trees, and the bundle's ID,
+// within MaxSources in all.
+func readSources(r io.Reader, want map[string]bool, trees []string, lim Limits) (map[string][]byte, map[string][]treeEntry, string, error) {
+	files := make(map[string][]byte, len(want))
+	subtrees := make(map[string][]treeEntry, len(trees))
+	var total int64
+	id, err := eachEntry(r, lim, func(h *tar.Header, body io.Reader) error {
+		var dirs []string
+		for _, d := range trees {
+			if strings.HasPrefix(h.Name, d) {
+				dirs = append(dirs, d)
+			}
+		}
+		if len(dirs) == 0 && (h.Typeflag != tar.TypeReg || !want[h.Name]) {
+			return nil
+		}
+		var content []byte
+		if h.Typeflag == tar.TypeReg {
+			if h.Size > MaxSources || total+h.Size > MaxSources {
+				return fmt.Errorf("%s: %d bytes, over the %d bytes a delta's sources may hold", h.Name, h.Size, int64(MaxSources))
+			}
+			b, err := io.ReadAll(io.LimitReader(body, h.Size))
+			if err != nil {
+				return err
+			}
+			total += int64(len(b))
+			content = b
+			if want[h.Name] {
+				files[h.Name] = b
+			}
+		}
+		for _, d := range dirs {
+			k := kindFile
+			switch h.Typeflag {
+			case tar.TypeDir:
+				k = kindDir
+			case tar.TypeSymlink:
+				k = kindSymlink
+			}
+			subtrees[d] = append(subtrees[d], treeEntry{rel: strings.TrimPrefix(h.Name, d), kind: k, exec: h.Mode&0o111 != 0, target: h.Linkname, content: content})
+		}
+		return nil
+	})
+	return files, subtrees, id, err
+}
+
+// emitTree writes a tree copy: the source's entries under the new name.
+func (mg *merger) emitTree(h *tar.Header) error {
+	if !strings.HasSuffix(h.Name, "/") || !strings.HasSuffix(h.Linkname, "/") {
+		return fmt.Errorf("delta: tree copy %q from %q: both must be directories (end in /)", h.Name, h.Linkname)
+	}
+	ents, ok := mg.trees[h.Linkname]
+	if !ok || len(ents) == 0 || ents[0].rel != "" || ents[0].kind != kindDir {
+		return fmt.Errorf("delta: tree copy %q: its source %q is not a directory of the base bundle listed in the delta's tree sources", h.Name, h.Linkname)
+	}
+	for _, e := range ents {
+		c := canonicalHeader(h.Name+e.rel, e.kind, e.exec, int64(len(e.content)), e.target)
+		if err := mg.out.WriteHeader(&c); err != nil {
+			return fmt.Errorf("delta: write %s: %w", c.Name, err)
+		}
+		if e.kind == kindFile {
+			if _, err := mg.out.Write(e.content); err != nil {
+				return fmt.Errorf("delta: write %s: %w", c.Name, err)
+			}
+		}
+	}
+	mg.last = h.Name + "\xff" // what follows in the delta comes after the whole copy
+	return nil
 }
