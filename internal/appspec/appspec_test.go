@@ -61,6 +61,19 @@ func TestRead(t *testing.T) {
 		{"grace unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nclock = \"1m\"\n"}, nil, `[grace] names "clock"`},
 		{"grace not a duration", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"ten minutes\"\n"}, nil, `[grace] worker = "ten minutes": give a duration from "1s" to "20m0s"`},
 		{"grace too long", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"2h\"\n"}, nil, `[grace] worker = "2h"`},
+		{"watchdog defaults", map[string]string{"Procfile": "web: a\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{Window: 10 * time.Minute, Restarts: 3}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog set", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"0s\"\nrestarts = 0\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog window not a duration", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"10\"\n"}, nil, `[watchdog] window = "10": give a duration from "0s" (off) to "24h0m0s"`},
+		{"watchdog restarts negative", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestarts = -1\n"}, nil, `[watchdog] restarts = -1: give 0`},
+		{"watchdog unknown key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestart = 2\n"}, nil, `unknown key "restart" in [watchdog]: did you mean "restarts"?`},
 		{"roles", map[string]string{"Procfile": "web: a\nworker: b\nclock: c\n", "jecloud.toml": "[roles]\nworker = [\"worker\", \"clock\"]\n"}, func(t *testing.T, s *Spec) {
 			if s.Roles.RoleOf("clock") != "worker" || s.Roles.RoleOf("web") != "web" {
 				t.Errorf("roles %v", s.Roles)

@@ -48,6 +48,11 @@ type Engine struct {
 	// loads it into the proxy (proxy.Client.Apply), returning notes on
 	// what it could not route. Nil: the Route step fails and says so.
 	Route func(ctx context.Context) (notes []string, err error)
+	// Restarts counts how many times the processes of ae's release
+	// version restarted by themselves since they were started (the
+	// crash-loop watchdog; UnitRestarts). Nil: the watchdog cannot count,
+	// and forgets its watches.
+	Restarts func(ctx context.Context, ae state.AppEnv, version string) (int, error)
 }
 
 // Step is a planned step (package plan) with what carries it out.
@@ -117,6 +122,8 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 		return e.requestCurrent(o)
 	case plan.Route:
 		return e.route
+	case plan.Watch:
+		return e.watch(o)
 	case plan.DeployStep(state.StateRequested):
 		return e.start(o)
 	case plan.DeployStep(state.StateVerifying):
