@@ -84,7 +84,7 @@ fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
 RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills DirRefuses \
   RacingDeploys RollforwardWhileAnotherRuns HookCallsBackIntoAgent LockHeld NewestWins FollowRetry OutcomeCounts \
   DiskFull StateTempLeftoversCLI AppJSONWriteCut ServerJSONCut ConfigWriteInProgress BrokenServerJSON WriteFileFailure \
-  ReceiveTruncated ReceiveDeltaHostile SSHDropped PushInterrupted BundleDamagedAfterReceipt \
+  ReceiveTruncated ReceiveDeltaHostile TreeCopyRefused SSHDropped PushInterrupted BundleDamagedAfterReceipt \
   Hostile ZstdBomb WindowCap BrokenStreams TrailingGarbage Xattrs ExtractModes Failures \
   ParseErrors HandEdit UnknownKeys BrokenAppJSON BadInput NamesRefusedByCLI Names Version \
   SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys \
