@@ -158,6 +158,7 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		Fault:       faultFromEnv(),
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
+		Release:     releaser(),
 	}
 }
 
