@@ -65,7 +65,7 @@ func (e *Engine) release(o *plan.Env) func(context.Context) error {
 		err = e.Release(ctx, p, spec.Release, spec.ReleaseTimeout(), e.appLog(ae))
 		var re *oneoff.ReleaseError
 		if errors.As(err, &re) {
-			return &failure{re.Error() + "; " + v + " was not switched to"}
+			return &failure{v + " was not switched to: " + re.Error()}
 		}
 		if err != nil {
 			return err
