@@ -54,7 +54,7 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), releasesCommand(), restartCommand(), runCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
 		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jeagent")})...),

@@ -19,12 +19,19 @@ type ReleaseFunc func(ctx context.Context, p oneoff.Process, command string, tim
 
 // afterPrepare is the state after the prepare hooks: releasing if the
 // release has a release command, else switching.
+// A rollback does not run it, as on Heroku: the release ran it when it was
+// deployed, and the schema has moved on since.
 func (e *Engine) afterPrepare(o *plan.Env) string {
-	spec, err := appspec.Read(e.Layout.Release(o.AppEnv, o.App.Deployment.Version))
-	if err == nil && spec.Release != "" {
-		return state.StateReleasing
+	d := o.App.Deployment
+	spec, err := appspec.Read(e.Layout.Release(o.AppEnv, d.Version))
+	switch {
+	case err != nil || spec.Release == "":
+		return state.StateSwitching
+	case d.Rollback:
+		e.logf(o.AppEnv, "release: a rollback does not run the release command %q", spec.Release)
+		return state.StateSwitching
 	}
-	return state.StateSwitching
+	return state.StateReleasing
 }
 
 // release runs the Procfile's release command (database migrations) once,

@@ -65,6 +65,18 @@ func TestReleaseCommand(t *testing.T) {
 	if got := strings.Join(lb.rec.calls, " "); got != "deployed:"+v1 {
 		t.Errorf("a restart called %q", got)
 	}
+	// A rollback to v1 (its release still here) does not run it again.
+	v3 := lb.push(web, map[string]string{"Procfile": procfile, "x": "3"})
+	lb.request(web, v3)
+	lb.run()
+	runs := len(f.runs)
+	if _, err := state.UpdateApp(lb.l.AppJSON(web), func(a *state.App) error { a.Request(v1, lb.now, true); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	lb.run()
+	if len(f.runs) != runs || lb.live(web) != v1 || !strings.Contains(lb.log.String(), "a rollback does not run the release command") {
+		t.Errorf("a rollback ran the release command (%d runs, want %d), live %s", len(f.runs), runs, lb.live(web))
+	}
 	// A release without a release command goes from prepare to the switch.
 	lb.rec.calls = nil
 	v2 := lb.push(web, map[string]string{"Procfile": "web: node server.js\n"})
