@@ -27,7 +27,7 @@ import (
 // for socket activation ([web] socket = true): then, like the other
 // process types, its instances are restarted one at a time, each checked
 // before the next. Then everything soaks. reuse: see proxied.
-func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars map[string]string, reuse bool, log io.Writer) error {
+func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, varsFile string, reuse bool, log io.Writer) error {
 	version, err := a.version()
 	if err != nil {
 		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
@@ -55,7 +55,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, vars ma
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
 		NodeBin: a.runtimes().Bin(version), Port: port, Socket: socket, Proxied: proxied,
-		Processes: processes, Vars: vars, Grace: spec.GraceOf, Limits: spec.LimitsOf,
+		Processes: processes, VarsFile: varsFile, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
 	if proxied {

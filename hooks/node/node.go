@@ -26,6 +26,7 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/placement"
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 )
 
@@ -104,7 +105,8 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	case hook.Prepare:
 		err = h.prepare(ctx, a, spec, log)
 	case hook.Deployed:
-		err = h.deployed(ctx, a, spec, req.Vars, req.PreviousVersion != req.Version, log)
+		varsFile := state.Layout{Root: req.Root}.HookVars(state.AppEnv{App: req.App, Env: req.Env}, req.Version)
+		err = h.deployed(ctx, a, spec, varsFile, req.PreviousVersion != req.Version, log)
 	}
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)

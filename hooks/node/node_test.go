@@ -146,13 +146,14 @@ func TestUnits(t *testing.T) {
 			return (&appspec.Spec{}).LimitsOf(typ)
 		},
 		Processes: map[string]string{"web": "node server.js", "worker": "node worker.js --rate=50%"},
-		Vars:      map[string]string{"REDIS_URL": `redis://:p"w@127.0.0.1:6379/0`}}
+		VarsFile:  "/var/cloud/shop/prod/source/versions/841bc9a0e2f1.vars.env"}
 	s := u.render()
 	web := s.files["jecloud-shop_prod_web@.service"]
 	for _, want := range []string{
 		"User=jc-shop_prod", "WorkingDirectory=/var/cloud/shop/prod/source/versions/841bc9a0e2f1",
-		`Environment="PORT=5000"`, `Environment="NODE_ENV=production"`, `Environment="REDIS_URL=redis://:p\"w@127.0.0.1:6379/0"`,
-		"EnvironmentFile=-/var/cloud/shop/prod/config.env", "ExecStart=/bin/sh -c 'exec node server.js'",
+		`Environment="PORT=5000"`, `Environment="NODE_ENV=production"`,
+		// Issue #20 §7: the hooks' vars, in a file (a unit file is world-readable), between the services' and the config vars.
+		"EnvironmentFile=-/var/cloud/shop/prod/services.env\nEnvironmentFile=-/var/cloud/shop/prod/source/versions/841bc9a0e2f1.vars.env\nEnvironmentFile=-/var/cloud/shop/prod/config.env\n", "ExecStart=/bin/sh -c 'exec node server.js'",
 		"Restart=always", "StartLimitIntervalSec=0", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
 		"PrivateTmp=yes", "ReadWritePaths=/var/cloud/shop/prod/data /var/cloud/shop/prod/home",
 		"InaccessiblePaths=-/var/cloud/sys/server.json", "InaccessiblePaths=-/var/cloud/sys/hooks.d", "Requires=jecloud-shop_prod_web@%i.socket", "WantedBy=multi-user.target",

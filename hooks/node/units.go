@@ -33,7 +33,7 @@ type appUnits struct {
 	Socket     bool   // the web process gets its socket from systemd (zero-downtime restarts)
 	Proxied    bool   // the web instances are behind the front door, each on its own port (one unit file each, not a template)
 	Processes  map[string]string
-	Vars       map[string]string               // from hooks before this one (REDIS_URL, ...)
+	VarsFile   string                          // the variables the hooks returned for this release (an EnvironmentFile)
 	Grace      func(typ string) time.Duration  // how long a process type gets to finish on SIGTERM
 	Limits     func(typ string) appspec.Limits // a process type's memory, tasks and CPU weight
 }
@@ -102,9 +102,6 @@ func (a appUnits) environment(typ string) []string {
 	if typ == "web" {
 		env["PORT"] = strconv.Itoa(a.Port)
 	}
-	for k, v := range a.Vars {
-		env[k] = v
-	}
 	var out []string
 	for k, v := range env {
 		out = append(out, systemdQuote(k+"="+v))
@@ -136,9 +133,16 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		o = append(o, opt("Service", "Environment", kv))
 	}
 	o = append(o,
-		// Services' variables (REDIS_URL, with its password) first, then the
-		// config vars, which may override them.
+		// Services' variables (REDIS_URL, with its password) first, then
+		// those the hooks returned for this release, then the config vars,
+		// which may override them. Files, not Environment= lines: a unit
+		// file is readable by every user of the server.
 		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, appuser.ServicesEnv)),
+	)
+	if a.VarsFile != "" {
+		o = append(o, opt("Service", "EnvironmentFile", "-"+a.VarsFile))
+	}
+	o = append(o,
 		opt("Service", "EnvironmentFile", "-"+filepath.Join(a.AppDir, configvars.FileName)),
 		opt("Service", "ExecStart", "/bin/sh -c "+execQuote(execLine(a.Processes[typ]))),
 		opt("Service", "Restart", "always"),

@@ -314,6 +314,14 @@ func (s *Spec) readProcfile(path string) error {
 	return sc.Err()
 }
 
+// CheckProcessType refuses a name that no Procfile may declare.
+func CheckProcessType(name string) error {
+	if !procNameRE().MatchString(name) {
+		return fmt.Errorf("process type %q: a Procfile's types are up to 30 characters of a-z, 0-9, '-' and '_'", name)
+	}
+	return nil
+}
+
 // readConfig reads the tables of jecloud.toml that matter on the server.
 func (s *Spec) readConfig(path string) error {
 	var c struct {

@@ -63,20 +63,27 @@ func Read(path string) (map[string]string, error) {
 // Write writes vars to path crash-safely, mode 0640, owner root and group
 // gid (the app's group; -1 keeps root's).
 func Write(path string, vars map[string]string, gid int) error {
+	return Save(path, "Config vars, written by jeagent: use `jepush config:set`. Readable by root and the app only.", vars, 0o640, gid)
+}
+
+// Save writes vars to path crash-safely in the same format, under a
+// comment line saying what they are, with mode perm, owner root and group
+// gid (-1 keeps root's).
+func Save(path, comment string, vars map[string]string, perm os.FileMode, gid int) error {
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b bytes.Buffer
-	b.WriteString("# Config vars, written by jeagent: use `jepush config:set`. Readable by root and the app only.\n")
+	b.WriteString("# " + comment + "\n")
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s=%s\n", k, quote(vars[k]))
 	}
 	if err := state.MkdirAppEnv(filepath.Dir(path)); err != nil {
 		return err
 	}
-	return atomicfile.WriteFileOwned(path, b.Bytes(), 0o640, 0, gid)
+	return atomicfile.WriteFileOwned(path, b.Bytes(), perm, 0, gid)
 }
 
 // quote writes a value as systemd reads it from an EnvironmentFile: in

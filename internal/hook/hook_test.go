@@ -75,7 +75,7 @@ func TestDirAndRunPhase(t *testing.T) {
 	if err != nil || len(hooks) != 2 || hooks[0].Name() != "10-first" {
 		t.Fatalf("Dir = %v, %v", hooks, err)
 	}
-	vars, err := RunPhase(context.Background(), hooks, Request{Phase: Deployed, Version: "v"}, io.Discard)
+	vars, err := RunPhase(context.Background(), hooks, Request{Phase: Deployed, Version: "v"}, io.Discard, nil)
 	if err != nil || vars["A"] != "1" || vars["B"] != "v" {
 		t.Fatalf("RunPhase = %v, %v", vars, err)
 	}

@@ -34,7 +34,7 @@ func (e *Engine) removeRelease(o *plan.Env, rel *plan.Release) func(context.Cont
 				return err
 			}
 		}
-		for _, p := range []string{e.Layout.Bundle(o.AppEnv, rel.ID), e.Layout.Receipt(o.AppEnv, rel.ID)} {
+		for _, p := range []string{e.Layout.HookVars(o.AppEnv, rel.ID), e.Layout.Bundle(o.AppEnv, rel.ID), e.Layout.Receipt(o.AppEnv, rel.ID)} {
 			if err := os.Remove(p); err != nil && !isNotExist(err) {
 				return err
 			}

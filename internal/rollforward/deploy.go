@@ -13,6 +13,7 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/bundle"
 	"github.com/jecloud/jecloud/internal/bytecount"
+	"github.com/jecloud/jecloud/internal/configvars"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/plan"
 	"github.com/jecloud/jecloud/internal/state"
@@ -265,8 +266,22 @@ func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, pre
 		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, AppDir: e.Layout.AppDir(ae),
 		PreviousVersion: previous, Scale: o.App.Scale, Placement: o.App.Placement}
 	req.ReadServer()
+	// The vars hooks return reach the later phases and the app's units
+	// (docs/hooks.md): kept per version, beside its bundle, from install
+	// on (where they start afresh) until the release is removed.
+	varsFile := e.Layout.HookVars(ae, version)
+	if phase == hook.Install {
+		if err := os.Remove(varsFile); err != nil && !isNotExist(err) {
+			return err
+		}
+	} else if req.Vars, err = configvars.Read(varsFile); err != nil {
+		return err
+	}
+	save := func(vars map[string]string) error {
+		return configvars.Save(varsFile, "Variables the hooks returned for this version, written by jeagent (docs/hooks.md). Read by systemd for the app's units.", vars, 0o600, -1)
+	}
 	e.fault("hook:" + phase)
-	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae))
+	_, err = hook.RunPhase(ctx, hooks, req, e.appLog(ae), save)
 	var he *hook.Error
 	if errors.As(err, &he) {
 		return &failure{he.Error()}

@@ -110,6 +110,13 @@ func (l Layout) Receipt(a AppEnv, id string) string {
 	return filepath.Join(l.Versions(a), id+".received.json")
 }
 
+// HookVars is where the roll-forward keeps the variables the hooks
+// returned while deploying version id (versions/ID.vars.env, an
+// EnvironmentFile of the app's units; root's only: they may be secrets).
+func (l Layout) HookVars(a AppEnv, id string) string {
+	return filepath.Join(l.Versions(a), id+".vars.env")
+}
+
 // AppEnvs lists the app environments that have an app.json, sorted. Folders
 // whose names are not valid app or environment names are ignored.
 func (l Layout) AppEnvs() ([]AppEnv, error) {
