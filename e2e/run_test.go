@@ -134,5 +134,31 @@ func TestRunOneOff(t *testing.T) {
 	if units := srv.MustExec("sh", "-c", "systemctl list-units --all --no-legend 'jecloud-shop_prod_run-*' || true"); strings.TrimSpace(units) != "" {
 		t.Errorf("one-off units left:\n%s", units)
 	}
-	t.Logf("summary: jepush run over SSH: exit status passed on (3, 0, 127), stdin piped, 10 hostile arguments intact, the app's user, env, Node.js and web limits (tasks 100) in a transient unit; on a terminal: a TTY sized 30x100, resized to 40x120, Ctrl-C delivered (exit 9)")
+	// Through sudo, as a deploy user who may run jeagent as root and
+	// nothing else: run works, as the app's user, and is no way to root.
+	srv.MustExec("sh", "-c", "useradd -m deployer && echo 'deployer ALL=(root) NOPASSWD: /usr/local/bin/jeagent' > /etc/sudoers.d/deployer && chmod 440 /etc/sudoers.d/deployer")
+	const mark = "/root/ran-as-root"
+	asDeployer := func(script string) (string, error) {
+		return srv.Exec(t.Context(), "runuser", "-u", "deployer", "--", "sh", "-c", script)
+	}
+	if out, err := asDeployer("sudo -n jeagent run shop prod -- id -un"); err != nil || strings.TrimSpace(out) != "jc-shop_prod" {
+		t.Errorf("sudo jeagent run ... id -un: %v %q", err, out)
+	}
+	for _, a := range []string{
+		"sudo -n jeagent run shop prod -- sh -c 'touch " + mark + "; id -u'",
+		"sudo -n jeagent run shop prod -- sudo -n touch " + mark,
+		"sudo -n jeagent run shop prod -- +/usr/bin/touch " + mark,
+		"sudo -n jeagent run shop prod -- --property=User=root /usr/bin/touch " + mark,
+		"sudo -n jeagent run shop prod --root /home/deployer -- /usr/bin/touch " + mark,
+		"sudo -n jeagent run shop prod -- /usr/bin/systemd-run --pipe --wait touch " + mark,
+	} {
+		out, _ := asDeployer(a)
+		if _, err := srv.Exec(t.Context(), "test", "-e", mark); err == nil {
+			t.Fatalf("%s: ran as root\n%s", a, out)
+		}
+		if strings.TrimSpace(out) == "0" {
+			t.Errorf("%s: uid 0", a)
+		}
+	}
+	t.Logf("summary: jepush run over SSH: exit status passed on (3, 0, 127), stdin piped, 10 hostile arguments intact, the app's user, env, Node.js and web limits (tasks 100) in a transient unit; on a terminal: a TTY sized 30x100, resized to 40x120, Ctrl-C delivered (exit 9); through sudo as a deploy user: the app's user, 6 attempts at root refused")
 }

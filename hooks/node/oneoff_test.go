@@ -24,12 +24,14 @@ func TestOneOffMatchesUnits(t *testing.T) {
 	limits := appspec.Limits{Memory: "1G", Tasks: 64, CPUWeight: 50}
 	u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: root, AppDir: filepath.Join(root, "shop", "prod"),
 		ReleaseDir: release, NodeBin: filepath.Join(root, "sys", "runtimes", "node", "20.11.1", "bin"),
-		Processes: map[string]string{"worker": "node w.js"}, Limits: func(string) appspec.Limits { return limits }}
+		Processes: map[string]string{"worker": "node w.js"}, Limits: func(string) appspec.Limits { return limits },
+		VarsFile: release + ".vars.env"}
 	rt, ok, err := New().Runtime(root, release)
 	if err != nil || !ok {
 		t.Fatalf("Runtime: %v %v", ok, err)
 	}
-	p := oneoff.Process{Root: root, App: "shop", Env: "prod", AppDir: u.AppDir, ReleaseDir: release, User: u.User, Runtime: rt, Limits: limits}
+	p := oneoff.Process{Root: root, App: "shop", Env: "prod", AppDir: u.AppDir, ReleaseDir: release, User: u.User, Runtime: rt, Limits: limits,
+		VarsFile: release + ".vars.env"}
 
 	unitOnly := map[string]bool{"Type": true, "ExecStart": true, "Restart": true, "RestartSec": true, "KillSignal": true,
 		"KillMode": true, "TimeoutStopSec": true, "SyslogIdentifier": true, "Environment": true}

@@ -20,6 +20,7 @@ import (
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
 	"github.com/jecloud/jecloud/internal/configvars"
+	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 )
 
@@ -48,8 +49,11 @@ type Process struct {
 	AppDir     string // ROOT/APP/ENV
 	ReleaseDir string // the exact release (versions/ID), never `current`
 	User       string // the app's user (appuser.Resolve)
-	Runtime    Runtime
-	Limits     appspec.Limits // defaults filled in (Spec.LimitsOf)
+	// VarsFile holds the variables the hooks returned for this release
+	// (state.Layout.HookVars), read like the units read it; "": none.
+	VarsFile string
+	Runtime  Runtime
+	Limits   appspec.Limits // defaults filled in (Spec.LimitsOf)
 	// Vars are more variables, set last (PORT for `run`).
 	Vars map[string]string
 }
@@ -87,12 +91,18 @@ func (p Process) Options() []*unit.UnitOption {
 		s("User", p.User),
 		s("Group", p.User),
 		s("WorkingDirectory", p.ReleaseDir),
-		// Services' variables (REDIS_URL, with its password) first, then the
-		// config vars, which may override them.
+		// Services' variables (REDIS_URL, with its password) first, then
+		// those the hooks returned for this release, then the config vars,
+		// which may override them.
 		s("EnvironmentFile", "-"+filepath.Join(p.AppDir, appuser.ServicesEnv)),
+	}
+	if p.VarsFile != "" {
+		o = append(o, s("EnvironmentFile", "-"+p.VarsFile))
+	}
+	o = append(o,
 		s("EnvironmentFile", "-"+filepath.Join(p.AppDir, configvars.FileName)),
 		s("UMask", "0027"),
-	}
+	)
 	l := p.Limits
 	o = append(o, sysd.Limits(l.Tasks, l.MemoryHigh(), l.Memory, l.CPUWeight)...)
 	o = append(o, sysd.Sandbox(filepath.Join(p.AppDir, "data"), filepath.Join(p.AppDir, "home"))...)
@@ -181,7 +191,9 @@ func For(root, app, env, appDir, releaseDir string, spec *appspec.Spec, typ stri
 	if err != nil {
 		return Process{}, err
 	}
-	p := Process{Root: root, App: app, Env: env, AppDir: appDir, ReleaseDir: releaseDir, User: user, Limits: spec.LimitsOf(typ)}
+	ae := state.AppEnv{App: app, Env: env}
+	p := Process{Root: root, App: app, Env: env, AppDir: appDir, ReleaseDir: releaseDir, User: user, Limits: spec.LimitsOf(typ),
+		VarsFile: state.Layout{Root: root}.HookVars(ae, filepath.Base(releaseDir))}
 	for _, h := range hooks {
 		r, ok := h.(Runtimer)
 		if !ok {

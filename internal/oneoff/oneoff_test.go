@@ -13,8 +13,9 @@ import (
 func testProcess() Process {
 	return Process{Root: "/var/cloud", App: "shop", Env: "prod", AppDir: "/var/cloud/shop/prod",
 		ReleaseDir: "/var/cloud/shop/prod/source/versions/0123456789ab", User: "jc-shop_prod",
-		Runtime: Runtime{Path: []string{"/rt/bin"}, ReadOnly: []string{"/rt"}, Env: map[string]string{"NODE_ENV": "production"}},
-		Limits:  (&appspec.Spec{}).LimitsOf("release"), Vars: map[string]string{"PORT": "5000"}}
+		VarsFile: "/var/cloud/shop/prod/source/versions/0123456789ab.vars.env",
+		Runtime:  Runtime{Path: []string{"/rt/bin"}, ReadOnly: []string{"/rt"}, Env: map[string]string{"NODE_ENV": "production"}},
+		Limits:   (&appspec.Spec{}).LimitsOf("release"), Vars: map[string]string{"PORT": "5000"}}
 }
 
 func TestSystemdRun(t *testing.T) {
@@ -39,7 +40,7 @@ func TestSystemdRun(t *testing.T) {
 		"--property=User=jc-shop_prod", "--property=WorkingDirectory=/var/cloud/shop/prod/source/versions/0123456789ab",
 		"--property=NoNewPrivileges=yes", "--property=ProtectSystem=strict", "--property=TemporaryFileSystem=/var/cloud:ro",
 		"--property=BindReadOnlyPaths=/var/cloud/shop/prod/source/versions/0123456789ab /rt",
-		"--property=EnvironmentFile=-/var/cloud/shop/prod/config.env", "--property=MemoryMax=50%", "--property=TasksMax=512",
+		"--property=EnvironmentFile=-/var/cloud/shop/prod/config.env", "--property=EnvironmentFile=-/var/cloud/shop/prod/source/versions/0123456789ab.vars.env", "--property=MemoryMax=50%", "--property=TasksMax=512",
 		"--setenv=PATH=/rt/bin:/usr/local/bin:/usr/bin:/bin", "--setenv=NODE_ENV=production", "--setenv=PORT=5000",
 		"--setenv=JECLOUD_VERSION=0123456789ab", "--setenv=HOME=/var/cloud/shop/prod/home",
 		"--property=SyslogIdentifier=jecloud-shop_prod_run-42", "--property=RuntimeMaxSec=60"} {
