@@ -137,5 +137,28 @@ func TestReleasePhase(t *testing.T) {
 	if got := get(); got != "version "+v2 {
 		t.Errorf("after the failed deploy, GET / = %q, want v2", got)
 	}
+	// v4: a release command that outruns [grace] release is stopped by
+	// systemd and fails the deployment, saying so; v2 keeps serving.
+	writeFiles(t, dir, map[string]string{
+		"Procfile":     procfile(`echo "long migration started"; sleep 60; echo never`),
+		"jecloud.toml": "app = \"shop\"\n\n[services]\nredis = \"\"\n\n[grace]\nrelease = \"3s\"\n",
+	})
+	start = time.Now()
+	code, out = push(dir, "prod")
+	took := time.Since(start)
+	if code == 0 {
+		t.Fatalf("a push whose release command outran its limit succeeded:\n%s", out)
+	}
+	contains(t, "the timed-out push's output", out, "ran longer than its limit of 3s and was stopped", "[grace] release", "long migration started")
+	if a := readApp(t, srv, "shop", "prod"); a.CurrentVersion != v2 {
+		t.Errorf("after a timed-out release command: current %s, want %s", a.CurrentVersion, v2)
+	}
+	if got := get(); got != "version "+v2 {
+		t.Errorf("after the timed-out deploy, GET / = %q, want v2", got)
+	}
+	if ps, _ := srv.Exec(t.Context(), "pgrep", "-u", "jc-shop_prod", "-f", "sleep 60"); strings.TrimSpace(ps) != "" {
+		t.Errorf("the timed-out release command is still running: %s", ps)
+	}
+	t.Logf("timed-out release command: push failed after %s", took.Round(time.Millisecond))
 	t.Logf("summary: release command ran once per deploy (%d runs for 2 good deploys and a restart), as jc-shop_prod with config vars and REDIS_URL, before the switch; a failing one (exit 7) failed the deploy with its last lines: %q", len(markers()), reason)
 }
