@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/routes"
@@ -105,6 +108,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		p.Problems = append(p.Problems, Problem{o.AppEnv, fmt.Errorf("%s until %s: %s", what(b), b.NextTry.Format(time.RFC3339), b.LastError)})
 		return true
 	}
+	switching := map[state.AppEnv]bool{} // the front door's health path may say "draining"
 	for _, ae := range aes {
 		o, err := observe(l, ae)
 		if isNotExist(err) {
@@ -123,6 +127,9 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 			}
 			doors = append(doors, e)
 		}
+		if d := o.App.Deployment; d != nil && (d.State == state.StateSwitching || d.State == state.StateStarting || d.State == state.StateRollingBack) {
+			switching[ae] = true
+		}
 		if s, ok := planLeftovers(o, now); ok {
 			leftovers = append(leftovers, s)
 		}
@@ -135,6 +142,9 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		if s, ok := planCleanup(o, p.Server.Retention, now); ok && !cleanupPaused && !backingOff(o, s, cleanupWait) {
 			cleanups = append(cleanups, s)
 		}
+	}
+	if s, ok := planDrainMarkers(l, switching); ok {
+		leftovers = append(leftovers, s)
 	}
 	var route []Step
 	if doorsOK {
@@ -149,10 +159,33 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	return p, nil
 }
 
+// planDrainMarkers plans removing the markers that make an app
+// environment's health path say "draining" (routes.DrainMarker) when it is
+// not being switched: a run stopped between setting one and the end of
+// its deployment left it.
+func planDrainMarkers(l state.Layout, switching map[state.AppEnv]bool) (Step, bool) {
+	entries, err := os.ReadDir(routes.DrainDir(l))
+	if err != nil {
+		return Step{}, false
+	}
+	var remove []string
+	for _, ent := range entries {
+		app, env, _ := strings.Cut(ent.Name(), "_")
+		if !switching[state.AppEnv{App: app, Env: env}] {
+			remove = append(remove, filepath.Join(routes.DrainDir(l), ent.Name()))
+		}
+	}
+	if len(remove) == 0 {
+		return Step{}, false
+	}
+	return Step{AppEnv: ServerAppEnv, Name: Leftovers, Paths: remove,
+		Reason: fmt.Sprintf("the front door's health path says draining for %d app environment(s) not being switched, e.g. %s", len(remove), filepath.Base(remove[0]))}, true
+}
+
 // planRoute plans loading the front door's configuration when what the
 // state renders differs from what the proxy last accepted.
 func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
-	cfg, _ := routes.Render(routes.Gather(s, envs))
+	cfg, _ := routes.Render(routes.Gather(l, s, envs))
 	if bytes.Equal(cfg, routes.Applied(l)) {
 		return Step{}, false
 	}
