@@ -160,5 +160,38 @@ func TestReleasePhase(t *testing.T) {
 		t.Errorf("the timed-out release command is still running: %s", ps)
 	}
 	t.Logf("timed-out release command: push failed after %s", took.Round(time.Millisecond))
+
+	// v5: the roll-forward is SIGKILLed while the release command runs
+	// (its unit runs on, apart). The next roll-forward stops what is left
+	// and runs the command again from the start, then switches.
+	const kmark = "/var/cloud/shop/prod/data/killed.log"
+	writeFiles(t, dir, map[string]string{
+		"Procfile":     procfile(`echo "start $JECLOUD_VERSION" >> ` + kmark + `; sleep 8; echo "done $JECLOUD_VERSION" >> ` + kmark),
+		"jecloud.toml": "app = \"shop\"\n\n[services]\nredis = \"\"\n",
+	})
+	go func() { c, o := push(dir, "prod"); done <- fmt.Sprintf("exit %d\n%s", c, o) }()
+	eventually(t, 2*time.Minute, "v5's release command started", func() bool {
+		out, _ := srv.Exec(t.Context(), "cat", kmark)
+		return strings.Contains(out, "start ")
+	})
+	srv.MustExec("systemctl", "kill", "--signal=KILL", "jeagent-rollforward.service")
+	if st, _ := srv.Exec(t.Context(), "systemctl", "is-active", "jecloud-shop_prod_release.service"); strings.TrimSpace(st) != "active" {
+		t.Errorf("the release unit after the agent's kill: %q (want it running on, apart)", st)
+	}
+	if a := readApp(t, srv, "shop", "prod"); a.Deployment == nil || a.Deployment.State != "releasing" || a.CurrentVersion != v2 {
+		t.Fatalf("after the kill: %+v, current %s", a.Deployment, a.CurrentVersion)
+	}
+	srv.MustExec("jeagent", "rollforward", "--quiet")
+	res = <-done
+	if !strings.HasPrefix(res, "exit 0") {
+		t.Fatalf("v5's push after the kill: %s", res)
+	}
+	v5 := readApp(t, srv, "shop", "prod").CurrentVersion
+	if k := strings.TrimSpace(srv.MustExec("cat", kmark)); k != "start "+v5+"\nstart "+v5+"\ndone "+v5 {
+		t.Errorf("the release command after a kill of the agent: %q, want it started twice and finished once", k)
+	}
+	if got := get(); got != "version "+v5 {
+		t.Errorf("after v5, GET / = %q", got)
+	}
 	t.Logf("summary: release command ran once per deploy (%d runs for 2 good deploys and a restart), as jc-shop_prod with config vars and REDIS_URL, before the switch; a failing one (exit 7) failed the deploy with its last lines: %q", len(markers()), reason)
 }
