@@ -93,6 +93,29 @@ func TestRunOneOff(t *testing.T) {
 	})
 	contains(t, "the one-off's unit", props, "User=jc-shop_prod", "TasksMax=100", "NoNewPrivileges=yes", "ProtectSystem=strict")
 	contains(t, "the one-off's sandbox", <-done, "rc=1", "/system.slice/jecloud-shop_prod_run-")
+	// Without a terminal, Ctrl-C stops jepush; the command does not run on:
+	// the agent sees its SSH session gone and stops the unit.
+	{
+		cmd := exec.Command(jepush, "run", "prod", "--dir", dir, "--host", "root@"+srv.Addr.String(), "--", "sh", "-c", "echo started; exec sleep 120")
+		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		n, _ := stdout.Read(buf)
+		if !strings.Contains(string(buf[:n]), "started") {
+			t.Fatalf("jepush run ... sleep: read %q", buf[:n])
+		}
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		start := time.Now()
+		eventually(t, 30*time.Second, "the one-off unit stopped after jepush's Ctrl-C", func() bool {
+			out, _ := srv.Exec(t.Context(), "sh", "-c", "systemctl list-units --no-legend --plain 'jecloud-shop_prod_run-*'; pgrep -u jc-shop_prod -x sleep || true")
+			return strings.TrimSpace(out) == ""
+		})
+		t.Logf("Ctrl-C without a terminal: the command was stopped %s after jepush ended", time.Since(start).Round(time.Millisecond))
+	}
 	// A command that does not exist: the shell says so, exit 127.
 	if code, _, errOut := jepushIn("", "no-such-command"); code != 127 {
 		t.Errorf("a missing command: exit %d (want 127), stderr %q", code, errOut)
@@ -160,5 +183,5 @@ func TestRunOneOff(t *testing.T) {
 			t.Errorf("%s: uid 0", a)
 		}
 	}
-	t.Logf("summary: jepush run over SSH: exit status passed on (3, 0, 127), stdin piped, 10 hostile arguments intact, the app's user, env, Node.js and web limits (tasks 100) in a transient unit; on a terminal: a TTY sized 30x100, resized to 40x120, Ctrl-C delivered (exit 9); through sudo as a deploy user: the app's user, 6 attempts at root refused")
+	t.Logf("summary: jepush run over SSH: exit status passed on (3, 0, 127), stdin piped, 10 hostile arguments intact, the app's user, env, Node.js and web limits (tasks 100) in a transient unit; on a terminal: a TTY sized 30x100, resized to 40x120, Ctrl-C delivered (exit 9); without one, Ctrl-C of jepush stops the command; through sudo as a deploy user: the app's user, 6 attempts at root refused")
 }

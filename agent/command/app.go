@@ -37,7 +37,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 
 // App is jeagent's command line.
 func App() *cli.App {
@@ -84,8 +89,11 @@ func Main(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "jeagent: %v\n", err)
 	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code // a status with nothing to say (jeagent run: the command's own)
+	}
+	fmt.Fprintf(os.Stderr, "jeagent: %v\n", err)
 	if errors.As(err, &ee) {
 		return ee.code
 	}

@@ -23,7 +23,8 @@ func runCommand() *cli.Command {
 			"it runs). CMD is looked up in the app's PATH (its Node.js, node_modules/.bin) and gets ARGS\n" +
 			"exactly as given: no shell reads them (write `sh -c '...'` for one).\n" +
 			"On a terminal (stdin and stdout), CMD gets a terminal of its own: window size changes and\n" +
-			"Ctrl-C reach it. Otherwise stdin, stdout and stderr are passed through as they are.\n" +
+			"Ctrl-C reach it. Otherwise stdin, stdout and stderr are passed through as they are, and the\n" +
+			"command is stopped when jeagent gets SIGINT, SIGTERM or SIGHUP or its stdout's reader goes away.\n" +
 			"The exit status is CMD's. `jepush run ENV -- CMD` runs this over SSH.\n\n" +
 			"Examples:\n" +
 			"  jeagent run shop prod -- npm run migrate\n" +
@@ -50,11 +51,17 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			mode := oneoff.Pipe
 			if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
-				mode = oneoff.PTY
+				return oneoff.Exec(p, oneoff.PTY, args[2:])
 			}
-			return oneoff.Exec(p, mode, args[2:])
+			code, err := oneoff.Run(p, args[2:])
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code} // CMD's status, said by CMD
+			}
+			return nil
 		},
 	}
 }

@@ -21,7 +21,8 @@ func runCommand() *cli.Command {
 			"sh -c '...' for one). Put -- before CMD so that its own flags are not taken for jepush's.\n" +
 			"On a terminal the command is interactive: it gets a terminal of its own, window size\n" +
 			"changes and Ctrl-C reach it. Otherwise stdin, stdout and stderr pass through as plain\n" +
-			"streams (Ctrl-C then stops jepush, not the command). jepush exits with CMD's exit status.\n\n" +
+			"streams; Ctrl-C then stops jepush, and the agent stops the command when it sees jepush gone.\n" +
+			"jepush exits with CMD's exit status.\n\n" +
 			"Examples:\n" +
 			"  jepush run prod -- npm run migrate\n" +
 			"  jepush run prod -- node                      # a REPL\n" +

@@ -7,8 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/appuser"
@@ -60,6 +63,73 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Run runs argv as p in a transient unit of its own with this program's
+// stdin, stdout and stderr passed through (systemd-run --pipe), and returns
+// the command's exit status. Unlike Exec it stays, to stop the unit when
+// the caller goes away: a signal (SIGINT, SIGTERM, SIGHUP), or the reader
+// of its stdout gone (the SSH session of a jepush stopped with Ctrl-C is
+// closed; sshd signals nothing through sudo). Without this the command
+// would run on until it ends or writes.
+func Run(p Process, argv []string) (int, error) {
+	name := Unit(p.App, p.Env, "run-"+strconv.Itoa(os.Getpid()))
+	args, err := p.SystemdRun(name, Pipe, argv)
+	if err != nil {
+		return 0, err
+	}
+	bin, err := exec.LookPath(args[0])
+	if err != nil {
+		return 0, fmt.Errorf("systemd-run: %w (jeagent run needs systemd)", err)
+	}
+	cmd := exec.Command(bin, args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	defer signal.Stop(sig)
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-sig:
+		stopUnit(name)
+		err = <-waited
+	case <-hangup(int(os.Stdout.Fd())):
+		stopUnit(name)
+		err = <-waited
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// hangup is closed when fd, a pipe or socket written to, has no reader any
+// more (poll's POLLERR or POLLHUP). A file or a terminal never closes it.
+func hangup(fd int) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(fd)}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				return
+			}
+			if fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+				close(ch)
+			}
+			return
+		}
+	}()
+	return ch
 }
 
 // Exec replaces this program with systemd-run running argv as p in a
