@@ -167,6 +167,7 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
 		Release:     releaser(),
+		Restarts:    rollforward.UnitRestarts(l),
 	}
 }
 

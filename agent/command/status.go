@@ -42,6 +42,8 @@ type appStatus struct {
 	// Domains and Maintenance are the front door's (docs/routing.md).
 	Domains     []string `json:"domains,omitempty"`
 	Maintenance bool     `json:"maintenance"`
+	// Watch is the crash-loop watchdog on the release that last went live.
+	Watch *state.Watch `json:"watch,omitempty"`
 	// Certificates is the state of the certificate of each host name the
 	// front door serves the environment at (docs/routing.md#tls).
 	Certificates []proxy.Cert `json:"certificates,omitempty"`
@@ -155,6 +157,7 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	s.Backups = backupStatuses(l, ae, a)
 	s.Git = a.Git
 	s.Domains, s.Maintenance = a.Domains, a.Maintenance
+	s.Watch = a.Watch
 	return s
 }
 
@@ -214,6 +217,9 @@ func printStatus(w io.Writer, s appStatus) {
 		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "  live:       %s\n", live)
+	if wd := s.Watch; wd != nil && wd.Version == s.CurrentVersion {
+		fmt.Fprintf(w, "  watchdog:   %d restarts so far (more than %d rolls back to %s) until %s\n", wd.Restarts, wd.MaxRestarts, wd.Previous, wd.Until.Format(time.RFC3339))
+	}
 	if s.Maintenance {
 		fmt.Fprintf(w, "  maintenance: ON: the front door answers 503 with the maintenance page (`maintenance:off` ends it)\n")
 	}

@@ -59,9 +59,26 @@ type Spec struct {
 	// sets ([limits.web] memory = "512M", tasks = 256, cpu_weight = 100);
 	// LimitsOf fills in the defaults.
 	Limits map[string]Limits
+	// Watchdog is the crash-loop watchdog after a deploy ([watchdog]).
+	Watchdog Watchdog
 
 	rolesTable map[string][]string // [roles] as read, checked once the Procfile is known
 }
+
+// Watchdog is [watchdog] of jecloud.toml: for Window after a release goes
+// live, if its processes restart more than Restarts times in all, the
+// agent rolls back to the release before it. A Window of 0 turns it off.
+type Watchdog struct {
+	Window   time.Duration
+	Restarts int
+}
+
+// The watchdog's defaults and bounds.
+const (
+	DefaultWatchWindow   = 10 * time.Minute
+	DefaultWatchRestarts = 3
+	MaxWatchWindow       = 24 * time.Hour
+)
 
 // DefaultGrace is a process's time to finish after SIGTERM, and MaxGrace
 // the most [grace] may give (a deploy waits for it, within the 30 min a
@@ -188,7 +205,8 @@ func Check(dir string) (*Spec, error) {
 // Read reads the declaration of the release in dir; an unknown key of
 // jecloud.toml is left aside in Spec.Unknown (see Check).
 func Read(dir string) (*Spec, error) {
-	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{}}
+	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{},
+		Watchdog: Watchdog{Window: DefaultWatchWindow, Restarts: DefaultWatchRestarts}}
 	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
 		return nil, err
 	}
@@ -332,6 +350,10 @@ func (s *Spec) readConfig(path string) error {
 		Limits   map[string]rawLimits `toml:"limits"`
 		Packages []string             `toml:"packages"`
 		Roles    map[string][]string  `toml:"roles"`
+		Watchdog struct {
+			Window   *string `toml:"window"`
+			Restarts *int    `toml:"restarts"`
+		} `toml:"watchdog"`
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -380,6 +402,19 @@ func (s *Spec) readConfig(path string) error {
 			return fmt.Errorf("%s: [grace] %s = %q: give a duration from \"1s\" to \"%s\", e.g. \"10m\"", path, name, v, MaxGrace)
 		}
 		s.Grace[name] = d
+	}
+	if w := c.Watchdog.Window; w != nil {
+		d, err := time.ParseDuration(*w)
+		if err != nil || d < 0 || d > MaxWatchWindow {
+			return fmt.Errorf("%s: [watchdog] window = %q: give a duration from \"0s\" (off) to \"%s\", e.g. \"10m\"", path, *w, MaxWatchWindow)
+		}
+		s.Watchdog.Window = d
+	}
+	if n := c.Watchdog.Restarts; n != nil {
+		if *n < 0 || *n > 1000 {
+			return fmt.Errorf("%s: [watchdog] restarts = %d: give 0 (the first restart rolls back) to 1000", path, *n)
+		}
+		s.Watchdog.Restarts = *n
 	}
 	if s.Limits, err = parseLimits(path, c.Limits); err != nil {
 		return err

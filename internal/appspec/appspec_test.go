@@ -85,6 +85,19 @@ func TestRead(t *testing.T) {
 			`[grace] release is the release command's time limit, but the Procfile has no "release:" line`},
 		{"release scaled", map[string]string{"Procfile": "web: a\nrelease: m\n", "jecloud.toml": "[scale]\nrelease = 2\n"}, nil,
 			`[scale] release: the release command runs once per deployment`},
+		{"watchdog defaults", map[string]string{"Procfile": "web: a\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{Window: 10 * time.Minute, Restarts: 3}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog set", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"0s\"\nrestarts = 0\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog window not a duration", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"10\"\n"}, nil, `[watchdog] window = "10": give a duration from "0s" (off) to "24h0m0s"`},
+		{"watchdog restarts negative", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestarts = -1\n"}, nil, `[watchdog] restarts = -1: give 0`},
+		{"watchdog unknown key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestart = 2\n"}, nil, `unknown key "restart" in [watchdog]: did you mean "restarts"?`},
 		{"roles", map[string]string{"Procfile": "web: a\nworker: b\nclock: c\n", "jecloud.toml": "[roles]\nworker = [\"worker\", \"clock\"]\n"}, func(t *testing.T, s *Spec) {
 			if s.Roles.RoleOf("clock") != "worker" || s.Roles.RoleOf("web") != "web" {
 				t.Errorf("roles %v", s.Roles)

@@ -19,13 +19,14 @@ import (
 // JeCloud that adds a key adds it here.
 var (
 	// TopKeys are the top-level keys and tables.
-	TopKeys = []string{"app", "env", "grace", "limits", "packages", "roles", "scale", "services", "web"}
+	TopKeys = []string{"app", "env", "grace", "limits", "packages", "roles", "scale", "services", "watchdog", "web"}
 	// EnvKeys are the keys of an [env.NAME] table (internal/config).
 	EnvKeys = []string{"agent", "hosts", "root", "target",
 		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key",
 		"backup_bucket", "backup_prefix"}
 	webKeys   = []string{"health", "socket"}
 	limitKeys = []string{"cpu_weight", "memory", "tasks"}
+	watchKeys = []string{"restarts", "window"}
 )
 
 // ReleaseType is the Procfile line of the release command ("release:
@@ -52,6 +53,8 @@ func checkKeys(path string, data []byte, md toml.MetaData) error {
 			valid = TopKeys
 		case len(k) == 2 && k[0] == "web":
 			table, valid = "web", webKeys
+		case len(k) == 2 && k[0] == "watchdog":
+			table, valid = "watchdog", watchKeys
 		case len(k) == 2 && k[0] == "services":
 			table, valid = "services", KnownServices
 		case len(k) == 3 && k[0] == "env":

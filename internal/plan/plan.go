@@ -27,7 +27,12 @@ const (
 	GitBuild  = "git:build"      // fetch and bundle a pushed commit
 	Request   = "deploy:request" // deploy the current_version a hand edit set
 	Route     = "route"          // load the front door's configuration (package routes)
+	Watch     = "watch"          // count a new release's restarts (the crash-loop watchdog)
 )
+
+// WatchEvery is how often the watchdog counts the restarts of a release
+// that just went live (app.json "watch").
+const WatchEvery = 30 * time.Second
 
 // DeployStep is the name of the step that carries a deployment out of st.
 func DeployStep(st string) string { return "deploy:" + st }
@@ -35,7 +40,7 @@ func DeployStep(st string) string { return "deploy:" + st }
 // Step is one thing to do, and why.
 type Step struct {
 	AppEnv state.AppEnv
-	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request or Route
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route or Watch
 	Reason string
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
@@ -139,6 +144,9 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		if s, ok := planDeployment(o); ok && !backingOff(o, s, failing) {
 			deploys = append(deploys, s)
 		}
+		if s, ok := planWatch(o, now); ok && !backingOff(o, s, failing) {
+			deploys = append(deploys, s)
+		}
 		if s, ok := planCleanup(o, p.Server.Retention, now); ok && !cleanupPaused && !backingOff(o, s, cleanupWait) {
 			cleanups = append(cleanups, s)
 		}
@@ -157,6 +165,25 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	// requests a deployment), then deployments.
 	p.Steps = append(append(append(append(leftovers, cleanups...), route...), gits...), deploys...)
 	return p, nil
+}
+
+// planWatch plans counting the restarts of the release that last went
+// live, every WatchEvery while its watch lasts, and once more when it
+// ends; or forgetting a watch on a release that is no longer live.
+func planWatch(o *Env, now time.Time) (Step, bool) {
+	w := o.App.Watch
+	if w == nil || o.App.Deployment != nil {
+		return Step{}, false // a deployment under way comes first
+	}
+	switch {
+	case w.Version != o.App.CurrentVersion:
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("the watchdog's release %s is no longer live: forgetting it", w.Version)}, true
+	case !now.Before(w.Until):
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("the watchdog's window on %s ended at %s: last count", w.Version, w.Until.Format(time.RFC3339))}, true
+	case now.Sub(w.Checked) >= WatchEvery:
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("crash-loop watchdog on %s until %s (%d restarts so far, at most %d)", w.Version, w.Until.Format(time.RFC3339), w.Restarts, w.MaxRestarts)}, true
+	}
+	return Step{}, false
 }
 
 // planDrainMarkers plans removing the markers that make an app

@@ -334,7 +334,14 @@ func (e *Engine) startApp(o *plan.Env) func(context.Context) error {
 		if err := e.lbDrain(ctx, o.AppEnv, false); err != nil {
 			return err
 		}
-		return e.finish(o, func(a *state.App) { a.Succeed(e.now()) })
+		now := e.now()
+		watch := e.startWatch(ctx, o, d, now)
+		return e.finish(o, func(a *state.App) {
+			a.Succeed(now)
+			if watch != nil || d.PreviousVersion != d.Version {
+				a.Watch = watch // a restart keeps the watch it had
+			}
+		})
 	}
 }
 

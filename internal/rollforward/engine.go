@@ -52,6 +52,11 @@ type Engine struct {
 	// the app's user created first). Nil, where systemd is not running:
 	// the command is skipped, and the log says so.
 	Release ReleaseFunc
+	// Restarts counts how many times the processes of ae's release
+	// version restarted by themselves since they were started (the
+	// crash-loop watchdog; UnitRestarts). Nil: the watchdog cannot count,
+	// and forgets its watches.
+	Restarts func(ctx context.Context, ae state.AppEnv, version string) (int, error)
 }
 
 // Step is a planned step (package plan) with what carries it out.
@@ -121,6 +126,8 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 		return e.requestCurrent(o)
 	case plan.Route:
 		return e.route
+	case plan.Watch:
+		return e.watch(o)
 	case plan.DeployStep(state.StateRequested):
 		return e.start(o)
 	case plan.DeployStep(state.StateVerifying):
