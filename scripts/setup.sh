@@ -43,3 +43,15 @@ if [ ! -x "$tools/versitygw" ] && [ -z "${JECLOUD_VERSITYGW:-}" ] && ! command -
     GOBIN=$tools go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
   fi
 fi
+# Verdaccio (an npm registry cache, from the npm registry; 6.8 runs on Node 20)
+# and express-generator: TestExpressApp makes a stock Express app and installs its
+# dependencies on a lab server through the cache (docs/node.md, npm_registry).
+npmtools=/var/cache/jecloud-tools/npm
+if [ ! -x "$npmtools/node_modules/.bin/verdaccio" ] || [ ! -e "$npmtools/node_modules/express-generator/bin/express-cli.js" ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v npm >/dev/null; then
+    echo "setup: Verdaccio is missing (TestExpressApp fails): run as root with Node.js and npm installed" >&2
+  else
+    echo "setup: installing verdaccio 6.8.0 and express-generator 4.16.1 into $npmtools"
+    npm install --prefix "$npmtools" --no-audit --no-fund --loglevel=error verdaccio@6.8.0 express-generator@4.16.1
+  fi
+fi
