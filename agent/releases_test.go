@@ -59,13 +59,13 @@ func TestReleases(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[2], v2) || !strings.Contains(lines[2], "live") {
 		t.Errorf("releases:\n%s", r.stdout)
 	}
-	if r := run(t, root, nil, nil, "rollback", "web", "prod", "--wait", "--by", "dave@laptop"); r.code != 0 || !strings.Contains(r.stdout, v1+" is live") {
+	if r := run(t, root, nil, nil, "rollback", "web", "prod", "--wait", "--by", "dave@laptop"); r.code != 0 || !strings.Contains(r.stdout, v1+" is unpacked; no process types") {
 		t.Errorf("rollback: %+v", r)
 	}
 	// A restart is a deployment of the live version, with its deployed hooks.
 	time.Sleep(1100 * time.Millisecond)
 	r = run(t, root, nil, nil, "restart", "web", "prod", "--wait", "--by", "erin@laptop")
-	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+v1) || !strings.Contains(r.stdout, v1+" is live") {
+	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+v1) || !strings.Contains(r.stdout, v1+" is unpacked; no process types") {
 		t.Errorf("restart: %+v", r)
 	}
 	r = run(t, root, nil, nil, "releases", "web", "prod", "--json")

@@ -26,6 +26,7 @@ const npmTools = "/var/cache/jecloud-tools/npm/node_modules"
 // named by server.json's node.npm_registry). It is served, and redeployed
 // under load with no request failing.
 func TestExpressApp(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	verdaccio := filepath.Join(npmTools, ".bin", "verdaccio")
 	gen := filepath.Join(npmTools, "express-generator", "bin", "express-cli.js")
 	for _, p := range []string{verdaccio, gen} {

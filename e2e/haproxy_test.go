@@ -27,6 +27,7 @@ import (
 // it back once the new release serves; at most one server is out at a
 // time; no request fails.
 func TestHAProxyRollingDeploy(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	lab.Require(t)
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {

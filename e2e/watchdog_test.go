@@ -14,6 +14,7 @@ import (
 // watchdog, run by the roll-forward timer, rolls back to the release before
 // it by itself, and jepush releases and jeagent status say why.
 func TestWatchdog(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	srv, jepush, nodeVersion := nodeServer(t)
 	major := strings.Split(nodeVersion, ".")[0]
 	pkg, _ := json.Marshal(map[string]any{"name": "wd", "engines": map[string]string{"node": major + ".x"}})

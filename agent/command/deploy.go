@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"os"
 	"os/signal"
 	"strings"
@@ -156,6 +157,6 @@ func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, fro
 	if !res.Live {
 		return fmt.Errorf("deploy of %s failed: %s", id, res.Reason)
 	}
-	fmt.Fprintf(c.App.Writer, "%s: %s is live\n", ae, id)
+	fmt.Fprintf(c.App.Writer, "%s: %s %s\n", ae, id, appspec.Outcome(l.Release(ae, id), ""))
 	return nil
 }

@@ -26,10 +26,13 @@ import (
 
 // appStatus is one app environment in `status --json`.
 type appStatus struct {
-	App             string                   `json:"app"`
-	Env             string                   `json:"env"`
-	CurrentVersion  string                   `json:"current_version"`
-	Live            string                   `json:"live"` // where versions/current points
+	App            string `json:"app"`
+	Env            string `json:"env"`
+	CurrentVersion string `json:"current_version"`
+	Live           string `json:"live"` // where versions/current points
+	// NothingToRun: the live release has no process type and no static
+	// site; it is unpacked, and nothing serves it.
+	NothingToRun    bool                     `json:"nothing_to_run,omitempty"`
 	Deployment      *state.Deployment        `json:"deployment"`
 	RecentFailed    []state.Failure          `json:"recent_failed_deployments"`
 	DeployedVersion []state.Deployed         `json:"deployed_versions"`
@@ -153,6 +156,9 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 		return s
 	}
 	s.CurrentVersion, s.Deployment, s.Backoff = a.CurrentVersion, a.Deployment, a.Backoff
+	if a.CurrentVersion != "" {
+		s.NothingToRun = appspec.Outcome(l.Release(ae, a.CurrentVersion), "") != "is live"
+	}
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
 	s.Backups = backupStatuses(l, ae, a)
 	s.Git = a.Git
@@ -216,7 +222,11 @@ func printStatus(w io.Writer, s appStatus) {
 	if n := len(s.DeployedVersion); n > 0 && s.DeployedVersion[n-1].Version == s.CurrentVersion {
 		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "  live:       %s\n", live)
+	if s.NothingToRun {
+		fmt.Fprintf(w, "  unpacked:   %s (no process types: nothing runs or is served; see docs/procfile.md)\n", live)
+	} else {
+		fmt.Fprintf(w, "  live:       %s\n", live)
+	}
 	if wd := s.Watch; wd != nil && wd.Version == s.CurrentVersion {
 		fmt.Fprintf(w, "  watchdog:   %d restarts so far (more than %d rolls back to %s) until %s\n", wd.Restarts, wd.MaxRestarts, wd.Previous, wd.Until.Format(time.RFC3339))
 	}
@@ -328,7 +338,7 @@ func followPending(c *cli.Context) error {
 				return fmt.Errorf("deploy of %s failed: %s", f.Version, f.Reason)
 			}
 		}
-		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s is live\n", ae, a.CurrentVersion)
+		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s %s\n", ae, a.CurrentVersion, appspec.Outcome(l.Release(ae, a.CurrentVersion), ""))
 		return nil
 	}
 	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from, nil)

@@ -16,19 +16,30 @@ import (
 // EnvironmentFiles, limits, sandbox and variables. Only what makes a unit
 // long-running (ExecStart, Restart, ...) differs.
 func TestOneOffMatchesUnits(t *testing.T) {
+	for _, node := range []bool{true, false} {
+		t.Run(map[bool]string{true: "node", false: "procfile only"}[node], func(t *testing.T) { oneOffMatchesUnits(t, node) })
+	}
+}
+
+func oneOffMatchesUnits(t *testing.T, node bool) {
 	root := t.TempDir()
 	release := filepath.Join(root, "shop", "prod", "source", "versions", "0123456789ab")
 	os.MkdirAll(filepath.Join(release, ".jecloud"), 0o755)
-	os.WriteFile(filepath.Join(release, "package.json"), []byte(`{"name":"shop"}`), 0o644)
-	os.WriteFile(filepath.Join(release, ".jecloud", "node-version"), []byte("20.11.1\n"), 0o644)
+	os.WriteFile(filepath.Join(release, "Procfile"), []byte("worker: ./w\n"), 0o644)
+	nodeBin := ""
+	if node {
+		os.WriteFile(filepath.Join(release, "package.json"), []byte(`{"name":"shop"}`), 0o644)
+		os.WriteFile(filepath.Join(release, ".jecloud", "node-version"), []byte("20.11.1\n"), 0o644)
+		nodeBin = filepath.Join(root, "sys", "runtimes", "node", "20.11.1", "bin")
+	}
 	limits := appspec.Limits{Memory: "1G", Tasks: 64, CPUWeight: 50}
 	u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: root, AppDir: filepath.Join(root, "shop", "prod"),
-		ReleaseDir: release, NodeBin: filepath.Join(root, "sys", "runtimes", "node", "20.11.1", "bin"),
-		Processes: map[string]string{"worker": "node w.js"}, Limits: func(string) appspec.Limits { return limits },
+		ReleaseDir: release, NodeBin: nodeBin,
+		Processes: map[string]string{"worker": "./w"}, Limits: func(string) appspec.Limits { return limits },
 		VarsFile: release + ".vars.env"}
 	rt, ok, err := New().Runtime(root, release)
-	if err != nil || !ok {
-		t.Fatalf("Runtime: %v %v", ok, err)
+	if err != nil || ok != node {
+		t.Fatalf("Runtime: claimed %v (want %v), %v", ok, node, err)
 	}
 	p := oneoff.Process{Root: root, App: "shop", Env: "prod", AppDir: u.AppDir, ReleaseDir: release, User: u.User, Runtime: rt, Limits: limits,
 		VarsFile: release + ".vars.env"}
@@ -60,10 +71,5 @@ func TestOneOffMatchesUnits(t *testing.T) {
 	}
 	if a, b := strings.Join(unitEnv, "\n"), strings.Join(oneEnv, "\n"); a != b {
 		t.Errorf("variables differ:\nunit:\n%s\none-off:\n%s", a, b)
-	}
-	// Not a Node.js release: not the hook's business.
-	other := t.TempDir()
-	if _, ok, err := New().Runtime(root, other); ok || err != nil {
-		t.Errorf("Runtime of a release without package.json: %v %v", ok, err)
 	}
 }

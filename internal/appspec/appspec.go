@@ -41,6 +41,11 @@ type Spec struct {
 	Release string
 	// Web is the web process's settings.
 	Web Web
+	// Static is the directory of the release, relative to it, that the
+	// front door serves as a static site ("." for the release itself): a
+	// release with neither a Procfile nor a package.json but an index.html,
+	// or [web] static = "DIR". "" for none.
+	Static string
 	// Scale is how many instances of each type run (default 1 each).
 	Scale map[string]int
 	// Packages are extra OS packages the app needs.
@@ -137,6 +142,9 @@ type Web struct {
 	// its own $PORT and the front door (the proxy) switches to the new
 	// release's instances once they answer (docs/node.md).
 	SocketActivation *bool `toml:"socket"`
+	// StaticDir (key "static") is a directory of the release that the
+	// front door serves as a static site (Spec.Static).
+	StaticDir string `toml:"static"`
 }
 
 // Socket reports whether the web port is held by systemd (`[web] socket =
@@ -220,6 +228,9 @@ func Read(dir string) (*Spec, error) {
 		s.Processes["web"] = "npm start"
 	}
 	if err := s.readConfig(filepath.Join(dir, "jecloud.toml")); err != nil {
+		return nil, err
+	}
+	if err := s.findStatic(dir); err != nil {
 		return nil, err
 	}
 	for name := range s.Scale {
@@ -440,6 +451,64 @@ func (s *Spec) readConfig(path string) error {
 		return fmt.Errorf("%s: [services] mail = %q: the mail relay has no version (it is the server's Postfix): write mail = \"\"", path, v)
 	}
 	s.Web, s.Packages, s.Services, s.rolesTable = c.Web, c.Packages, c.Services, c.Roles
+	return nil
+}
+
+// Runs reports whether the release has anything to run or serve: a
+// long-running process type (the release phase does not count) or a
+// static site. A release without is unpacked, and never reported live.
+func (s *Spec) Runs() bool {
+	if s.Static != "" {
+		return true
+	}
+	for typ := range s.Processes {
+		if typ != ReleaseType {
+			return true
+		}
+	}
+	return false
+}
+
+// NothingToRun is what jepush and jeagent say of a release that does not
+// Run, after "VERSION is unpacked": it is in place, and nothing serves it.
+const NothingToRun = "no process types (no Procfile, no package.json, no index.html: nothing runs or is served; see docs/procfile.md)"
+
+// Outcome says what a deployed release in dir is, for "VERSION ...
+// [on SERVER]": "is live", or, when it has nothing to run or serve (or
+// cannot be read), "is unpacked" with the reason after.
+func Outcome(dir, where string) string {
+	if spec, err := Read(dir); err == nil && !spec.Runs() {
+		return "is unpacked" + where + "; " + NothingToRun
+	}
+	return "is live" + where
+}
+
+// findStatic sets Static: [web] static = "DIR", checked, or "." for a
+// release with no process type but an index.html.
+func (s *Spec) findStatic(dir string) error {
+	cfg := filepath.Join(dir, "jecloud.toml")
+	if d := s.Web.StaticDir; d != "" {
+		clean := filepath.Clean(filepath.FromSlash(d))
+		if !filepath.IsLocal(clean) && clean != "." {
+			return fmt.Errorf("%s: [web] static = %q: give a directory inside the release, relative to it, e.g. \"public\" (no \"..\", not absolute)", cfg, d)
+		}
+		if _, ok := s.Processes["web"]; ok {
+			return fmt.Errorf("%s: [web] static = %q, and the release has a web process (%q): the front door serves one or the other; "+
+				"remove static, or the web process", cfg, d, s.Processes["web"])
+		}
+		fi, err := os.Lstat(filepath.Join(dir, clean))
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: [web] static = %q: the release has no directory %s (a symbolic link does not count): add it, or fix the path", cfg, d, clean)
+		}
+		s.Static = clean
+		return nil
+	}
+	if s.Node != nil || len(s.Processes) > 0 {
+		return nil
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "index.html")); err == nil && fi.Mode().IsRegular() {
+		s.Static = "."
+	}
 	return nil
 }
 

@@ -116,7 +116,7 @@ func TestRead(t *testing.T) {
 		// #20: a misspelt key used to pass without a word, a type error in
 		// [scale] to be uploaded and blamed on the packages hook.
 		{"misspelt web key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "app = \"shop\"\n\n[web]\nhelth = \"/healthz\"\n"}, nil,
-			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`},
+			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket, static)`},
 		{"key in another case", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nHealth = \"/healthz\"\n"}, nil,
 			`jecloud.toml:2: unknown key "Health" in [web]: did you mean "health"?`},
 		{"misspelt table", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scales]\nweb = 2\n"}, nil,
@@ -364,5 +364,68 @@ func TestNodeEngine(t *testing.T) {
 		case tc.exact != "" && (exact == nil || exact.String() != tc.exact):
 			t.Errorf("NodeEngine(%q) = %v, want %s", tc.in, exact, tc.exact)
 		}
+	}
+}
+
+// TestStaticAndRuns: what a release without a Procfile or a package.json
+// runs: a static site (index.html, or [web] static = "DIR") or nothing.
+func TestStaticAndRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		files      map[string]string
+		dirs       []string
+		link       string // a symbolic link "public" to this target
+		wantStatic string
+		wantRuns   bool
+		wantErr    string
+	}{
+		{"nothing", map[string]string{"README": "hi"}, nil, "", "", false, ""},
+		{"index.html", map[string]string{"index.html": "<h1>hi</h1>"}, nil, "", ".", true, ""},
+		{"procfile wins over index.html", map[string]string{"index.html": "x", "Procfile": "web: python3 -m http.server $PORT\n"}, nil, "", "", true, ""},
+		{"package.json wins over index.html", map[string]string{"index.html": "x", "package.json": "{}"}, nil, "", "", true, ""},
+		{"only a release phase", map[string]string{"Procfile": "release: ./migrate\n"}, nil, "", "", false, ""},
+		{"a worker", map[string]string{"Procfile": "worker: ./work\n"}, nil, "", "", true, ""},
+		{"static dir", map[string]string{"jecloud.toml": "[web]\nstatic = \"public/\"\n"}, []string{"public"}, "", "public", true, ""},
+		{"static dir and a worker", map[string]string{"Procfile": "worker: ./w\n", "jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"public"}, "", "public", true, ""},
+		{"static dir missing", map[string]string{"jecloud.toml": "[web]\nstatic = \"public\"\n"}, nil, "", "", false,
+			`jecloud.toml: [web] static = "public": the release has no directory public`},
+		{"static dir a link", map[string]string{"jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"site"}, "site", "", false,
+			`the release has no directory public (a symbolic link does not count)`},
+		{"static dir outside", map[string]string{"jecloud.toml": "[web]\nstatic = \"../other\"\n"}, nil, "", "", false,
+			`[web] static = "../other": give a directory inside the release`},
+		{"static dir absolute", map[string]string{"jecloud.toml": "[web]\nstatic = \"/etc\"\n"}, nil, "", "", false,
+			`[web] static = "/etc": give a directory inside the release`},
+		{"static and a web process", map[string]string{"Procfile": "web: ./serve\n", "jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"public"}, "", "", false,
+			`the front door serves one or the other`},
+		{"static of the wrong type", map[string]string{"jecloud.toml": "[web]\nstatic = true\n"}, nil, "", "", false,
+			`jecloud.toml:2: web.static is true or false: give a directory of the release in quotes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, d := range tc.dirs {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.link != "" {
+				if err := os.Symlink(tc.link, filepath.Join(dir, "public")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(t, dir, tc.files)
+			s, err := Check(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Static != tc.wantStatic || s.Runs() != tc.wantRuns {
+				t.Errorf("static %q runs %v, want %q %v", s.Static, s.Runs(), tc.wantStatic, tc.wantRuns)
+			}
+		})
 	}
 }

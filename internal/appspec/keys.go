@@ -24,7 +24,7 @@ var (
 	EnvKeys = []string{"agent", "hosts", "root", "target",
 		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key",
 		"backup_bucket", "backup_prefix"}
-	webKeys   = []string{"health", "socket"}
+	webKeys   = []string{"health", "socket", "static"}
 	limitKeys = []string{"cpu_weight", "memory", "tasks"}
 	watchKeys = []string{"restarts", "window"}
 )
@@ -118,6 +118,7 @@ var wantType = map[string]string{
 	"web":                 "a table: [web] with health = \"/healthz\"",
 	"web.health":          `a path in quotes, e.g. health = "/healthz"`,
 	"web.socket":          "true or false, e.g. socket = false",
+	"web.static":          `a directory of the release in quotes, e.g. static = "public"`,
 	"scale":               "a table: [scale] with web = 2",
 	"scale.*":             "a whole number of instances, e.g. web = 2",
 	"grace":               `a table: [grace] with worker = "10m"`,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"io"
 	"os"
 	"strings"
@@ -64,7 +65,7 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 		}
 		return &pushError{msg: b.String(), err: err}
 	}
-	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
+	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s %s", c.App, c.Env, id, appspec.Outcome(dir, " on "+names(c.Targets)))))
 	c.carryRouting(ctx)
 	c.sayServed(ctx)
 	return nil
@@ -238,7 +239,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	_, err = c.run(ctx, r, argv, nil, true)
 	switch {
 	case err == nil:
-		c.say("%s: %s", name, c.style("ok", "version "+id+" is live"))
+		c.say("%s: %s", name, c.style("ok", "version "+id+" "+appspec.Outcome(b.dir, "")))
 		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: stopped watching %s; the deploy of %s goes on there.\nFollow it with: %s --follow",

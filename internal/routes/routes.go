@@ -110,7 +110,7 @@ func EnvOf(l state.Layout, ae state.AppEnv, a *state.App) (Env, error) {
 	if err != nil {
 		return e, err
 	}
-	if len(u.Web) > 0 {
+	if len(u.Web) > 0 || u.Static != "" {
 		// A first deploy routes its web instances before app.json says
 		// live (the node hook loads them), so they are served when it does.
 		e.Live = true
@@ -534,7 +534,7 @@ func healthRoute(hosts []string, e Env, drainDir string) obj {
 	// Checks every few seconds stay out of the access log.
 	quiet := obj{"handler": "vars", "skip_log": true}
 	var answer []any
-	if len(e.Upstreams.Web) == 0 {
+	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static == "" {
 		answer = []any{obj{"handle": []any{text(503, "no web process\n")}}}
 	} else {
 		answer = []any{
@@ -576,6 +576,11 @@ func handler(e Env) any {
 			"body":    literal(string(page)),
 		}
 	}
+	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static != "" {
+		// A static site: the copy holds regular files and directories
+		// only (no link leads out of it); no listing of a directory.
+		return obj{"handler": "file_server", "root": e.Upstreams.Static}
+	}
 	if len(e.Upstreams.Web) == 0 {
 		return obj{
 			"handler": "static_response", "status_code": 503,
@@ -606,7 +611,7 @@ func literal(s string) string {
 }
 
 // defaultSite is the app environment served on the bare address: the one
-// server.json names, else the only one with a web process.
+// server.json names, else the only one with a web process or a static site.
 func defaultSite(name string, sites []site) (*site, string) {
 	if name != "" {
 		for i := range sites {
@@ -618,7 +623,7 @@ func defaultSite(name string, sites []site) (*site, string) {
 	}
 	var only *site
 	for i := range sites {
-		if len(sites[i].env.Upstreams.Web) == 0 {
+		if len(sites[i].env.Upstreams.Web) == 0 && sites[i].env.Upstreams.Static == "" {
 			continue
 		}
 		if only != nil {
