@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // releaseServer answers with the version it runs.
@@ -194,4 +198,48 @@ func TestReleasePhase(t *testing.T) {
 		t.Errorf("after v5, GET / = %q", got)
 	}
 	t.Logf("summary: release command ran once per deploy (%d runs for 2 good deploys and a restart), as jc-shop_prod with config vars and REDIS_URL, before the switch; a failing one (exit 7) failed the deploy with its last lines: %q", len(markers()), reason)
+}
+
+// TestReleaseProcfileOnly: the release command and `jepush run` for an app
+// with only a Procfile (Python, no package.json): as the app's user, with
+// its config vars and the server's PATH, in the new release, before the
+// switch.
+func TestReleaseProcfileOnly(t *testing.T) {
+	lab.Require(t)
+	jeagent, jepush := binaries(t)
+	srv := lab.BootWith(t, 1, lab.Options{})[0]
+	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustExec("jeagent", "init")
+	push := jepushTo(t, jepush, srv)
+	const marker = "/var/cloud/py/prod/data/releases.log"
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"app.py":       pyServer,
+		"Procfile":     "web: python3 app.py\nrelease: python3 -c 'import os, pwd; print(\"migrated\", os.environ[\"JECLOUD_VERSION\"], pwd.getpwuid(os.getuid()).pw_name, os.environ.get(\"GREETING\"), os.getcwd())' | tee -a " + marker + "\n",
+		"jecloud.toml": "app = \"py\"\n",
+	})
+	srv.MustExec("jeagent", "config:set", "py", "prod", "GREETING=hi there", "--no-restart")
+	code, out := push(dir, "prod")
+	if code != 0 {
+		t.Fatalf("push: exit %d\n%s", code, out)
+	}
+	v := readApp(t, srv, "py", "prod").CurrentVersion
+	want := "migrated " + v + " jc-py_prod hi there /var/cloud/py/prod/source/versions/" + v
+	contains(t, "jepush's output", out, want)
+	if m := strings.TrimSpace(srv.MustExec("cat", marker)); m != want {
+		t.Errorf("marker %q, want %q", m, want)
+	}
+	// (jepushTo puts --host last, which would be the command's: --host first.)
+	home := lab.SSHHome(t, srv)
+	cmd := exec.Command(jepush, "run", "prod", "--dir", dir, "--host", "root@"+srv.Addr.String(), "--", "sh", "-c", `id -un; echo "$GREETING $PATH"; exit 4`)
+	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	b, _ := cmd.CombinedOutput()
+	code, out = cmd.ProcessState.ExitCode(), string(b)
+	if code != 4 {
+		t.Errorf("jepush run: exit %d, want 4\n%s", code, out)
+	}
+	contains(t, "jepush run", out, "jc-py_prod\nhi there /usr/local/bin:/usr/bin:/bin\n")
+	t.Logf("summary: a Python Procfile app: release command ran as jc-py_prod with its config var in the new release; jepush run: the app's user, its config var, the server's PATH, exit 4")
 }
