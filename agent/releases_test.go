@@ -72,6 +72,12 @@ func TestReleases(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Releases[0].Version != v1 || out.Releases[0].By != "erin@laptop" || out.Releases[0].Result != "live" {
 		t.Errorf("releases after the restart: %v %+v", err, out.Releases)
 	}
+	// restart TYPE: a type of the live release only (this one has none).
+	for _, typ := range []string{"worker", "Web@1"} {
+		if r := run(t, root, nil, nil, "restart", "web", "prod", typ); r.code != 3 || !strings.Contains(r.stderr, "process type") {
+			t.Errorf("restart %s: %+v", typ, r)
+		}
+	}
 	if r := run(t, root, nil, nil, "restart", "web", "staging"); r.code != 3 || !strings.Contains(r.stderr, "never been deployed here") {
 		t.Errorf("restart of an environment never deployed: %+v", r)
 	}

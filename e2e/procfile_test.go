@@ -130,6 +130,24 @@ json.dump(d, open(p, "w"), indent=2)`)
 	if units, _ := srv.Exec(t.Context(), "sh", "-c", "ls /etc/systemd/system | grep -c jecloud-py_prod_release || true"); strings.TrimSpace(units) != "0" {
 		t.Errorf("the release type became a unit: %s", units)
 	}
+	// jepush restart prod worker (#20 §4): the worker's process is new, the
+	// web instance's is the same one, on the same unit.
+	mainPID := func(u string) string {
+		return strings.TrimSpace(srv.MustExec("systemctl", "show", "-P", "MainPID", u))
+	}
+	webPID, workerPID := mainPID(unit), mainPID("jecloud-py_prod_worker@1.service")
+	if code, out := push("restart", "prod", "worker", "--dir", py); code != 0 || !strings.Contains(out, "restarting") {
+		t.Errorf("jepush restart prod worker: exit %d\n%s", code, out)
+	}
+	if u := webUnit(t, srv, "py", "prod"); u != unit || mainPID(unit) != webPID {
+		t.Errorf("restart worker touched web: %s pid %s, was %s pid %s", u, mainPID(u), unit, webPID)
+	}
+	if p := mainPID("jecloud-py_prod_worker@1.service"); p == workerPID || p == "0" {
+		t.Errorf("restart worker: the worker's pid is %s, was %s", p, workerPID)
+	}
+	if code, out := push("restart", "prod", "wroker", "--dir", py); code == 0 || !strings.Contains(out, `did you mean "worker"?`) {
+		t.Errorf("jepush restart prod wroker: exit %d\n%s", code, out)
+	}
 	// The static site keeps the bare address? No: two apps serve now, and
 	// no default is named: the static site is reached by its name.
 	if c, body := get("site-prod.apps.test", "/"); c != 200 || !strings.Contains(body, "static site") {

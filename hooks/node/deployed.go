@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +126,10 @@ func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *apps
 		}
 	}
 	for _, typ := range spec.ProcessNames() {
+		if len(a.only) > 0 && !slices.Contains(a.only, typ) {
+			fmt.Fprintf(log, "%s: left running (a restart of %s only)\n", typ, strings.Join(a.only, ", "))
+			continue
+		}
 		n := spec.Instances(typ)
 		if typ == "web" && u.Proxied {
 			routed, err := h.proxied(ctx, sd, a, u, spec, n, reuse, log)

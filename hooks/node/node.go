@@ -106,6 +106,7 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)
 	}
+	a.only = req.Types
 	for typ, n := range req.Scale { // ps:scale wins over jecloud.toml's [scale]
 		if _, ok := spec.Processes[typ]; ok {
 			spec.Scale[typ] = n
@@ -142,6 +143,9 @@ type app struct {
 	release         string
 	user            string
 	settings        settings
+	// only are the process types a restart is limited to (hook.Request's
+	// Types); empty: every type.
+	only []string
 }
 
 func (h *Hook) app(req hook.Request) (*app, error) {

@@ -62,7 +62,20 @@ func caddy(t testing.TB) (*proxy.Client, string, func()) {
 	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
 		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, freeAddr(t), sock, filepath.Join(dir, "storage")
 	}}
-	return c, httpAddr, func() { stop(); start() }
+	// After a restart, Caddy answers on its admin socket a moment before
+	// it listens on the addresses of the configuration it resumed.
+	restart := func() {
+		stop()
+		start()
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", httpAddr); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c, httpAddr, restart
 }
 
 func freeAddr(t testing.TB) string {

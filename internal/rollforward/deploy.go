@@ -267,6 +267,9 @@ func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, pre
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
 		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, AppDir: e.Layout.AppDir(ae),
 		PreviousVersion: previous, Scale: o.App.Scale, Placement: o.App.Placement}
+	if d := o.App.Deployment; d != nil && phase == hook.Deployed && version == d.Version && d.PreviousVersion == d.Version {
+		req.Types = d.Types // a restart of some process types only
+	}
 	req.ReadServer()
 	// The vars hooks return reach the later phases and the app's units
 	// (docs/hooks.md): kept per version, beside its bundle, from install

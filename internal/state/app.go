@@ -118,6 +118,9 @@ type Deployment struct {
 	TarBytes int64 `json:"tar_bytes,omitempty"`
 	// FailReason is set while rolling back after a failed start.
 	FailReason string `json:"fail_reason,omitempty"`
+	// Types limits a restart (a deployment of the live version) to these
+	// process types (`jeagent restart APP ENV TYPE`); empty: every type.
+	Types []string `json:"types,omitempty"`
 	// By says who asked for it: "alice@laptop" (jepush), "git COMMIT"
 	// (a push to the followed branch), "global state" (an EC2 rollout).
 	By    string `json:"by,omitempty"`
