@@ -96,7 +96,7 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   AdoptStaysInside PrintableWalk PrintableJSON ClaimsAtOnce \
   EnvironmentsGetTheirOwnRoleAndGroup LegacyRoleAndGroupKept IAMAndGroupNames RelayNamesInjective LegacyRelayKept \
   UnitExposure ServerRoleBackupsScoped ServersJSONShowsObservations SettingsKeysThatDifferInCase ChildNotProtected \
-  UpstreamsRefused ApplyRoutesByHost
+  UpstreamsRefused ApplyRoutesByHost ReleaseCommand DollarsThroughShell
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))

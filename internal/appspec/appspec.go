@@ -33,8 +33,12 @@ type Spec struct {
 	Unknown error
 	// Node is set when the release has a package.json.
 	Node *Node
-	// Processes are the process types, by name ("web", "worker").
+	// Processes are the process types, by name ("web", "worker"): the
+	// long-running ones, never the release command.
 	Processes map[string]string
+	// Release is the Procfile's release command ("release: ..."), run
+	// once per deployment before the switch (docs/release.md); "" if none.
+	Release string
 	// Web is the web process's settings.
 	Web Web
 	// Static is the directory of the release, relative to it, that the
@@ -87,7 +91,21 @@ const (
 const (
 	DefaultGrace = 30 * time.Second
 	MaxGrace     = 20 * time.Minute
+	// DefaultReleaseTimeout and MaxReleaseTimeout bound the release
+	// command's run ([grace] release).
+	DefaultReleaseTimeout = 30 * time.Minute
+	MaxReleaseTimeout     = 24 * time.Hour
 )
+
+// ReleaseTimeout is how long the release command may run before it is
+// stopped and the deployment fails ([grace] release, default
+// DefaultReleaseTimeout).
+func (s *Spec) ReleaseTimeout() time.Duration {
+	if g, ok := s.Grace[ReleaseType]; ok {
+		return g
+	}
+	return DefaultReleaseTimeout
+}
 
 // GraceOf returns process type name's grace period.
 func (s *Spec) GraceOf(name string) time.Duration {
@@ -203,6 +221,9 @@ func Read(dir string) (*Spec, error) {
 	if err := s.readProcfile(filepath.Join(dir, "Procfile")); err != nil {
 		return nil, err
 	}
+	if s.Release = s.Processes[ReleaseType]; s.Release != "" {
+		delete(s.Processes, ReleaseType) // a command run once, never a unit
+	}
 	if len(s.Processes) == 0 && s.Node != nil {
 		s.Processes["web"] = "npm start"
 	}
@@ -213,6 +234,10 @@ func Read(dir string) (*Spec, error) {
 		return nil, err
 	}
 	for name := range s.Scale {
+		if name == ReleaseType && s.Release != "" {
+			return nil, fmt.Errorf("%s: [scale] release: the release command runs once per deployment, before the switch; it has no instances to scale: remove the line",
+				filepath.Join(dir, "jecloud.toml"))
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [scale] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
@@ -223,12 +248,22 @@ func Read(dir string) (*Spec, error) {
 		return nil, err
 	}
 	for name := range s.Grace {
+		if name == ReleaseType && s.Release == "" {
+			return nil, fmt.Errorf("%s: [grace] release is the release command's time limit, but the Procfile has no \"release:\" line: add one, or remove the key",
+				filepath.Join(dir, "jecloud.toml"))
+		}
+		if name == ReleaseType {
+			continue
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [grace] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
 		}
 	}
 	for name := range s.Limits {
+		if name == ReleaseType && s.Release != "" {
+			continue
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [limits.%s] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, name, s.ProcessNames())
@@ -366,6 +401,14 @@ func (s *Spec) readConfig(path string) error {
 	}
 	for name, v := range c.Grace {
 		d, err := time.ParseDuration(v)
+		if name == ReleaseType {
+			if err != nil || d < time.Second || d > MaxReleaseTimeout {
+				return fmt.Errorf("%s: [grace] release = %q: give the release command's time limit as a duration from \"1s\" to \"%s\", e.g. \"45m\" (default %s)",
+					path, v, MaxReleaseTimeout, DefaultReleaseTimeout)
+			}
+			s.Grace[name] = d
+			continue
+		}
 		if err != nil || d < time.Second || d > MaxGrace {
 			return fmt.Errorf("%s: [grace] %s = %q: give a duration from \"1s\" to \"%s\", e.g. \"10m\"", path, name, v, MaxGrace)
 		}
@@ -410,10 +453,6 @@ func (s *Spec) readConfig(path string) error {
 	s.Web, s.Packages, s.Services, s.rolesTable = c.Web, c.Packages, c.Services, c.Roles
 	return nil
 }
-
-// ReleaseType is the Procfile's release phase: a command run once per
-// deployment, never a long-running process.
-const ReleaseType = "release"
 
 // Runs reports whether the release has anything to run or serve: a
 // long-running process type (the release phase does not count) or a

@@ -61,6 +61,30 @@ func TestRead(t *testing.T) {
 		{"grace unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nclock = \"1m\"\n"}, nil, `[grace] names "clock"`},
 		{"grace not a duration", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"ten minutes\"\n"}, nil, `[grace] worker = "ten minutes": give a duration from "1s" to "20m0s"`},
 		{"grace too long", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"2h\"\n"}, nil, `[grace] worker = "2h"`},
+		{"release command", map[string]string{"Procfile": "web: a\nrelease: ./migrate --all\n"}, func(t *testing.T, s *Spec) {
+			if s.Release != "./migrate --all" || s.ReleaseTimeout() != DefaultReleaseTimeout {
+				t.Errorf("release %q, timeout %s", s.Release, s.ReleaseTimeout())
+			}
+			if _, ok := s.Processes["release"]; ok || strings.Join(s.ProcessNames(), ",") != "web" {
+				t.Errorf("the release command must never be a process type: %v", s.ProcessNames())
+			}
+		}, ""},
+		{"release only, with package.json", map[string]string{"package.json": `{"name":"a"}`, "Procfile": "release: npm run migrate\n"}, func(t *testing.T, s *Spec) {
+			if s.Release != "npm run migrate" || s.Processes["web"] != "npm start" {
+				t.Errorf("release %q, processes %v", s.Release, s.Processes)
+			}
+		}, ""},
+		{"release timeout", map[string]string{"Procfile": "web: a\nrelease: m\n", "jecloud.toml": "[grace]\nrelease = \"2h\"\n\n[limits.release]\nmemory = \"1G\"\n"}, func(t *testing.T, s *Spec) {
+			if s.ReleaseTimeout() != 2*time.Hour || s.LimitsOf("release").Memory != "1G" {
+				t.Errorf("timeout %s, limits %+v", s.ReleaseTimeout(), s.LimitsOf("release"))
+			}
+		}, ""},
+		{"release timeout too long", map[string]string{"Procfile": "release: m\n", "jecloud.toml": "[grace]\nrelease = \"25h\"\n"}, nil,
+			`[grace] release = "25h": give the release command's time limit as a duration from "1s" to "24h0m0s", e.g. "45m" (default 30m0s)`},
+		{"release timeout without a release command", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nrelease = \"1m\"\n"}, nil,
+			`[grace] release is the release command's time limit, but the Procfile has no "release:" line`},
+		{"release scaled", map[string]string{"Procfile": "web: a\nrelease: m\n", "jecloud.toml": "[scale]\nrelease = 2\n"}, nil,
+			`[scale] release: the release command runs once per deployment`},
 		{"watchdog defaults", map[string]string{"Procfile": "web: a\n"}, func(t *testing.T, s *Spec) {
 			if s.Watchdog != (Watchdog{Window: 10 * time.Minute, Restarts: 3}) {
 				t.Errorf("watchdog %+v", s.Watchdog)

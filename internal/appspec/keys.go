@@ -29,6 +29,12 @@ var (
 	watchKeys = []string{"restarts", "window"}
 )
 
+// ReleaseType is the Procfile line of the release command ("release:
+// ./migrate"): not a process type but a command run once per deployment
+// before the switch; [grace] release is its time limit (a key of [grace],
+// checked in readConfig) and [limits.release] its resources.
+const ReleaseType = "release"
+
 // checkKeys refuses a key of md that jecloud.toml does not have, naming
 // its line and the nearest valid key. Tables whose keys are names (process
 // types in [scale], [grace] and [limits], roles in [roles]) are checked

@@ -250,6 +250,9 @@ func (e *Engine) runPhase(o *plan.Env, phase, next string) func(context.Context)
 		if err := e.callHooks(ctx, o, phase, d.Version, d.PreviousVersion); err != nil {
 			return err
 		}
+		if phase == hook.Prepare {
+			next = e.afterPrepare(o)
+		}
 		return e.advance(o, next, nil)
 	}
 }

@@ -16,6 +16,7 @@ const (
 	StateExtracting  = "extracting"   // unpacking into a temp dir, then renaming it into versions/ID/
 	StateInstalling  = "installing"   // install hooks: prerequisites (runtimes, packages)
 	StatePreparing   = "preparing"    // prepare hooks: before the switch (npm ci, ...)
+	StateReleasing   = "releasing"    // the Procfile's release command (migrations), if it has one
 	StateSwitching   = "switching"    // versions/current -> ID
 	StateStarting    = "starting"     // deployed hooks: (re)start the app
 	StateRollingBack = "rolling_back" // deployed hooks failed: current -> previous, restart it
@@ -23,7 +24,7 @@ const (
 
 // States lists the deployment states in order.
 var States = []string{StateRequested, StateVerifying, StateExtracting, StateInstalling,
-	StatePreparing, StateSwitching, StateStarting, StateRollingBack}
+	StatePreparing, StateReleasing, StateSwitching, StateStarting, StateRollingBack}
 
 // Caps on the lists kept in app.json.
 const (
