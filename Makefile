@@ -64,7 +64,7 @@ test: lint mongostandin ## all tests: lint, then the unit and integration tests 
 	JECLOUD_MONGOD=$(abspath $(BIN))/mongostandin CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 e2e: build deb ## end-to-end tests on real Debian servers (systemd-nspawn; root; see docs/lab.md)
-	JECLOUD_E2E=1 $(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e/...
+	JECLOUD_E2E=1 $(GO) test -tags e2e -count=1 -timeout 45m -parallel 3 -v ./e2e/...
 
 lint: fmt vet ## gofmt and go vet
 
@@ -77,13 +77,14 @@ vet:
 
 fuzz: ## run each fuzzer for a bounded time (FUZZTIME, default 20s)
 	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
+	$(GO) test ./internal/bundle/ -run '^$$' -fuzz FuzzApplyDelta -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
 	$(GO) test ./internal/state/ -run '^$$' -fuzz FuzzApp -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 10x
 
 # The fault, bad-input and security tests (docs/reliability.md), by name.
 RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills DirRefuses \
   RacingDeploys RollforwardWhileAnotherRuns HookCallsBackIntoAgent LockHeld NewestWins FollowRetry OutcomeCounts \
   DiskFull StateTempLeftoversCLI AppJSONWriteCut ServerJSONCut ConfigWriteInProgress BrokenServerJSON WriteFileFailure \
-  ReceiveTruncated SSHDropped PushInterrupted BundleDamagedAfterReceipt \
+  ReceiveTruncated ReceiveDeltaHostile TreeCopyRefused SSHDropped PushInterrupted BundleDamagedAfterReceipt \
   Hostile ZstdBomb WindowCap BrokenStreams TrailingGarbage Xattrs ExtractModes Failures \
   ParseErrors HandEdit UnknownKeys BrokenAppJSON BadInput NamesRefusedByCLI Names Version \
   SecretsNeverLeak StatePermissions ConfigVars HostKeyChecking NoInsecureHostKey SSHHostKeys \
@@ -95,7 +96,7 @@ RELIABILITY_TESTS := Kill AgentKilledWhileHookHangs HangingHook TimeoutKills Dir
   AdoptStaysInside PrintableWalk PrintableJSON ClaimsAtOnce \
   EnvironmentsGetTheirOwnRoleAndGroup LegacyRoleAndGroupKept IAMAndGroupNames RelayNamesInjective LegacyRelayKept \
   UnitExposure ServerRoleBackupsScoped ServersJSONShowsObservations SettingsKeysThatDifferInCase ChildNotProtected \
-  UpstreamsRefused ApplyRoutesByHost
+  UpstreamsRefused ApplyRoutesByHost ReleaseCommand DollarsThroughShell
 rel_empty :=
 rel_space := $(rel_empty) $(rel_empty)
 RELIABILITY_RUN := ^Test($(subst $(rel_space),|,$(strip $(RELIABILITY_TESTS))))
@@ -109,7 +110,7 @@ reliability: ## fault, bad-input and security tests (-race, full rounds), then e
 	echo "== summary"; grep -ho 'summary: .*' $(BIN)/reliability.log | sed 's/^summary: /  /'; \
 	echo "  tests: $$(grep -c '^--- PASS' $(BIN)/reliability.log) passed, $$(grep -c '^--- FAIL' $(BIN)/reliability.log) failed, $$(grep -c '^--- SKIP' $(BIN)/reliability.log) skipped (top level)"; \
 	exit $$st
-	@for f in 'internal/bundle FuzzExtract' 'internal/state FuzzApp'; do set -- $$f; \
+	@for f in 'internal/bundle FuzzExtract' 'internal/bundle FuzzApplyDelta' 'internal/state FuzzApp'; do set -- $$f; \
 	  echo "== $$2 for $${FUZZTIME:-30s} (log in $(BIN)/$$2.log)"; \
 	  $(GO) test ./$$1/ -run '^$$' -fuzz "^$$2\$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime 10x > $(BIN)/$$2.log 2>&1 \
 	    || { tail -30 $(BIN)/$$2.log; echo "$$2 found a failure: the input is kept in $$1/testdata/fuzz/$$2/ (commit it)"; exit 1; }; \

@@ -156,7 +156,7 @@ func TestReceiveHasDeployWait(t *testing.T) {
 	}
 	// Flags after the positional arguments.
 	r := run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait")
-	if r.code != 0 || !strings.Contains(r.stdout, id+" is live") || !strings.Contains(r.stdout, "deploy:preparing") {
+	if r.code != 0 || !strings.Contains(r.stdout, id+" is unpacked; no process types") || !strings.Contains(r.stdout, "deploy:preparing") {
 		t.Fatalf("deploy --wait: %+v", r)
 	}
 	a := readApp(t, root)
@@ -172,7 +172,7 @@ func TestReceiveHasDeployWait(t *testing.T) {
 		t.Fatalf("a deploy of the live version was recorded: %+v", again)
 	}
 	r = run(t, root, nil, nil, "deploy", "web", "prod", id, "--wait", "--force")
-	if r.code != 0 || strings.Contains(r.stdout, "already live") || !strings.Contains(r.stdout, id+" is live") {
+	if r.code != 0 || strings.Contains(r.stdout, "already live") || !strings.Contains(r.stdout, id+" is unpacked; no process types") {
 		t.Fatalf("deploy --force of the live version: %+v", r)
 	}
 	// status --json is what scripts read.

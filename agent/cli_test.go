@@ -94,7 +94,7 @@ func TestReleaseChecked(t *testing.T) {
 	id, data := makeBundle(t, map[string]string{"server.js": "hello", "jecloud.toml": "[web]\nhelth = \"/healthz\"\n"})
 	run(t, root, nil, data, "receive", "web", "prod", id)
 	r := run(t, root, nil, nil, "deploy", "--wait", "web", "prod", id)
-	want := `jecloud.toml:2: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`
+	want := `jecloud.toml:2: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket, static)`
 	if r.code == 0 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "the release does not pass jepush check") || strings.Contains(r.stderr, "hook packages") {
 		t.Fatalf("deploy of a release with a misspelt key: %+v\nwant %q", r, want)
 	}

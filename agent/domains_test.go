@@ -114,13 +114,28 @@ func TestDomainsAndMaintenance(t *testing.T) {
 	idle(t, root)
 }
 
-// TestProxyLogsFlags: --json goes with --proxy only; with no request in the
+// TestProxyLogsFlags: --json goes with --proxy only, --type and --grep
+// with the app's lines only; --type is a process type, never a unit
+// pattern or a flag of journalctl's; with no request in the
 // front door's journal (this machine has none of its own), --proxy says so
 // and exits 0.
 func TestProxyLogsFlags(t *testing.T) {
 	root := t.TempDir()
 	if r := run(t, root, nil, nil, "logs", "web", "prod", "--json"); r.code == 0 || !strings.Contains(r.stderr, "--json goes with --proxy") {
 		t.Errorf("logs --json: %+v", r)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--type", "web@*.service --unit=ssh"}, `logs --type: process type "web@*.service --unit=ssh"`},
+		{[]string{"--type=-f"}, `logs --type: process type "-f"`},
+		{[]string{"--proxy", "--type", "web"}, "--type and --grep go with the app's own lines"},
+		{[]string{"--proxy", "--grep", "x"}, "--type and --grep go with the app's own lines"},
+	} {
+		if r := run(t, root, nil, nil, append([]string{"logs", "web", "prod"}, c.args...)...); r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("logs %q: %+v, want %q", c.args, r, c.want)
+		}
 	}
 	if _, err := exec.LookPath("journalctl"); err != nil {
 		t.Skip("no journalctl here")

@@ -59,18 +59,24 @@ func TestReleases(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[2], v2) || !strings.Contains(lines[2], "live") {
 		t.Errorf("releases:\n%s", r.stdout)
 	}
-	if r := run(t, root, nil, nil, "rollback", "web", "prod", "--wait", "--by", "dave@laptop"); r.code != 0 || !strings.Contains(r.stdout, v1+" is live") {
+	if r := run(t, root, nil, nil, "rollback", "web", "prod", "--wait", "--by", "dave@laptop"); r.code != 0 || !strings.Contains(r.stdout, v1+" is unpacked; no process types") {
 		t.Errorf("rollback: %+v", r)
 	}
 	// A restart is a deployment of the live version, with its deployed hooks.
 	time.Sleep(1100 * time.Millisecond)
 	r = run(t, root, nil, nil, "restart", "web", "prod", "--wait", "--by", "erin@laptop")
-	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+v1) || !strings.Contains(r.stdout, v1+" is live") {
+	if r.code != 0 || !strings.Contains(r.stdout, "restarting "+v1) || !strings.Contains(r.stdout, v1+" is unpacked; no process types") {
 		t.Errorf("restart: %+v", r)
 	}
 	r = run(t, root, nil, nil, "releases", "web", "prod", "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Releases[0].Version != v1 || out.Releases[0].By != "erin@laptop" || out.Releases[0].Result != "live" {
 		t.Errorf("releases after the restart: %v %+v", err, out.Releases)
+	}
+	// restart TYPE: a type of the live release only (this one has none).
+	for _, typ := range []string{"worker", "Web@1"} {
+		if r := run(t, root, nil, nil, "restart", "web", "prod", typ); r.code != 3 || !strings.Contains(r.stderr, "process type") {
+			t.Errorf("restart %s: %+v", typ, r)
+		}
 	}
 	if r := run(t, root, nil, nil, "restart", "web", "staging"); r.code != 3 || !strings.Contains(r.stderr, "never been deployed here") {
 		t.Errorf("restart of an environment never deployed: %+v", r)

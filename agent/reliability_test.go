@@ -342,7 +342,7 @@ func TestRacingDeploys(t *testing.T) {
 		}
 		winner, loser := pair[w], pair[1-w]
 		assertLive(t, root, winner.id, winner.content)
-		if results[w].code != 0 || !strings.Contains(results[w].stdout, winner.id+" is live") {
+		if results[w].code != 0 || !strings.Contains(results[w].stdout, winner.id+" is unpacked; no process types") {
 			t.Fatalf("round %d: the winner's deploy --wait: %+v", i, results[w])
 		}
 		if len(a.RecentFailedDeployments) != 0 {
@@ -644,7 +644,7 @@ func TestDiskFull(t *testing.T) {
 	if temps, _ := filepath.Glob(filepath.Join(root, web, ".app.json.tmp-*")); len(temps) != 0 {
 		t.Errorf("temp files left on a full disk: %v", temps)
 	}
-	if st := run(t, root, nil, nil, "status"); st.code != 0 || !strings.Contains(st.stdout, "live:       "+v1) {
+	if st := run(t, root, nil, nil, "status"); st.code != 0 || !strings.Contains(st.stdout, "unpacked:   "+v1) {
 		t.Errorf("status on a full disk: %+v", st)
 	}
 	os.Remove(filepath.Join(root, "filler"))

@@ -8,6 +8,7 @@
 #   3  server apply of a 100 MB bundle            vs tar -I zstd -xf; peak RSS for 100 MB vs 1 GB
 #   4  jepush of an unchanged tree over sshd      vs ssh HOST true; bytes sent; one-file change
 #   5  bundle time against tree size 1 MB..1 GB   vs the same C pipeline
+#   delta  one-line changes, a renamed directory     vs git push over the same sshd
 #
 # Settings (environment):
 #   BENCH_DIR   work directory (default /tmp/jecloud-bench; needs ~8 GB with the 1 GB trees)
@@ -333,9 +334,13 @@ section_go() {
 	} >"$OUT/gobench.md"
 }
 
-# --- 4: jepush of an unchanged tree over a real sshd -------------------------------------
-section_4() {
-	say "4: jepush of an unchanged tree over sshd on loopback vs ssh HOST true"
+# ssh_setup: an sshd on loopback behind the counting proxy (jebench proxy:
+# bytes up and down per connection in $S/wire.log), ssh_config host "web";
+# once per run. Defines one CMD... (below).
+SSH_READY=0
+ssh_setup() {
+	[ "$SSH_READY" = 1 ] && return
+	SSH_READY=1
 	S=$T/ssh
 	ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$S/host_ed25519"
 	ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$S/client_ed25519"
@@ -390,18 +395,6 @@ EOF
 	export HOME=$S/home SSH_AUTH_SOCK= JEPUSH_SSH_CONFIG=$S/ssh_config
 	for i in $(seq 100); do ssh -F "$S/ssh_config" web true 2>/dev/null && break; sleep 0.1; done
 	ssh -F "$S/ssh_config" web true || die "sshd on 127.0.0.1:$sport does not let us in: $(cat "$S/sshd.log")"
-	PR=$T/roots/push
-	"$A" --root "$PR" init >/dev/null
-	APPDIR=$T/roots/gosrc
-	cp -a "$GOSRC" "$APPDIR"
-	cat >"$APPDIR/jecloud.toml" <<EOF
-app = "gosrc"
-
-[env.bench]
-hosts = ["web"]
-agent = "$A"
-root = "$PR"
-EOF
 	wire() { tail -1 "$S/wire.log" | sed 's/up=\([0-9]*\) down=\([0-9]*\)/\1 \2/'; }
 	lines() { wc -l <"$S/wire.log" 2>/dev/null || echo 0; }
 	# one CMD...: runs CMD alone, sets one_ms and one_up/one_down (bytes on the wire).
@@ -415,6 +408,24 @@ EOF
 		for i in $(seq 100); do [ "$(lines)" -gt "$before" ] && break; sleep 0.02; done
 		read -r one_up one_down < <(wire)
 	}
+}
+
+# --- 4: jepush of an unchanged tree over a real sshd -------------------------------------
+section_4() {
+	say "4: jepush of an unchanged tree over sshd on loopback vs ssh HOST true"
+	ssh_setup
+	PR=$T/roots/push
+	"$A" --root "$PR" init >/dev/null
+	APPDIR=$T/roots/gosrc
+	cp -a "$GOSRC" "$APPDIR"
+	cat >"$APPDIR/jecloud.toml" <<EOF
+app = "gosrc"
+
+[env.bench]
+hosts = ["web"]
+agent = "$A"
+root = "$PR"
+EOF
 	one "$P" "$APPDIR" bench
 	push_id=$(grep -o 'version [0-9a-f]\{12\}' "$S/one.err" | head -1 | cut -d' ' -f2)
 	first_ms=$one_ms first_up=$one_up
@@ -482,7 +493,78 @@ EOF
 	cat "$OUT/growth-push.md"
 }
 
-for s in ${BENCH_ONLY:-1 5 2 3 go 4}; do
+# --- delta: small changes, jepush against git push over the same sshd -------------------
+# (a) one line of net/http/server.go (131 kB) in a copy of Go's net package
+# (~400 files); (b) the same line in Go's source tree (~12k files); (c) a
+# directory of 100 files renamed in that tree. Each change is committed and
+# pushed with `git push` to a bare repository on the same server, over the
+# same sshd, and pushed with jepush from the same directory (the bundle
+# leaves .git out). Bytes are what the client sent on the SSH connection
+# (jebench proxy), and each tool's own count of its payload.
+section_delta() {
+	say "delta: jepush vs git push of small changes (sshd on loopback)"
+	command -v git >/dev/null || die "missing: git (apt-get install -y git)"
+	ssh_setup
+	export GIT_SSH_COMMAND="ssh -F $S/ssh_config" GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost \
+		GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
+	PD=$T/roots/delta
+	"$A" --root "$PD" init >/dev/null
+	: >"$RAW/delta.txt"
+	# app NAME SRC: a copy of SRC as app NAME, committed, pushed once by both.
+	app() {
+		local name=$1 src=$2
+		APPD=$T/roots/delta-$1
+		[ -n "$name" ] && [ -d "$src" ] || die "app $name $src"
+		cp -a "$src" "$APPD"
+		printf 'app = "%s"\n\n[env.bench]\nhosts = ["web"]\nagent = "%s"\nroot = "%s"\n' "$name" "$A" "$PD" >"$APPD/jecloud.toml"
+		git init -q -b main "$APPD"
+		git -C "$APPD" add -A
+		git -C "$APPD" commit -q -m v1
+		git init -q --bare "$T/roots/git-$name.git"
+		one git -C "$APPD" push -q "web:$T/roots/git-$name.git" main
+		one "$P" "$APPD" bench
+	}
+	# change NAME ID WHAT: commits the change made in $APPD, pushes it with
+	# git, then with jepush, and writes the rows.
+	change() {
+		local name=$1 id=$2 what=$3
+		git -C "$APPD" add -A
+		git -C "$APPD" commit -q -m "$id"
+		one git -C "$APPD" push --progress "web:$T/roots/git-$name.git" main
+		local git_ms=$one_ms git_up=$one_up git_down=$one_down pack
+		pack=$(tr '\r' '\n' <"$S/one.err" | grep -o 'Writing objects: 100% .*' | tail -1 | sed 's/.*), //; s/ |.*//; s/, done.*//')
+		cp "$S/one.err" "$RAW/delta-$id-git.txt"
+		one "$P" "$APPD" bench
+		cp "$S/one.err" "$RAW/delta-$id-jepush.txt"
+		grep -q "sending the changes" "$S/one.err" || die "$what: jepush sent no delta: $(cat "$S/one.err")"
+		local je_ms=$one_ms je_up=$one_up je_down=$one_down delta full
+		delta=$(tr '\r' '\n' <"$S/one.err" | grep -o '[0-9.]* [KMGi]*B sent instead of the whole bundle' | tail -1 | sed 's/ sent.*//')
+		"$P" bundle "$APPD" -o "$T/out/$id.tar.zst" >/dev/null
+		full=$(sizeof "$T/out/$id.tar.zst")
+		echo "$what: git push ${git_ms} ms, ${git_up} B up (pack $pack); jepush ${je_ms} ms, ${je_up} B up (delta $delta); full bundle $full B" >&2
+		row "${id}1" "$what: bytes the client sent (SSH and all commands; jepush's delta $delta, git's pack $pack)" '`git push` over SSH' "$git_up" "$je_up" B "ratio<=1" "≤ git"
+		case $id in
+		b) row b2 "$what: jepush's bytes sent, against the full bundle" "the full bundle" "$full" "$je_up" B "ratio<0.001" "< 0.1% of the full bundle" ;;
+		c) row c2 "$what: jepush's bytes sent" - - "$je_up" B "value<5120" "< 5 KiB" ;;
+		esac
+		row "${id}3" "$what: wall time of the push (jepush's includes reading the tree and \`deploy --wait\`)" '`git push`' "$git_ms" "$je_ms" ms - "(for information)"
+		echo "$id: $what: git ${git_ms} ms, ${git_up}/${git_down} B up/down, pack $pack; jepush ${je_ms} ms, ${je_up}/${je_down} B up/down, delta $delta; full bundle $full B" >>"$RAW/delta.txt"
+	}
+	oneline() { sed -i '0,/^\/\/ ServeMux is an HTTP request multiplexer\./s//\/\/ ServeMux is an HTTP request multiplexer (changed by make bench)./' "$1"; }
+
+	app net "$GOSRC/net"
+	oneline "$APPD/http/server.go"
+	change net a "one line of net/http/server.go (131 kB) in Go's net package ($(find "$APPD" -type f -not -path '*/.git/*' | wc -l) files)"
+
+	app gosrc "$GOSRC"
+	oneline "$APPD/net/http/server.go"
+	change gosrc b "one line of net/http/server.go in Go's source tree ($(find "$APPD" -type f -not -path '*/.git/*' | wc -l) files)"
+	mv "$APPD/cmd/vendor/golang.org/x/tools/go/analysis" "$APPD/cmd/vendor/golang.org/x/tools/go/analysis2"
+	change gosrc c "a directory of $(find "$APPD/cmd/vendor/golang.org/x/tools/go/analysis2" -type f | wc -l) files renamed in Go's source tree"
+	cat "$RAW/delta.txt"
+}
+
+for s in ${BENCH_ONLY:-1 5 2 3 go 4 delta}; do
 	"section_$s"
 done
 

@@ -40,6 +40,7 @@ const (
 //   - A roll-forward killed with SIGKILL mid-deploy is finished by the timer.
 //   - A hand edit of app.json is applied by the timer within one period.
 func TestAgentUnderSystemd(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	srv := lab.Boot(t, 1)[0]
 	jeagent, jepush := binaries(t)
 	if err := srv.CopyIn(jeagent, "/usr/local/bin/jeagent"); err != nil {
@@ -99,7 +100,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("jepush: %v\n%s", err, b)
 	}
-	contains(t, "jepush", string(b), "uploading to web1", "started "+service, "deploy:extracting", "is live")
+	contains(t, "jepush", string(b), "uploading to web1", "started "+service, "deploy:extracting", "is unpacked on web1; no process types")
 	v1 := readApp(t, srv, "shop", "prod").CurrentVersion
 	if v1 == "" {
 		t.Fatalf("no current_version after the push:\n%s", b)

@@ -127,6 +127,17 @@ func TestFrontDoorCommands(t *testing.T) {
 		t.Errorf("access log lines not oldest first: %v", times)
 	}
 	step("shop", 0, `"logger":"http.log.access.shop_prod"`, "logs", "prod", "--proxy", "--json", "-n", "1")
+	// The app's own lines, filtered by journalctl (#20 §4): its web
+	// instances' lines that match, from the last hour; a pattern that
+	// matches nothing is no error.
+	out = step("shop", 0, "Started", "logs", "prod", "--type", "web", "--grep", "started", "--since", "1 hour ago", "-n", "20")
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(l, "web@") || !strings.Contains(strings.ToLower(l), "started") {
+			t.Errorf("logs --type web --grep started: line %q", l)
+		}
+	}
+	step("shop", 0, "shop/prod: the journal has no lines of process type worker (jecloud-shop_prod_worker@*)", "logs", "prod", "--type", "worker", "--since", "1 hour ago")
+	step("shop", 0, "", "logs", "prod", "--grep", "no line says this 7f3e", "--since", "today")
 	// Followed: the last 2, then a request made meanwhile, once.
 	followed := make(chan string)
 	go func() {

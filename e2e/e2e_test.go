@@ -28,7 +28,7 @@ var (
 // binaries builds a static jeagent and jeagent-tick (for the servers) and
 // jepush (for this host) once per run and returns the paths of jeagent and
 // jepush; jeagent-tick is beside jeagent.
-func binaries(t *testing.T) (jeagent, jepush string) {
+func binaries(t testing.TB) (jeagent, jepush string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "jecloud-e2e-bin-")
@@ -77,7 +77,7 @@ func repoRoot() string {
 }
 
 // writeFiles writes files (path relative to dir -> content) into dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for p, c := range files {
 		p = filepath.Join(dir, p)
@@ -93,7 +93,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 // jepushTo returns a function that runs jepush with args and `--host
 // root@SERVER` as a user whose SSH setup reaches srv (lab.SSHHome), and
 // returns its exit code and output.
-func jepushTo(t *testing.T, jepush string, srv *lab.Server) func(args ...string) (int, string) {
+func jepushTo(t testing.TB, jepush string, srv *lab.Server) func(args ...string) (int, string) {
 	home := lab.SSHHome(t, srv)
 	return func(args ...string) (int, string) {
 		cmd := exec.Command(jepush, append(args, "--host", "root@"+srv.Addr.String())...)

@@ -435,6 +435,7 @@ func forward(t *testing.T, listen, to string) error {
 // and while the new version rolls out there is never a moment when no
 // server answers.
 func TestRollingDeploy(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()

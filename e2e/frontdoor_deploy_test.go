@@ -251,7 +251,7 @@ func webUnit(t *testing.T, srv *lab.Server, app, env string) string {
 
 // webPort is the port of app/env's first web instance behind the front
 // door, from its upstreams.json.
-func webPort(t *testing.T, srv *lab.Server, app, env string) int {
+func webPort(t testing.TB, srv *lab.Server, app, env string) int {
 	t.Helper()
 	var u struct{ Web []string }
 	b, err := srv.ReadFile("/var/cloud/" + app + "/" + env + "/upstreams.json")

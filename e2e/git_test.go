@@ -30,6 +30,7 @@ import (
 // the pushed commit. Replays and wrong signatures are refused and logged
 // in the journal, and the webhook service ends when idle.
 func TestGitWebhook(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	srv := lab.Boot(t, 1)[0]
 	jeagent, jepush := binaries(t)
 	for _, b := range []string{"jeagent", "jeagent-tick"} {

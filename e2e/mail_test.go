@@ -87,6 +87,7 @@ const server = http.createServer((req, res) => {
 // restart of Postfix and is delivered when the provider is back, and that
 // an app that stops declaring mail loses its listener.
 func TestMail(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
 	srv := lab.BootWith(t, 1, lab.Options{Persistent: true})[0] // it reboots with mail queued

@@ -436,7 +436,7 @@ func visits(body string) int {
 // nodeServer boots a lab server with jeagent installed and initialised and
 // a Node.js mirror (installMirror), for a test that pushes a Node.js app
 // with jepush; it returns the server, jepush and the mirror's Node.js version.
-func nodeServer(t *testing.T) (srv *lab.Server, jepush, nodeVersion string) {
+func nodeServer(t testing.TB) (srv *lab.Server, jepush, nodeVersion string) {
 	t.Helper()
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
@@ -452,7 +452,7 @@ func nodeServer(t *testing.T) (srv *lab.Server, jepush, nodeVersion string) {
 // like the official one: index.json, vX/SHASUMS256.txt, vX/node-vX-linux-x64.tar.gz),
 // puts it in the server at /srv/node-mirror and points server.json at it.
 // It returns the version.
-func installMirror(t *testing.T, srv *lab.Server) string {
+func installMirror(t testing.TB, srv *lab.Server) string {
 	t.Helper()
 	m := buildMirror(t)
 	if err := m.install(srv); err != nil {
@@ -465,7 +465,7 @@ func installMirror(t *testing.T, srv *lab.Server) string {
 // made from the host's node, for servers without internet.
 type nodeMirror struct{ version, name, tgz, sum string }
 
-func buildMirror(t *testing.T) nodeMirror {
+func buildMirror(t testing.TB) nodeMirror {
 	t.Helper()
 	out, err := exec.Command("node", "--version").Output()
 	if err != nil {

@@ -37,6 +37,7 @@ process.on("SIGTERM", () => process.exit(0));
 // server alone leaves the workers where they are; with the worker server
 // taken out of jecloud.toml, its workers come back to the web server.
 func TestRoles(t *testing.T) {
+	t.Parallel() // mostly waiting (docs/lab.md: lab tests in parallel)
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
 	servers := lab.Boot(t, 2)

@@ -15,8 +15,9 @@ fi
 # cloud-init checks the user-data jepush writes (cloud-init schema); sudo
 # answers whether a caller of `sudo jeagent` is an administrator (TestSudoAdministrator);
 # caddy is the front door the proxy tests load configurations into, and pebble
-# (Let's Encrypt's test CA) gives it certificates (docs/routing.md).
-pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server systemd-container debootstrap cloud-init sudo caddy pebble)
+# (Let's Encrypt's test CA) gives it certificates (docs/routing.md); haproxy is
+# the load balancer of your own that TestHAProxyRollingDeploy puts in front.
+pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server systemd-container debootstrap cloud-init sudo caddy pebble haproxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,5 +41,17 @@ if [ ! -x "$tools/versitygw" ] && [ -z "${JECLOUD_VERSITYGW:-}" ] && ! command -
   else
     echo "setup: installing versitygw v1.8.0 (S3 server for the backup tests) into $tools"
     GOBIN=$tools go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+fi
+# Verdaccio (an npm registry cache, from the npm registry; 6.8 runs on Node 20)
+# and express-generator: TestExpressApp makes a stock Express app and installs its
+# dependencies on a lab server through the cache (docs/node.md, npm_registry).
+npmtools=/var/cache/jecloud-tools/npm
+if [ ! -x "$npmtools/node_modules/.bin/verdaccio" ] || [ ! -e "$npmtools/node_modules/express-generator/bin/express-cli.js" ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v npm >/dev/null; then
+    echo "setup: Verdaccio is missing (TestExpressApp fails): run as root with Node.js and npm installed" >&2
+  else
+    echo "setup: installing verdaccio 6.8.0 and express-generator 4.16.1 into $npmtools"
+    npm install --prefix "$npmtools" --no-audit --no-fund --loglevel=error verdaccio@6.8.0 express-generator@4.16.1
   fi
 fi

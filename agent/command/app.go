@@ -37,7 +37,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 
 // App is jeagent's command line.
 func App() *cli.App {
@@ -54,7 +59,7 @@ func App() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
-			rollbackCommand(), releasesCommand(), restartCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
+			rollbackCommand(), releasesCommand(), restartCommand(), runCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),
 		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jeagent")})...),
@@ -84,8 +89,11 @@ func Main(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "jeagent: %v\n", err)
 	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code // a status with nothing to say (jeagent run: the command's own)
+	}
+	fmt.Fprintf(os.Stderr, "jeagent: %v\n", err)
 	if errors.As(err, &ee) {
 		return ee.code
 	}
@@ -158,6 +166,8 @@ func engine(c *cli.Context, quiet bool) *rollforward.Engine {
 		Fault:       faultFromEnv(),
 		BuildGit:    (&gitdeploy.Builder{Layout: l, Log: logw, Reserve: diskReserve}).Build,
 		Route:       func(ctx context.Context) ([]string, error) { return proxy.Default.Apply(ctx, l) },
+		Release:     releaser(),
+		Restarts:    rollforward.UnitRestarts(l),
 	}
 }
 

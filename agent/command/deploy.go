@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"os"
 	"os/signal"
 	"strings"
@@ -86,6 +87,16 @@ func deployCommand() *cli.Command {
 
 // request records the deployment, starts a roll-forward and, with --wait, follows it.
 func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
+	return requestTypes(c, ae, id, rollback, nil)
+}
+
+// requestRestart asks for a restart of the live version id: of the
+// process types given, or of every one.
+func requestRestart(c *cli.Context, ae state.AppEnv, id string, types []string) error {
+	return requestTypes(c, ae, id, false, types)
+}
+
+func requestTypes(c *cli.Context, ae state.AppEnv, id string, rollback bool, types []string) error {
 	l := layout(c)
 	by := c.String("by")
 	if err := checkBy(by); err != nil {
@@ -100,6 +111,9 @@ func request(c *cli.Context, ae state.AppEnv, id string, rollback bool) error {
 		a.Request(id, state.Now(), rollback)
 		if by != "" && a.Deployment.Version == id {
 			a.Deployment.By = by
+		}
+		if a.Deployment.Version == id && a.Deployment.State == state.StateRequested {
+			a.Deployment.Types = types
 		}
 		return nil
 	})
@@ -156,6 +170,6 @@ func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, fro
 	if !res.Live {
 		return fmt.Errorf("deploy of %s failed: %s", id, res.Reason)
 	}
-	fmt.Fprintf(c.App.Writer, "%s: %s is live\n", ae, id)
+	fmt.Fprintf(c.App.Writer, "%s: %s %s\n", ae, id, appspec.Outcome(l.Release(ae, id), ""))
 	return nil
 }

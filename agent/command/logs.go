@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jecloud/jecloud/internal/accesslog"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/proxy"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
@@ -28,6 +29,9 @@ func logsCommand() *cli.Command {
 			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Value: 100, Usage: "show the last `N` lines"},
 			&cli.BoolFlag{Name: "proxy", Usage: "show the front door's access log of the app environment instead: one line per request"},
 			&cli.BoolFlag{Name: "json", Usage: "with --proxy: each request as the front door logged it (one JSON object a line)"},
+			&cli.StringFlag{Name: "type", Usage: "only the lines of process type `TYPE` (web, worker, ...)"},
+			&cli.StringFlag{Name: "since", Usage: "only lines from `TIME` on, as journalctl reads it (\"2026-12-04 10:00\", \"1 hour ago\", \"15 min ago\", today)"},
+			&cli.StringFlag{Name: "grep", Usage: "only lines matching `PATTERN` (journalctl's --grep: a PCRE, case-insensitive when all lower case)"},
 		},
 		Action: func(c *cli.Context) error {
 			ae, err := appEnvArgs(c, 2, 2)
@@ -38,7 +42,16 @@ func logsCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("journalctl not found: app logs live in systemd's journal")
 			}
+			typ := c.String("type")
+			if typ != "" {
+				if err := appspec.CheckProcessType(typ); err != nil {
+					return fmt.Errorf("logs --type: %w", err)
+				}
+			}
 			if c.Bool("proxy") {
+				if typ != "" || c.IsSet("grep") {
+					return fmt.Errorf("logs: --type and --grep go with the app's own lines, not --proxy's requests (--since does)")
+				}
 				return proxyLogs(c, jc, ae)
 			}
 			if c.Bool("json") {
@@ -46,23 +59,60 @@ func logsCommand() *cli.Command {
 			}
 			// Its units, exactly (issue #17: jecloud-shop-prod-* was
 			// shop/prod-eu's too), and those still named the old way.
-			args := []string{"--unit", sysd.AppPrefix(ae.App, ae.Env) + "*"}
+			// With --type, its instances only (TYPE@N, TYPE@PORT).
+			pattern := "*"
+			if typ != "" {
+				pattern = typ + "@*"
+			}
+			args := []string{"--unit", sysd.AppPrefix(ae.App, ae.Env) + pattern}
 			legacy, _ := sysd.LegacyUnits(sysd.UnitDir, ae.App, ae.Env)
 			for _, u := range legacy {
+				if typ != "" && !strings.HasSuffix(strings.SplitN(u, "@", 2)[0], "-"+typ) {
+					continue
+				}
 				args = append(args, "--unit", strings.Replace(u, "@.", "@*.", 1))
 			}
 			args = append(args, "--output", "short-iso", "--lines", strconv.Itoa(c.Int("lines")), "--no-pager")
+			args = append(args, filterArgs(c)...)
 			if c.Bool("follow") {
 				args = append(args, "--follow")
 			}
 			cmd := exec.CommandContext(c.Context, jc, args...)
-			cmd.Stdout, cmd.Stderr = c.App.Writer, os.Stderr
-			if err := cmd.Run(); err != nil {
+			var stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = c.App.Writer, &stderr
+			err = cmd.Run()
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee) && ee.ExitCode() == 1 && strings.Contains(stderr.String(), "Failed to add filter for units"):
+				// No unit of that name ever wrote to the journal.
+				what := "its units"
+				if typ != "" {
+					what = "process type " + typ
+				}
+				fmt.Fprintf(os.Stderr, "%s: the journal has no lines of %s (%s)\n", ae, what, args[1])
+				return nil
+			case errors.As(err, &ee) && ee.ExitCode() == 1 && c.IsSet("grep") && stderr.Len() == 0:
+				return nil // --grep matched nothing ("-- No entries --")
+			}
+			os.Stderr.WriteString(stderr.String())
+			if err != nil {
 				return fmt.Errorf("journalctl %v: %w (is systemd's journal running on this server?)", args, err)
 			}
 			return nil
 		},
 	}
+}
+
+// filterArgs are journalctl's own filters the user asked for, each one
+// argument (--since=VALUE), so that a value can never be read as a flag.
+func filterArgs(c *cli.Context) []string {
+	var args []string
+	for _, f := range []string{"since", "grep"} {
+		if c.IsSet(f) {
+			args = append(args, "--"+f+"="+c.String(f))
+		}
+	}
+	return args
 }
 
 // proxyLogs shows the front door's access log of ae: the lines of the
@@ -76,6 +126,7 @@ func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
 	raw := c.Bool("json")
 	base := []string{"--unit", proxy.Unit, "--output", "cat", "--no-pager", "--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`}
 	var ls []accesslog.Line
+	base = append(base, filterArgs(c)...)
 	err := journal(c, jc, append(base, "--lines", strconv.Itoa(c.Int("lines"))), func(r io.Reader) error {
 		var err error
 		ls, err = accesslog.Collect(r, logger)

@@ -30,10 +30,14 @@ var configuredRoot = state.DefaultRoot
 // server then deploys is checked by hash like any push) and sync. The
 // front door's verbs take host names (names.CheckHost: a-z, 0-9, '-' and
 // dots, nothing that reads as a flag or a path) and set a flag.
+// "run" alone takes a command: it runs as the app's own user in the app's
+// sandbox (User=, NoNewPrivileges=, no capabilities: never root), which
+// is what the user's pushes run as already; its argv goes to systemd-run
+// after "--", never through a shell or among systemd-run's options.
 var sudoVerbs = []string{
 	"receive", "has", "manifest", "deploy", "status", "logs", "rollback",
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
-	"follow", "sync", "releases", "restart",
+	"follow", "sync", "releases", "restart", "run",
 	"domains", "domains:add", "domains:remove", "maintenance:on", "maintenance:off",
 }
 

@@ -26,10 +26,13 @@ import (
 
 // appStatus is one app environment in `status --json`.
 type appStatus struct {
-	App             string                   `json:"app"`
-	Env             string                   `json:"env"`
-	CurrentVersion  string                   `json:"current_version"`
-	Live            string                   `json:"live"` // where versions/current points
+	App            string `json:"app"`
+	Env            string `json:"env"`
+	CurrentVersion string `json:"current_version"`
+	Live           string `json:"live"` // where versions/current points
+	// NothingToRun: the live release has no process type and no static
+	// site; it is unpacked, and nothing serves it.
+	NothingToRun    bool                     `json:"nothing_to_run,omitempty"`
 	Deployment      *state.Deployment        `json:"deployment"`
 	RecentFailed    []state.Failure          `json:"recent_failed_deployments"`
 	DeployedVersion []state.Deployed         `json:"deployed_versions"`
@@ -42,6 +45,8 @@ type appStatus struct {
 	// Domains and Maintenance are the front door's (docs/routing.md).
 	Domains     []string `json:"domains,omitempty"`
 	Maintenance bool     `json:"maintenance"`
+	// Watch is the crash-loop watchdog on the release that last went live.
+	Watch *state.Watch `json:"watch,omitempty"`
 	// Certificates is the state of the certificate of each host name the
 	// front door serves the environment at (docs/routing.md#tls).
 	Certificates []proxy.Cert `json:"certificates,omitempty"`
@@ -151,10 +156,14 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 		return s
 	}
 	s.CurrentVersion, s.Deployment, s.Backoff = a.CurrentVersion, a.Deployment, a.Backoff
+	if a.CurrentVersion != "" {
+		s.NothingToRun = appspec.Outcome(l.Release(ae, a.CurrentVersion), "") != "is live"
+	}
 	s.RecentFailed, s.DeployedVersion = a.RecentFailedDeployments, a.DeployedVersions
 	s.Backups = backupStatuses(l, ae, a)
 	s.Git = a.Git
 	s.Domains, s.Maintenance = a.Domains, a.Maintenance
+	s.Watch = a.Watch
 	return s
 }
 
@@ -213,7 +222,14 @@ func printStatus(w io.Writer, s appStatus) {
 	if n := len(s.DeployedVersion); n > 0 && s.DeployedVersion[n-1].Version == s.CurrentVersion {
 		live += "  since " + s.DeployedVersion[n-1].Date.Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "  live:       %s\n", live)
+	if s.NothingToRun {
+		fmt.Fprintf(w, "  unpacked:   %s (no process types: nothing runs or is served; see docs/procfile.md)\n", live)
+	} else {
+		fmt.Fprintf(w, "  live:       %s\n", live)
+	}
+	if wd := s.Watch; wd != nil && wd.Version == s.CurrentVersion {
+		fmt.Fprintf(w, "  watchdog:   %d restarts so far (more than %d rolls back to %s) until %s\n", wd.Restarts, wd.MaxRestarts, wd.Previous, wd.Until.Format(time.RFC3339))
+	}
 	if s.Maintenance {
 		fmt.Fprintf(w, "  maintenance: ON: the front door answers 503 with the maintenance page (`maintenance:off` ends it)\n")
 	}
@@ -322,7 +338,7 @@ func followPending(c *cli.Context) error {
 				return fmt.Errorf("deploy of %s failed: %s", f.Version, f.Reason)
 			}
 		}
-		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s is live\n", ae, a.CurrentVersion)
+		fmt.Fprintf(c.App.Writer, "%s: no deployment pending; %s %s\n", ae, a.CurrentVersion, appspec.Outcome(l.Release(ae, a.CurrentVersion), ""))
 		return nil
 	}
 	return follow(c, ae, a.Deployment.Version, a.Deployment.RequestDate, from, nil)

@@ -53,6 +53,9 @@ func checkCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintf(w, "process types: %s\n", orNone(types))
+			if spec.Release != "" {
+				fmt.Fprintf(w, "release command: %q, once per deploy before the switch (time limit %s)\n", spec.Release, spec.ReleaseTimeout())
+			}
 			if spec.Node != nil && spec.Node.Engine != "" {
 				fmt.Fprintf(w, "engines.node %q: a valid version or range (whether a Node.js release satisfies it is checked by the server)\n", spec.Node.Engine)
 			}

@@ -93,6 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			psCommand(),
 			releasesCommand(),
 			restartCommand(),
+			runCommand(),
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
@@ -175,13 +176,22 @@ func usage(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// exitStatus is the exit status of a command jepush ran for the user
+// (jepush run): jepush exits with it and prints nothing more.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // report prints err and returns the exit code for it.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return ExitOK
 	}
 	var ue usageError
+	var es exitStatus
 	switch {
+	case errors.As(err, &es):
+		return int(es)
 	case errors.Is(err, push.ErrInterrupted) || errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "jepush: %v\n", err)
 		return ExitInterrupted

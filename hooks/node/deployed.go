@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,10 +29,15 @@ import (
 // process types, its instances are restarted one at a time, each checked
 // before the next. Then everything soaks. reuse: see proxied.
 func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, varsFile string, reuse bool, log io.Writer) error {
-	version, err := a.version()
-	if err != nil {
-		return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
+	nodeBin := ""
+	if spec.Node != nil {
+		version, err := a.version()
+		if err != nil {
+			return fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", a.versionFile())
+		}
+		nodeBin = a.runtimes().Bin(version)
 	}
+	var err error
 	// The web process runs what spec.WebCommand says (`npm start` becomes
 	// the start script itself with socket activation).
 	processes := maps.Clone(spec.Processes)
@@ -54,7 +60,7 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, varsFil
 	}
 	u := appUnits{
 		App: a.name, Env: a.env, User: a.user, Root: a.root, AppDir: a.dir, ReleaseDir: a.release,
-		NodeBin: a.runtimes().Bin(version), Port: port, Socket: socket, Proxied: proxied,
+		NodeBin: nodeBin, Port: port, Socket: socket, Proxied: proxied,
 		Processes: processes, VarsFile: varsFile, Grace: spec.GraceOf, Limits: spec.LimitsOf,
 	}
 	set := u.render()
@@ -76,7 +82,10 @@ func (h *Hook) deployed(ctx context.Context, a *app, spec *appspec.Spec, varsFil
 		return err
 	}
 	defer closeFn()
-	return h.start(ctx, sd, a, u, spec, reuse, log)
+	if err := h.start(ctx, sd, a, u, spec, reuse, log); err != nil {
+		return err
+	}
+	return h.serveStatic(ctx, a, spec, log)
 }
 
 // bus is a unitManager that can also reload systemd (sysd.Bus).
@@ -117,6 +126,10 @@ func (h *Hook) start(ctx context.Context, sd bus, a *app, u appUnits, spec *apps
 		}
 	}
 	for _, typ := range spec.ProcessNames() {
+		if len(a.only) > 0 && !slices.Contains(a.only, typ) {
+			fmt.Fprintf(log, "%s: left running (a restart of %s only)\n", typ, strings.Join(a.only, ", "))
+			continue
+		}
 		n := spec.Instances(typ)
 		if typ == "web" && u.Proxied {
 			routed, err := h.proxied(ctx, sd, a, u, spec, n, reuse, log)

@@ -1,14 +1,19 @@
-// Package node is the built-in hook for Node.js apps (a release with a
-// package.json). In `install` it pins and installs the Node.js version of
-// engines.node and creates the app's own unprivileged user; in `prepare` it
-// installs the dependencies with npm as that user; in `deployed` it writes
-// sandboxed systemd units for the Procfile's process types, starts the new
-// release's web instances on fresh ports beside the old ones, switches the
-// front door (the proxy) to them once each answers, drains and stops the
-// old ones (or, with [web] socket = true, restarts the instances one at a
-// time on a port held by systemd sockets), restarts the other types one
-// instance at a time, and checks that everything stays up for a soak
-// period. See docs/node.md.
+// Package node is the built-in hook that runs an app's processes: every
+// release with a Procfile, in any language, and every Node.js app (a
+// release with a package.json). For a Node.js app, in `install` it pins
+// and installs the Node.js version of engines.node, and in `prepare` it
+// installs the dependencies with npm as the app's user; for every app it
+// creates the app's own unprivileged user in `install`. In `deployed` it
+// writes sandboxed systemd units for the Procfile's process types (each
+// command run by /bin/sh -c with $PORT and the config vars), starts the
+// new release's web instances on fresh ports beside the old ones, switches
+// the front door (the proxy) to them once each answers, drains and stops
+// the old ones (or, with [web] socket = true, restarts the instances one
+// at a time on a port held by systemd sockets), restarts the other types
+// one instance at a time, and checks that everything stays up for a soak
+// period. A static site (appspec.Spec.Static) is copied where the front
+// door serves it from. The Procfile's release phase is never a unit. See
+// docs/node.md and docs/procfile.md.
 package node
 
 import (
@@ -26,6 +31,7 @@ import (
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/placement"
+	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
 	"github.com/jecloud/jecloud/internal/sysd"
 )
@@ -67,7 +73,10 @@ func New() *Hook {
 
 func (h *Hook) Name() string { return "node" }
 
-// Run carries out one phase for a Node.js release; other releases are not its business.
+// Run carries out one phase for a release with processes to run (a
+// Procfile, a package.json) or a static site, and for a release that has
+// none any more where the previous one ran some (they are stopped); other
+// releases are not its business.
 func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.Response, error) {
 	if req.Phase == hook.Cleanup {
 		return hook.Response{}, nil // the agent removes the release; units name the live one only
@@ -76,12 +85,20 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)
 	}
-	if spec.Node == nil {
+	// The release phase runs once per deployment, before the switch: it
+	// is never a long-running unit.
+	delete(spec.Processes, appspec.ReleaseType)
+	delete(spec.Scale, appspec.ReleaseType)
+	if spec.Node == nil && !spec.Runs() && !h.ranBefore(req) {
 		return hook.Response{}, nil
 	}
 	if !h.Active() {
 		if req.Phase == hook.Deployed {
-			fmt.Fprintln(log, "systemd is not running here: the Node.js app is unpacked but not started")
+			what := "the app"
+			if spec.Node != nil {
+				what = "the Node.js app"
+			}
+			fmt.Fprintf(log, "systemd is not running here: %s is unpacked but not started\n", what)
 		}
 		return hook.Response{}, nil
 	}
@@ -89,6 +106,7 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)
 	}
+	a.only = req.Types
 	for typ, n := range req.Scale { // ps:scale wins over jecloud.toml's [scale]
 		if _, ok := spec.Processes[typ]; ok {
 			spec.Scale[typ] = n
@@ -125,6 +143,9 @@ type app struct {
 	release         string
 	user            string
 	settings        settings
+	// only are the process types a restart is limited to (hook.Request's
+	// Types); empty: every type.
+	only []string
 }
 
 func (h *Hook) app(req hook.Request) (*app, error) {
@@ -153,7 +174,25 @@ func (a *app) runtimes() *Runtimes {
 // range in engines.node is resolved once and never drifts.
 func (a *app) versionFile() string { return filepath.Join(a.release, ".jecloud", "node-version") }
 
+// ranBefore reports whether the app environment has process units (a
+// previous release ran processes) or a static site routed: a release
+// without either stops them.
+func (h *Hook) ranBefore(req hook.Request) bool {
+	units, _ := filepath.Glob(filepath.Join(h.UnitDir, sysd.AppPrefix(req.App, req.Env)+"*@*"))
+	if len(units) > 0 {
+		return true
+	}
+	u, err := routes.ReadUpstreams(state.Layout{Root: req.Root}, state.AppEnv{App: req.App, Env: req.Env})
+	return err != nil || u.Static != "" || len(u.Web)+len(u.Draining) > 0
+}
+
 func (h *Hook) install(ctx context.Context, a *app, spec *appspec.Spec, log io.Writer) error {
+	if spec.Node == nil {
+		// Its runtime is the server's: packages = [...] (the packages
+		// hook, before this one), or a static binary in the release.
+		_, _, err := appuser.Ensure(a.name, a.env, a.dir, log)
+		return err
+	}
 	rt := a.runtimes()
 	version, err := a.version()
 	if err != nil {
@@ -193,6 +232,9 @@ func (h *Hook) prepare(ctx context.Context, a *app, spec *appspec.Spec, log io.W
 	if cmd := spec.Processes["web"]; web != cmd {
 		fmt.Fprintf(log, "web: %q runs package.json's start script, %q, itself (%s would keep the web socket, fd 3, from it)\n",
 			cmd, web, strings.Fields(cmd)[0])
+	}
+	if spec.Node == nil {
+		return nil
 	}
 	version, err := a.version()
 	if err != nil {

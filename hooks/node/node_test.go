@@ -10,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,8 +221,13 @@ func TestExecStart(t *testing.T) {
 		"NODE_ENV=production node ./bin/www":                     "NODE_ENV=production exec node ./bin/www",
 		"exec node s.js":                                         "exec node s.js",
 		`X='50%$HOME\t'"'" node s.js ${PORT}`:                    `X='50%$HOME\t'"'" exec node s.js ${PORT}`,
-		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "exec node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
-		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f":           "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
+		"node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'": "node s.js\nExecStartPre=+/bin/sh -c 'id > /root/pwned'",
+		// More than one command: the shell runs it as written (exec
+		// would run the first command only, or fail on `exec cd`).
+		"cd api && ./serve":                            "cd api && ./serve",
+		"while true; do echo tick; sleep 2; done":      "while true; do echo tick; sleep 2; done",
+		"bin/migrate; exec python3 app.py":             "bin/migrate; exec python3 app.py",
+		"node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f": "exec node s.js %n %i $$ $USER \\\n \\x41 \x01\x7f",
 	} {
 		u := appUnits{App: "shop", Env: "prod", User: "jc-shop_prod", Root: "/var/cloud", AppDir: "/var/cloud/shop/prod",
 			ReleaseDir: "/r", NodeBin: "/n", Port: 5000, Socket: true, Processes: map[string]string{"web": cmd}}
@@ -241,6 +249,15 @@ func TestExecStart(t *testing.T) {
 		}
 		if len(argv) != 3 || argv[0] != "/bin/sh" || argv[1] != "-c" || argv[2] != line {
 			t.Errorf("%q: %s runs %q, want [/bin/sh -c %q]", cmd, execStart[0], argv, line)
+		}
+		// SIGTERM reaches the app: it is the main process, or every
+		// process gets it when the shell stays.
+		mode := "KillMode=mixed\n"
+		if !strings.HasPrefix(line, "exec ") && !strings.Contains(line, " exec node") {
+			mode = "KillMode=control-group\n"
+		}
+		if !strings.Contains(file, mode) {
+			t.Errorf("%q: the unit lacks %s", cmd, mode)
 		}
 	}
 }
@@ -346,5 +363,78 @@ func TestPrepareRefusesWebWithoutSocket(t *testing.T) {
 	var he *hook.Error
 	if !errors.As(err, &he) || he.Phase != hook.Prepare || !strings.Contains(he.Reason, `package.json: scripts.start "npm run serve" runs the app through npm`) {
 		t.Fatalf("prepare: %v", err)
+	}
+}
+
+// TestUnitsWithoutNode: an app with a Procfile and no package.json runs
+// under the same units, with the server's runtime: no Node.js on its PATH
+// or in its sandbox, no NODE_ENV.
+func TestUnitsWithoutNode(t *testing.T) {
+	u := appUnits{App: "py", Env: "prod", User: "jc-py_prod", Root: "/var/cloud", AppDir: "/var/cloud/py/prod",
+		ReleaseDir: "/var/cloud/py/prod/source/versions/aa11", Port: 5001,
+		Processes: map[string]string{"web": "python3 -m http.server $PORT", "worker": "python3 worker.py"}}
+	s := u.render()
+	web := s.files["jecloud-py_prod_web@.service"]
+	for _, want := range []string{
+		"User=jc-py_prod", `Environment="PATH=/usr/local/bin:/usr/bin:/bin"`, `Environment="PORT=5001"`,
+		"ExecStart=/bin/sh -c 'exec python3 -m http.server $$PORT'",
+		"BindReadOnlyPaths=/var/cloud/py/prod/source/versions/aa11\n", "EnvironmentFile=-/var/cloud/py/prod/config.env",
+		"ProtectSystem=strict", "TemporaryFileSystem=/var/cloud:ro",
+	} {
+		if !strings.Contains(web, want) {
+			t.Errorf("web unit lacks %q:\n%s", want, web)
+		}
+	}
+	if strings.Contains(web, "NODE_ENV") || strings.Contains(web, "node_modules") || strings.Contains(web, "runtimes") {
+		t.Errorf("web unit of an app without package.json mentions Node.js:\n%s", web)
+	}
+	if _, ok := s.files["jecloud-py_prod_worker@.service"]; !ok || len(s.files) != 2 {
+		t.Errorf("units: %v", slices.Collect(maps.Keys(s.files)))
+	}
+}
+
+// TestCopySite: the static site's copy holds regular files and
+// directories only, readable by all; a link (inside or out) is left out.
+func TestCopySite(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "css"), 0o700)
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("<h1>hi</h1>"), 0o600)
+	os.WriteFile(filepath.Join(src, "css", "a.css"), []byte("a{}"), 0o600)
+	os.WriteFile(filepath.Join(src, "jecloud.toml"), []byte("app = \"x\"\n"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(src, "passwd.html"))
+	os.Symlink("index.html", filepath.Join(src, "home.html"))
+	os.Symlink("/etc", filepath.Join(src, "etc"))
+	dst := filepath.Join(out, "static", "app", "env", "v1")
+	skipped, files, err := copySite(src, dst, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(skipped)
+	if files != 2 || !slices.Equal(skipped, []string{"etc", "home.html", "passwd.html"}) {
+		t.Errorf("files %d, skipped %v", files, skipped)
+	}
+	var got []string
+	filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		fi, _ := os.Lstat(p)
+		rel, _ := filepath.Rel(dst, p)
+		got = append(got, fmt.Sprintf("%s %v", rel, fi.Mode()))
+		return nil
+	})
+	want := []string{". drwxr-xr-x", "css drwxr-xr-x", "css/a.css -rw-r--r--", "index.html -rw-r--r--"}
+	if !slices.Equal(got, want) {
+		t.Errorf("copy:\n%v\nwant\n%v", got, want)
+	}
+	for _, d := range []string{"static", "static/app", "static/app/env"} {
+		if fi, err := os.Stat(filepath.Join(out, d)); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v %v", d, fi.Mode(), err)
+		}
+	}
+	// Again (an interrupted deploy of the same version): a fresh copy.
+	os.WriteFile(filepath.Join(dst, "stale"), nil, 0o644)
+	if _, _, err := copySite(src, dst, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "stale")); err == nil {
+		t.Error("a stale file of an earlier copy stayed")
 	}
 }

@@ -29,6 +29,10 @@ func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.W
 		args = []string{"install"}
 		fmt.Fprintln(log, "no package-lock.json: running npm install (commit a lockfile for repeatable deploys)")
 	}
+	registry, err := a.settings.npmRegistry()
+	if err != nil {
+		return err
+	}
 	args = append(args, "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier")
 	cmd := exec.CommandContext(ctx, filepath.Join(nodeBin, "npm"), args...)
 	cmd.Dir = a.release
@@ -38,6 +42,13 @@ func npmInstall(ctx context.Context, a *app, nodeBin string, lock bool, log io.W
 		"HOME=" + home,
 		"npm_config_cache=" + filepath.Join(home, ".npm"),
 		"NODE_ENV=production",
+	}
+	if registry != "" {
+		// Also for the packages the lockfile resolved elsewhere: npm
+		// fetches from the registry it is given when the lockfile's
+		// URLs point at npm's default one.
+		cmd.Env = append(cmd.Env, "npm_config_registry="+registry)
+		fmt.Fprintf(log, "npm registry: %s (server.json node.npm_registry)\n", registry)
 	}
 	out := lines.Prefixed(log, "")
 	cmd.Stdout, cmd.Stderr = out, out

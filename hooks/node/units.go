@@ -26,7 +26,7 @@ type appUnits struct {
 	App, Env   string
 	User       string
 	ReleaseDir string // the exact release, not `current`: a unit names what it runs
-	NodeBin    string // the pinned Node.js bin dir
+	NodeBin    string // the pinned Node.js bin dir ("" for an app without a package.json: its runtime is the server's)
 	Root       string // /var/cloud
 	AppDir     string // /var/cloud/APP/ENV
 	Port       int    // the web port
@@ -92,12 +92,15 @@ var opt, serialize = sysd.Opt, sysd.Serialize
 // config vars come from an EnvironmentFile readable only by root and the app.
 func (a appUnits) environment(typ string) []string {
 	env := map[string]string{
-		"NODE_ENV":        "production",
 		"JECLOUD_APP":     a.App,
 		"JECLOUD_ENV":     a.Env,
 		"JECLOUD_VERSION": filepath.Base(a.ReleaseDir),
-		"PATH":            a.NodeBin + ":" + filepath.Join(a.ReleaseDir, "node_modules", ".bin") + ":/usr/local/bin:/usr/bin:/bin",
+		"PATH":            "/usr/local/bin:/usr/bin:/bin",
 		"HOME":            filepath.Join(a.AppDir, "home"),
+	}
+	if a.NodeBin != "" {
+		env["NODE_ENV"] = "production"
+		env["PATH"] = a.NodeBin + ":" + filepath.Join(a.ReleaseDir, "node_modules", ".bin") + ":" + env["PATH"]
 	}
 	if typ == "web" {
 		env["PORT"] = strconv.Itoa(a.Port)
@@ -148,7 +151,7 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 		opt("Service", "Restart", "always"),
 		opt("Service", "RestartSec", "1"),
 		opt("Service", "KillSignal", "SIGTERM"),
-		opt("Service", "KillMode", "mixed"),
+		opt("Service", "KillMode", killMode(a.Processes[typ])),
 		opt("Service", "TimeoutStopSec", strconv.Itoa(int(a.grace(typ).Seconds()))),
 		opt("Service", "SyslogIdentifier", a.prefix()+typ),
 		opt("Service", "UMask", "0027"),
@@ -167,9 +170,13 @@ func (a appUnits) service(typ string) []*unit.UnitOption {
 	// (its working directory), its Node.js, its data and home; not the
 	// state of the other app environments, nor this one's bundles and
 	// app.json. The EnvironmentFiles are read by systemd before.
+	readOnly := a.ReleaseDir
+	if a.NodeBin != "" {
+		readOnly += " " + filepath.Dir(a.NodeBin)
+	}
 	o = append(o,
 		opt("Service", "TemporaryFileSystem", a.Root+":ro"),
-		opt("Service", "BindReadOnlyPaths", a.ReleaseDir+" "+filepath.Dir(a.NodeBin)),
+		opt("Service", "BindReadOnlyPaths", readOnly),
 		opt("Service", "BindPaths", filepath.Join(a.AppDir, "data")+" "+filepath.Join(a.AppDir, "home")),
 	)
 	o = append(o,
@@ -200,13 +207,31 @@ func systemdQuote(s string) string {
 
 // execLine is the line /bin/sh runs for cmd: cmd in place of the shell
 // (appspec.Command.ExecLine), so that the app is the process systemd
-// started (LISTEN_PID names it) and gets SIGTERM itself.
+// started (LISTEN_PID names it) and gets SIGTERM itself. A line of more
+// than one command (`cd api && ./serve`, a `while` loop) is run by the
+// shell as written: `exec` before it would run its first command only, or
+// fail (`exec cd`).
 func execLine(cmd string) string {
 	c, err := appspec.ParseCommand(cmd)
 	if err != nil || c.Exec == "" {
 		return "exec " + cmd // as written: the shell says what is wrong with it
 	}
+	if c.Compound != "" {
+		return cmd
+	}
 	return c.ExecLine()
+}
+
+// killMode is how systemd stops a process: SIGTERM to the main process
+// (the app, in place of the shell), SIGKILL to what is left after the
+// grace ("mixed"); SIGTERM to every process at once when the shell stays
+// (a line of more than one command), as Heroku does, since the shell
+// would not pass it on.
+func killMode(cmd string) string {
+	if c, err := appspec.ParseCommand(cmd); err == nil && c.Exec != "" && c.Compound != "" {
+		return "control-group"
+	}
+	return "mixed"
 }
 
 // execQuote quotes s as one word of an ExecStart= line, so that the

@@ -33,10 +33,19 @@ type Spec struct {
 	Unknown error
 	// Node is set when the release has a package.json.
 	Node *Node
-	// Processes are the process types, by name ("web", "worker").
+	// Processes are the process types, by name ("web", "worker"): the
+	// long-running ones, never the release command.
 	Processes map[string]string
+	// Release is the Procfile's release command ("release: ..."), run
+	// once per deployment before the switch (docs/release.md); "" if none.
+	Release string
 	// Web is the web process's settings.
 	Web Web
+	// Static is the directory of the release, relative to it, that the
+	// front door serves as a static site ("." for the release itself): a
+	// release with neither a Procfile nor a package.json but an index.html,
+	// or [web] static = "DIR". "" for none.
+	Static string
 	// Scale is how many instances of each type run (default 1 each).
 	Scale map[string]int
 	// Packages are extra OS packages the app needs.
@@ -55,9 +64,26 @@ type Spec struct {
 	// sets ([limits.web] memory = "512M", tasks = 256, cpu_weight = 100);
 	// LimitsOf fills in the defaults.
 	Limits map[string]Limits
+	// Watchdog is the crash-loop watchdog after a deploy ([watchdog]).
+	Watchdog Watchdog
 
 	rolesTable map[string][]string // [roles] as read, checked once the Procfile is known
 }
+
+// Watchdog is [watchdog] of jecloud.toml: for Window after a release goes
+// live, if its processes restart more than Restarts times in all, the
+// agent rolls back to the release before it. A Window of 0 turns it off.
+type Watchdog struct {
+	Window   time.Duration
+	Restarts int
+}
+
+// The watchdog's defaults and bounds.
+const (
+	DefaultWatchWindow   = 10 * time.Minute
+	DefaultWatchRestarts = 3
+	MaxWatchWindow       = 24 * time.Hour
+)
 
 // DefaultGrace is a process's time to finish after SIGTERM, and MaxGrace
 // the most [grace] may give (a deploy waits for it, within the 30 min a
@@ -65,7 +91,21 @@ type Spec struct {
 const (
 	DefaultGrace = 30 * time.Second
 	MaxGrace     = 20 * time.Minute
+	// DefaultReleaseTimeout and MaxReleaseTimeout bound the release
+	// command's run ([grace] release).
+	DefaultReleaseTimeout = 30 * time.Minute
+	MaxReleaseTimeout     = 24 * time.Hour
 )
+
+// ReleaseTimeout is how long the release command may run before it is
+// stopped and the deployment fails ([grace] release, default
+// DefaultReleaseTimeout).
+func (s *Spec) ReleaseTimeout() time.Duration {
+	if g, ok := s.Grace[ReleaseType]; ok {
+		return g
+	}
+	return DefaultReleaseTimeout
+}
 
 // GraceOf returns process type name's grace period.
 func (s *Spec) GraceOf(name string) time.Duration {
@@ -102,6 +142,9 @@ type Web struct {
 	// its own $PORT and the front door (the proxy) switches to the new
 	// release's instances once they answer (docs/node.md).
 	SocketActivation *bool `toml:"socket"`
+	// StaticDir (key "static") is a directory of the release that the
+	// front door serves as a static site (Spec.Static).
+	StaticDir string `toml:"static"`
 }
 
 // Socket reports whether the web port is held by systemd (`[web] socket =
@@ -170,12 +213,16 @@ func Check(dir string) (*Spec, error) {
 // Read reads the declaration of the release in dir; an unknown key of
 // jecloud.toml is left aside in Spec.Unknown (see Check).
 func Read(dir string) (*Spec, error) {
-	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{}}
+	s := &Spec{Processes: map[string]string{}, Scale: map[string]int{}, Grace: map[string]time.Duration{}, Limits: map[string]Limits{},
+		Watchdog: Watchdog{Window: DefaultWatchWindow, Restarts: DefaultWatchRestarts}}
 	if err := s.readPackageJSON(filepath.Join(dir, "package.json")); err != nil {
 		return nil, err
 	}
 	if err := s.readProcfile(filepath.Join(dir, "Procfile")); err != nil {
 		return nil, err
+	}
+	if s.Release = s.Processes[ReleaseType]; s.Release != "" {
+		delete(s.Processes, ReleaseType) // a command run once, never a unit
 	}
 	if len(s.Processes) == 0 && s.Node != nil {
 		s.Processes["web"] = "npm start"
@@ -183,7 +230,14 @@ func Read(dir string) (*Spec, error) {
 	if err := s.readConfig(filepath.Join(dir, "jecloud.toml")); err != nil {
 		return nil, err
 	}
+	if err := s.findStatic(dir); err != nil {
+		return nil, err
+	}
 	for name := range s.Scale {
+		if name == ReleaseType && s.Release != "" {
+			return nil, fmt.Errorf("%s: [scale] release: the release command runs once per deployment, before the switch; it has no instances to scale: remove the line",
+				filepath.Join(dir, "jecloud.toml"))
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [scale] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
@@ -194,12 +248,22 @@ func Read(dir string) (*Spec, error) {
 		return nil, err
 	}
 	for name := range s.Grace {
+		if name == ReleaseType && s.Release == "" {
+			return nil, fmt.Errorf("%s: [grace] release is the release command's time limit, but the Procfile has no \"release:\" line: add one, or remove the key",
+				filepath.Join(dir, "jecloud.toml"))
+		}
+		if name == ReleaseType {
+			continue
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [grace] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, s.ProcessNames())
 		}
 	}
 	for name := range s.Limits {
+		if name == ReleaseType && s.Release != "" {
+			continue
+		}
 		if _, ok := s.Processes[name]; !ok {
 			return nil, fmt.Errorf("%s: [limits.%s] names %q, which is not a process type of the Procfile (%v)",
 				filepath.Join(dir, "jecloud.toml"), name, name, s.ProcessNames())
@@ -279,6 +343,14 @@ func (s *Spec) readProcfile(path string) error {
 	return sc.Err()
 }
 
+// CheckProcessType refuses a name that no Procfile may declare.
+func CheckProcessType(name string) error {
+	if !procNameRE().MatchString(name) {
+		return fmt.Errorf("process type %q: a Procfile's types are up to 30 characters of a-z, 0-9, '-' and '_'", name)
+	}
+	return nil
+}
+
 // readConfig reads the tables of jecloud.toml that matter on the server.
 func (s *Spec) readConfig(path string) error {
 	var c struct {
@@ -289,6 +361,10 @@ func (s *Spec) readConfig(path string) error {
 		Limits   map[string]rawLimits `toml:"limits"`
 		Packages []string             `toml:"packages"`
 		Roles    map[string][]string  `toml:"roles"`
+		Watchdog struct {
+			Window   *string `toml:"window"`
+			Restarts *int    `toml:"restarts"`
+		} `toml:"watchdog"`
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -325,10 +401,31 @@ func (s *Spec) readConfig(path string) error {
 	}
 	for name, v := range c.Grace {
 		d, err := time.ParseDuration(v)
+		if name == ReleaseType {
+			if err != nil || d < time.Second || d > MaxReleaseTimeout {
+				return fmt.Errorf("%s: [grace] release = %q: give the release command's time limit as a duration from \"1s\" to \"%s\", e.g. \"45m\" (default %s)",
+					path, v, MaxReleaseTimeout, DefaultReleaseTimeout)
+			}
+			s.Grace[name] = d
+			continue
+		}
 		if err != nil || d < time.Second || d > MaxGrace {
 			return fmt.Errorf("%s: [grace] %s = %q: give a duration from \"1s\" to \"%s\", e.g. \"10m\"", path, name, v, MaxGrace)
 		}
 		s.Grace[name] = d
+	}
+	if w := c.Watchdog.Window; w != nil {
+		d, err := time.ParseDuration(*w)
+		if err != nil || d < 0 || d > MaxWatchWindow {
+			return fmt.Errorf("%s: [watchdog] window = %q: give a duration from \"0s\" (off) to \"%s\", e.g. \"10m\"", path, *w, MaxWatchWindow)
+		}
+		s.Watchdog.Window = d
+	}
+	if n := c.Watchdog.Restarts; n != nil {
+		if *n < 0 || *n > 1000 {
+			return fmt.Errorf("%s: [watchdog] restarts = %d: give 0 (the first restart rolls back) to 1000", path, *n)
+		}
+		s.Watchdog.Restarts = *n
 	}
 	if s.Limits, err = parseLimits(path, c.Limits); err != nil {
 		return err
@@ -354,6 +451,64 @@ func (s *Spec) readConfig(path string) error {
 		return fmt.Errorf("%s: [services] mail = %q: the mail relay has no version (it is the server's Postfix): write mail = \"\"", path, v)
 	}
 	s.Web, s.Packages, s.Services, s.rolesTable = c.Web, c.Packages, c.Services, c.Roles
+	return nil
+}
+
+// Runs reports whether the release has anything to run or serve: a
+// long-running process type (the release phase does not count) or a
+// static site. A release without is unpacked, and never reported live.
+func (s *Spec) Runs() bool {
+	if s.Static != "" {
+		return true
+	}
+	for typ := range s.Processes {
+		if typ != ReleaseType {
+			return true
+		}
+	}
+	return false
+}
+
+// NothingToRun is what jepush and jeagent say of a release that does not
+// Run, after "VERSION is unpacked": it is in place, and nothing serves it.
+const NothingToRun = "no process types (no Procfile, no package.json, no index.html: nothing runs or is served; see docs/procfile.md)"
+
+// Outcome says what a deployed release in dir is, for "VERSION ...
+// [on SERVER]": "is live", or, when it has nothing to run or serve (or
+// cannot be read), "is unpacked" with the reason after.
+func Outcome(dir, where string) string {
+	if spec, err := Read(dir); err == nil && !spec.Runs() {
+		return "is unpacked" + where + "; " + NothingToRun
+	}
+	return "is live" + where
+}
+
+// findStatic sets Static: [web] static = "DIR", checked, or "." for a
+// release with no process type but an index.html.
+func (s *Spec) findStatic(dir string) error {
+	cfg := filepath.Join(dir, "jecloud.toml")
+	if d := s.Web.StaticDir; d != "" {
+		clean := filepath.Clean(filepath.FromSlash(d))
+		if !filepath.IsLocal(clean) && clean != "." {
+			return fmt.Errorf("%s: [web] static = %q: give a directory inside the release, relative to it, e.g. \"public\" (no \"..\", not absolute)", cfg, d)
+		}
+		if _, ok := s.Processes["web"]; ok {
+			return fmt.Errorf("%s: [web] static = %q, and the release has a web process (%q): the front door serves one or the other; "+
+				"remove static, or the web process", cfg, d, s.Processes["web"])
+		}
+		fi, err := os.Lstat(filepath.Join(dir, clean))
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: [web] static = %q: the release has no directory %s (a symbolic link does not count): add it, or fix the path", cfg, d, clean)
+		}
+		s.Static = clean
+		return nil
+	}
+	if s.Node != nil || len(s.Processes) > 0 {
+		return nil
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "index.html")); err == nil && fi.Mode().IsRegular() {
+		s.Static = "."
+	}
 	return nil
 }
 

@@ -61,6 +61,43 @@ func TestRead(t *testing.T) {
 		{"grace unknown type", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nclock = \"1m\"\n"}, nil, `[grace] names "clock"`},
 		{"grace not a duration", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"ten minutes\"\n"}, nil, `[grace] worker = "ten minutes": give a duration from "1s" to "20m0s"`},
 		{"grace too long", map[string]string{"Procfile": "worker: b\n", "jecloud.toml": "[grace]\nworker = \"2h\"\n"}, nil, `[grace] worker = "2h"`},
+		{"release command", map[string]string{"Procfile": "web: a\nrelease: ./migrate --all\n"}, func(t *testing.T, s *Spec) {
+			if s.Release != "./migrate --all" || s.ReleaseTimeout() != DefaultReleaseTimeout {
+				t.Errorf("release %q, timeout %s", s.Release, s.ReleaseTimeout())
+			}
+			if _, ok := s.Processes["release"]; ok || strings.Join(s.ProcessNames(), ",") != "web" {
+				t.Errorf("the release command must never be a process type: %v", s.ProcessNames())
+			}
+		}, ""},
+		{"release only, with package.json", map[string]string{"package.json": `{"name":"a"}`, "Procfile": "release: npm run migrate\n"}, func(t *testing.T, s *Spec) {
+			if s.Release != "npm run migrate" || s.Processes["web"] != "npm start" {
+				t.Errorf("release %q, processes %v", s.Release, s.Processes)
+			}
+		}, ""},
+		{"release timeout", map[string]string{"Procfile": "web: a\nrelease: m\n", "jecloud.toml": "[grace]\nrelease = \"2h\"\n\n[limits.release]\nmemory = \"1G\"\n"}, func(t *testing.T, s *Spec) {
+			if s.ReleaseTimeout() != 2*time.Hour || s.LimitsOf("release").Memory != "1G" {
+				t.Errorf("timeout %s, limits %+v", s.ReleaseTimeout(), s.LimitsOf("release"))
+			}
+		}, ""},
+		{"release timeout too long", map[string]string{"Procfile": "release: m\n", "jecloud.toml": "[grace]\nrelease = \"25h\"\n"}, nil,
+			`[grace] release = "25h": give the release command's time limit as a duration from "1s" to "24h0m0s", e.g. "45m" (default 30m0s)`},
+		{"release timeout without a release command", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[grace]\nrelease = \"1m\"\n"}, nil,
+			`[grace] release is the release command's time limit, but the Procfile has no "release:" line`},
+		{"release scaled", map[string]string{"Procfile": "web: a\nrelease: m\n", "jecloud.toml": "[scale]\nrelease = 2\n"}, nil,
+			`[scale] release: the release command runs once per deployment`},
+		{"watchdog defaults", map[string]string{"Procfile": "web: a\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{Window: 10 * time.Minute, Restarts: 3}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog set", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"0s\"\nrestarts = 0\n"}, func(t *testing.T, s *Spec) {
+			if s.Watchdog != (Watchdog{}) {
+				t.Errorf("watchdog %+v", s.Watchdog)
+			}
+		}, ""},
+		{"watchdog window not a duration", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nwindow = \"10\"\n"}, nil, `[watchdog] window = "10": give a duration from "0s" (off) to "24h0m0s"`},
+		{"watchdog restarts negative", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestarts = -1\n"}, nil, `[watchdog] restarts = -1: give 0`},
+		{"watchdog unknown key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[watchdog]\nrestart = 2\n"}, nil, `unknown key "restart" in [watchdog]: did you mean "restarts"?`},
 		{"roles", map[string]string{"Procfile": "web: a\nworker: b\nclock: c\n", "jecloud.toml": "[roles]\nworker = [\"worker\", \"clock\"]\n"}, func(t *testing.T, s *Spec) {
 			if s.Roles.RoleOf("clock") != "worker" || s.Roles.RoleOf("web") != "web" {
 				t.Errorf("roles %v", s.Roles)
@@ -79,7 +116,7 @@ func TestRead(t *testing.T) {
 		// #20: a misspelt key used to pass without a word, a type error in
 		// [scale] to be uploaded and blamed on the packages hook.
 		{"misspelt web key", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "app = \"shop\"\n\n[web]\nhelth = \"/healthz\"\n"}, nil,
-			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket)`},
+			`jecloud.toml:4: unknown key "helth" in [web]: did you mean "health"? (the keys in [web] are health, socket, static)`},
 		{"key in another case", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[web]\nHealth = \"/healthz\"\n"}, nil,
 			`jecloud.toml:2: unknown key "Health" in [web]: did you mean "health"?`},
 		{"misspelt table", map[string]string{"Procfile": "web: a\n", "jecloud.toml": "[scales]\nweb = 2\n"}, nil,
@@ -327,5 +364,68 @@ func TestNodeEngine(t *testing.T) {
 		case tc.exact != "" && (exact == nil || exact.String() != tc.exact):
 			t.Errorf("NodeEngine(%q) = %v, want %s", tc.in, exact, tc.exact)
 		}
+	}
+}
+
+// TestStaticAndRuns: what a release without a Procfile or a package.json
+// runs: a static site (index.html, or [web] static = "DIR") or nothing.
+func TestStaticAndRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		files      map[string]string
+		dirs       []string
+		link       string // a symbolic link "public" to this target
+		wantStatic string
+		wantRuns   bool
+		wantErr    string
+	}{
+		{"nothing", map[string]string{"README": "hi"}, nil, "", "", false, ""},
+		{"index.html", map[string]string{"index.html": "<h1>hi</h1>"}, nil, "", ".", true, ""},
+		{"procfile wins over index.html", map[string]string{"index.html": "x", "Procfile": "web: python3 -m http.server $PORT\n"}, nil, "", "", true, ""},
+		{"package.json wins over index.html", map[string]string{"index.html": "x", "package.json": "{}"}, nil, "", "", true, ""},
+		{"only a release phase", map[string]string{"Procfile": "release: ./migrate\n"}, nil, "", "", false, ""},
+		{"a worker", map[string]string{"Procfile": "worker: ./work\n"}, nil, "", "", true, ""},
+		{"static dir", map[string]string{"jecloud.toml": "[web]\nstatic = \"public/\"\n"}, []string{"public"}, "", "public", true, ""},
+		{"static dir and a worker", map[string]string{"Procfile": "worker: ./w\n", "jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"public"}, "", "public", true, ""},
+		{"static dir missing", map[string]string{"jecloud.toml": "[web]\nstatic = \"public\"\n"}, nil, "", "", false,
+			`jecloud.toml: [web] static = "public": the release has no directory public`},
+		{"static dir a link", map[string]string{"jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"site"}, "site", "", false,
+			`the release has no directory public (a symbolic link does not count)`},
+		{"static dir outside", map[string]string{"jecloud.toml": "[web]\nstatic = \"../other\"\n"}, nil, "", "", false,
+			`[web] static = "../other": give a directory inside the release`},
+		{"static dir absolute", map[string]string{"jecloud.toml": "[web]\nstatic = \"/etc\"\n"}, nil, "", "", false,
+			`[web] static = "/etc": give a directory inside the release`},
+		{"static and a web process", map[string]string{"Procfile": "web: ./serve\n", "jecloud.toml": "[web]\nstatic = \"public\"\n"}, []string{"public"}, "", "", false,
+			`the front door serves one or the other`},
+		{"static of the wrong type", map[string]string{"jecloud.toml": "[web]\nstatic = true\n"}, nil, "", "", false,
+			`jecloud.toml:2: web.static is true or false: give a directory of the release in quotes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, d := range tc.dirs {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.link != "" {
+				if err := os.Symlink(tc.link, filepath.Join(dir, "public")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(t, dir, tc.files)
+			s, err := Check(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Static != tc.wantStatic || s.Runs() != tc.wantRuns {
+				t.Errorf("static %q runs %v, want %q %v", s.Static, s.Runs(), tc.wantStatic, tc.wantRuns)
+			}
+		})
 	}
 }

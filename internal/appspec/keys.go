@@ -19,14 +19,21 @@ import (
 // JeCloud that adds a key adds it here.
 var (
 	// TopKeys are the top-level keys and tables.
-	TopKeys = []string{"app", "env", "grace", "limits", "packages", "roles", "scale", "services", "web"}
+	TopKeys = []string{"app", "env", "grace", "limits", "packages", "roles", "scale", "services", "watchdog", "web"}
 	// EnvKeys are the keys of an [env.NAME] table (internal/config).
 	EnvKeys = []string{"agent", "hosts", "root", "target",
 		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key",
 		"backup_bucket", "backup_prefix"}
-	webKeys   = []string{"health", "socket"}
+	webKeys   = []string{"health", "socket", "static"}
 	limitKeys = []string{"cpu_weight", "memory", "tasks"}
+	watchKeys = []string{"restarts", "window"}
 )
+
+// ReleaseType is the Procfile line of the release command ("release:
+// ./migrate"): not a process type but a command run once per deployment
+// before the switch; [grace] release is its time limit (a key of [grace],
+// checked in readConfig) and [limits.release] its resources.
+const ReleaseType = "release"
 
 // checkKeys refuses a key of md that jecloud.toml does not have, naming
 // its line and the nearest valid key. Tables whose keys are names (process
@@ -46,6 +53,8 @@ func checkKeys(path string, data []byte, md toml.MetaData) error {
 			valid = TopKeys
 		case len(k) == 2 && k[0] == "web":
 			table, valid = "web", webKeys
+		case len(k) == 2 && k[0] == "watchdog":
+			table, valid = "watchdog", watchKeys
 		case len(k) == 2 && k[0] == "services":
 			table, valid = "services", KnownServices
 		case len(k) == 3 && k[0] == "env":
@@ -109,6 +118,7 @@ var wantType = map[string]string{
 	"web":                 "a table: [web] with health = \"/healthz\"",
 	"web.health":          `a path in quotes, e.g. health = "/healthz"`,
 	"web.socket":          "true or false, e.g. socket = false",
+	"web.static":          `a directory of the release in quotes, e.g. static = "public"`,
 	"scale":               "a table: [scale] with web = 2",
 	"scale.*":             "a whole number of instances, e.g. web = 2",
 	"grace":               `a table: [grace] with worker = "10m"`,

@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +16,12 @@ import (
 // client's delta for dir, the server's rebuild. It returns the rebuilt
 // tar and what the delta held.
 func applyDelta(t *testing.T, baseBundle []byte, dir string) ([]byte, DeltaStats, *Manifest) {
+	return applyDeltaFormat(t, baseBundle, dir, 1)
+}
+
+// applyDeltaFormat is applyDelta in the given format; with format 2 the
+// client has the base's content (its copy of what it pushed).
+func applyDeltaFormat(t *testing.T, baseBundle []byte, dir string, format int) ([]byte, DeltaStats, *Manifest) {
 	t.Helper()
 	m, err := ReadManifest(bytes.NewReader(baseBundle), Limits{})
 	if err != nil {
@@ -31,8 +39,16 @@ func applyDelta(t *testing.T, baseBundle []byte, dir string) ([]byte, DeltaStats
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := DeltaOptions{Format: format}
+	if format >= 2 {
+		old, id, err := ReadFiles(bytes.NewReader(baseBundle), PlanDelta(tree, base).NeededOld(), Limits{})
+		if err != nil || id != base.Version {
+			t.Fatalf("ReadFiles: %v (ID %s, want %s)", err, id, base.Version)
+		}
+		o.Old = old
+	}
 	var delta bytes.Buffer
-	st, err := WriteDelta(dir, tree, base, &delta)
+	st, err := WriteDeltaWith(dir, tree, base, &delta, o)
 	if err != nil {
 		t.Fatalf("WriteDelta: %v", err)
 	}
@@ -65,29 +81,65 @@ func TestDelta(t *testing.T) {
 		{"symlink retargeted", func(t *testing.T, d string) { rm(t, d, "l"); mkTree(t, d, "l->a/y") }, 1, 0},
 		{"rename", func(t *testing.T, d string) { mv(t, d, "z", "zz") }, 1, 1},
 		{"before and after everything", func(t *testing.T, d string) { mkTree(t, d, "0=first", "~=last") }, 2, 0},
+		{"directory renamed", func(t *testing.T, d string) { mv(t, d, "b", "bb") }, 3, 3},
+		{"copied", func(t *testing.T, d string) { mkTree(t, d, "a/z2="+strings.Repeat("z", 5000)) }, 1, 0},
+		{"one line of a large file", func(t *testing.T, d string) { mkTree(t, d, "big="+largeText(2)) }, 1, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			mkTree(t, dir, base...)
-			_, old := writeBundle(t, dir)
-			tc.change(t, dir)
-			wantID, want := writeBundle(t, dir)
-			got, st, tree := applyDelta(t, old, dir)
-			if tree.Version != wantID {
-				t.Fatalf("Scan gives %s, Write %s", tree.Version, wantID)
-			}
-			if !bytes.Equal(got, decompress(t, want)) {
-				t.Fatalf("the rebuilt tar differs from Write's")
-			}
-			info, err := InspectTar(bytes.NewReader(got), Limits{})
-			if err != nil || info.ID != wantID {
-				t.Fatalf("rebuilt bundle: %v, ID %s, want %s", err, info.ID, wantID)
-			}
-			if st.Entries != tc.entries || st.Removed != tc.removed {
-				t.Errorf("delta sent %d entries and removed %d, want %d and %d", st.Entries, st.Removed, tc.entries, tc.removed)
-			}
-		})
+		for _, format := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/format %d", tc.name, format), func(t *testing.T) {
+				dir := t.TempDir()
+				mkTree(t, dir, append(base, "big="+largeText(1))...)
+				_, old := writeBundle(t, dir)
+				tc.change(t, dir)
+				wantID, want := writeBundle(t, dir)
+				got, st, tree := applyDeltaFormat(t, old, dir, format)
+				if tree.Version != wantID {
+					t.Fatalf("Scan gives %s, Write %s", tree.Version, wantID)
+				}
+				if !bytes.Equal(got, decompress(t, want)) {
+					t.Fatalf("the rebuilt tar differs from Write's")
+				}
+				info, err := InspectTar(bytes.NewReader(got), Limits{})
+				if err != nil || info.ID != wantID {
+					t.Fatalf("rebuilt bundle: %v, ID %s, want %s", err, info.ID, wantID)
+				}
+				if st.Entries != tc.entries || st.Removed != tc.removed {
+					t.Errorf("delta sent %d entries and removed %d, want %d and %d", st.Entries, st.Removed, tc.entries, tc.removed)
+				}
+				if format < 2 {
+					return
+				}
+				copies := map[string]int{"directory renamed": 1, "copied": 1, "rename": 1, "executable bit": 1}
+				switch tc.name {
+				case "directory renamed", "copied", "rename", "executable bit":
+					if tc.name == "directory renamed" && st.TreeCopies != 1 {
+						t.Errorf("a renamed directory: %+v, want one tree copy", st)
+					}
+					if st.Copies != copies[tc.name] {
+						t.Errorf("%d copies, want every file copied: %+v", st.Copies, st)
+					}
+				case "one line of a large file":
+					if st.Patches != 1 || st.PatchBytes > 200 {
+						t.Errorf("a one-line change of a %d-byte file: %+v, want one patch of under 200 bytes", len(largeText(1)), st)
+					}
+				}
+			})
+		}
 	}
+}
+
+// largeText is 100 kB of varied lines, the 500th of which says v.
+func largeText(v int) string {
+	var b strings.Builder
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range 2000 {
+		if i == 500 {
+			fmt.Fprintf(&b, "// version %d\n", v)
+			continue
+		}
+		fmt.Fprintf(&b, "func f%d(x int) int { return x*%d + %d }\n", i, r.IntN(1000), r.IntN(1000))
+	}
+	return b.String()
 }
 
 // TestDeltaRandom changes random trees at random and checks the rebuild
@@ -118,9 +170,11 @@ func TestDeltaRandom(t *testing.T) {
 			}
 		}
 		wantID, want := writeBundle(t, dir)
-		got, _, _ := applyDelta(t, old, dir)
-		if !bytes.Equal(got, decompress(t, want)) {
-			t.Fatalf("round %d: the rebuilt tar differs from Write's (%s)", i, wantID)
+		for _, format := range []int{1, 2} {
+			got, _, _ := applyDeltaFormat(t, old, dir, format)
+			if !bytes.Equal(got, decompress(t, want)) {
+				t.Fatalf("round %d, format %d: the rebuilt tar differs from Write's (%s)", i, format, wantID)
+			}
 		}
 	}
 }
@@ -177,7 +231,7 @@ func TestDeltaRefused(t *testing.T) {
 	}
 }
 
-func rm(t *testing.T, dir, p string) {
+func rm(t testing.TB, dir, p string) {
 	t.Helper()
 	if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 		t.Fatal(err)
@@ -188,5 +242,39 @@ func mv(t *testing.T, dir, from, to string) {
 	t.Helper()
 	if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTreeCopyRefused: a tree copy from a directory the delta does not list,
+// or that the base does not have, or in a format-1 delta, is refused.
+func TestTreeCopyRefused(t *testing.T) {
+	dir := t.TempDir()
+	mkTree(t, dir, "a/", "a/x=1")
+	baseID, base := writeBundle(t, dir)
+	craft := func(format int, treeSources []string, name, from string) []byte {
+		var raw bytes.Buffer
+		line, _ := json.Marshal(deltaHeader{Base: baseID, Version: "000000000000", Format: format, TreeSources: treeSources})
+		raw.Write(append(line, '\n'))
+		tw := tar.NewWriter(&raw)
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: typeTreeCopy, Linkname: from, Mode: 0o755, Format: tar.FormatPAX})
+		tw.Close()
+		return compress(raw.Bytes())
+	}
+	for _, tc := range []struct {
+		name  string
+		delta []byte
+		want  string
+	}{
+		{"not listed", craft(2, nil, "b/", "a/"), "not a directory of the base bundle listed"},
+		{"not in the base", craft(2, []string{"c/"}, "b/", "c/"), "not a directory of the base bundle listed"},
+		{"not a directory", craft(2, []string{"a/x"}, "b", "a/x"), "both must be directories"},
+		{"format 1", craft(0, nil, "b/", "a/"), "cannot be in a bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ApplyDelta(bytes.NewReader(base), bytes.NewReader(tc.delta), &bytes.Buffer{}, Limits{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ApplyDelta: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -44,6 +44,10 @@ type Request struct {
 	// Vars are environment variables returned by the hooks that ran before
 	// this one in this deployment (for example REDIS_URL), for the app.
 	Vars map[string]string `json:"vars,omitempty"`
+	// Types, in the deployed phase of a restart of the live version,
+	// are the only process types to restart (`jeagent restart APP ENV
+	// TYPE`); the others are left as they run. Empty: every type.
+	Types []string `json:"types,omitempty"`
 	// Scale is the number of instances per process type set with
 	// `ps:scale` (app.json "scale"); it overrides the release's own.
 	Scale map[string]int `json:"scale,omitempty"`

@@ -26,7 +26,7 @@ func planDeployment(o *Env) (Step, bool) {
 	// The state says where to resume; what is on disk can overrule it
 	// (a hand edit, or a release removed by hand).
 	switch st {
-	case state.StateInstalling, state.StatePreparing, state.StateSwitching:
+	case state.StateInstalling, state.StatePreparing, state.StateReleasing, state.StateSwitching:
 		if !dir {
 			st = state.StateRequested
 		}
@@ -48,6 +48,8 @@ func planDeployment(o *Env) (Step, bool) {
 		reason = "install prerequisites of " + v
 	case state.StatePreparing:
 		reason = "prepare " + v + " before the switch"
+	case state.StateReleasing:
+		reason = "run the release command of " + v + " before the switch"
 	case state.StateSwitching:
 		reason = "switch versions/current to " + v
 	case state.StateStarting:

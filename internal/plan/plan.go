@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/routes"
@@ -24,7 +27,12 @@ const (
 	GitBuild  = "git:build"      // fetch and bundle a pushed commit
 	Request   = "deploy:request" // deploy the current_version a hand edit set
 	Route     = "route"          // load the front door's configuration (package routes)
+	Watch     = "watch"          // count a new release's restarts (the crash-loop watchdog)
 )
+
+// WatchEvery is how often the watchdog counts the restarts of a release
+// that just went live (app.json "watch").
+const WatchEvery = 30 * time.Second
 
 // DeployStep is the name of the step that carries a deployment out of st.
 func DeployStep(st string) string { return "deploy:" + st }
@@ -32,7 +40,7 @@ func DeployStep(st string) string { return "deploy:" + st }
 // Step is one thing to do, and why.
 type Step struct {
 	AppEnv state.AppEnv
-	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request or Route
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route or Watch
 	Reason string
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
@@ -105,6 +113,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		p.Problems = append(p.Problems, Problem{o.AppEnv, fmt.Errorf("%s until %s: %s", what(b), b.NextTry.Format(time.RFC3339), b.LastError)})
 		return true
 	}
+	switching := map[state.AppEnv]bool{} // the front door's health path may say "draining"
 	for _, ae := range aes {
 		o, err := observe(l, ae)
 		if isNotExist(err) {
@@ -123,6 +132,9 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 			}
 			doors = append(doors, e)
 		}
+		if d := o.App.Deployment; d != nil && (d.State == state.StateSwitching || d.State == state.StateStarting || d.State == state.StateRollingBack) {
+			switching[ae] = true
+		}
 		if s, ok := planLeftovers(o, now); ok {
 			leftovers = append(leftovers, s)
 		}
@@ -132,9 +144,15 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		if s, ok := planDeployment(o); ok && !backingOff(o, s, failing) {
 			deploys = append(deploys, s)
 		}
+		if s, ok := planWatch(o, now); ok && !backingOff(o, s, failing) {
+			deploys = append(deploys, s)
+		}
 		if s, ok := planCleanup(o, p.Server.Retention, now); ok && !cleanupPaused && !backingOff(o, s, cleanupWait) {
 			cleanups = append(cleanups, s)
 		}
+	}
+	if s, ok := planDrainMarkers(l, switching); ok {
+		leftovers = append(leftovers, s)
 	}
 	var route []Step
 	if doorsOK {
@@ -149,10 +167,52 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	return p, nil
 }
 
+// planWatch plans counting the restarts of the release that last went
+// live, every WatchEvery while its watch lasts, and once more when it
+// ends; or forgetting a watch on a release that is no longer live.
+func planWatch(o *Env, now time.Time) (Step, bool) {
+	w := o.App.Watch
+	if w == nil || o.App.Deployment != nil {
+		return Step{}, false // a deployment under way comes first
+	}
+	switch {
+	case w.Version != o.App.CurrentVersion:
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("the watchdog's release %s is no longer live: forgetting it", w.Version)}, true
+	case !now.Before(w.Until):
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("the watchdog's window on %s ended at %s: last count", w.Version, w.Until.Format(time.RFC3339))}, true
+	case now.Sub(w.Checked) >= WatchEvery:
+		return Step{AppEnv: o.AppEnv, Name: Watch, Env: o, Reason: fmt.Sprintf("crash-loop watchdog on %s until %s (%d restarts so far, at most %d)", w.Version, w.Until.Format(time.RFC3339), w.Restarts, w.MaxRestarts)}, true
+	}
+	return Step{}, false
+}
+
+// planDrainMarkers plans removing the markers that make an app
+// environment's health path say "draining" (routes.DrainMarker) when it is
+// not being switched: a run stopped between setting one and the end of
+// its deployment left it.
+func planDrainMarkers(l state.Layout, switching map[state.AppEnv]bool) (Step, bool) {
+	entries, err := os.ReadDir(routes.DrainDir(l))
+	if err != nil {
+		return Step{}, false
+	}
+	var remove []string
+	for _, ent := range entries {
+		app, env, _ := strings.Cut(ent.Name(), "_")
+		if !switching[state.AppEnv{App: app, Env: env}] {
+			remove = append(remove, filepath.Join(routes.DrainDir(l), ent.Name()))
+		}
+	}
+	if len(remove) == 0 {
+		return Step{}, false
+	}
+	return Step{AppEnv: ServerAppEnv, Name: Leftovers, Paths: remove,
+		Reason: fmt.Sprintf("the front door's health path says draining for %d app environment(s) not being switched, e.g. %s", len(remove), filepath.Base(remove[0]))}, true
+}
+
 // planRoute plans loading the front door's configuration when what the
 // state renders differs from what the proxy last accepted.
 func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
-	cfg, _ := routes.Render(routes.Gather(s, envs))
+	cfg, _ := routes.Render(routes.Gather(l, s, envs))
 	if bytes.Equal(cfg, routes.Applied(l)) {
 		return Step{}, false
 	}

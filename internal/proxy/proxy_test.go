@@ -62,7 +62,20 @@ func caddy(t testing.TB) (*proxy.Client, string, func()) {
 	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
 		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, freeAddr(t), sock, filepath.Join(dir, "storage")
 	}}
-	return c, httpAddr, func() { stop(); start() }
+	// After a restart, Caddy answers on its admin socket a moment before
+	// it listens on the addresses of the configuration it resumed.
+	restart := func() {
+		stop()
+		start()
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", httpAddr); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c, httpAddr, restart
 }
 
 func freeAddr(t testing.TB) string {
@@ -307,5 +320,66 @@ func TestWebSocketPassesThrough(t *testing.T) {
 	}
 	if n, err := c.InFlight(ctx); err != nil || n[upstream] != 1 {
 		t.Errorf("in flight while the WebSocket is open: %v %v, want 1 at %s", n, err, upstream)
+	}
+}
+
+// TestHealthPath: every host name answers a load balancer's health checks
+// at routes.HealthPath itself (the app is not asked): 200 "ok", 503
+// "draining" from the moment the agent sets the app environment's marker
+// (no reload), 503 with no web process; the bare address answers for the
+// default app.
+func TestHealthPath(t *testing.T) {
+	c, addr, _ := caddy(t)
+	l := state.Layout{Root: t.TempDir()}
+	shop, blog := state.AppEnv{App: "shop", Env: "prod"}, state.AppEnv{App: "blog", Env: "prod"}
+	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com"}}, routes.Upstreams{Web: []string{app(t, "shop", 0)}})
+	deploy(t, l, blog, state.App{CurrentVersion: "bbbbbbbbbbbb", Domains: []string{"blog.example.com"}}, routes.Upstreams{})
+	os.MkdirAll(l.Sys(), 0o755)
+	os.WriteFile(l.ServerJSON(), []byte(`{"proxy": {"default_app": "shop/prod"}}`), 0o644)
+	if _, err := c.Apply(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	health := func(host string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+routes.HealthPath, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s (Host %s): %v", routes.HealthPath, host, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		draining   bool
+		host       string
+		code       int
+		body, what string
+	}{
+		{false, "shop.example.com", 200, "ok\n", "routed"},
+		{false, "127.0.0.1", 200, "ok\n", "the bare address, default app shop/prod"},
+		{false, "blog.example.com", 503, "no web process\n", "no web process"},
+		{true, "shop.example.com", 503, "draining\n", "being switched"},
+		{true, "127.0.0.1", 503, "draining\n", "the bare address while shop/prod is switched"},
+		{false, "shop.example.com", 200, "ok\n", "switched"},
+	} {
+		if err := routes.SetDraining(l, shop, c.draining); err != nil {
+			t.Fatal(err)
+		}
+		if routes.Draining(l, shop) != c.draining {
+			t.Fatalf("Draining = %v after SetDraining(%v)", !c.draining, c.draining)
+		}
+		if code, body := health(c.host); code != c.code || body != c.body {
+			t.Errorf("%s: %s on %s: %d %q, want %d %q", c.what, routes.HealthPath, c.host, code, body, c.code, c.body)
+		}
+	}
+	if code, body := get(t, addr, "shop.example.com"); code != 200 || body != "shop shop.example.com" {
+		t.Errorf("the app itself: %d %q", code, body)
+	}
+	// The app's request is in the access log; the checks are not.
+	log, _ := os.ReadFile(filepath.Join(filepath.Dir(c.Socket), "caddy.log"))
+	if !strings.Contains(string(log), `"logger":"http.log.access.shop_prod"`) || strings.Contains(string(log), routes.HealthPath) {
+		t.Errorf("access log: want the app's request and no health check:\n%s", log)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"io"
 	"os"
 	"sort"
@@ -100,7 +101,7 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 		return err
 	}
 	c.say("requested %s in %s", id, g.Store.URL(c.App, c.Env))
-	if err := c.follow(ctx, id, o); err != nil {
+	if err := c.follow(ctx, id, dir, o); err != nil {
 		return err
 	}
 	c.sayServed(ctx)
@@ -108,8 +109,9 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 }
 
 // follow pokes the servers that have not taken the version yet and waits
-// until every one runs it, or one failed it.
-func (c *Client) follow(ctx context.Context, id string, o Options) error {
+// until every one runs it, or one failed it; dir is the bundle's (what
+// it runs: appspec.Outcome).
+func (c *Client) follow(ctx context.Context, id, dir string, o Options) error {
 	g := c.Global
 	timeout := o.Timeout
 	if timeout <= 0 {
@@ -164,7 +166,7 @@ func (c *Client) follow(ctx context.Context, id string, o Options) error {
 			return &pushError{msg: fmt.Sprintf("deploy of %s failed on %s\nlive on: %s", id, strings.Join(failed, "; "), orNone(live))}
 		}
 		if len(waiting) == 0 {
-			c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, strings.Join(live, ", "))))
+			c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s %s", c.App, c.Env, id, appspec.Outcome(dir, " on "+strings.Join(live, ", ")))))
 			return nil
 		}
 		// Servers that have not taken it yet are poked now and then (they

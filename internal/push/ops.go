@@ -26,8 +26,13 @@ func (c *Client) Rollback(ctx context.Context, id string) error {
 // Restart asks each target, one after another, to restart the live
 // version's processes (a deployment of it) and waits until it is live
 // again there.
-func (c *Client) Restart(ctx context.Context) error {
-	return c.eachWatched(ctx, []string{"restart", c.App, c.Env, "--wait"}, nil, "restart")
+// With typ, only that process type's instances restart.
+func (c *Client) Restart(ctx context.Context, typ string) error {
+	argv := []string{"restart", c.App, c.Env}
+	if typ != "" {
+		argv = append(argv, typ)
+	}
+	return c.eachWatched(ctx, append(argv, "--wait"), nil, "restart")
 }
 
 // Follow streams the pending deployment's progress on each target until

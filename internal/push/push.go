@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jecloud/jecloud/internal/appspec"
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/bundle"
@@ -49,6 +51,7 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 	c.sayPlacement()
 	b := &lazyBundle{c: c, dir: dir, id: id}
 	defer b.remove()
+	defer b.bg.Wait() // keeping the version pushed, for the next push
 	for i, t := range c.Targets {
 		err := c.pushOne(ctx, t, b, id, o)
 		if err == nil {
@@ -64,7 +67,7 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 		}
 		return &pushError{msg: b.String(), err: err}
 	}
-	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s is live on %s", c.App, c.Env, id, names(c.Targets))))
+	c.say("%s", c.style("ok", fmt.Sprintf("%s %s: version %s %s", c.App, c.Env, id, appspec.Outcome(dir, " on "+names(c.Targets)))))
 	c.carryRouting(ctx)
 	c.sayServed(ctx)
 	return nil
@@ -78,6 +81,7 @@ type lazyBundle struct {
 	f       *os.File
 	size    int64
 	tree    *bundle.Manifest // Scan of dir, when a delta was considered
+	bg      sync.WaitGroup   // keeping what was pushed (kept.go)
 }
 
 func (b *lazyBundle) get(ctx context.Context) (*os.File, int64, error) {
@@ -200,7 +204,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	}
 	defer r.Close()
 
-	has, err := c.has(ctx, r, id)
+	has, ai, err := c.has(ctx, r, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: nothing was deployed on %s", ErrInterrupted, name)
@@ -209,7 +213,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	}
 	if has {
 		c.say("%s already has version %s: not uploading", name, id)
-	} else if sent, err := c.sendChanges(ctx, r, b, id); err != nil {
+	} else if sent, err := c.sendChanges(ctx, r, b, id, ai); err != nil {
 		return err
 	} else if !sent {
 		f, size, err := b.get(ctx)
@@ -219,6 +223,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 		if err := c.upload(ctx, r, f, size, id); err != nil {
 			return err
 		}
+		c.keepWhole(b, id)
 	}
 
 	argv := []string{"deploy", c.App, c.Env, id, "--wait"}
@@ -238,7 +243,7 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	_, err = c.run(ctx, r, argv, nil, true)
 	switch {
 	case err == nil:
-		c.say("%s: %s", name, c.style("ok", "version "+id+" is live"))
+		c.say("%s: %s", name, c.style("ok", "version "+id+" "+appspec.Outcome(b.dir, "")))
 		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: stopped watching %s; the deploy of %s goes on there.\nFollow it with: %s --follow",
@@ -253,20 +258,21 @@ func (c *Client) pushOne(ctx context.Context, t remote.Target, b *lazyBundle, id
 	return err
 }
 
-// has asks the agent whether it has version id.
-func (c *Client) has(ctx context.Context, r remote.Runner, id string) (bool, error) {
+// has asks the agent whether it has version id, and what it says of
+// itself (the delta format it reads, its live version).
+func (c *Client) has(ctx context.Context, r remote.Runner, id string) (bool, agentInfo, error) {
 	t := &tail{}
 	var out bytes.Buffer
 	err := r.Run(ctx, []string{"has", c.App, c.Env, id}, nil, &out, t)
 	if code, ok := remote.ExitCode(err); ok && code == 3 {
 		c.checkProtocol(r.Name(), out.String())
-		return false, nil
+		return false, parseAgentInfo(out.String()), nil
 	}
 	if err != nil {
-		return false, explain(r.Name(), []string{"has"}, err, t)
+		return false, agentInfo{}, explain(r.Name(), []string{"has"}, err, t)
 	}
 	c.checkProtocol(r.Name(), out.String())
-	return true, nil
+	return true, parseAgentInfo(out.String()), nil
 }
 
 // checkProtocol warns when the agent's answer to `has` states another

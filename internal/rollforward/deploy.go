@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/jecloud/jecloud/internal/appspec"
 	"github.com/jecloud/jecloud/internal/atomicfile"
@@ -16,6 +17,7 @@ import (
 	"github.com/jecloud/jecloud/internal/configvars"
 	"github.com/jecloud/jecloud/internal/hook"
 	"github.com/jecloud/jecloud/internal/plan"
+	"github.com/jecloud/jecloud/internal/routes"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
@@ -248,6 +250,9 @@ func (e *Engine) runPhase(o *plan.Env, phase, next string) func(context.Context)
 		if err := e.callHooks(ctx, o, phase, d.Version, d.PreviousVersion); err != nil {
 			return err
 		}
+		if phase == hook.Prepare {
+			next = e.afterPrepare(o)
+		}
 		return e.advance(o, next, nil)
 	}
 }
@@ -262,6 +267,9 @@ func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, pre
 	req := hook.Request{Phase: phase, App: ae.App, Env: ae.Env, Version: version,
 		ReleaseDir: e.Layout.Release(ae, version), Root: e.Layout.Root, AppDir: e.Layout.AppDir(ae),
 		PreviousVersion: previous, Scale: o.App.Scale, Placement: o.App.Placement}
+	if d := o.App.Deployment; d != nil && phase == hook.Deployed && version == d.Version && d.PreviousVersion == d.Version {
+		req.Types = d.Types // a restart of some process types only
+	}
 	req.ReadServer()
 	// The vars hooks return reach the later phases and the app's units
 	// (docs/hooks.md): kept per version, beside its bundle, from install
@@ -289,6 +297,11 @@ func (e *Engine) callHooks(ctx context.Context, o *plan.Env, phase, version, pre
 func (e *Engine) switchCurrent(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
 		v := o.App.Deployment.Version
+		// A load balancer in front is told first (the health path says
+		// "draining"), and given the time it takes to see it.
+		if err := e.lbDrain(ctx, o.AppEnv, true); err != nil {
+			return err
+		}
 		if err := atomicfile.Symlink(v, e.Layout.Current(o.AppEnv)); err != nil {
 			return err
 		}
@@ -319,7 +332,19 @@ func (e *Engine) startApp(o *plan.Env) func(context.Context) error {
 		case err != nil:
 			return err
 		}
-		return e.finish(o, func(a *state.App) { a.Succeed(e.now()) })
+		// Served: the health path says "ok" again, and the deployment is
+		// reported live once a load balancer in front has seen it.
+		if err := e.lbDrain(ctx, o.AppEnv, false); err != nil {
+			return err
+		}
+		now := e.now()
+		watch := e.startWatch(ctx, o, d, now)
+		return e.finish(o, func(a *state.App) {
+			a.Succeed(now)
+			if watch != nil || d.PreviousVersion != d.Version {
+				a.Watch = watch // a restart keeps the watch it had
+			}
+		})
 	}
 }
 
@@ -344,6 +369,51 @@ func (e *Engine) rollBack(o *plan.Env) func(context.Context) error {
 			a.CurrentVersion = prev
 			a.Fail(reason, e.now())
 		})
+	}
+}
+
+// lbDrain makes ae's health path on the front door say "draining" (on) or
+// "ok" again, then waits server.json's proxy.lb_wait, the time a load
+// balancer in front takes to see it (routes.HealthPath). Without the front
+// door it does nothing; with no lb_wait it does not wait. A marker left
+// by a run that stopped half way is removed by the plan's leftovers.
+func (e *Engine) lbDrain(ctx context.Context, ae state.AppEnv, on bool) error {
+	if !routes.Installed(e.Layout) || routes.Draining(e.Layout, ae) == on {
+		return nil
+	}
+	if on {
+		// Only a web process in the front door has anything to drain
+		// (not a first deploy, not an app without web).
+		if u, err := routes.ReadUpstreams(e.Layout, ae); err != nil || len(u.Web) == 0 {
+			return err
+		}
+	}
+	var sv state.Server
+	if err := state.Read(e.Layout.ServerJSON(), &sv); err != nil && !isNotExist(err) {
+		return err
+	}
+	wait, err := sv.Proxy.LBWaitDuration()
+	if err != nil {
+		return err
+	}
+	if err := routes.SetDraining(e.Layout, ae, on); err != nil {
+		return err
+	}
+	if wait == 0 {
+		return nil
+	}
+	say := "draining"
+	if !on {
+		say = "ok"
+	}
+	e.logf(ae, "the front door's health path says %q: waiting %s (proxy.lb_wait) for a load balancer in front to see it", say, wait)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -48,6 +48,15 @@ type Engine struct {
 	// loads it into the proxy (proxy.Client.Apply), returning notes on
 	// what it could not route. Nil: the Route step fails and says so.
 	Route func(ctx context.Context) (notes []string, err error)
+	// Release runs a release's release command (oneoff.RunRelease, with
+	// the app's user created first). Nil, where systemd is not running:
+	// the command is skipped, and the log says so.
+	Release ReleaseFunc
+	// Restarts counts how many times the processes of ae's release
+	// version restarted by themselves since they were started (the
+	// crash-loop watchdog; UnitRestarts). Nil: the watchdog cannot count,
+	// and forgets its watches.
+	Restarts func(ctx context.Context, ae state.AppEnv, version string) (int, error)
 }
 
 // Step is a planned step (package plan) with what carries it out.
@@ -117,6 +126,8 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 		return e.requestCurrent(o)
 	case plan.Route:
 		return e.route
+	case plan.Watch:
+		return e.watch(o)
 	case plan.DeployStep(state.StateRequested):
 		return e.start(o)
 	case plan.DeployStep(state.StateVerifying):
@@ -126,7 +137,9 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 	case plan.DeployStep(state.StateInstalling):
 		return e.runPhase(o, hook.Install, state.StatePreparing)
 	case plan.DeployStep(state.StatePreparing):
-		return e.runPhase(o, hook.Prepare, state.StateSwitching)
+		return e.runPhase(o, hook.Prepare, "")
+	case plan.DeployStep(state.StateReleasing):
+		return e.release(o)
 	case plan.DeployStep(state.StateSwitching):
 		return e.switchCurrent(o)
 	case plan.DeployStep(state.StateStarting):

@@ -87,6 +87,9 @@ type Input struct {
 	// Webhook is where the git webhook listens on loopback
 	// ("127.0.0.1:9100"), if it is installed.
 	Webhook string
+	// Draining is the directory of the markers that make an app
+	// environment's health path say "draining" (DrainDir).
+	Draining string
 	// Where the proxy listens and keeps its files; empty: the server's
 	// (":80", ":443", AdminSocket, StorageDir). Tests run a proxy of
 	// their own elsewhere.
@@ -107,7 +110,7 @@ func EnvOf(l state.Layout, ae state.AppEnv, a *state.App) (Env, error) {
 	if err != nil {
 		return e, err
 	}
-	if len(u.Web) > 0 {
+	if len(u.Web) > 0 || u.Static != "" {
 		// A first deploy routes its web instances before app.json says
 		// live (the node hook loads them), so they are served when it does.
 		e.Live = true
@@ -196,7 +199,7 @@ func Read(l state.Layout) (Input, error) {
 		}
 		envs = append(envs, e)
 	}
-	in := Gather(s, envs)
+	in := Gather(l, s, envs)
 	in.Notes = notes
 	return in, errors.Join(errs...)
 }
@@ -238,8 +241,8 @@ func readRecord(l state.Layout) map[string]recorded {
 
 // Gather is the Input for the app environments envs on a server whose
 // server.json is s: what the planner renders to compare, and Read.
-func Gather(s state.Server, envs []Env) Input {
-	in := Input{Envs: envs, Issued: IssuedIn(StorageDir), Webhook: webhookAddr(WebhookSocket)}
+func Gather(l state.Layout, s state.Server, envs []Env) Input {
+	in := Input{Envs: envs, Issued: IssuedIn(StorageDir), Webhook: webhookAddr(WebhookSocket), Draining: DrainDir(l)}
 	if s.Proxy != nil {
 		in.Proxy = *s.Proxy
 	}
@@ -374,6 +377,11 @@ func Render(in Input) ([]byte, []string) {
 				httpRoutes = append(httpRoutes, hook)
 			}
 		}
+		// The health path, for a load balancer in front: over HTTP too
+		// (not redirected), never sent to the app.
+		health := healthRoute(s.hosts, s.env, in.Draining)
+		httpRoutes = append(httpRoutes, health)
+		httpsRoutes = append(httpsRoutes, health)
 		if len(redirect) > 0 {
 			httpRoutes = append(httpRoutes, route(redirect, obj{
 				"handler": "static_response", "status_code": 308,
@@ -385,6 +393,7 @@ func Render(in Input) ([]byte, []string) {
 	}
 	defaultLogger := ""
 	if def != nil {
+		httpRoutes = append(httpRoutes, healthRoute(nil, def.env, in.Draining))
 		httpRoutes = append(httpRoutes, obj{"handle": []any{handler(def.env)}, "terminal": true})
 		defaultLogger = def.env.AppEnv.App + "_" + def.env.AppEnv.Env
 	} else {
@@ -468,6 +477,75 @@ func port(addr string, def int) int {
 	return def
 }
 
+// HealthPath answers a load balancer's health checks on every host name
+// the front door routes (and on the bare address, for the default app):
+// 200 "ok" while the app environment's web process is routed here, 503
+// "draining" while this server switches it to a new release (DrainMarker),
+// 503 when it has no web process. The app never sees the path.
+const HealthPath = "/_jecloud/health"
+
+// DrainDir holds the markers of the app environments being switched.
+func DrainDir(l state.Layout) string { return filepath.Join(Dir(l), "draining") }
+
+// DrainMarker is the file whose presence makes ae's health path say
+// "draining" (Caddy looks for it at each check: no reload).
+func DrainMarker(l state.Layout, ae state.AppEnv) string {
+	return filepath.Join(DrainDir(l), markerName(ae))
+}
+
+func markerName(ae state.AppEnv) string { return ae.App + "_" + ae.Env }
+
+// SetDraining makes ae's health path say "draining" (on) or not.
+func SetDraining(l state.Layout, ae state.AppEnv, on bool) error {
+	p := DrainMarker(l, ae)
+	if !on {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Draining reports whether ae's health path says "draining".
+func Draining(l state.Layout, ae state.AppEnv) bool {
+	_, err := os.Stat(DrainMarker(l, ae))
+	return err == nil
+}
+
+// healthRoute answers HealthPath for e on hosts (nil: any host).
+func healthRoute(hosts []string, e Env, drainDir string) obj {
+	m := obj{"path": []string{HealthPath}}
+	if hosts != nil {
+		m["host"] = hosts
+	}
+	text := func(code int, body string) obj {
+		return obj{"handler": "static_response", "status_code": code,
+			"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}, "Cache-Control": []string{"no-store"}},
+			"body":    body}
+	}
+	// Checks every few seconds stay out of the access log.
+	quiet := obj{"handler": "vars", "skip_log": true}
+	var answer []any
+	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static == "" {
+		answer = []any{obj{"handle": []any{text(503, "no web process\n")}}}
+	} else {
+		answer = []any{
+			obj{"match": []any{obj{"file": obj{"root": drainDir, "try_files": []string{"/" + markerName(e.AppEnv)}}}},
+				"handle": []any{text(503, "draining\n")}, "terminal": true},
+			obj{"handle": []any{text(200, "ok\n")}},
+		}
+	}
+	return obj{"match": []any{m}, "handle": []any{quiet, obj{"handler": "subroute", "routes": answer}}, "terminal": true}
+}
+
 func route(hosts []string, h any) obj {
 	return obj{"match": []any{obj{"host": hosts}}, "handle": []any{h}, "terminal": true}
 }
@@ -497,6 +575,11 @@ func handler(e Env) any {
 			"headers": obj{"Content-Type": []string{ctype}, "Retry-After": []string{"120"}, "Cache-Control": []string{"no-store"}},
 			"body":    literal(string(page)),
 		}
+	}
+	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static != "" {
+		// A static site: the copy holds regular files and directories
+		// only (no link leads out of it); no listing of a directory.
+		return obj{"handler": "file_server", "root": e.Upstreams.Static}
 	}
 	if len(e.Upstreams.Web) == 0 {
 		return obj{
@@ -528,7 +611,7 @@ func literal(s string) string {
 }
 
 // defaultSite is the app environment served on the bare address: the one
-// server.json names, else the only one with a web process.
+// server.json names, else the only one with a web process or a static site.
 func defaultSite(name string, sites []site) (*site, string) {
 	if name != "" {
 		for i := range sites {
@@ -540,7 +623,7 @@ func defaultSite(name string, sites []site) (*site, string) {
 	}
 	var only *site
 	for i := range sites {
-		if len(sites[i].env.Upstreams.Web) == 0 {
+		if len(sites[i].env.Upstreams.Web) == 0 && sites[i].env.Upstreams.Static == "" {
 			continue
 		}
 		if only != nil {

@@ -44,6 +44,9 @@ func hosts(t *testing.T, cfg []byte) map[string][]string {
 	out := map[string][]string{}
 	for name, s := range c.Apps.HTTP.Servers {
 		for _, r := range s.Routes {
+			if len(r.Match) > 0 && slices.Equal(r.Match[0].Path, []string{HealthPath}) {
+				continue // TestHealthPath (internal/proxy), with real Caddy
+			}
 			what := r.Handle[0].Handler
 			if r.Handle[0].StatusCode != 0 {
 				what += ":" + string(rune('0'+r.Handle[0].StatusCode/100))
@@ -195,5 +198,47 @@ func TestMaintenancePageCap(t *testing.T) {
 	_, err := EnvOf(l, ae, &state.App{CurrentVersion: "aaaaaaaaaaaa", Maintenance: true})
 	if err == nil || !strings.Contains(err.Error(), "maintenance.html: over 512 KiB") {
 		t.Errorf("a page over the cap: %v", err)
+	}
+}
+
+// TestStaticSite: a static site is served by a file server rooted at its
+// copy, on its host names and on the bare address when it is the only
+// app; upstreams.json may name a directory under sys/static only.
+func TestStaticSite(t *testing.T) {
+	l := state.Layout{Root: t.TempDir()}
+	ae := state.AppEnv{App: "site", Env: "prod"}
+	os.MkdirAll(l.AppDir(ae), 0o755)
+	root := filepath.Join(StaticDir(l), "site", "prod", "v1")
+	for _, bad := range []string{"/etc", filepath.Join(StaticDir(l), "..", "x"), StaticDir(l), "static/x", root + "/{env.HOME}", root + `\x`} {
+		if err := WriteUpstreams(l, ae, Upstreams{Static: bad}); err == nil {
+			t.Errorf("WriteUpstreams(static %q) accepted", bad)
+		}
+		os.WriteFile(filepath.Join(l.AppDir(ae), UpstreamsFile), []byte(`{"static": `+string(must(json.Marshal(bad)))+`}`), 0o644)
+		if _, err := ReadUpstreams(l, ae); err == nil || !strings.Contains(err.Error(), "want a directory under") {
+			t.Errorf("ReadUpstreams with static %q: %v", bad, err)
+		}
+	}
+	if err := WriteUpstreams(l, ae, Upstreams{Static: root}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := EnvOf(l, ae, &state.App{Domains: []string{"site.example"}})
+	if err != nil || !e.Live || e.Upstreams.Static != root {
+		t.Fatalf("EnvOf: %+v %v", e, err)
+	}
+	cfg, _ := Render(Input{Envs: []Env{e}})
+	got := hosts(t, cfg)
+	if want := []string{"site.example=file_server", "*=file_server"}; !slices.Equal(got["http"], want) {
+		t.Errorf("http routes %v, want %v", got["http"], want)
+	}
+	if !strings.Contains(string(cfg), `"root": "`+root+`"`) {
+		t.Errorf("no file server rooted at %s:\n%s", root, cfg)
+	}
+	if strings.Contains(string(cfg), "no web process") {
+		t.Errorf("a static site's health path says it has no web process:\n%s", cfg)
+	}
+	e.Maintenance = true
+	cfg, _ = Render(Input{Envs: []Env{e}})
+	if got := hosts(t, cfg); got["http"][0] != "site.example=static_response:5" {
+		t.Errorf("maintenance: %v", got["http"])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"path/filepath"
+	"strings"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/state"
@@ -28,6 +29,28 @@ type Upstreams struct {
 	// ones they have. They stay in the proxy's configuration, unreachable,
 	// so that InFlight can count their requests.
 	Draining []string `json:"draining,omitempty"`
+	// Static is the directory the front door serves files from, for a
+	// static site (no web process): a copy of the live release's static
+	// directory under StaticDir, which the proxy's user can read, with
+	// regular files and directories only.
+	Static string `json:"static,omitempty"`
+}
+
+// StaticDir is where the static sites' copies are kept, readable by the
+// proxy: ROOT/sys/static/APP/ENV/VERSION.
+func StaticDir(l state.Layout) string { return filepath.Join(l.Sys(), "static") }
+
+// checkStatic accepts a directory under StaticDir only: the record is
+// rendered into the proxy's configuration as the root of a file server.
+func checkStatic(l state.Layout, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(StaticDir(l), dir)
+	if err != nil || !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || !filepath.IsLocal(rel) || rel == "." || strings.ContainsAny(dir, "{}\\") {
+		return fmt.Errorf("static %q: want a directory under %s", dir, StaticDir(l))
+	}
+	return nil
 }
 
 // ReadUpstreams returns ae's record; none is an empty one.
@@ -46,6 +69,9 @@ func ReadUpstreams(l state.Layout, ae state.AppEnv) (Upstreams, error) {
 			return Upstreams{}, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	if err := checkStatic(l, u.Static); err != nil {
+		return Upstreams{}, fmt.Errorf("%s: %w", path, err)
+	}
 	return u, nil
 }
 
@@ -55,6 +81,9 @@ func WriteUpstreams(l state.Layout, ae state.AppEnv, u Upstreams) error {
 		if err := checkUpstream(a); err != nil {
 			return err
 		}
+	}
+	if err := checkStatic(l, u.Static); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(u, "", "  ")
 	if err != nil {

@@ -16,6 +16,7 @@ const (
 	StateExtracting  = "extracting"   // unpacking into a temp dir, then renaming it into versions/ID/
 	StateInstalling  = "installing"   // install hooks: prerequisites (runtimes, packages)
 	StatePreparing   = "preparing"    // prepare hooks: before the switch (npm ci, ...)
+	StateReleasing   = "releasing"    // the Procfile's release command (migrations), if it has one
 	StateSwitching   = "switching"    // versions/current -> ID
 	StateStarting    = "starting"     // deployed hooks: (re)start the app
 	StateRollingBack = "rolling_back" // deployed hooks failed: current -> previous, restart it
@@ -23,7 +24,7 @@ const (
 
 // States lists the deployment states in order.
 var States = []string{StateRequested, StateVerifying, StateExtracting, StateInstalling,
-	StatePreparing, StateSwitching, StateStarting, StateRollingBack}
+	StatePreparing, StateReleasing, StateSwitching, StateStarting, StateRollingBack}
 
 // Caps on the lists kept in app.json.
 const (
@@ -59,9 +60,38 @@ type App struct {
 	Domains []string `json:"domains,omitempty"`
 	// Maintenance makes the front door answer 503 with the maintenance
 	// page instead of passing requests to the app (which keeps running).
-	Maintenance bool  `json:"maintenance,omitempty"`
-	Extra       Extra `json:"-"`
+	Maintenance bool `json:"maintenance,omitempty"`
+	// Watch is the crash-loop watchdog on the release that last went
+	// live, while its window lasts (jecloud.toml [watchdog]).
+	Watch *Watch `json:"watch,omitempty"`
+	Extra Extra  `json:"-"`
 }
+
+// Watch is the crash-loop watchdog on a release that just went live: until
+// Until, if its processes restart more than MaxRestarts times in all, the
+// agent rolls back to Previous by itself.
+type Watch struct {
+	Version     string    `json:"version"`
+	Previous    string    `json:"previous"`
+	Since       time.Time `json:"since,omitzero"`
+	Until       time.Time `json:"until,omitzero"`
+	MaxRestarts int       `json:"max_restarts"`
+	// Baseline is what systemd counted when it went live; Checked is
+	// when the restarts were last counted, and Restarts how many more
+	// there were then.
+	Baseline int       `json:"baseline,omitempty"`
+	Checked  time.Time `json:"checked,omitzero"`
+	Restarts int       `json:"restarts,omitempty"`
+	Extra    Extra     `json:"-"`
+}
+
+func (w *Watch) UnmarshalJSON(b []byte) error {
+	type plain Watch
+	x, err := decodeKeep(b, (*plain)(w))
+	w.Extra = x
+	return err
+}
+func (w Watch) MarshalJSON() ([]byte, error) { type plain Watch; return encodeKeep(plain(w), w.Extra) }
 
 // BackupRecord is where a service's backups stand.
 type BackupRecord struct {
@@ -88,6 +118,9 @@ type Deployment struct {
 	TarBytes int64 `json:"tar_bytes,omitempty"`
 	// FailReason is set while rolling back after a failed start.
 	FailReason string `json:"fail_reason,omitempty"`
+	// Types limits a restart (a deployment of the live version) to these
+	// process types (`jeagent restart APP ENV TYPE`); empty: every type.
+	Types []string `json:"types,omitempty"`
 	// By says who asked for it: "alice@laptop" (jepush), "git COMMIT"
 	// (a push to the followed branch), "global state" (an EC2 rollout).
 	By    string `json:"by,omitempty"`

@@ -1,6 +1,9 @@
 package state
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Server is sys/server.json: server-wide settings and state.
 type Server struct {
@@ -22,8 +25,27 @@ type Proxy struct {
 	// empty, the only app environment with a web process is.
 	DefaultApp string `json:"default_app,omitempty"`
 	// ACME is where certificates come from; empty: Let's Encrypt.
-	ACME  ACME  `json:"acme,omitzero"`
-	Extra Extra `json:"-"`
+	ACME ACME `json:"acme,omitzero"`
+	// LBWait is how long a load balancer in front takes to see a change
+	// of this server's health path (its check interval times the checks
+	// it needs, "6s"): a switch waits this long after the path says
+	// "draining", and a deploy again after it says "ok", before it is
+	// reported live. Empty: no wait (docs/routing.md).
+	LBWait string `json:"lb_wait,omitempty"`
+	Extra  Extra  `json:"-"`
+}
+
+// LBWaitDuration is LBWait read, or why it cannot be (naming server.json,
+// the value and the fix).
+func (p *Proxy) LBWaitDuration() (time.Duration, error) {
+	if p == nil || p.LBWait == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(p.LBWait)
+	if err != nil || d < 0 || d > 10*time.Minute {
+		return 0, fmt.Errorf("server.json: proxy.lb_wait %q: give a duration from 0s to 10m, such as \"6s\" (the load balancer's check interval times the checks it needs)", p.LBWait)
+	}
+	return d, nil
 }
 
 // ACME is the certificate authority the front door asks for certificates.

@@ -69,7 +69,15 @@ func (s Store) Receive(ae state.AppEnv, id string, r io.Reader) (int64, error) {
 // must be here, and a delta read from r (bundle.ApplyDelta), and stores it
 // like Receive: the rebuilt tar is checked as it is compressed into place,
 // and its hash must be id. It returns the bytes of the rebuilt bundle.
+//
+// A delta for a version that is already here is refused (a replay: jepush
+// asks `has` first), and so is one whose rebuild is not id: the versions
+// in place are never touched.
 func (s Store) ReceiveDelta(ae state.AppEnv, base, id string, r io.Reader) (int64, error) {
+	if s.Has(ae, id) {
+		io.Copy(io.Discard, r)
+		return 0, fmt.Errorf("changes for %s refused: version %s is already here (a replayed delta?); nothing was changed", id, id)
+	}
 	bf, err := os.Open(s.Layout.Bundle(ae, base))
 	if err != nil {
 		return 0, fmt.Errorf("changes against %s: %w", base, err)
@@ -179,7 +187,7 @@ func receive(w io.Writer, r io.Reader, id string) (int64, bundle.Info, error) {
 
 // applyDelta writes to w the bundle of version id rebuilt from base's
 // bundle and the delta read from r, checking it as it goes.
-func applyDelta(w io.Writer, base io.Reader, r io.Reader, baseID, id string) (int64, bundle.Info, error) {
+func applyDelta(w io.Writer, base io.ReadSeeker, r io.Reader, baseID, id string) (int64, bundle.Info, error) {
 	lim := bundle.DefaultLimits()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -206,7 +214,7 @@ func applyDelta(w io.Writer, base io.Reader, r io.Reader, baseID, id string) (in
 		return cw.N, info, fmt.Errorf("bundle rebuilt for %s refused: %w", id, err)
 	}
 	if info.ID != id {
-		return cw.N, info, fmt.Errorf("the bundle rebuilt for %s from the changes against %s hashes to %s: push again", id, baseID, info.ID)
+		return cw.N, info, fmt.Errorf("changes against %s refused: the bundle they rebuild hashes to %s, not %s (a corrupted or replayed delta, or a wrong base); nothing was changed: push again", baseID, info.ID, id)
 	}
 	if err := enc.Close(); err != nil {
 		return cw.N, info, err
