@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jecloud/jecloud/internal/lab"
 )
 
 // npmTools is where scripts/setup.sh installs Verdaccio and express-generator.
@@ -123,6 +125,15 @@ json.dump(d, open(p, "w"), indent=2)`, registry)
 	if c, body := get(); c != 200 {
 		t.Errorf("GET / again: %d %q", c, body)
 	}
+	// A one-off process in the live release: its dependencies are there.
+	run := exec.Command(jepush, "run", "prod", "--dir", dir, "--host", "root@"+srv.Addr.String(), "--",
+		"node", "-e", `console.log("express " + require("express/package.json").version + " as " + require("os").userInfo().username)`)
+	run.Env = append(os.Environ(), "HOME="+lab.SSHHome(t, srv), "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	runOut, err := run.CombinedOutput()
+	if err != nil || !strings.Contains(string(runOut), "express 4.") || !strings.Contains(string(runOut), " as jc-myapp_prod") {
+		t.Errorf("jepush run prod -- node -e ...: %v\n%s", err, runOut)
+	}
+	t.Logf("jepush run prod -- node -e ...: %s", strings.TrimSpace(string(runOut)))
 
 	// Redeployed under load: a change to its page.
 	idx := filepath.Join(dir, "public", "index.html")
