@@ -166,8 +166,13 @@ func (h *Hook) app(req hook.Request) (*app, error) {
 	}, nil
 }
 
+// runtimesDir holds the pinned Node.js versions under root: sys/runtimes/node.
+func runtimesDir(root string) string {
+	return filepath.Join(state.Layout{Root: root}.Sys(), "runtimes", "node")
+}
+
 func (a *app) runtimes() *Runtimes {
-	return &Runtimes{Dir: filepath.Join(a.root, "sys", "runtimes", "node"), Mirror: a.settings.Node.Mirror}
+	return &Runtimes{Dir: runtimesDir(a.root), Mirror: a.settings.Node.Mirror}
 }
 
 // versionFile records the exact Node.js version in the release, so that a

@@ -23,7 +23,7 @@ func (h *Hook) Runtime(root, releaseDir string) (oneoff.Runtime, bool, error) {
 	if err != nil {
 		return oneoff.Runtime{}, false, fmt.Errorf("no pinned Node.js version in %s: the install phase did not run", releaseDir)
 	}
-	bin := (&Runtimes{Dir: filepath.Join(root, "sys", "runtimes", "node")}).Bin(strings.TrimSpace(string(b)))
+	bin := (&Runtimes{Dir: runtimesDir(root)}).Bin(strings.TrimSpace(string(b)))
 	return oneoff.Runtime{
 		Path:     []string{bin, filepath.Join(releaseDir, "node_modules", ".bin")},
 		ReadOnly: []string{filepath.Dir(bin)},
