@@ -282,6 +282,12 @@ func (s *SSH) run(ctx context.Context, cmd string, argv []string, stdin io.Reade
 		sess.Close()
 		return s.lostErr
 	}
+	return s.exitErr(argv, err)
+}
+
+// exitErr turns how a session of argv ended into nil, an *ExitError with
+// its status, a killed-by-signal error or ErrConnectionLost.
+func (s *SSH) exitErr(argv []string, err error) error {
 	var ee *ssh.ExitError
 	switch {
 	case err == nil:

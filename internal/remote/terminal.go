@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -61,14 +60,5 @@ func (s *SSH) RunTerminal(ctx context.Context, argv []string, tty *os.File) erro
 		sess.Close()
 		return s.lostErr
 	}
-	var ee *ssh.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ee) && ee.ExitStatus() > 0:
-		return &ExitError{Target: s.name, Argv: argv, Code: ee.ExitStatus()}
-	case errors.As(err, &ee):
-		return fmt.Errorf("%s: jeagent %s killed by signal %s", s.name, argv[0], ee.Signal())
-	}
-	return s.connErr(err)
+	return s.exitErr(argv, err)
 }

@@ -51,8 +51,9 @@ func (e *Engine) watch(o *plan.Env) func(context.Context) error {
 	return func(ctx context.Context) error {
 		w := *o.App.Watch
 		now := e.now()
-		n, err := -1, error(nil)
+		n := -1 // no longer live, or nothing to count with: the watch goes
 		if w.Version == o.App.CurrentVersion && e.Restarts != nil {
+			var err error
 			if n, err = e.Restarts(ctx, o.AppEnv, w.Version); err != nil {
 				return fmt.Errorf("the watchdog cannot count the restarts of %s: %w", w.Version, err)
 			}
@@ -60,13 +61,13 @@ func (e *Engine) watch(o *plan.Env) func(context.Context) error {
 				n = max(n-w.Baseline, 0)
 			}
 		}
-		_, err = state.UpdateApp(e.Layout.AppJSON(o.AppEnv), func(a *state.App) error {
+		_, err := state.UpdateApp(e.Layout.AppJSON(o.AppEnv), func(a *state.App) error {
 			if a.Watch == nil || a.Watch.Version != w.Version || a.Deployment != nil {
 				return errSuperseded
 			}
 			switch {
 			case n < 0:
-				a.Watch = nil // no longer live, or nothing to count with
+				a.Watch = nil
 			case n > w.MaxRestarts:
 				reason := fmt.Sprintf("crash loop: its processes restarted %d times in %s after it went live, more than the %d that jecloud.toml's [watchdog] allows; rolled back to %s",
 					n, now.Sub(w.Since).Round(time.Second), w.MaxRestarts, w.Previous)
