@@ -99,7 +99,7 @@ func teardown(r *record, done <-chan struct{}) error {
 	}
 	errs = append(errs, removeNspawnRun(r.Name))
 	if r.Image != "" {
-		errs = append(errs, sweepCopies(r.Image))
+		errs = append(errs, sweepCopies(r.Image, r.Name))
 	}
 	return errors.Join(errs...)
 }
@@ -187,8 +187,11 @@ func removeNspawnRun(name string) error {
 // (.#machine.rootfsXXXX, left when nspawn was killed) that no container
 // uses: no process has one as its root. While an nspawn of this image has no
 // container running (it is copying the image, or removing its copy), the
-// directory is left alone for now.
-func sweepCopies(imageDir string) error {
+// directory is left alone for now. A server's own copy
+// (.#machine.persist-NAME) is kept while another run holds NAME's record:
+// it is being copied, or its container is not started yet. owner names the
+// server being torn down, whose copy goes.
+func sweepCopies(imageDir, owner string) error {
 	copies, _ := filepath.Glob(filepath.Join(imageDir, ".#machine.*"))
 	if len(copies) == 0 || nspawnBusy(imageDir) {
 		return nil
@@ -206,12 +209,32 @@ func sweepCopies(imageDir string) error {
 		if roots[devIno{uint64(st.Dev), st.Ino}] {
 			continue // a running container's root
 		}
+		if name, ok := strings.CutPrefix(filepath.Base(c), persistPrefix); ok && name != owner && held(name) {
+			continue // a server booting, in this run or another
+		}
 		if err := removeTree(c); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 		os.Remove(filepath.Join(imageDir, ".#"+filepath.Base(c)+".lck"))
 	}
 	return errors.Join(errs...)
+}
+
+// persistPrefix starts the name of a server's own copy of the image.
+const persistPrefix = ".#machine.persist-"
+
+// held reports whether a run holds the lock of the server named name (its
+// record is live). An absent lock file is not held.
+func held(name string) bool {
+	fd, err := unix.Open(lockPath(name), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	return false // closing fd drops the lock
 }
 
 type devIno struct{ dev, ino uint64 }

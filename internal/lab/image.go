@@ -236,7 +236,7 @@ func sweepImages() error {
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "ready")); err == nil && !strings.HasPrefix(filepath.Base(d), ".") {
 			images = append(images, d)
-			errs = append(errs, sweepCopies(d))
+			errs = append(errs, sweepCopies(d, ""))
 		}
 	}
 	fd, err := unix.Open(filepath.Join(CacheDir(), "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)

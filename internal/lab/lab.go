@@ -248,7 +248,7 @@ func boot(t testing.TB, rootfs, dir, clientKey string, clientPub ssh.PublicKey, 
 	s.HostAddr, s.Addr = rec.addrs()
 	s.consoleF = filepath.Join(dir, rec.Name+".console")
 	if o.Persistent || o.CloudInit != nil {
-		s.persist = filepath.Join(filepath.Dir(rootfs), ".#machine.persist-"+rec.Name)
+		s.persist = filepath.Join(filepath.Dir(rootfs), persistPrefix+rec.Name)
 		if out, err := exec.Command("cp", "-a", "--reflink=auto", rootfs, s.persist).CombinedOutput(); err != nil {
 			rec.release()
 			return nil, fmt.Errorf("copy the image for %s: %v: %s", rec.Name, err, out)

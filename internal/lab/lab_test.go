@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // These tests need no container; the lab itself is tested by
@@ -99,5 +101,42 @@ func TestPaths(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Error("not removed")
+	}
+}
+
+// TestSweepKeepsBootingCopies: a server's own copy of the image is being
+// made (cp) before any process has it as its root; tearing another server
+// down at that moment must not remove it. CI once lost a cloud-init boot so.
+func TestSweepKeepsBootingCopies(t *testing.T) {
+	t.Setenv("JECLOUD_LAB_RUN", t.TempDir())
+	images := t.TempDir()
+	copyOf := func(name string) string {
+		d := filepath.Join(images, persistPrefix+name)
+		if err := os.MkdirAll(filepath.Join(d, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	booting, _, err := tryLock(lockPath(Prefix + "booting"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(booting)
+	tornDown, _, err := tryLock(lockPath(Prefix + "torndown"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tornDown)
+	keep := copyOf(Prefix + "booting")  // another server's, lock held
+	mine := copyOf(Prefix + "torndown") // the one torn down
+	dead := copyOf(Prefix + "killed")   // a killed run's: no lock held
+	if err := sweepCopies(images, Prefix+"torndown"); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{keep: true, mine: false, dead: false} {
+		_, err := os.Stat(path)
+		if got := err == nil; got != want {
+			t.Errorf("%s kept = %v, want %v", filepath.Base(path), got, want)
+		}
 	}
 }
