@@ -82,6 +82,9 @@ type Server struct {
 	tokens    map[string]*reservation // RunInstances by ClientToken
 	roles     map[string]*role        // IAM, by name
 	profiles  map[string]*profile     // IAM instance profiles, by name
+	impaired  map[string]bool         // instances whose status checks fail (status.go)
+	addresses []*address              // Elastic IPs (status.go)
+	addrSeq   int
 }
 
 const (

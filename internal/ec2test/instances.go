@@ -374,6 +374,7 @@ func (s *Server) terminate(inst *instance, m Machine) {
 	inst.State = "terminated"
 	inst.console = console
 	inst.PublicIP, inst.PrivateIP = "", ""
+	s.dropAddresses(inst) // status.go
 }
 
 // takeRunning marks the running instances terminated (for cleanup) and
