@@ -97,6 +97,9 @@ type EC2 struct {
 	// ServerS3Endpoint: with deploy = "s3", the S3 endpoint as the servers
 	// reach it, when it is not AWS's (an S3-compatible server).
 	ServerS3Endpoint string `toml:"server_s3_endpoint"`
+	// ElasticIP: the environment's one server has an Elastic IP, which
+	// `jepush heal` moves to its replacement (docs/ec2.md#healing).
+	ElasticIP bool `toml:"elastic_ip"`
 }
 
 // Overrides are the command line's say on where an environment goes.
@@ -225,6 +228,9 @@ func (t envTable) env(name string) (*Env, error) {
 		}
 		if t.Deploy != "" && t.Deploy != "ssh" && t.Deploy != "s3" {
 			return nil, fmt.Errorf("deploy = %q: use \"ssh\" (to each server) or \"s3\" (the servers fetch it from the global state)", t.Deploy)
+		}
+		if t.ElasticIP && t.Servers > 1 {
+			return nil, fmt.Errorf("elastic_ip = true and servers = %d: an Elastic IP is for an environment of one server; set servers = 1 or drop elastic_ip", t.Servers)
 		}
 		if t.MaxParallel < 0 {
 			return nil, fmt.Errorf("max_parallel = %d: give 1 or more", t.MaxParallel)
@@ -373,7 +379,7 @@ func (c *Config) checkKeys(data []byte, keys []toml.Key) error {
 				}
 			}
 		case len(k) == 3 && k[0] == "env" && !envKeys[k[2]]:
-			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint, backup_bucket, backup_prefix)",
+			return fmt.Errorf("%s:%d: unknown key %q in [env.%s]: the keys of an environment are hosts, target, root and agent (and for target = \"ec2\": region, servers, instance_type, image, arch, ssh_from, ports, ssh_key, agent_binary, deploy, max_parallel, server_s3_endpoint, backup_bucket, backup_prefix, elastic_ip)",
 				c.File, tomlpos.KeyLine(data, "env."+k[1], k[2]), k[2], k[1])
 		}
 	}
