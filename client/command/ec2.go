@@ -36,6 +36,9 @@ type ec2Env struct {
 	st     *globalstate.Store
 	opts   bootstrap.Options
 	root   string // the agent's root, if the config says
+	// elasticIP: the environment's server has an Elastic IP (elastic_ip);
+	// s3Deploy: deploy = "s3".
+	elasticIP, s3Deploy bool
 }
 
 // openEC2 loads dir's config and the AWS facts for environment env, which
@@ -66,13 +69,14 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 	if err != nil {
 		return nil, err
 	}
-	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), s3: s3c, st: st, root: e.Root, opts: bootstrap.Options{
-		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
-		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
-		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
-		SSH: sshOptions(), Log: c.App.ErrWriter,
-		IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
-	}}
+	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), s3: s3c, st: st, root: e.Root,
+		elasticIP: e.EC2.ElasticIP, s3Deploy: e.EC2.Deploy == "s3", opts: bootstrap.Options{
+			App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
+			InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
+			SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,
+			SSH: sshOptions(), Log: c.App.ErrWriter,
+			IAM: iam.NewFromConfig(ac), StateBucket: st.Bucket,
+		}}
 	if e.EC2.BackupBucket != "" || e.EC2.BackupPrefix != "" {
 		b := bootstrap.Backups{Bucket: e.EC2.BackupBucket, Prefix: e.EC2.BackupPrefix}
 		if err := bootstrap.CheckBackups(b); err != nil {
@@ -134,7 +138,17 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 	}
 	var servers []globalstate.Server
 	if makeServers {
+		healHint(c, x)
 		servers, err = bootstrap.Ensure(c.Context, x.api, x.st, x.opts)
+		if err == nil && x.elasticIP {
+			// The Elastic IP (docs/ec2.md#healing); the server's host is then it.
+			if _, err = bootstrap.EnsureAddress(c.Context, x.api, x.st, x.opts); err == nil {
+				var doc *globalstate.Env
+				if doc, _, err = x.st.Get(c.Context, x.opts.App, x.opts.Env); err == nil {
+					servers = doc.Servers
+				}
+			}
+		}
 	} else {
 		var doc *globalstate.Env
 		if doc, _, err = x.st.Get(c.Context, x.opts.App, x.opts.Env); err == nil {

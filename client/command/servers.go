@@ -226,6 +226,10 @@ func destroyCommand() *cli.Command {
 			if err := bootstrap.Destroy(c.Context, x.api, x.st, x.opts); err != nil {
 				return err
 			}
+			// The Elastic IP (elastic_ip), also one left by an earlier setting.
+			if err := bootstrap.ReleaseAddresses(c.Context, x.api, x.opts); err != nil {
+				return err
+			}
 			fmt.Fprintf(c.App.Writer, "%s/%s destroyed: no servers left\n", x.opts.App, x.opts.Env)
 			return nil
 		},
