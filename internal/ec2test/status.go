@@ -153,6 +153,16 @@ type address struct {
 	tags                                  map[string]string
 }
 
+// AddressHolder is what a Machine may also implement to receive the
+// traffic of an Elastic IP: Attach(ip) on association (a lab machine: a
+// route to it on the host and the address on its interface, the
+// stand-in for EC2's one-to-one NAT), Detach(ip) when the address leaves
+// it. The fake calls them with its lock held, so they must not call it.
+type AddressHolder interface {
+	Attach(ip string) error
+	Detach(ip string) error
+}
+
 // Address returns the reachable address of the machine behind Elastic IP
 // eip (its lab address), or "" if eip is not associated with a running
 // instance.
@@ -310,6 +320,11 @@ func (s *Server) associateAddress(r *request) (any, error) {
 			s.unassociate(o)
 		}
 	}
+	if h, ok := inst.machine.(AddressHolder); ok {
+		if err := h.Attach(a.PublicIP); err != nil {
+			return nil, &apiError{status: 500, code: "InternalError", message: "attaching " + a.PublicIP + ": " + err.Error()}
+		}
+	}
 	a.instance, a.AssociationID = inst, newID("eipassoc")
 	if inst.machine != nil {
 		inst.PublicIP = a.PublicIP
@@ -324,6 +339,13 @@ func (s *Server) associateAddress(r *request) (any, error) {
 // unassociate takes a off its instance, which gets its own public address
 // back while it runs; s.mu is held.
 func (s *Server) unassociate(a *address) {
+	if inst := a.instance; inst != nil && inst.machine != nil {
+		if h, ok := inst.machine.(AddressHolder); ok {
+			if err := h.Detach(a.PublicIP); err != nil {
+				s.t.Errorf("ec2test: detaching %s from %s: %v", a.PublicIP, inst.ID, err)
+			}
+		}
+	}
 	if inst := a.instance; inst != nil && inst.State == "running" && inst.machine != nil {
 		inst.PublicIP = inst.machine.PublicIP()
 	}
@@ -373,6 +395,9 @@ func (s *Server) releaseAddress(r *request) (any, error) {
 func (s *Server) dropAddresses(inst *instance) {
 	for _, a := range s.addresses {
 		if a.instance == inst {
+			if h, ok := inst.machine.(AddressHolder); ok {
+				h.Detach(a.PublicIP) // the machine is gone: nothing to undo on it
+			}
 			a.instance, a.AssociationID = nil, ""
 		}
 	}
