@@ -97,6 +97,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serversCommand(),
 			scaleServersCommand(),
 			destroyCommand(),
+			appsDestroyCommand(),
 		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jepush")})...),
 	}
 	for _, c := range app.Commands {

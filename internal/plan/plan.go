@@ -28,6 +28,7 @@ const (
 	Request   = "deploy:request" // deploy the current_version a hand edit set
 	Route     = "route"          // load the front door's configuration (package routes)
 	Watch     = "watch"          // count a new release's restarts (the crash-loop watchdog)
+	Destroy   = "destroy"        // remove an app environment (app.json "destroy")
 )
 
 // WatchEvery is how often the watchdog counts the restarts of a release
@@ -40,7 +41,7 @@ func DeployStep(st string) string { return "deploy:" + st }
 // Step is one thing to do, and why.
 type Step struct {
 	AppEnv state.AppEnv
-	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route or Watch
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route, Watch or Destroy
 	Reason string
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
@@ -87,7 +88,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		return Plan{}, fmt.Errorf("list app environments under %s: %w", l.Root, err)
 	}
 	var p Plan
-	var leftovers, cleanups, gits, deploys []Step
+	var leftovers, cleanups, gits, deploys, destroys []Step
 	var doors []routes.Env
 	doorsOK := routes.Installed(l)
 	// server.json only sets the retention of old releases: a hand edit of
@@ -122,6 +123,17 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		if err != nil {
 			p.Problems = append(p.Problems, Problem{ae, err})
 			doorsOK = false // its routes stay as they are until it parses
+			continue
+		}
+		if o.App.Destroy != nil {
+			// Never routed, deployed or cleaned again: only destroyed
+			// (after the front door has stopped routing to it).
+			if s, ok := planLeftovers(o, now); ok {
+				leftovers = append(leftovers, s)
+			}
+			if s := planDestroy(o); !backingOff(o, s, failing) {
+				destroys = append(destroys, s)
+			}
 			continue
 		}
 		if doorsOK {
@@ -161,10 +173,23 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		}
 	}
 	// Leftovers first, then cleanup (it frees the disk a deployment needs),
-	// then the front door's routes, then builds of pushed commits (each
-	// requests a deployment), then deployments.
-	p.Steps = append(append(append(append(leftovers, cleanups...), route...), gits...), deploys...)
+	// then the front door's routes (an app environment being destroyed
+	// leaves them first), then environments being destroyed, then builds
+	// of pushed commits (each requests a deployment), then deployments.
+	p.Steps = append(append(append(append(append(leftovers, cleanups...), route...), destroys...), gits...), deploys...)
 	return p, nil
+}
+
+// planDestroy plans removing an app environment that app.json asks to
+// destroy.
+func planDestroy(o *Env) Step {
+	d := o.App.Destroy
+	what := "its data stays"
+	if d.Data {
+		what = "its data too"
+	}
+	return Step{AppEnv: o.AppEnv, Name: Destroy, Env: o,
+		Reason: fmt.Sprintf("destroy requested at %s (%s)", d.RequestDate.Format(time.RFC3339), what)}
 }
 
 // planWatch plans counting the restarts of the release that last went

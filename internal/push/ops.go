@@ -136,3 +136,17 @@ func (c *Client) runOn(ctx context.Context, t remote.Target, argv []string, pref
 	_, err = c.run(ctx, r, argv, nil, prefix)
 	return err
 }
+
+// Destroy asks each target, one after another, to remove the app
+// environment (`jeagent destroy`: units, user, ports, routes, releases;
+// the data too with data) and waits until it is gone there.
+func (c *Client) Destroy(ctx context.Context, data bool) error {
+	argv := []string{"destroy", c.App, c.Env}
+	if data {
+		argv = append(argv, "--data")
+	}
+	if c.By != "" {
+		argv = append(argv, "--by", c.By)
+	}
+	return c.eachWatched(ctx, argv, nil, "removal")
+}

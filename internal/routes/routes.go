@@ -192,6 +192,9 @@ func Read(l state.Layout) (Input, error) {
 				a.Git = &state.Git{}
 			}
 		}
+		if a.Destroy != nil {
+			continue // being destroyed: never routed again
+		}
 		e, err := EnvOf(l, ae, &a)
 		if err != nil {
 			errs = append(errs, err)
