@@ -22,6 +22,8 @@ func (h *Hook) Destroy(ctx context.Context, e builtin.Env) error {
 		}
 	}
 	i := instance{app: req.App, env: req.Env, dir: req.AppDir}
+	_, err := os.Stat(i.dataDir())
+	had := err == nil
 	remove := []string{i.confPath()}
 	if req.Data {
 		// The passwords go with the data: the users they log in as are in it.
@@ -32,9 +34,11 @@ func (h *Hook) Destroy(ctx context.Context, e builtin.Env) error {
 			return err
 		}
 	}
-	if req.Data {
+	switch {
+	case !had:
+	case req.Data:
 		fmt.Fprintf(e.Log, "MongoDB of %s/%s removed with its data\n", req.App, req.Env)
-	} else if _, err := os.Stat(i.dataDir()); err == nil {
+	default:
 		fmt.Fprintf(e.Log, "MongoDB of %s/%s removed; its data stays in %s (--data removes it)\n", req.App, req.Env, i.dataDir())
 	}
 	return nil

@@ -27,13 +27,12 @@ import (
 // finished by the next.
 func (h *Hook) destroy(ctx context.Context, req hook.Request, log io.Writer) error {
 	l := state.Layout{Root: req.Root}
-	ae := state.AppEnv{App: req.App, Env: req.Env}
 	if h.Active() {
 		n, err := sysd.RemoveAppUnits(ctx, h.UnitDir, req.App, req.Env, "*", log)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(log, "%s: %d unit(s) stopped and removed\n", ae, n)
+		fmt.Fprintf(log, "%d unit(s) stopped and removed\n", n)
 	}
 	for _, p := range []string{
 		filepath.Join(routes.StaticDir(l), req.App, req.Env),

@@ -23,6 +23,8 @@ func (h *Hook) Destroy(ctx context.Context, e builtin.Env) error {
 		}
 	}
 	i := instance{app: req.App, env: req.Env, dir: req.AppDir}
+	_, err := os.Stat(i.dataDir())
+	had := err == nil
 	remove := []string{i.confPath()}
 	if req.Data {
 		remove = append(remove, i.dataDir(), filepath.Join(i.dir, "redis.password"))
@@ -32,9 +34,11 @@ func (h *Hook) Destroy(ctx context.Context, e builtin.Env) error {
 			return err
 		}
 	}
-	if req.Data {
+	switch {
+	case !had:
+	case req.Data:
 		fmt.Fprintf(e.Log, "Redis of %s/%s removed with its data\n", req.App, req.Env)
-	} else if _, err := os.Stat(i.dataDir()); err == nil {
+	default:
 		fmt.Fprintf(e.Log, "Redis of %s/%s removed; its data stays in %s (--data removes it)\n", req.App, req.Env, i.dataDir())
 	}
 	return nil

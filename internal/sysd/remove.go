@@ -70,5 +70,12 @@ func RemoveAppUnits(ctx context.Context, dir, app, env, pattern string, log io.W
 		}
 		fmt.Fprintf(log, "removed unit file(s) %s\n", strings.Join(names, ", "))
 	}
-	return len(loaded) + len(files), nil
+	seen := map[string]bool{}
+	for _, n := range loaded {
+		seen[n] = true
+	}
+	for _, f := range files {
+		seen[filepath.Base(f)] = true
+	}
+	return len(seen), nil
 }
