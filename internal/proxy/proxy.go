@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
@@ -137,6 +138,11 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 		c.Adjust(&in)
 	}
 	cfg, notes := routes.Render(in)
+	storage := in.Storage
+	if storage == "" {
+		storage = routes.StorageDir
+	}
+	notes = append(notes, RepairAccounts(storage, time.Now())...)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := c.Load(ctx, cfg); err != nil {
@@ -149,4 +155,38 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 		return notes, err
 	}
 	return notes, atomicfile.WriteFile(routes.AppliedFile(l), cfg, 0o644)
+}
+
+// accountSettle is how old an ACME account file must be before
+// RepairAccounts judges it: Caddy writes it in place, and a file being
+// written does not parse either.
+const accountSettle = time.Minute
+
+// RepairAccounts removes the ACME accounts in the proxy's file storage
+// whose registration file does not parse (acme/CA/users/EMAIL/NAME.json,
+// with its key beside it), and says which. Caddy 2.6.2's certmagic once
+// wrote that file from two orders at once (two JSON objects end to end);
+// every later order then failed with "getting ACME account: invalid
+// character". Without the directory, Caddy registers a new account at its
+// next attempt. Files changed in the last minute are left alone.
+func RepairAccounts(storage string, now time.Time) []string {
+	regs, _ := filepath.Glob(filepath.Join(storage, "acme", "*", "users", "*", "*.json"))
+	var notes []string
+	for _, reg := range regs {
+		fi, err := os.Stat(reg)
+		if err != nil || now.Sub(fi.ModTime()) < accountSettle {
+			continue
+		}
+		b, err := os.ReadFile(reg)
+		if err != nil || json.Valid(b) {
+			continue
+		}
+		dir := filepath.Dir(reg)
+		if err := os.RemoveAll(dir); err != nil {
+			notes = append(notes, fmt.Sprintf("the front door's ACME account %s is broken (its file does not parse) and could not be removed: %v; remove that directory by hand", dir, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("removed the front door's broken ACME account %s (its file did not parse); Caddy registers a new one at its next order", dir))
+	}
+	return notes
 }
