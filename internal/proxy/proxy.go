@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
@@ -157,31 +156,12 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 	return notes, atomicfile.WriteFile(routes.AppliedFile(l), cfg, 0o644)
 }
 
-// accountSettle is how old an ACME account file must be before
-// RepairAccounts judges it: Caddy writes it in place, and a file being
-// written does not parse either.
-const accountSettle = time.Minute
-
 // RepairAccounts removes the ACME accounts in the proxy's file storage
-// whose registration file does not parse (acme/CA/users/EMAIL/NAME.json,
-// with its key beside it), and says which. Caddy 2.6.2's certmagic once
-// wrote that file from two orders at once (two JSON objects end to end);
-// every later order then failed with "getting ACME account: invalid
-// character". Without the directory, Caddy registers a new account at its
-// next attempt. Files changed in the last minute are left alone.
+// whose registration file does not parse (routes.BrokenAccounts), and says
+// which. Caddy registers a new account at its next attempt.
 func RepairAccounts(storage string, now time.Time) []string {
-	regs, _ := filepath.Glob(filepath.Join(storage, "acme", "*", "users", "*", "*.json"))
 	var notes []string
-	for _, reg := range regs {
-		fi, err := os.Stat(reg)
-		if err != nil || now.Sub(fi.ModTime()) < accountSettle {
-			continue
-		}
-		b, err := os.ReadFile(reg)
-		if err != nil || json.Valid(b) {
-			continue
-		}
-		dir := filepath.Dir(reg)
+	for _, dir := range routes.BrokenAccounts(storage, now) {
 		if err := os.RemoveAll(dir); err != nil {
 			notes = append(notes, fmt.Sprintf("the front door's ACME account %s is broken (its file does not parse) and could not be removed: %v; remove that directory by hand", dir, err))
 			continue
