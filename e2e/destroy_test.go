@@ -3,11 +3,16 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +163,31 @@ func TestAppsDestroy(t *testing.T) {
 	if got := redisCLI("GET", "greeting"); got != "kept" {
 		t.Errorf("redis GET greeting after the destroy without --data and a push: %q, want \"kept\"", got)
 	}
+	// push --json (#20 §6): one object on stdout, the progress on stderr.
+	home := lab.SSHHome(t, srv)
+	cmd := exec.Command(jepush, "push", dirs["shop"], "prod", "--json", "--force", "--host", "root@"+srv.Addr.String())
+	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("push --json: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var res struct {
+		OK    bool `json:"ok"`
+		Hosts []struct {
+			Version, Live, State string
+			URLs                 []string
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("push --json: stdout is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	t.Logf("push --json printed:\n%s", stdout.String())
+	if h := res.Hosts; !res.OK || len(h) != 1 || h[0].State != "live" || h[0].Version != readApp(t, srv, "shop", "prod").CurrentVersion ||
+		!slices.Contains(h[0].URLs, "https://shop.example.com/") || !slices.Contains(h[0].URLs, "http://"+srv.Addr.String()+"/") {
+		t.Errorf("push --json: %+v", res)
+	}
+	contains(t, "push --json's stderr (the progress)", stderr.String(), "deploying ", "is live")
 
 	// Destroyed with --data: the data goes too.
 	code, out = push("apps:destroy", "prod", "--dir", dirs["shop"], "--confirm", "shop", "--data")
