@@ -2,7 +2,10 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,5 +52,36 @@ func TestConfirmDestroy(t *testing.T) {
 				t.Errorf("prompt shown: %v, want %v (%q)", got, tc.prompt, prompt.String())
 			}
 		})
+	}
+}
+
+// TestAppsDestroyCommand: apps:destroy through the CLI: refused without a
+// terminal and without --confirm (nothing reaches the server), then done
+// with it; a second run finds it on no server.
+func TestAppsDestroyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir, root := app(t), t.TempDir()
+	local := []string{"--dir", dir, "--local", "--root", root, "--agent", fakeAgent}
+	if code, out, errb := jepush(ctx, append([]string{dir, "dev"}, local[2:]...)...); code != 0 {
+		t.Fatalf("push: exit %d\n%s%s", code, out, errb)
+	}
+	// go test's stdin is not a terminal.
+	code, _, errb := jepush(ctx, append([]string{"apps:destroy", "dev"}, local...)...)
+	if code != ExitUsage || !strings.Contains(errb, "give --confirm shop") {
+		t.Errorf("without --confirm: exit %d\n%s", code, errb)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(root, "calls.log")); strings.Contains(string(calls), "destroy") {
+		t.Errorf("a refused apps:destroy reached the agent:\n%s", calls)
+	}
+	code, out, errb := jepush(ctx, append([]string{"apps:destroy", "dev", "--confirm", "shop", "--data"}, local...)...)
+	if code != 0 || !strings.Contains(out, "shop/dev destroyed") {
+		t.Fatalf("apps:destroy: exit %d\n%s%s", code, out, errb)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(root, "calls.log")); !strings.Contains(string(calls), "destroy shop dev --data --by ") {
+		t.Errorf("the agent was not asked to destroy with --data and --by:\n%s", calls)
+	}
+	code, _, errb = jepush(ctx, append([]string{"apps:destroy", "dev", "--confirm", "shop"}, local...)...)
+	if code != ExitFailed || !strings.Contains(errb, "nothing to destroy") {
+		t.Errorf("apps:destroy of a destroyed app: exit %d\n%s", code, errb)
 	}
 }

@@ -75,6 +75,7 @@ config)
 	# --json only: the vars in ROOT/APP/ENV/config.json, else none.
 	cat "$root/$app/$env/config.json" 2>/dev/null || echo '{}' ;;
 destroy)
+	[ -d "$root/$app/$env" ] || { echo "$app/$env is not on this server: nothing to destroy" >&2; exit 3; }
 	rm -rf "${root:?}/$app/$env"
 	echo "$app/$env: destroyed" ;;
 domains|domains:add|domains:remove|maintenance:on|maintenance:off)
