@@ -82,6 +82,7 @@ type Server struct {
 	tokens    map[string]*reservation // RunInstances by ClientToken
 	roles     map[string]*role        // IAM, by name
 	profiles  map[string]*profile     // IAM instance profiles, by name
+	elbState                          // ELBv2 (elbv2.go)
 }
 
 const (
@@ -217,6 +218,9 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 	case iamVersion:
 		ns = iamNS
 		h = iamActions[r.action]
+	case elbVersion:
+		ns = elbNS
+		h = elbActions[r.action]
 	case "":
 		s.replyError(w, r, version, apiErr("MissingParameter", "The request must contain the parameter Version"))
 		return
@@ -266,10 +270,13 @@ func (s *Server) replyError(w http.ResponseWriter, r *request, version string, e
 	}
 	var body any
 	start := xml.StartElement{Name: xml.Name{Local: "Response"}}
-	if version == stsVersion || version == iamVersion {
+	if version == stsVersion || version == iamVersion || version == elbVersion {
 		ns := stsNS
-		if version == iamVersion {
+		switch version {
+		case iamVersion:
 			ns = iamNS
+		case elbVersion:
+			ns = elbNS
 		}
 		start = xml.StartElement{Name: xml.Name{Space: ns, Local: "ErrorResponse"}}
 		typ := "Sender"
