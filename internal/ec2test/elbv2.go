@@ -3,6 +3,7 @@ package ec2test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -163,6 +164,15 @@ func (s *Server) tgByArn(arn string) *targetGroup {
 
 type elbMeta struct {
 	RequestID string `xml:"ResponseMetadata>RequestId"`
+}
+
+// emptyResult is the answer of an action whose result has nothing: an
+// empty ActionResult (the SDK wants it) and the request ID.
+func emptyResult(r *request) any {
+	return &struct {
+		Result struct{ XMLName xml.Name }
+		elbMeta
+	}{struct{ XMLName xml.Name }{xml.Name{Local: r.action + "Result"}}, elbMeta{r.id}}
 }
 
 type elbTag struct {
@@ -341,7 +351,7 @@ func (s *Server) deleteLoadBalancer(r *request) (any, error) {
 	for _, h := range stop {
 		h.stop()
 	}
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 type xmlTG struct {
@@ -523,7 +533,7 @@ func (s *Server) deleteTargetGroup(r *request) (any, error) {
 		}
 	}
 	s.tgs = slices.DeleteFunc(s.tgs, func(tg *targetGroup) bool { return tg.arn == arn })
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 type xmlAttr struct {
@@ -721,7 +731,7 @@ func (s *Server) deleteListener(r *request) (any, error) {
 	if l.hap != nil {
 		l.hap.stop()
 	}
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 // targetsParam reads Targets.member.N.Id/Port; a target's port defaults
@@ -784,7 +794,7 @@ func (s *Server) registerTargets(r *request) (any, error) {
 	}
 	s.mu.Unlock()
 	s.syncHAProxy(arn)
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 // deregisterTargets starts draining targets: no new requests go to them,
@@ -815,7 +825,7 @@ func (s *Server) deregisterTargets(r *request) (any, error) {
 	}
 	s.mu.Unlock()
 	s.syncHAProxy(arn)
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 type xmlTargetHealth struct {
@@ -964,7 +974,7 @@ func (s *Server) addTags(r *request) (any, error) {
 			m[k] = v
 		}
 	}
-	return &elbMeta{r.id}, nil
+	return emptyResult(r), nil
 }
 
 // describeSubnets is EC2 DescribeSubnets: the default VPC's two subnets
