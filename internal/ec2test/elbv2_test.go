@@ -106,7 +106,9 @@ func TestELBValidation(t *testing.T) {
 			return err
 		}},
 		{"interval not above timeout", "ValidationError", func() error {
-			return tg(func(in *elb.CreateTargetGroupInput) { in.HealthCheckIntervalSeconds, in.HealthCheckTimeoutSeconds = aws.Int32(5), aws.Int32(5) })
+			return tg(func(in *elb.CreateTargetGroupInput) {
+				in.HealthCheckIntervalSeconds, in.HealthCheckTimeoutSeconds = aws.Int32(5), aws.Int32(5)
+			})
 		}},
 		{"interval below 5 s", "ValidationError", func() error {
 			return tg(func(in *elb.CreateTargetGroupInput) { in.HealthCheckIntervalSeconds = aws.Int32(1) })
