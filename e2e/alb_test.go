@@ -154,7 +154,10 @@ func TestALBRollingDeploy(t *testing.T) {
 	<-watched
 	t.Logf("second push (v2, rolling through the balancer): %s\n%s", took.Round(time.Second), out)
 	t.Logf("HAProxy's view:\n  %s", strings.Join(timeline, "\n  "))
-	drained := regexp.MustCompile(`drained in [0-9.]+m?s|healthy after [0-9.]+m?s`).FindAllString(out, -1)
+	var drained []string
+	for _, m := range regexp.MustCompile(`(?m)@([0-9.]+): (drained in [0-9.]+m?s|back in load balancer \S+, healthy after [0-9.]+m?s)$`).FindAllStringSubmatch(out, -1) {
+		drained = append(drained, m[1]+" "+m[2])
+	}
 	t.Logf("summary: rolling deploy of 3 servers behind the load balancer (the fake's HAProxy) in %s, under load through it: %s; at most %d server(s) out of rotation at once, out in turn: %d of 3; per server: %s",
 		took.Round(time.Second), r, maxOut, len(outSeen), strings.Join(drained, ", "))
 	if perr != nil {
@@ -166,8 +169,14 @@ func TestALBRollingDeploy(t *testing.T) {
 	if len(outSeen) != 3 || maxOut != 1 {
 		t.Errorf("servers out of rotation during the deploy: %v, at most %d at once; want each of the three, one at a time", outSeen, maxOut)
 	}
-	if s := get(); !strings.Contains(s, "200 OK hello from JeCloud") {
-		t.Errorf("through the balancer after the deploy: %s", s)
+	v2 := regexp.MustCompile(`version ([0-9a-f]{12}) is live on`).FindStringSubmatch(out)
+	if v2 == nil {
+		t.Fatalf("no version live in the output")
+	}
+	for range 6 { // each server, twice
+		if s := get(); !strings.Contains(s, "200 OK hello from JeCloud (release "+v2[1]) {
+			t.Errorf("through the balancer after the deploy: %s, want release %s", s, v2[1])
+		}
 	}
 
 	// Destroy deletes the balancer, its target group and security group.

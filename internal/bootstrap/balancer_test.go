@@ -89,7 +89,9 @@ func TestBalancer(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(run.Instances[0].InstanceId)
-	if err := ec2.NewInstanceRunningWaiter(api, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay, o.MaxDelay = 5*time.Millisecond, 50*time.Millisecond }).
+	if err := ec2.NewInstanceRunningWaiter(api, func(o *ec2.InstanceRunningWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
+	}).
 		Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}

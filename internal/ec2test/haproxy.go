@@ -182,6 +182,9 @@ func (s *Server) syncHAProxy(tgArn string) {
 		if t.draining && !now.Before(t.drainEnd) {
 			continue // gone: its slot is free
 		}
+		if inst := s.instance(t.id); inst == nil || inst.State == "shutting-down" || inst.State == "terminated" {
+			continue // AWS deregisters a terminated instance itself
+		}
 		kept = append(kept, t)
 		if t.slotTaken {
 			used[t.slot] = true
