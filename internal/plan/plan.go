@@ -156,7 +156,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	}
 	var route []Step
 	if doorsOK {
-		if s, ok := planRoute(l, p.Server, doors); ok && !backingOff(&Env{AppEnv: ServerAppEnv, App: &state.App{Backoff: p.Server.Backoff}}, s, failing) {
+		if s, ok := planRoute(l, p.Server, doors, now); ok && !backingOff(&Env{AppEnv: ServerAppEnv, App: &state.App{Backoff: p.Server.Backoff}}, s, failing) {
 			route = append(route, s)
 		}
 	}
@@ -210,10 +210,14 @@ func planDrainMarkers(l state.Layout, switching map[state.AppEnv]bool) (Step, bo
 }
 
 // planRoute plans loading the front door's configuration when what the
-// state renders differs from what the proxy last accepted.
-func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
+// state renders differs from what the proxy last accepted, or when the
+// proxy's ACME account is broken (loading it repairs that).
+func planRoute(l state.Layout, s state.Server, envs []routes.Env, now time.Time) (Step, bool) {
 	cfg, _ := routes.Render(routes.Gather(l, s, envs))
 	if bytes.Equal(cfg, routes.Applied(l)) {
+		if broken := routes.BrokenAccounts(routes.StorageDir, now); len(broken) > 0 {
+			return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's ACME account " + broken[0] + " does not parse: every certificate order fails until it is replaced"}, true
+		}
 		return Step{}, false
 	}
 	return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's configuration is behind the state (domains, web instances, maintenance or certificates changed)"}, true
