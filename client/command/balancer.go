@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/jecloud/jecloud/internal/bootstrap"
@@ -45,6 +46,11 @@ func ec2Balancer(ctx context.Context, x *ec2Env, servers []globalstate.Server, m
 		return nil, err
 	}
 	fmt.Fprintf(x.opts.Log, "load balancer %s in front of the web servers: http://%s/\n", b.Name, b.DNSName)
+	if makeServers && web >= 2 {
+		if err := balancerTLS(ctx, x, b); err != nil {
+			return nil, err
+		}
+	}
 	return rotation{b: b, ids: ids}, nil
 }
 
@@ -137,4 +143,30 @@ func printBalancer(w io.Writer, e *globalstate.Env, v *balancerView) {
 		}
 		fmt.Fprintf(w, "  %-24s %-20s %s\n", name, t.InstanceID, lines.Printable(state))
 	}
+}
+
+// balancerTLS gives the balancer HTTPS for the environment's domains
+// (jepush domains:add): an ACM certificate, whose DNS validation records
+// it prints while ACM waits for them, then an HTTPS listener.
+func balancerTLS(ctx context.Context, x *ec2Env, b *bootstrap.Balancer) error {
+	doc, _, err := x.st.Get(ctx, x.opts.App, x.opts.Env)
+	if err != nil {
+		return err
+	}
+	if doc.Routing == nil || len(doc.Routing.Domains) == 0 {
+		return nil
+	}
+	domains := slices.Clone(doc.Routing.Domains)
+	slices.Sort(domains)
+	recs, err := b.EnsureTLS(ctx, x.api, x.acm, x.opts, domains)
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		fmt.Fprintf(x.opts.Log, "HTTPS on load balancer %s: ACM issues its certificate once these DNS records exist (add them at your DNS host; the push after that adds the HTTPS listener):\n", b.Name)
+		for _, r := range recs {
+			fmt.Fprintf(x.opts.Log, "  %s %s %s   (for %s)\n", r.Name, r.Type, r.Value, r.Domain)
+		}
+	}
+	return nil
 }

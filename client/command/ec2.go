@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -34,6 +35,7 @@ type ec2Env struct {
 	region string
 	api    *ec2.Client
 	elb    *elasticloadbalancingv2.Client // the load balancer (balancer.go)
+	acm    *acm.Client                    // its certificate
 	s3     *s3.Client
 	st     *globalstate.Store
 	opts   bootstrap.Options
@@ -68,7 +70,7 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 	if err != nil {
 		return nil, err
 	}
-	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), elb: elasticloadbalancingv2.NewFromConfig(ac), s3: s3c, st: st, root: e.Root, opts: bootstrap.Options{
+	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), elb: elasticloadbalancingv2.NewFromConfig(ac), acm: acm.NewFromConfig(ac), s3: s3c, st: st, root: e.Root, opts: bootstrap.Options{
 		App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
 		InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
 		SSHFrom: e.EC2.SSHFrom, Ports: e.EC2.Ports,

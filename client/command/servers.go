@@ -209,7 +209,8 @@ func destroyCommand() *cli.Command {
 		Usage:     "terminate the EC2 servers of an environment",
 		ArgsUsage: "ENV",
 		Description: "Terminates every instance JeCloud tagged for ENV (jecloud:app and jecloud:env;\n" +
-			"nothing else in the account), deletes its load balancer (with its target group),\n" +
+			"nothing else in the account), deletes its load balancer (with its target group\n" +
+			"and ACM certificate),\n" +
 			"its security groups and empties its server\n" +
 			"list in the global state (its history stays). Asks you to type ENV's name first\n" +
 			"unless --yes.",
@@ -238,6 +239,9 @@ func destroyCommand() *cli.Command {
 				}
 			}
 			if err := bootstrap.DestroyBalancer(c.Context, x.api, x.elb, x.opts); err != nil {
+				return err
+			}
+			if err := bootstrap.DestroyTLS(c.Context, x.acm, x.opts); err != nil {
 				return err
 			}
 			if err := bootstrap.Destroy(c.Context, x.api, x.st, x.opts); err != nil {

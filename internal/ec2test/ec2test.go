@@ -186,6 +186,10 @@ var ec2Actions = map[string]handler{
 
 // serve answers one Query API request.
 func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
+	if t := hr.Header.Get("X-Amz-Target"); strings.HasPrefix(t, "CertificateManager.") {
+		s.serveACM(w, hr, t) // ACM, a JSON API (acm.go)
+		return
+	}
 	r := &request{id: requestID()}
 	if err := hr.ParseForm(); err != nil {
 		s.replyError(w, r, ec2Version, apiErr("MalformedQueryString", "%v", err))

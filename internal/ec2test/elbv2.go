@@ -37,6 +37,7 @@ type loadBalancer struct {
 	tags                        map[string]string
 	created                     time.Time
 	addr                        string // the loopback address standing for dns (with HAProxy)
+	tlsAddr                     string // that of its HTTPS listener
 }
 
 type targetGroup struct {
@@ -66,12 +67,14 @@ type elbState struct {
 	lbs         []*loadBalancer
 	tgs         []*targetGroup
 	listeners   []*listener
-	haproxyPath string     // SetHAProxy
-	hapMu       sync.Mutex // one syncHAProxy at a time
+	certs       []*certificate // ACM (acm.go)
+	haproxyPath string         // SetHAProxy
+	hapMu       sync.Mutex     // one syncHAProxy at a time
 }
 
 type listener struct {
 	arn, lb, tg, protocol string
+	cert                  string // an HTTPS listener's certificate
 	port                  int
 	hap                   *haproxy // nil without SetHAProxy
 }
@@ -604,10 +607,11 @@ func (s *Server) describeTargetGroupAttributes(r *request) (any, error) {
 }
 
 type xmlListener struct {
-	ListenerArn     string `xml:"ListenerArn"`
-	LoadBalancerArn string `xml:"LoadBalancerArn"`
-	Port            int    `xml:"Port"`
-	Protocol        string `xml:"Protocol"`
+	ListenerArn     string   `xml:"ListenerArn"`
+	LoadBalancerArn string   `xml:"LoadBalancerArn"`
+	Port            int      `xml:"Port"`
+	Protocol        string   `xml:"Protocol"`
+	Certificates    []string `xml:"Certificates>member>CertificateArn"`
 	DefaultActions  []struct {
 		Type           string `xml:"Type"`
 		TargetGroupArn string `xml:"TargetGroupArn"`
@@ -616,6 +620,9 @@ type xmlListener struct {
 
 func listenerXML(l *listener) xmlListener {
 	x := xmlListener{ListenerArn: l.arn, LoadBalancerArn: l.lb, Port: l.port, Protocol: l.protocol}
+	if l.cert != "" {
+		x.Certificates = []string{l.cert}
+	}
 	x.DefaultActions = append(x.DefaultActions, struct {
 		Type           string `xml:"Type"`
 		TargetGroupArn string `xml:"TargetGroupArn"`
@@ -628,8 +635,33 @@ func listenerXML(l *listener) xmlListener {
 func (s *Server) createListener(r *request) (any, error) {
 	f := r.form
 	lbArn := f.Get("LoadBalancerArn")
-	if f.Get("Protocol") != "HTTP" {
-		return nil, elbErr(400, "ValidationError", "the fake's listeners are HTTP, not %q (an HTTPS listener needs a certificate: ACM)", f.Get("Protocol"))
+	proto := f.Get("Protocol")
+	if proto != "HTTP" && proto != "HTTPS" {
+		return nil, elbErr(400, "ValidationError", "the fake's listeners are HTTP or HTTPS, not %q", proto)
+	}
+	certs := members(f, "Certificates.member")
+	switch {
+	case proto == "HTTPS" && len(certs) != 1:
+		return nil, elbErr(400, "CertificateNotFound", "An HTTPS listener needs one certificate (the fake takes one)")
+	case proto == "HTTP" && len(certs) > 0:
+		return nil, elbErr(400, "ValidationError", "An HTTP listener takes no certificate")
+	}
+	var certArn string
+	var certNames []string
+	if len(certs) == 1 {
+		certArn = f.Get(certs[0] + ".CertificateArn")
+		s.mu.Lock()
+		c := s.certByArn(certArn)
+		if c != nil {
+			certNames = slices.Clone(c.sans)
+		}
+		s.mu.Unlock()
+		if c == nil {
+			return nil, elbErr(400, "CertificateNotFound", "Certificate '%s' not found", certArn)
+		}
+		if c.status != "ISSUED" {
+			return nil, elbErr(400, "UnsupportedCertificate", "The certificate '%s' must be issued before it is used (it is %s)", certArn, c.status)
+		}
 	}
 	port, err := intParam(f, "Port", 0, 1, 65535)
 	if err != nil {
@@ -668,21 +700,29 @@ func (s *Server) createListener(r *request) (any, error) {
 		}
 	}
 	l := &listener{arn: strings.Replace(lb.arn, ":loadbalancer/", ":listener/", 1) + "/" + shortHash(tgArn + strconv.Itoa(port))[:16],
-		lb: lbArn, tg: tgArn, protocol: "HTTP", port: port}
+		lb: lbArn, tg: tgArn, protocol: proto, port: port, cert: certArn}
 	s.listeners = append(s.listeners, l)
-	var start bool
-	if s.haproxyPath != "" && lb.addr == "" {
-		start = true
-	}
+	start := s.haproxyPath != ""
 	s.mu.Unlock()
 	if start {
-		h, err := s.startHAProxy(lb, tg)
+		var pemFile []byte
+		if proto == "HTTPS" {
+			var err error
+			if pemFile, err = selfSigned(certNames); err != nil {
+				return nil, err
+			}
+		}
+		h, err := s.startHAProxy(lb, tg, pemFile)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
 		l.hap = h
-		lb.addr = h.front
+		if proto == "HTTPS" {
+			lb.tlsAddr = h.front
+		} else {
+			lb.addr = h.front
+		}
 		s.mu.Unlock()
 		s.syncHAProxy(tgArn)
 	}
@@ -725,7 +765,11 @@ func (s *Server) deleteListener(r *request) (any, error) {
 	l := s.listeners[i]
 	s.listeners = slices.Delete(s.listeners, i, i+1)
 	if lb := s.lbByArn(l.lb); lb != nil && l.hap != nil {
-		lb.addr = ""
+		if l.protocol == "HTTPS" {
+			lb.tlsAddr = ""
+		} else {
+			lb.addr = ""
+		}
 	}
 	s.mu.Unlock()
 	if l.hap != nil {
@@ -1022,8 +1066,9 @@ func (s *Server) describeSubnets(r *request) (any, error) {
 type Balancer struct {
 	Name, DNSName string
 	Tags          map[string]string
-	// Addr is the loopback address of its HTTP listener's HAProxy ("" without).
-	Addr string
+	// Addr is the loopback address of its HTTP listener's HAProxy ("" without),
+	// TLSAddr that of its HTTPS listener's.
+	Addr, TLSAddr string
 }
 
 // Balancers returns the load balancers, in creation order.
@@ -1036,7 +1081,7 @@ func (s *Server) Balancers() []Balancer {
 		for k, v := range lb.tags {
 			tags[k] = v
 		}
-		out = append(out, Balancer{lb.name, lb.dns, tags, lb.addr})
+		out = append(out, Balancer{lb.name, lb.dns, tags, lb.addr, lb.tlsAddr})
 	}
 	return out
 }

@@ -43,8 +43,9 @@ type haproxy struct {
 	applied          map[int]string // slot: "ADDR:PORT" in service, "" in maintenance
 }
 
-// startHAProxy starts the HAProxy of lb's listener forwarding to tg.
-func (s *Server) startHAProxy(lb *loadBalancer, tg *targetGroup) (*haproxy, error) {
+// startHAProxy starts the HAProxy of lb's listener forwarding to tg; with
+// pemFile (a certificate and its key) it terminates TLS.
+func (s *Server) startHAProxy(lb *loadBalancer, tg *targetGroup, pemFile []byte) (*haproxy, error) {
 	dir, err := os.MkdirTemp("", "ec2test-haproxy-")
 	if err != nil {
 		return nil, err
@@ -57,6 +58,15 @@ func (s *Server) startHAProxy(lb *loadBalancer, tg *targetGroup) (*haproxy, erro
 	front := l.Addr().String()
 	l.Close()
 	h := &haproxy{dir: dir, front: front, sock: filepath.Join(dir, "admin.sock"), done: make(chan struct{}), applied: map[int]string{}}
+	bind, proto, port := front, "http", "80" // what an ALB's listener on 80 says
+	if pemFile != nil {
+		proto, port = "https", "443"
+		crt := filepath.Join(dir, "cert.pem")
+		if err := os.WriteFile(crt, pemFile, 0o600); err != nil {
+			return nil, err
+		}
+		bind += " ssl crt " + crt
+	}
 	s.mu.Lock()
 	cfg := fmt.Sprintf(`# %s (%s), listener HTTP forwarding to %s
 global
@@ -69,6 +79,9 @@ defaults
     timeout check %ds
 frontend lb
     bind %s
+    option forwardfor
+    http-request set-header X-Forwarded-Proto %s
+    http-request set-header X-Forwarded-Port %s
     default_backend tg
 backend tg
     balance roundrobin
@@ -77,7 +90,7 @@ backend tg
     http-check expect status %s
     default-server inter %ds fall %d rise %d
     server-template t 1-%d 0.0.0.0:%d check disabled
-`, lb.name, lb.dns, tg.name, h.sock, tg.timeout, front, tg.path, tg.matcher, tg.interval, tg.unhealthy, tg.healthy, hapSlots, tg.port)
+`, lb.name, lb.dns, tg.name, h.sock, tg.timeout, bind, proto, port, tg.path, tg.matcher, tg.interval, tg.unhealthy, tg.healthy, hapSlots, tg.port)
 	path := s.haproxyPath
 	s.mu.Unlock()
 	if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(cfg), 0o644); err != nil {
@@ -268,7 +281,7 @@ func (s *Server) BalancerStatus(name string) (map[string]string, error) {
 			continue
 		}
 		for _, l := range s.listeners {
-			if l.lb == lb.arn && l.hap != nil {
+			if l.lb == lb.arn && l.hap != nil && h == nil { // the first: HTTP
 				tgArn, h = l.tg, l.hap
 			}
 		}
