@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -158,4 +159,61 @@ func TestBalancer(t *testing.T) {
 	if err := bootstrap.DestroyBalancer(ctx, api, lbs, o); err == nil || len(fake.Balancers()) != 1 {
 		t.Errorf("DestroyBalancer of someone else's: %v, %d left", err, len(fake.Balancers()))
 	}
+}
+
+// TestBalancerTLS: with domains, EnsureTLS requests one ACM certificate
+// for them and returns its DNS validation records while it is pending
+// (again: the same, no second request); once issued, it adds the HTTPS
+// listener with it, once; DestroyBalancer then DestroyTLS delete it all.
+func TestBalancerTLS(t *testing.T) {
+	fake := ec2test.New(t, nil)
+	creds := credentials.NewStaticCredentialsProvider("k", "s", "")
+	api := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL), Credentials: creds})
+	lbs := elb.New(elb.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL), Credentials: creds})
+	certs := acm.New(acm.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL), Credentials: creds})
+	ctx := t.Context()
+	var log bytes.Buffer
+	o := bootstrap.Options{App: "shop", Env: "prod", Ports: []int32{80, 443}, Log: &log, Poll: 20 * time.Millisecond}
+	b, err := bootstrap.EnsureBalancer(ctx, api, lbs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains := []string{"shop.example.com", "www.shop.example.com"}
+	if recs, err := b.EnsureTLS(ctx, api, certs, o, nil); err != nil || recs != nil {
+		t.Errorf("no domains: %v %v", recs, err)
+	}
+	recs, err := b.EnsureTLS(ctx, api, certs, o, domains)
+	if err != nil || len(recs) != 2 || recs[0].Type != "CNAME" || !strings.HasSuffix(recs[0].Name, ".shop.example.com.") || !strings.HasSuffix(recs[0].Value, ".acm-validations.aws.") {
+		t.Fatalf("pending: %+v %v", recs, err)
+	}
+	again, err := b.EnsureTLS(ctx, api, certs, o, domains)
+	if err != nil || len(again) != 2 || again[0] != recs[0] || fake.Calls("RequestCertificate") != 1 {
+		t.Errorf("again while pending: %+v %v, %d requests", again, err, fake.Calls("RequestCertificate"))
+	}
+	if n := fake.IssueCertificates(); n != 1 {
+		t.Fatalf("%d certificates issued, want 1", n)
+	}
+	for range 2 {
+		if recs, err := b.EnsureTLS(ctx, api, certs, o, domains); err != nil || recs != nil {
+			t.Fatalf("issued: %+v %v", recs, err)
+		}
+	}
+	ls, err := lbs.DescribeListeners(ctx, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(b.LoadBalancerArn)})
+	if err != nil || len(ls.Listeners) != 2 || fake.Calls("CreateListener") != 2 {
+		t.Fatalf("listeners: %+v %v, %d made", ls, err, fake.Calls("CreateListener"))
+	}
+	https := ls.Listeners[1]
+	if https.Protocol != elbtypes.ProtocolEnumHttps || aws.ToInt32(https.Port) != 443 || len(https.Certificates) != 1 {
+		t.Errorf("HTTPS listener: %+v", https)
+	}
+	if err := bootstrap.DestroyBalancer(ctx, api, lbs, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := bootstrap.DestroyTLS(ctx, certs, o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.Certificates()); n != 0 {
+		t.Errorf("%d certificates left after destroy", n)
+	}
+	t.Logf("records asked for: %+v\nlog:\n%s", recs, log.String())
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -71,6 +73,11 @@ func TestELBValidation(t *testing.T) {
 	ctx := context.Background()
 	inst := run(t, ec, nil)
 	lbArn, tgArn := balancer(t, c, "1")
+	c2 := func(ctx context.Context, lbArn, tgArn, cert string) (*elb.CreateListenerOutput, error) {
+		return c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(lbArn), Protocol: elbtypes.ProtocolEnumHttps, Port: aws.Int32(443),
+			Certificates:   []elbtypes.Certificate{{CertificateArn: aws.String(cert)}},
+			DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgArn)}}})
+	}
 	tg := func(edit func(*elb.CreateTargetGroupInput)) error {
 		in := &elb.CreateTargetGroupInput{Name: aws.String("tg-x"), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(vpc)}
 		edit(in)
@@ -145,11 +152,30 @@ func TestELBValidation(t *testing.T) {
 			_, err := c.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{Names: []string{"nope"}})
 			return err
 		}},
+		{"an HTTPS listener with a certificate pending validation", "UnsupportedCertificate", func() error {
+			c := acm.NewFromConfig(awsConfig(t), func(o *acm.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+			out, err := c.RequestCertificate(ctx, &acm.RequestCertificateInput{DomainName: aws.String("shop.example.com"), ValidationMethod: acmtypes.ValidationMethodDns})
+			if err != nil {
+				return err
+			}
+			_, err = c2(ctx, lbArn, tgArn, aws.ToString(out.CertificateArn))
+			return err
+		}},
+		{"a certificate for a bad name", "ValidationException", func() error {
+			c := acm.NewFromConfig(awsConfig(t), func(o *acm.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+			_, err := c.RequestCertificate(ctx, &acm.RequestCertificateInput{DomainName: aws.String("shop..example.com"), ValidationMethod: acmtypes.ValidationMethodDns})
+			return err
+		}},
+		{"a certificate validated by email", "ValidationException", func() error {
+			c := acm.NewFromConfig(awsConfig(t), func(o *acm.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+			_, err := c.RequestCertificate(ctx, &acm.RequestCertificateInput{DomainName: aws.String("shop.example.com"), ValidationMethod: acmtypes.ValidationMethodEmail})
+			return err
+		}},
 		{"a group in use", "ResourceInUse", func() error {
 			_, err := c.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tgArn)})
 			return err
 		}},
-		{"an HTTPS listener", "ValidationError", func() error {
+		{"an HTTPS listener without a certificate", "CertificateNotFound", func() error {
 			_, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(lbArn), Protocol: elbtypes.ProtocolEnumHttps, Port: aws.Int32(443),
 				DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgArn)}}})
 			return err
