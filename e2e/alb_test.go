@@ -3,6 +3,8 @@
 package e2e_test
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -179,14 +181,59 @@ func TestALBRollingDeploy(t *testing.T) {
 		}
 	}
 
+	// HTTPS at the balancer: a domain, an ACM certificate whose DNS records
+	// the push prints, issued (the fake's stand-in for ACM seeing the
+	// records), and the next push adds the HTTPS listener: the fake's second
+	// HAProxy, terminating TLS and sending X-Forwarded-Proto: https.
+	out, err = w.jepushIn("", "domains:add", "test", "www.example.com", "--dir", w.app)
+	if err != nil {
+		t.Fatalf("domains:add: %v\n%s", err, out)
+	}
+	start = time.Now()
+	out, err = w.jepushIn("", w.app, "test")
+	t.Logf("push after domains:add: %s\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	contains(t, "push after domains:add", out, "requested an ACM certificate for www.example.com", "ACM issues its certificate once these DNS records exist",
+		".www.example.com. CNAME _", ".acm-validations.aws.   (for www.example.com)")
+	if n := w.fake.IssueCertificates(); n != 1 {
+		t.Fatalf("%d certificates pending, want 1", n)
+	}
+	start = time.Now()
+	out, err = w.jepushIn("", w.app, "test")
+	t.Logf("push once the certificate is issued: %s\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	contains(t, "push once issued", out, "listens on HTTPS:443 with the ACM certificate for www.example.com")
+	tlsAddr := w.fake.Balancers()[0].TLSAddr
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: "www.example.com", InsecureSkipVerify: true}, // the fake's self-signed stand-in for ACM's
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", tlsAddr)
+		},
+	}}
+	for range 3 {
+		resp, err := hc.Get("https://www.example.com/")
+		if err != nil {
+			t.Fatalf("HTTPS through the balancer: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "release "+v2[1]) || resp.TLS == nil || resp.TLS.PeerCertificates[0].DNSNames[0] != "www.example.com" {
+			t.Errorf("https://www.example.com/ through the balancer: %s %q", resp.Status, b)
+		}
+	}
+
 	// Destroy deletes the balancer, its target group and security group.
 	out, err = w.jepushIn("", "destroy", "test", "--dir", w.app, "--yes")
 	t.Logf("jepush destroy:\n%s", out)
 	if err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
-	contains(t, "destroy", out, "deleted load balancer "+lb.Name, "deleted target group "+lb.Name, "deleted security group jecloud-hello_test+lb")
-	if len(w.fake.Balancers()) != 0 || len(w.fake.TargetGroups()) != 0 {
+	contains(t, "destroy", out, "deleted ACM certificate for www.example.com", "deleted load balancer "+lb.Name, "deleted target group "+lb.Name, "deleted security group jecloud-hello_test+lb")
+	if len(w.fake.Balancers()) != 0 || len(w.fake.TargetGroups()) != 0 || len(w.fake.Certificates()) != 0 {
 		t.Errorf("after destroy: balancers %+v, target groups %v", w.fake.Balancers(), w.fake.TargetGroups())
 	}
 }
