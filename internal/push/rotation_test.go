@@ -87,4 +87,28 @@ func TestPushRotation(t *testing.T) {
 			}
 		})
 	}
+
+	// Pushed again: the version is live on both, nothing switches, and
+	// they stay in rotation (In only: registered if the balancer is new).
+	roots := map[string]string{}
+	c, _, _ := e.client(t, roots, "web1", "web2")
+	dir := appDir(t)
+	if err := c.Push(context.Background(), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rot := &rotationLog{roots: roots}
+	c.Rotation = rot
+	if err := c.Push(context.Background(), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rot.events, ", "), "in web1 (2 deploys), in web2 (2 deploys)"; got != want {
+		t.Errorf("pushed again:\n got %s\nwant %s", got, want)
+	}
+	rot.events = nil
+	if err := c.Push(context.Background(), dir, Options{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rot.events, ", "), "out web1 (2 deploys), in web1 (3 deploys), out web2 (2 deploys), in web2 (3 deploys)"; got != want {
+		t.Errorf("pushed again with --force:\n got %s\nwant %s", got, want)
+	}
 }
