@@ -73,8 +73,8 @@ func BalancerName(app, env string) string {
 	h := sha256.Sum256([]byte(app + "/" + env))
 	suffix := "-" + hex.EncodeToString(h[:3])
 	base := "jc-" + app + "-" + env
-	if max := 32 - len(suffix); len(base) > max {
-		base = strings.TrimRight(base[:max], "-")
+	if n := 32 - len(suffix); len(base) > n {
+		base = strings.TrimRight(base[:n], "-")
 	}
 	return base + suffix
 }

@@ -3,7 +3,9 @@
 // service/ec2 client to find an image, import a key pair, create a
 // security group, and boot, inspect and terminate instances. A Launcher
 // supplied by the test boots the machine behind each instance (a container
-// in the end-to-end tests).
+// in the end-to-end tests). It also serves IAM (iam.go), ELBv2's load
+// balancers, each HTTP(S) listener optionally a real HAProxy (elbv2.go,
+// haproxy.go), and ACM's certificates (acm.go), on the same URL.
 //
 // The fake has one account (123456789012), one region (us-east-1) with a
 // default VPC, subnet and security group, and two public Debian 12 images:

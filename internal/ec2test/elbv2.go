@@ -115,6 +115,9 @@ func notFound(code, format string, args ...any) *apiError {
 // up to 32 alphanumerics and hyphens, no hyphen first or last.
 var elbNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$`)
 
+// httpCodeRE is the one HTTP code a matcher takes here.
+var httpCodeRE = regexp.MustCompile(`^[0-9]{3}$`)
+
 func checkELBName(kind, name string) error {
 	switch {
 	case name == "":
@@ -452,7 +455,7 @@ func (s *Server) createTargetGroup(r *request) (any, error) {
 		return nil, elbErr(400, "ValidationError", "Health check path '%s' must begin with '/' and hold no space", tg.path)
 	}
 	if m := f.Get("Matcher.HttpCode"); m != "" {
-		if !regexp.MustCompile(`^[0-9]{3}$`).MatchString(m) {
+		if !httpCodeRE.MatchString(m) {
 			return nil, elbErr(400, "ValidationError", "the fake takes one HTTP code as Matcher, not %q", m)
 		}
 		tg.matcher = m
