@@ -19,6 +19,9 @@ func pushCommand() *cli.Command {
 			"after another; the first failure stops the push. Exit status 0 only when the\n" +
 			"version is live on every server. A server where that version is already live\n" +
 			"does nothing (--force deploys it again, restarting its processes).\n" +
+			"On EC2 with two web servers or more, a load balancer is made in front of them,\n" +
+			"and each web server leaves its rotation (drained) while it switches and is back\n" +
+			"(healthy) before the next one starts (docs/ec2.md).\n" +
 			"Before anything is sent, DIR is checked as `jepush check DIR` does.\n" +
 			"`jepush DIR ENV` is short for `jepush push DIR ENV`.\n" +
 			"With --json, the progress goes to stderr and stdout gets one object at the end:\n" +

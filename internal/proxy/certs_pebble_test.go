@@ -127,6 +127,14 @@ func TestCertificatesPebble(t *testing.T) {
 	} else if r.Body.Close(); r.StatusCode != http.StatusPermanentRedirect || r.Header.Get("Location") != "https://shop.example.com/x?y=1" {
 		t.Errorf("http://shop.example.com/x?y=1 after issuance: %d %q, want 308 to https", r.StatusCode, r.Header.Get("Location"))
 	}
+	// Behind a load balancer that ended the client's TLS (an ALB's HTTPS
+	// listener says so in X-Forwarded-Proto), no redirect: it would loop.
+	req.Header.Set("X-Forwarded-Proto", "https")
+	if r, err := noFollow.Do(req); err != nil {
+		t.Fatal(err)
+	} else if r.Body.Close(); r.StatusCode != http.StatusOK {
+		t.Errorf("http://shop.example.com/x?y=1 with X-Forwarded-Proto: https: %d %q, want served", r.StatusCode, r.Header.Get("Location"))
+	}
 	if code, body := get(t, httpAddr, "refused.example.com"); code != 200 || !strings.HasPrefix(body, "shop") {
 		t.Errorf("http://refused.example.com/ (no certificate): %d %q, want served", code, body)
 	}

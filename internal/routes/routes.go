@@ -414,10 +414,15 @@ func Render(in Input) ([]byte, []string) {
 		httpRoutes = append(httpRoutes, health)
 		httpsRoutes = append(httpsRoutes, health)
 		if len(redirect) > 0 {
-			httpRoutes = append(httpRoutes, route(redirect, obj{
+			// Not what a load balancer that ended the client's TLS sends
+			// on (X-Forwarded-Proto: https, as an ALB's HTTPS listener
+			// does): redirecting it would loop (docs/routing.md).
+			r := route(redirect, obj{
 				"handler": "static_response", "status_code": 308,
 				"headers": obj{"Location": []string{"https://{http.request.host}{http.request.uri}"}},
-			}))
+			})
+			r["match"] = []any{obj{"host": redirect, "not": []any{obj{"header": obj{"X-Forwarded-Proto": []string{"https"}}}}}}
+			httpRoutes = append(httpRoutes, r)
 		}
 		httpRoutes = append(httpRoutes, route(s.hosts, handler(s.env)))
 		httpsRoutes = append(httpsRoutes, route(s.hosts, handler(s.env)))

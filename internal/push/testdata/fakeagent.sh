@@ -29,6 +29,8 @@ has)
 	proto=1
 	[ -f "$root/protocol" ] && proto=$(cat "$root/protocol")
 	[ "$proto" = none ] || echo "jeagent-protocol: $proto"
+	live=$(cat "$root/$app/$env/current" 2>/dev/null)
+	[ -n "$live" ] && [ -f "$versions/$live.tar.zst" ] && echo "jeagent-live: $live"
 	[ -f "$versions/$3.tar.zst" ] && exit 0
 	exit 3 ;;
 receive)
