@@ -133,6 +133,7 @@ func TestSudoBoundary(t *testing.T) {
 		{nil, []string{"maintenance:on", "web", "prod"}},
 		{nil, []string{"maintenance:off", "web", "prod"}},
 		{nil, []string{"domains:remove", "web", "prod", "www.example.com"}},
+		{nil, []string{"destroy", "web", "prod"}},
 		{nil, []string{"--help"}},
 	}
 	for _, step := range allowed {

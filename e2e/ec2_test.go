@@ -142,7 +142,8 @@ func newEC2World(t *testing.T, envToml string) *ec2World {
 	w.env = append(os.Environ(), "HOME="+w.home, "SSH_AUTH_SOCK=", "NO_COLOR=1",
 		"AWS_ACCESS_KEY_ID="+w.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.s3.SecretKey, "AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_EC2="+w.fake.URL, "AWS_ENDPOINT_URL_STS="+w.fake.URL, "AWS_ENDPOINT_URL_IAM="+w.fake.URL, "AWS_ENDPOINT_URL_S3="+w.s3.Endpoint)
+		"AWS_ENDPOINT_URL_EC2="+w.fake.URL, "AWS_ENDPOINT_URL_STS="+w.fake.URL, "AWS_ENDPOINT_URL_IAM="+w.fake.URL, "AWS_ENDPOINT_URL_S3="+w.s3.Endpoint,
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+w.fake.URL, "AWS_ENDPOINT_URL_ACM="+w.fake.URL)
 	return w
 }
 

@@ -90,6 +90,7 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
+    timeout check 2s
 frontend web
     bind %s
     default_backend jecloud

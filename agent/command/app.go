@@ -58,7 +58,7 @@ func App() *cli.App {
 				Usage: "the state tree `DIR`"},
 		},
 		Commands: append([]*cli.Command{
-			initCommand(), deployCommand(), rollforwardCommand(), statusCommand(),
+			initCommand(), deployCommand(), destroyCommand(), rollforwardCommand(), statusCommand(),
 			rollbackCommand(), releasesCommand(), restartCommand(), runCommand(), receiveCommand(), hasCommand(), manifestCommand(), logsCommand(), hookCommand(),
 			backupCommand(), restoreCommand(), backupsCommand(), syncCommand(), followCommand(), psCommand(), placeCommand(),
 			gitCommand(), webhookCommand(),

@@ -108,6 +108,10 @@ func requestTypes(c *cli.Context, ae state.AppEnv, id string, rollback bool, typ
 	}
 	from := rollforward.LogSize(l)
 	a, err := state.UpdateApp(l.AppJSON(ae), func(a *state.App) error {
+		if a.Destroy != nil {
+			return fmt.Errorf("%s is being destroyed (since %s): nothing is deployed to it; once `jeagent destroy %s %s` is done, push again",
+				ae, a.Destroy.RequestDate.Format(time.RFC3339), ae.App, ae.Env)
+		}
 		a.Request(id, state.Now(), rollback)
 		if by != "" && a.Deployment.Version == id {
 			a.Deployment.By = by

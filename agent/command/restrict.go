@@ -30,6 +30,8 @@ var configuredRoot = state.DefaultRoot
 // server then deploys is checked by hash like any push) and sync. The
 // front door's verbs take host names (names.CheckHost: a-z, 0-9, '-' and
 // dots, nothing that reads as a flag or a path) and set a flag.
+// "destroy" removes one app environment, as the user's own `jepush
+// apps:destroy`: a deploy user may already push anything into it.
 // "run" alone takes a command: it runs as the app's own user in the app's
 // sandbox (User=, NoNewPrivileges=, no capabilities: never root), which
 // is what the user's pushes run as already; its argv goes to systemd-run
@@ -39,6 +41,7 @@ var sudoVerbs = []string{
 	"config", "config:set", "config:unset", "ps", "ps:scale", "place", "backups", "git setup",
 	"follow", "sync", "releases", "restart", "run",
 	"domains", "domains:add", "domains:remove", "maintenance:on", "maintenance:off",
+	"destroy",
 }
 
 // restricted is set when jeagent runs on behalf of a user who is not root

@@ -50,7 +50,10 @@ type appStatus struct {
 	// Certificates is the state of the certificate of each host name the
 	// front door serves the environment at (docs/routing.md#tls).
 	Certificates []proxy.Cert `json:"certificates,omitempty"`
-	Error        string       `json:"error"`
+	// Destroying is set while the environment is being destroyed
+	// (`jeagent destroy`): nothing of it is live then, whatever is left.
+	Destroying *state.Destroy `json:"destroying,omitempty"`
+	Error      string         `json:"error"`
 }
 
 func statusCommand() *cli.Command {
@@ -164,6 +167,11 @@ func readStatus(l state.Layout, ae state.AppEnv) appStatus {
 	s.Git = a.Git
 	s.Domains, s.Maintenance = a.Domains, a.Maintenance
 	s.Watch = a.Watch
+	if a.Destroy != nil {
+		// Half destroyed is not live: nothing is reported as running.
+		s.Destroying = a.Destroy
+		s.CurrentVersion, s.Live, s.NothingToRun, s.Deployment, s.Watch = "", "", false, nil, nil
+	}
 	return s
 }
 
@@ -213,6 +221,13 @@ func printStatus(w io.Writer, s appStatus) {
 	fmt.Fprintf(w, "%s/%s\n", s.App, s.Env)
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error:      %s\n", s.Error)
+		return
+	}
+	if d := s.Destroying; d != nil {
+		fmt.Fprintf(w, "  destroying: since %s (%s); not live\n", d.RequestDate.Format(time.RFC3339), dataWord(d.Data))
+		if b := s.Backoff; b != nil {
+			fmt.Fprintf(w, "  backoff:    %s failed %d time(s), next try at %s: %s\n", b.Step, b.Failures, b.NextTry.Format(time.RFC3339), b.LastError)
+		}
 		return
 	}
 	live := s.CurrentVersion

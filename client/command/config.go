@@ -17,12 +17,17 @@ func configCommands() []*cli.Command {
 			ArgsUsage: "ENV",
 			Description: "Config vars (secrets: API keys, passwords) are kept on each server in\n" +
 				"/var/cloud/APP/ENV/config.env, readable by root and the app only, and given to\n" +
-				"the app as environment variables. They never appear in status or logs.",
-			Flags: append(targetFlags(), dirFlag()),
+				"the app as environment variables. They never appear in status or logs.\n" +
+				"With --json: one object, {\"app\", \"env\", \"hosts\": [{\"host\", \"vars\": {KEY: VALUE}, \"error\"}]}.\n\n" +
+				"Examples:\n  jepush config prod\n  jepush config prod --json",
+			Flags: append(targetFlags(), dirFlag(), jsonFlag()),
 			Action: func(c *cli.Context) error {
 				cl, err := envClient(c)
 				if err != nil {
 					return err
+				}
+				if c.Bool("json") {
+					return cl.ShowConfigJSON(c.Context)
 				}
 				return cl.ShowConfig(c.Context)
 			},

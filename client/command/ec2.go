@@ -14,7 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -32,6 +34,8 @@ import (
 type ec2Env struct {
 	region string
 	api    *ec2.Client
+	elb    *elasticloadbalancingv2.Client // the load balancer (balancer.go)
+	acm    *acm.Client                    // its certificate
 	s3     *s3.Client
 	st     *globalstate.Store
 	opts   bootstrap.Options
@@ -69,7 +73,7 @@ func openEC2Env(c *cli.Context, cfg *config.Config, e *config.Env, needKeys bool
 	if err != nil {
 		return nil, err
 	}
-	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), s3: s3c, st: st, root: e.Root,
+	x := &ec2Env{region: ac.Region, api: ec2.NewFromConfig(ac), elb: elasticloadbalancingv2.NewFromConfig(ac), acm: acm.NewFromConfig(ac), s3: s3c, st: st, root: e.Root,
 		elasticIP: e.EC2.ElasticIP, s3Deploy: e.EC2.Deploy == "s3", opts: bootstrap.Options{
 			App: cfg.App, Env: e.Name, Count: e.EC2.Servers,
 			InstanceType: e.EC2.InstanceType, ImageID: e.EC2.Image, Arch: e.EC2.Arch,
@@ -131,10 +135,10 @@ func webLast(t remote.Target) int {
 // state, or, with deploy = "s3", how to push through it.
 // Without makeServers, the servers are only read from the global state.
 // The global state's store comes last.
-func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers bool) ([]remote.Target, func(context.Context, string) error, *push.Global, *globalstate.Store, error) {
+func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers bool) ([]remote.Target, func(context.Context, string) error, *push.Global, *globalstate.Store, push.Rotation, error) {
 	x, err := openEC2Env(c, cfg, e, makeServers)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	var servers []globalstate.Server
 	if makeServers {
@@ -156,11 +160,11 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 		}
 	}
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	ts, err := x.targets(servers)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	for i := range ts {
 		ts[i].Agent = e.Agent
@@ -178,7 +182,7 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 			return webLast(remote.Target{Role: a.Role}) - webLast(remote.Target{Role: b.Role})
 		})
 		return ts, nil, &push.Global{Store: x.st, Bundles: x.s3, Servers: ready, MaxParallel: e.EC2.MaxParallel, By: by,
-			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, x.st, nil
+			Region: x.region, ServerEndpoint: e.EC2.ServerS3Endpoint}, x.st, nil, nil
 	}
 	requested := func(ctx context.Context, id string) error {
 		_, err := x.st.Update(ctx, x.opts.App, x.opts.Env, func(e *globalstate.Env) error {
@@ -187,8 +191,15 @@ func ec2Targets(c *cli.Context, cfg *config.Config, e *config.Env, makeServers b
 		})
 		return err
 	}
-	return ts, requested, nil, x.st, nil
+	rot, err := ec2Balancer(c.Context, x, servers, makeServers)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	return ts, requested, nil, x.st, rot, nil
 }
+
+// ec2lb is the EC2 client as the load balancer needs it.
+func (x *ec2Env) ec2lb() bootstrap.BalancerEC2 { return x.api }
 
 // awsConfig loads the AWS configuration the standard way (AWS_PROFILE,
 // ~/.aws, the environment, instance roles; AWS_ENDPOINT_URL_EC2 and _S3).

@@ -98,6 +98,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			scaleServersCommand(),
 			destroyCommand(),
 			healCommand(),
+			appsDestroyCommand(),
 		}, slices.Concat(configCommands(), []*cli.Command{scaleCommand(), gitSetupCommand()}, domainsCommands(), maintenanceCommands(), []*cli.Command{completion.Command("jepush")})...),
 	}
 	for _, c := range app.Commands {

@@ -26,7 +26,8 @@ func serversCommand() *cli.Command {
 		ArgsUsage: "ENV",
 		Description: "Lists the servers of ENV (target = \"ec2\") from the global state on S3, with the\n" +
 			"state of their instances and what each last reported (its observation object;\n" +
-			"--json: the document with each server's \"observed\"). See docs/ec2.md.",
+			"--json: the document with each server's \"observed\"), and the health of each\n" +
+			"target of its load balancer if it has one (--json: \"load_balancer\"). See docs/ec2.md.",
 		Flags: []cli.Flag{dirFlag(), &cli.BoolFlag{Name: "json", Usage: "print the state document as JSON"}},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 1, 1, "ENV"); err != nil {
@@ -45,12 +46,24 @@ func serversCommand() *cli.Command {
 			if err := x.st.Observe(c.Context, e); err != nil {
 				return err
 			}
+			lb, err := balancerHealth(c.Context, x)
+			if err != nil {
+				return err
+			}
 			if c.Bool("json") {
+				doc, err := withBalancer(e, lb)
+				if err != nil {
+					return err
+				}
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(e)
+				return enc.Encode(doc)
 			}
-			return printServers(c, x, e)
+			if err := printServers(c, x, e); err != nil {
+				return err
+			}
+			printBalancer(c.App.Writer, e, lb)
+			return nil
 		},
 	}
 }
@@ -196,7 +209,9 @@ func destroyCommand() *cli.Command {
 		Usage:     "terminate the EC2 servers of an environment",
 		ArgsUsage: "ENV",
 		Description: "Terminates every instance JeCloud tagged for ENV (jecloud:app and jecloud:env;\n" +
-			"nothing else in the account), deletes its security group and empties its server\n" +
+			"nothing else in the account), deletes its load balancer (with its target group\n" +
+			"and ACM certificate),\n" +
+			"its security groups and empties its server\n" +
 			"list in the global state (its history stays). Asks you to type ENV's name first\n" +
 			"unless --yes.",
 		Flags: []cli.Flag{dirFlag(), &cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"}},
@@ -222,6 +237,12 @@ func destroyCommand() *cli.Command {
 				if strings.TrimSpace(line) != x.opts.Env {
 					return fmt.Errorf("not confirmed: nothing was terminated")
 				}
+			}
+			if err := bootstrap.DestroyBalancer(c.Context, x.api, x.elb, x.opts); err != nil {
+				return err
+			}
+			if err := bootstrap.DestroyTLS(c.Context, x.acm, x.opts); err != nil {
+				return err
 			}
 			if err := bootstrap.Destroy(c.Context, x.api, x.st, x.opts); err != nil {
 				return err

@@ -27,6 +27,7 @@ func TestServersJSONShowsObservations(t *testing.T) {
 		"AWS_ACCESS_KEY_ID": s3.AccessKey, "AWS_SECRET_ACCESS_KEY": s3.SecretKey, "AWS_REGION": "us-east-1",
 		"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_ENDPOINT_URL_EC2": fake.URL, "AWS_ENDPOINT_URL_STS": fake.URL, "AWS_ENDPOINT_URL_IAM": fake.URL, "AWS_ENDPOINT_URL_S3": s3.Endpoint,
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": fake.URL, "AWS_ENDPOINT_URL_ACM": fake.URL,
 		"HOME": t.TempDir(),
 	} {
 		t.Setenv(k, v)

@@ -69,8 +69,9 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 	var requested func(context.Context, string) error
 	var global *push.Global
 	var st *globalstate.Store
+	var rot push.Rotation
 	if e.EC2 != nil {
-		if targets, requested, global, st, err = ec2Targets(c, cfg, e, makeServers); err != nil {
+		if targets, requested, global, st, rot, err = ec2Targets(c, cfg, e, makeServers); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -90,6 +91,7 @@ func loadClient(c *cli.Context, dir, env string, makeServers bool) (*push.Client
 		StatusCmd:   statusCmd(c, dir, env),
 		Requested:   requested,
 		Global:      global,
+		Rotation:    rot,
 		State:       st,
 		Roles:       cfg.Roles,
 		EnvRoles:    e.Roles,

@@ -460,3 +460,9 @@ func fileGID(fi os.FileInfo) int {
 	}
 	return -1
 }
+
+// Destroy takes the app environment being destroyed out of Postfix, as
+// for an environment that no longer declares mail (remove).
+func (h *Hook) Destroy(ctx context.Context, e builtin.Env) error {
+	return h.remove(ctx, e.Req, e.Log)
+}

@@ -81,6 +81,12 @@ func (h *Hook) Run(ctx context.Context, req hook.Request, log io.Writer) (hook.R
 	if req.Phase == hook.Cleanup {
 		return hook.Response{}, nil // the agent removes the release; units name the live one only
 	}
+	if req.Phase == hook.Destroy {
+		if err := h.destroy(ctx, req, log); err != nil {
+			return hook.Response{}, h.fail(req, err)
+		}
+		return hook.Response{}, nil
+	}
 	spec, err := appspec.Read(req.ReleaseDir)
 	if err != nil {
 		return hook.Response{}, h.fail(req, err)

@@ -3,7 +3,9 @@
 // service/ec2 client to find an image, import a key pair, create a
 // security group, and boot, inspect and terminate instances. A Launcher
 // supplied by the test boots the machine behind each instance (a container
-// in the end-to-end tests).
+// in the end-to-end tests). It also serves IAM (iam.go), ELBv2's load
+// balancers, each HTTP(S) listener optionally a real HAProxy (elbv2.go,
+// haproxy.go), and ACM's certificates (acm.go), on the same URL.
 //
 // The fake has one account (123456789012), one region (us-east-1) with a
 // default VPC, subnet and security group, and two public Debian 12 images:
@@ -85,6 +87,7 @@ type Server struct {
 	impaired  map[string]bool         // instances whose status checks fail (status.go)
 	addresses []*address              // Elastic IPs (status.go)
 	addrSeq   int
+	elbState                          // ELBv2 (elbv2.go)
 }
 
 const (
@@ -188,6 +191,10 @@ var ec2Actions = map[string]handler{
 
 // serve answers one Query API request.
 func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
+	if t := hr.Header.Get("X-Amz-Target"); strings.HasPrefix(t, "CertificateManager.") {
+		s.serveACM(w, hr, t) // ACM, a JSON API (acm.go)
+		return
+	}
 	r := &request{id: requestID()}
 	if err := hr.ParseForm(); err != nil {
 		s.replyError(w, r, ec2Version, apiErr("MalformedQueryString", "%v", err))
@@ -220,6 +227,9 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 	case iamVersion:
 		ns = iamNS
 		h = iamActions[r.action]
+	case elbVersion:
+		ns = elbNS
+		h = elbActions[r.action]
 	case "":
 		s.replyError(w, r, version, apiErr("MissingParameter", "The request must contain the parameter Version"))
 		return
@@ -269,10 +279,13 @@ func (s *Server) replyError(w http.ResponseWriter, r *request, version string, e
 	}
 	var body any
 	start := xml.StartElement{Name: xml.Name{Local: "Response"}}
-	if version == stsVersion || version == iamVersion {
+	if version == stsVersion || version == iamVersion || version == elbVersion {
 		ns := stsNS
-		if version == iamVersion {
+		switch version {
+		case iamVersion:
 			ns = iamNS
+		case elbVersion:
+			ns = elbNS
 		}
 		start = xml.StartElement{Name: xml.Name{Space: ns, Local: "ErrorResponse"}}
 		typ := "Sender"

@@ -90,7 +90,7 @@ func (e Exec) Run(ctx context.Context, req Request, log io.Writer) (Response, er
 
 // Environ is the protocol's environment for req.
 func Environ(req Request) []string {
-	return []string{
+	env := []string{
 		"JECLOUD_PHASE=" + req.Phase,
 		"JECLOUD_APP=" + req.App,
 		"JECLOUD_ENV=" + req.Env,
@@ -99,6 +99,14 @@ func Environ(req Request) []string {
 		"JECLOUD_ROOT=" + req.Root,
 		"JECLOUD_APP_DIR=" + req.AppDir,
 	}
+	if req.Phase == Destroy {
+		data := "0"
+		if req.Data {
+			data = "1"
+		}
+		env = append(env, "JECLOUD_DATA="+data) // remove the data too (jeagent destroy --data)
+	}
+	return env
 }
 
 // Dir lists the user hooks in dir: executable regular files, by name.

@@ -26,6 +26,12 @@ const (
 	Prepare  = "prepare"  // before the switch; a failure leaves current untouched
 	Deployed = "deployed" // after the switch: start or restart the app
 	Cleanup  = "cleanup"  // a release is being removed
+	// Destroy is not a deployment's phase: the app environment is being
+	// removed from the server (`jeagent destroy`). A hook removes what it
+	// set up for it (units, users, ports, configuration), and its data
+	// only when Request.Data is set. Hooks run in reverse order for it,
+	// and it must be idempotent: a run stopped half way is run again.
+	Destroy = "destroy"
 )
 
 // Request is what a hook is told; it arrives as JSON on stdin.
@@ -62,6 +68,10 @@ type Request struct {
 	// parse: PATH:LINE:COL and what is wrong); Server is nil then, and
 	// Settings fails with this reason.
 	ServerError string `json:"server_error,omitempty"`
+	// Data, in the destroy phase, asks the hook to remove the app
+	// environment's data too (`jeagent destroy --data`); without it the
+	// data stays for a later deployment to find.
+	Data bool `json:"data,omitempty"`
 }
 
 // ServerJSON is the path of server.json under req.Root.

@@ -60,6 +60,9 @@ func fillFromEnv(req *Request) {
 			*f.dst = os.Getenv(f.env)
 		}
 	}
+	if req.Phase == Destroy && os.Getenv("JECLOUD_DATA") == "1" {
+		req.Data = true
+	}
 	// A request written by hand may leave out what the agent fills in.
 	if req.AppDir == "" && req.Root != "" && req.App != "" && req.Env != "" {
 		req.AppDir = state.Layout{Root: req.Root}.AppDir(state.AppEnv{App: req.App, Env: req.Env})

@@ -28,6 +28,7 @@ const (
 	Request   = "deploy:request" // deploy the current_version a hand edit set
 	Route     = "route"          // load the front door's configuration (package routes)
 	Watch     = "watch"          // count a new release's restarts (the crash-loop watchdog)
+	Destroy   = "destroy"        // remove an app environment (app.json "destroy")
 )
 
 // WatchEvery is how often the watchdog counts the restarts of a release
@@ -40,7 +41,7 @@ func DeployStep(st string) string { return "deploy:" + st }
 // Step is one thing to do, and why.
 type Step struct {
 	AppEnv state.AppEnv
-	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route or Watch
+	Name   string // DeployStep(state), Leftovers, Cleanup, GitBuild, Request, Route, Watch or Destroy
 	Reason string
 	// Env is the app environment as observed when the step was planned.
 	Env *Env
@@ -87,7 +88,7 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 		return Plan{}, fmt.Errorf("list app environments under %s: %w", l.Root, err)
 	}
 	var p Plan
-	var leftovers, cleanups, gits, deploys []Step
+	var leftovers, cleanups, gits, deploys, destroys []Step
 	var doors []routes.Env
 	doorsOK := routes.Installed(l)
 	// server.json only sets the retention of old releases: a hand edit of
@@ -124,6 +125,17 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 			doorsOK = false // its routes stay as they are until it parses
 			continue
 		}
+		if o.App.Destroy != nil {
+			// Never routed, deployed or cleaned again: only destroyed
+			// (after the front door has stopped routing to it).
+			if s, ok := planLeftovers(o, now); ok {
+				leftovers = append(leftovers, s)
+			}
+			if s := planDestroy(o); !backingOff(o, s, failing) {
+				destroys = append(destroys, s)
+			}
+			continue
+		}
 		if doorsOK {
 			e, err := routes.EnvOf(l, ae, o.App)
 			if err != nil {
@@ -156,15 +168,28 @@ func Make(l state.Layout, now time.Time, ignoreBackoff bool) (Plan, error) {
 	}
 	var route []Step
 	if doorsOK {
-		if s, ok := planRoute(l, p.Server, doors); ok && !backingOff(&Env{AppEnv: ServerAppEnv, App: &state.App{Backoff: p.Server.Backoff}}, s, failing) {
+		if s, ok := planRoute(l, p.Server, doors, now); ok && !backingOff(&Env{AppEnv: ServerAppEnv, App: &state.App{Backoff: p.Server.Backoff}}, s, failing) {
 			route = append(route, s)
 		}
 	}
 	// Leftovers first, then cleanup (it frees the disk a deployment needs),
-	// then the front door's routes, then builds of pushed commits (each
-	// requests a deployment), then deployments.
-	p.Steps = append(append(append(append(leftovers, cleanups...), route...), gits...), deploys...)
+	// then the front door's routes (an app environment being destroyed
+	// leaves them first), then environments being destroyed, then builds
+	// of pushed commits (each requests a deployment), then deployments.
+	p.Steps = append(append(append(append(append(leftovers, cleanups...), route...), destroys...), gits...), deploys...)
 	return p, nil
+}
+
+// planDestroy plans removing an app environment that app.json asks to
+// destroy.
+func planDestroy(o *Env) Step {
+	d := o.App.Destroy
+	what := "its data stays"
+	if d.Data {
+		what = "its data too"
+	}
+	return Step{AppEnv: o.AppEnv, Name: Destroy, Env: o,
+		Reason: fmt.Sprintf("destroy requested at %s (%s)", d.RequestDate.Format(time.RFC3339), what)}
 }
 
 // planWatch plans counting the restarts of the release that last went
@@ -210,10 +235,14 @@ func planDrainMarkers(l state.Layout, switching map[state.AppEnv]bool) (Step, bo
 }
 
 // planRoute plans loading the front door's configuration when what the
-// state renders differs from what the proxy last accepted.
-func planRoute(l state.Layout, s state.Server, envs []routes.Env) (Step, bool) {
+// state renders differs from what the proxy last accepted, or when the
+// proxy's ACME account is broken (loading it repairs that).
+func planRoute(l state.Layout, s state.Server, envs []routes.Env, now time.Time) (Step, bool) {
 	cfg, _ := routes.Render(routes.Gather(l, s, envs))
 	if bytes.Equal(cfg, routes.Applied(l)) {
+		if broken := routes.BrokenAccounts(routes.StorageDir, now); len(broken) > 0 {
+			return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's ACME account " + broken[0] + " does not parse: every certificate order fails until it is replaced"}, true
+		}
 		return Step{}, false
 	}
 	return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's configuration is behind the state (domains, web instances, maintenance or certificates changed)"}, true

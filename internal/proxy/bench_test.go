@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +21,13 @@ import (
 )
 
 // BenchmarkLatency is the latency the front door adds: the same app
-// asked directly and through the proxy (real Caddy, loopback) in the same
-// run, the two interleaved request by request (so that whatever else the
-// machine does falls on both alike), at 500 requests a second in all, each
-// over one connection kept alive as a browser would. It reports p50 and p99
-// of each in microseconds, and what the proxy adds to them; b.N requests
-// each.
+// asked directly, through the proxy (real Caddy, loopback), and through a
+// bare reverse proxy (net/http/httputil, in a process of its own: the
+// smallest proxy there is, for scale) in the same run, interleaved request
+// by request (so that whatever else the machine does falls on all alike),
+// at 500 requests a second in all, each over one connection kept alive as
+// a browser would. It reports p50 and p99 of each in microseconds, and what
+// each proxy adds to them; b.N requests each.
 //
 //	go test -run '^$' -bench Latency -benchtime 5000x ./internal/proxy
 func BenchmarkLatency(b *testing.B) {
@@ -34,24 +39,25 @@ func BenchmarkLatency(b *testing.B) {
 	if _, err := c.Apply(context.Background(), l); err != nil {
 		b.Fatal(err)
 	}
+	bare := bareProxy(b, upstream)
 	type target struct {
 		client *http.Client
 		req    *http.Request
 		lat    []time.Duration
 	}
 	var targets []*target
-	for _, a := range []string{upstream, addr} {
+	for _, a := range []string{upstream, addr, bare} {
 		req, _ := http.NewRequest("GET", "http://"+a+"/", nil)
 		req.Host = "shop.example.com"
 		targets = append(targets, &target{client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}, req: req, lat: make([]time.Duration, 0, b.N)})
 	}
-	direct, proxied := targets[0], targets[1]
+	direct, proxied, bared := targets[0], targets[1], targets[2]
 	tick := time.NewTicker(2 * time.Millisecond) // 500/s in all
 	defer tick.Stop()
 	b.ResetTimer()
-	for i := range 2 * b.N {
+	for i := range len(targets) * b.N {
 		<-tick.C
-		t := targets[i%2]
+		t := targets[i%len(targets)]
 		t0 := time.Now()
 		resp, err := t.client.Do(t.req)
 		if err != nil {
@@ -59,6 +65,9 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %s", t.req.URL, resp.Status)
+		}
 		t.lat = append(t.lat, time.Since(t0))
 	}
 	b.StopTimer()
@@ -67,12 +76,51 @@ func BenchmarkLatency(b *testing.B) {
 		return float64(lat[len(lat)*p/100].Microseconds())
 	}
 	d50, d99, p50, p99 := pct(direct.lat, 50), pct(direct.lat, 99), pct(proxied.lat, 50), pct(proxied.lat, 99)
+	g50, g99 := pct(bared.lat, 50), pct(bared.lat, 99)
 	b.ReportMetric(d50, "direct-p50-µs")
 	b.ReportMetric(d99, "direct-p99-µs")
 	b.ReportMetric(p50, "proxied-p50-µs")
 	b.ReportMetric(p99, "proxied-p99-µs")
 	b.ReportMetric(p50-d50, "added-p50-µs")
 	b.ReportMetric(p99-d99, "added-p99-µs")
+	b.ReportMetric(g50-d50, "bare-added-p50-µs")
+	b.ReportMetric(g99-d99, "bare-added-p99-µs")
+}
+
+// bareProxyEnv makes the test binary a bare reverse proxy (see TestMain).
+const bareProxyEnv = "JECLOUD_BENCH_BARE_PROXY"
+
+// bareProxy starts this test binary again as a bare reverse proxy to
+// upstream, in a process of its own as Caddy is, and returns its address.
+func bareProxy(b *testing.B, upstream string) string {
+	addr := freeAddr(b)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), bareProxyEnv+"="+addr+" "+upstream)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatal("the bare proxy did not listen")
+	return ""
+}
+
+// TestMain serves as the bare proxy of BenchmarkLatency when asked to.
+func TestMain(m *testing.M) {
+	if v := os.Getenv(bareProxyEnv); v != "" {
+		listen, upstream, _ := strings.Cut(v, " ")
+		u := &url.URL{Scheme: "http", Host: upstream}
+		fmt.Fprintln(os.Stderr, http.ListenAndServe(listen, httputil.NewSingleHostReverseProxy(u)))
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }
 
 // BenchmarkIdleMemory is the proxy's resident memory with 20 app

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,8 +127,57 @@ func TestCertificatesPebble(t *testing.T) {
 	} else if r.Body.Close(); r.StatusCode != http.StatusPermanentRedirect || r.Header.Get("Location") != "https://shop.example.com/x?y=1" {
 		t.Errorf("http://shop.example.com/x?y=1 after issuance: %d %q, want 308 to https", r.StatusCode, r.Header.Get("Location"))
 	}
+	// Behind a load balancer that ended the client's TLS (an ALB's HTTPS
+	// listener says so in X-Forwarded-Proto), no redirect: it would loop.
+	req.Header.Set("X-Forwarded-Proto", "https")
+	if r, err := noFollow.Do(req); err != nil {
+		t.Fatal(err)
+	} else if r.Body.Close(); r.StatusCode != http.StatusOK {
+		t.Errorf("http://shop.example.com/x?y=1 with X-Forwarded-Proto: https: %d %q, want served", r.StatusCode, r.Header.Get("Location"))
+	}
 	if code, body := get(t, httpAddr, "refused.example.com"); code != 200 || !strings.HasPrefix(body, "shop") {
 		t.Errorf("http://refused.example.com/ (no certificate): %d %q, want served", code, body)
 	}
 	t.Logf("issued in %v: %s; refused: %s; HTTPS %s", took.Round(time.Millisecond), certs[0], certs[1], resp.Status)
+
+	// Caddy 2.6.2 once wrote its ACME account file from two orders at
+	// once (CI, 2026-12-04), and every later order failed on it. The next
+	// Apply removes such a file; Caddy registers a new account and the
+	// next name gets its certificate.
+	regs, _ := filepath.Glob(filepath.Join(storage, "acme", "*", "users", "*", "*.json"))
+	if len(regs) != 1 {
+		t.Fatalf("ACME account files: %v, want one", regs)
+	}
+	f, err := os.OpenFile(regs[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"status": "valid"}`) // the second writer's tail, as in CI
+	f.Close()
+	old := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(regs[0], old, old)
+	if err := pebble.AddA("blog.example.com", lo); err != nil {
+		t.Fatal(err)
+	}
+	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com", "refused.example.com", "blog.example.com"}}, routes.Upstreams{Web: []string{app(t, "shop", 0)}})
+	notes, err := c.Apply(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "broken ACME account") }) {
+		t.Errorf("notes %q: want the broken account named", notes)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logFile)
+		blog := proxy.Certificates(storage, []string{"blog.example.com"}, bytes.NewReader(b))[0]
+		if blog.State == proxy.CertIssued {
+			t.Logf("after the broken account: %s", blog)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: %s\ncaddy:\n%s", blog, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

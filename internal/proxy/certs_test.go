@@ -113,3 +113,38 @@ func TestCertificates(t *testing.T) {
 		t.Errorf("String: %q", s)
 	}
 }
+
+func TestRepairAccounts(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name    string
+		body    string
+		age     time.Duration
+		removed bool
+	}{
+		{"valid", `{"status":"valid"}`, time.Hour, false},
+		{"written twice", `{"status":"valid"}{"status":"valid"}`, time.Hour, true},
+		{"being written", `{"status":`, time.Second, false},
+		{"truncated long ago", `{"status":`, 2 * time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storage := t.TempDir()
+			dir := filepath.Join(storage, "acme", "ca.example-directory", "users", "ops@example.com")
+			os.MkdirAll(dir, 0o700)
+			reg := filepath.Join(dir, "ops.json")
+			os.WriteFile(reg, []byte(tt.body), 0o600)
+			os.WriteFile(filepath.Join(dir, "ops.key"), []byte("key"), 0o600)
+			mt := now.Add(-tt.age)
+			os.Chtimes(reg, mt, mt)
+			notes := proxy.RepairAccounts(storage, now)
+			_, err := os.Stat(dir)
+			if gone := err != nil; gone != tt.removed {
+				t.Errorf("removed = %v, want %v (notes %q)", gone, tt.removed, notes)
+			}
+			if (len(notes) == 1) != tt.removed {
+				t.Errorf("notes %q", notes)
+			}
+		})
+	}
+}

@@ -137,6 +137,11 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 		c.Adjust(&in)
 	}
 	cfg, notes := routes.Render(in)
+	storage := in.Storage
+	if storage == "" {
+		storage = routes.StorageDir
+	}
+	notes = append(notes, RepairAccounts(storage, time.Now())...)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := c.Load(ctx, cfg); err != nil {
@@ -149,4 +154,19 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 		return notes, err
 	}
 	return notes, atomicfile.WriteFile(routes.AppliedFile(l), cfg, 0o644)
+}
+
+// RepairAccounts removes the ACME accounts in the proxy's file storage
+// whose registration file does not parse (routes.BrokenAccounts), and says
+// which. Caddy registers a new account at its next attempt.
+func RepairAccounts(storage string, now time.Time) []string {
+	var notes []string
+	for _, dir := range routes.BrokenAccounts(storage, now) {
+		if err := os.RemoveAll(dir); err != nil {
+			notes = append(notes, fmt.Sprintf("the front door's ACME account %s is broken (its file does not parse) and could not be removed: %v; remove that directory by hand", dir, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("removed the front door's broken ACME account %s (its file did not parse); Caddy registers a new one at its next order", dir))
+	}
+	return notes
 }

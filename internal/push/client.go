@@ -46,6 +46,9 @@ type Client struct {
 	// Requested, if set, records a push's version before it is sent (the
 	// global state of an EC2 environment).
 	Requested func(ctx context.Context, id string) error
+	// Rotation, if set, is the load balancer in front of the web servers:
+	// each is taken out of it while it switches (rotation.go).
+	Rotation Rotation
 	// Global, if set, sends pushes through the global state on S3 (the
 	// servers fetch the version themselves) instead of to each target.
 	Global *Global

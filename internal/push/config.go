@@ -86,3 +86,30 @@ func (c *Client) Scale(ctx context.Context, counts []string, noRestart bool) err
 	}
 	return nil
 }
+
+// HostConfig is one server's config vars (`jepush config --json`).
+type HostConfig struct {
+	Host  string            `json:"host"`
+	Vars  map[string]string `json:"vars"`
+	Error string            `json:"error,omitempty"`
+}
+
+// ShowConfigJSON prints the config vars of every target as one JSON
+// object, {"app", "env", "hosts": [HostConfig...]}; it fails, after
+// printing, if a target could not answer.
+func (c *Client) ShowConfigJSON(ctx context.Context) error {
+	var hosts []HostConfig
+	var failed []string
+	for _, t := range c.Targets {
+		h := HostConfig{Host: t.Name(), Vars: map[string]string{}}
+		if err := c.agentJSON(ctx, t, "config", &h.Vars); err != nil {
+			h.Error = err.Error()
+			failed = append(failed, t.Name())
+		}
+		hosts = append(hosts, h)
+	}
+	if err := c.printHostsJSON(hosts); err != nil {
+		return err
+	}
+	return hostsDone(ctx, failed, "config vars")
+}

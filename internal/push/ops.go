@@ -136,3 +136,37 @@ func (c *Client) runOn(ctx context.Context, t remote.Target, argv []string, pref
 	_, err = c.run(ctx, r, argv, nil, prefix)
 	return err
 }
+
+// Destroy asks each target, one after another, to remove the app
+// environment (`jeagent destroy`: units, user, ports, routes, releases;
+// the data too with data) and waits until it is gone there.
+func (c *Client) Destroy(ctx context.Context, data bool) error {
+	argv := []string{"destroy", c.App, c.Env}
+	if data {
+		argv = append(argv, "--data")
+	}
+	if c.By != "" {
+		argv = append(argv, "--by", c.By)
+	}
+	// A server where it is gone already (a run cut short before) is done:
+	// the others go on. Not on any of them is an error.
+	gone := 0
+	for i, t := range c.Targets {
+		err := c.watchOne(ctx, t, argv, nil, "removal")
+		if code, ok := remote.ExitCode(err); ok && code == 3 && ctx.Err() == nil {
+			c.say("%s: %s %s is not there: nothing to destroy", t.Name(), c.App, c.Env)
+			gone++
+			continue
+		}
+		if err != nil {
+			if rest := c.Targets[i+1:]; len(rest) > 0 && ctx.Err() == nil {
+				err = fmt.Errorf("%w\nnot done on: %s", err, names(rest))
+			}
+			return err
+		}
+	}
+	if gone == len(c.Targets) {
+		return fmt.Errorf("%s %s is on none of %s: nothing to destroy", c.App, c.Env, names(c.Targets))
+	}
+	return nil
+}

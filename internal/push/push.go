@@ -53,7 +53,7 @@ func (c *Client) Push(ctx context.Context, dir string, o Options) error {
 	defer b.remove()
 	defer b.bg.Wait() // keeping the version pushed, for the next push
 	for i, t := range c.Targets {
-		err := c.pushOne(ctx, t, b, id, o)
+		err := c.pushRotated(ctx, t, b, id, o)
 		if err == nil {
 			continue
 		}

@@ -128,6 +128,8 @@ func (e *Engine) applier(s plan.Step) func(context.Context) error {
 		return e.route
 	case plan.Watch:
 		return e.watch(o)
+	case plan.Destroy:
+		return e.destroy(o)
 	case plan.DeployStep(state.StateRequested):
 		return e.start(o)
 	case plan.DeployStep(state.StateVerifying):

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
 	"github.com/jecloud/jecloud/internal/names"
@@ -192,6 +193,9 @@ func Read(l state.Layout) (Input, error) {
 				a.Git = &state.Git{}
 			}
 		}
+		if a.Destroy != nil {
+			continue // being destroyed: never routed again
+		}
 		e, err := EnvOf(l, ae, &a)
 		if err != nil {
 			errs = append(errs, err)
@@ -275,6 +279,33 @@ func IssuedIn(dir string) func(string) bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "certificates", "*", host, host+".crt"))
 		return len(m) > 0
 	}
+}
+
+// accountSettle is how old an ACME account file must be before
+// BrokenAccounts judges it: Caddy writes it in place, and a file being
+// written does not parse either.
+const accountSettle = time.Minute
+
+// BrokenAccounts returns the directories of the ACME accounts in Caddy's
+// file storage at dir whose registration file (acme/CA/users/EMAIL/NAME.json,
+// its key beside it) does not parse and has not changed for a minute.
+// Caddy 2.6.2's certmagic once wrote that file from two orders at once
+// (two JSON objects end to end), and every later order failed with
+// "getting ACME account: invalid character"; without the directory,
+// Caddy registers a new account (proxy.RepairAccounts removes it).
+func BrokenAccounts(dir string, now time.Time) []string {
+	regs, _ := filepath.Glob(filepath.Join(dir, "acme", "*", "users", "*", "*.json"))
+	var broken []string
+	for _, reg := range regs {
+		fi, err := os.Stat(reg)
+		if err != nil || now.Sub(fi.ModTime()) < accountSettle {
+			continue
+		}
+		if b, err := os.ReadFile(reg); err == nil && !json.Valid(b) {
+			broken = append(broken, filepath.Dir(reg))
+		}
+	}
+	return broken
 }
 
 // Applied returns the configuration the proxy last accepted (nil if none).
@@ -383,10 +414,15 @@ func Render(in Input) ([]byte, []string) {
 		httpRoutes = append(httpRoutes, health)
 		httpsRoutes = append(httpsRoutes, health)
 		if len(redirect) > 0 {
-			httpRoutes = append(httpRoutes, route(redirect, obj{
+			// Not what a load balancer that ended the client's TLS sends
+			// on (X-Forwarded-Proto: https, as an ALB's HTTPS listener
+			// does): redirecting it would loop (docs/routing.md).
+			r := route(redirect, obj{
 				"handler": "static_response", "status_code": 308,
 				"headers": obj{"Location": []string{"https://{http.request.host}{http.request.uri}"}},
-			}))
+			})
+			r["match"] = []any{obj{"host": redirect, "not": []any{obj{"header": obj{"X-Forwarded-Proto": []string{"https"}}}}}}
+			httpRoutes = append(httpRoutes, r)
 		}
 		httpRoutes = append(httpRoutes, route(s.hosts, handler(s.env)))
 		httpsRoutes = append(httpsRoutes, route(s.hosts, handler(s.env)))

@@ -64,7 +64,34 @@ type App struct {
 	// Watch is the crash-loop watchdog on the release that last went
 	// live, while its window lasts (jecloud.toml [watchdog]).
 	Watch *Watch `json:"watch,omitempty"`
+	// Destroy, once set (`jeagent destroy`), is the app environment being
+	// removed: it is never routed, deployed or reported live again, and
+	// the roll-forward removes its units, user, ports and releases (its
+	// data too with Data), then this file last. See docs/agent.md.
+	Destroy *Destroy `json:"destroy,omitempty"`
+	Extra   Extra    `json:"-"`
+}
+
+// Destroy is a request to remove an app environment from the server.
+type Destroy struct {
+	RequestDate time.Time `json:"request_date,omitzero"`
+	// Data removes the services' data (Redis, MongoDB) too; without it
+	// they stay on the server for a later push to find.
+	Data bool `json:"data,omitempty"`
+	// By is who asked for it (USER@HOST, and the sudo user).
+	By    string `json:"by,omitempty"`
 	Extra Extra  `json:"-"`
+}
+
+func (d *Destroy) UnmarshalJSON(b []byte) error {
+	type plain Destroy
+	x, err := decodeKeep(b, (*plain)(d))
+	d.Extra = x
+	return err
+}
+func (d Destroy) MarshalJSON() ([]byte, error) {
+	type plain Destroy
+	return encodeKeep(plain(d), d.Extra)
 }
 
 // Watch is the crash-loop watchdog on a release that just went live: until

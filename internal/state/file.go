@@ -275,6 +275,32 @@ func UpdateApp(path string, fn func(*App) error) (*App, error) {
 	return &a, update(path, &a, func() error { return fn(&a) })
 }
 
+// RemoveApp removes the app.json at path, under the file's lock, if it
+// still asks to be destroyed (App.Destroy): the last act of destroying an
+// app environment. A missing file is no error.
+func RemoveApp(path string) error {
+	lk := flock.New(lockPath(path))
+	if err := lk.Lock(); err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer lk.Unlock()
+	var a App
+	if err := Read(path, &a); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if a.Destroy == nil {
+		return fmt.Errorf("%s: not removed: it no longer asks to be destroyed", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	// The lock file stays: another process may be waiting on it.
+	return atomicfile.SyncDir(filepath.Dir(path))
+}
+
 // UpdateServer is UpdateApp for sys/server.json.
 func UpdateServer(path string, fn func(*Server) error) (*Server, error) {
 	var s Server

@@ -46,6 +46,13 @@ type Cleaner interface {
 	Cleanup(ctx context.Context, e Env) error
 }
 
+// Destroyer is a hook with business in the destroy phase: the app
+// environment is being removed. Its Env has no Spec (there may be no
+// release left) and Declared is false: it removes what it finds.
+type Destroyer interface {
+	Destroy(ctx context.Context, e Env) error
+}
+
 // Named is a hook: its name goes into the *hook.Error of a failure.
 type Named interface{ Name() string }
 
@@ -76,6 +83,16 @@ func Run(ctx context.Context, h Named, o Options, req hook.Request, log io.Write
 	}
 	fail := func(err error) (hook.Response, error) {
 		return hook.Response{}, &hook.Error{Hook: h.Name(), Phase: req.Phase, Reason: err.Error()}
+	}
+	if req.Phase == hook.Destroy {
+		// Whatever the app declared once: remove what is there.
+		if o.Systemd != nil && !o.Systemd() {
+			return hook.Response{}, nil
+		}
+		if err := phase(ctx, Env{Req: req, Log: log}); err != nil {
+			return fail(err)
+		}
+		return hook.Response{}, nil
 	}
 	spec, err := appspec.Read(req.ReleaseDir)
 	if err != nil {
@@ -118,6 +135,10 @@ func phaseOf(h Named, phase string) func(context.Context, Env) error {
 	case hook.Cleanup:
 		if c, ok := h.(Cleaner); ok {
 			return c.Cleanup
+		}
+	case hook.Destroy:
+		if d, ok := h.(Destroyer); ok {
+			return d.Destroy
 		}
 	}
 	return nil

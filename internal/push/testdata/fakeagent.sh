@@ -1,6 +1,6 @@
 #!/bin/sh
 # A stand-in for jeagent, for tests: it implements has, receive, deploy,
-# status, rollback, ps:scale, logs and (recording them only) the front
+# status, rollback, ps:scale, logs, config --json, destroy and (recording them only) the front
 # door's domains and maintenance verbs as the agent's command contract says, keeping
 # its state in files under --root. Files that steer it:
 #   ROOT/fail      deploy fails with its content as the reason
@@ -29,6 +29,8 @@ has)
 	proto=1
 	[ -f "$root/protocol" ] && proto=$(cat "$root/protocol")
 	[ "$proto" = none ] || echo "jeagent-protocol: $proto"
+	live=$(cat "$root/$app/$env/current" 2>/dev/null)
+	[ -n "$live" ] && [ -f "$versions/$live.tar.zst" ] && echo "jeagent-live: $live"
 	[ -f "$versions/$3.tar.zst" ] && exit 0
 	exit 3 ;;
 receive)
@@ -52,6 +54,9 @@ deploy|rollback)
 	if [ -f "$root/fail" ]; then
 		echo "hook node: npm ci" >&2
 		echo "deploy of $id failed: $(cat "$root/fail")" >&2
+		# As the agent: no longer pending, recorded as failed.
+		rm -f "$root/$app/$env/pending"
+		printf '{"version":"%s","fail_date":"2024-05-01T12:00:00Z","reason":"%s"}' "$id" "$(cat "$root/fail")" > "$root/$app/$env/failed"
 		exit 1
 	fi
 	cp "$root/$app/$env/current" "$root/$app/$env/previous" 2>/dev/null
@@ -63,9 +68,18 @@ status)
 	dep=null
 	if [ -f "$root/$app/$env/pending" ]; then dep="{\"version\":\"$(cat "$root/$app/$env/pending")\",\"state\":\"extracting\",\"start_date\":\"2024-05-01T12:00:00Z\"}"; fi
 	case " $* " in *" --follow "*) echo "following"; exit 0;; esac
-	printf '{"apps":[{"app":"%s","env":"%s","current_version":"%s","deployment":%s,"recent_failed_deployments":[{"version":"7c3e92c0ab12","fail_date":"2024-05-01T11:00:00Z","reason":"out of disk space"}],"backoff":null,"error":""}]}\n' "$app" "$env" "$cur" "$dep" ;;
+	failed='{"version":"7c3e92c0ab12","fail_date":"2024-05-01T11:00:00Z","reason":"out of disk space"}'
+	[ -f "$root/$app/$env/failed" ] && failed=$(cat "$root/$app/$env/failed")
+	printf '{"apps":[{"app":"%s","env":"%s","current_version":"%s","deployment":%s,"recent_failed_deployments":[%s],"backoff":null,"error":""}]}\n' "$app" "$env" "$cur" "$dep" "$failed" ;;
 ps:scale)
 	echo "scale recorded: $*" ;;
+config)
+	# --json only: the vars in ROOT/APP/ENV/config.json, else none.
+	cat "$root/$app/$env/config.json" 2>/dev/null || echo '{}' ;;
+destroy)
+	[ -d "$root/$app/$env" ] || { echo "$app/$env is not on this server: nothing to destroy" >&2; exit 3; }
+	rm -rf "${root:?}/$app/$env"
+	echo "$app/$env: destroyed" ;;
 domains|domains:add|domains:remove|maintenance:on|maintenance:off)
 	if [ "$cmd" = domains:add ] && [ -f "$root/taken" ]; then echo "domains:add: $(cat "$root/taken")" >&2; exit 1; fi
 	echo "$cmd recorded: $*" ;;
