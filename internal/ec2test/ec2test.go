@@ -87,7 +87,7 @@ type Server struct {
 	impaired  map[string]bool         // instances whose status checks fail (status.go)
 	addresses []*address              // Elastic IPs (status.go)
 	addrSeq   int
-	elbState                          // ELBv2 (elbv2.go)
+	elbState  // ELBv2 (elbv2.go)
 }
 
 const (
