@@ -23,7 +23,7 @@ var (
 	// EnvKeys are the keys of an [env.NAME] table (internal/config).
 	EnvKeys = []string{"agent", "hosts", "root", "target",
 		"agent_binary", "arch", "deploy", "image", "instance_type", "max_parallel", "ports", "region", "servers", "server_s3_endpoint", "ssh_from", "ssh_key",
-		"backup_bucket", "backup_prefix"}
+		"backup_bucket", "backup_prefix", "elastic_ip"}
 	webKeys   = []string{"health", "socket", "static"}
 	limitKeys = []string{"cpu_weight", "memory", "tasks"}
 	watchKeys = []string{"restarts", "window"}
