@@ -61,6 +61,17 @@ func healCommand() *cli.Command {
 				}
 				res.Servers = servers
 			}
+			if len(sick) > 0 && !dry && x.s3Deploy {
+				// The replacements follow the document and fetch the live
+				// release now, as after a push.
+				cl, _, err := loadClient(c, c.String("dir"), x.opts.Env, false)
+				if err != nil {
+					return err
+				}
+				if err := cl.FollowAll(c.Context); err != nil {
+					return err
+				}
+			}
 			if x.elasticIP && !dry {
 				if res.ElasticIP, err = bootstrap.EnsureAddress(c.Context, x.api, x.st, x.opts); err != nil {
 					return err
