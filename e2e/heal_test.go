@@ -9,14 +9,20 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// Reachable is the fake's status check of a lab machine: whether its SSH
-// port answers, as EC2's reachability check asks whether the instance's
-// operating system answers on its network.
+// Reachable is the fake's status check of a lab machine: whether its
+// container still runs and its SSH port answers, as EC2's reachability
+// check asks whether the instance's operating system answers on its
+// network. (The address alone is no proof: a stopped server's address goes
+// back to the lab, which may give it to the next server.)
 func (m labMachine) Reachable() bool {
+	if m.s.PID() <= 0 || syscall.Kill(m.s.PID(), 0) != nil {
+		return false
+	}
 	c, err := net.DialTimeout("tcp", m.s.SSHAddr(), 2*time.Second)
 	if err != nil {
 		return false
