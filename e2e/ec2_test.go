@@ -51,8 +51,9 @@ type labCloud struct {
 	// (a forwarder on the host's end of its link), and for an instance
 	// launched with an instance profile sys/global.env holds keys for it:
 	// what the role (through IMDS) and the VPC give a real server.
-	s3     *s3test.Server
-	s3Port int
+	s3        *s3test.Server
+	s3Port    int
+	forwarded map[string]bool // listen addresses forwarded to s3
 }
 
 type labMachine struct{ s *lab.Server }
@@ -81,8 +82,20 @@ func (c *labCloud) Launch(ctx context.Context, spec ec2test.LaunchSpec) (ec2test
 	}
 	if c.s3 != nil && spec.InstanceProfile != "" { // the role's credentials
 		u, _ := url.Parse(c.s3.Endpoint)
-		if err := forward(c.t, net.JoinHostPort(s.HostAddr.String(), fmt.Sprint(c.s3Port)), u.Host); err != nil {
-			return nil, err
+		listen := net.JoinHostPort(s.HostAddr.String(), fmt.Sprint(c.s3Port))
+		c.mu.Lock()
+		done := c.forwarded[listen] // a server this cloud stopped had the address (TestHeal)
+		c.mu.Unlock()
+		if !done {
+			if err := forward(c.t, listen, u.Host); err != nil {
+				return nil, err
+			}
+			c.mu.Lock()
+			if c.forwarded == nil {
+				c.forwarded = map[string]bool{}
+			}
+			c.forwarded[listen] = true
+			c.mu.Unlock()
 		}
 		hosts, _ := s.ReadFile("/etc/hosts")
 		if err := s.WriteFile("/etc/hosts", append(hosts, []byte(s.HostAddr.String()+" s3.jecloud.test\n")...), 0o644); err != nil {
