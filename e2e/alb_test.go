@@ -214,6 +214,17 @@ func TestALBRollingDeploy(t *testing.T) {
 			return (&net.Dialer{}).DialContext(ctx, "tcp", tlsAddr)
 		},
 	}}
+	// A new listener of the fake is a new HAProxy whose checks start from
+	// nothing (an ALB's listener shares its target group's health): wait
+	// for its first answer.
+	eventually(t, 30*time.Second, "the HTTPS listener serves", func() bool {
+		resp, err := hc.Get("https://www.example.com/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	for range 3 {
 		resp, err := hc.Get("https://www.example.com/")
 		if err != nil {
