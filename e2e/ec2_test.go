@@ -398,8 +398,12 @@ func TestEC2Bootstrap(t *testing.T) {
 	if s := states(); s[inst.ID] != "terminated" || s[otherID] != "running" {
 		t.Errorf("after destroy: %v (the untagged %s must run on)", s, otherID)
 	}
-	if fake.Calls("DeleteSecurityGroup") != 1 {
-		t.Errorf("the security group was not deleted")
+	// The environment's group, and its load balancer's (two web servers).
+	if n := fake.Calls("DeleteSecurityGroup"); n != 2 {
+		t.Errorf("%d security groups deleted, want 2 (the environment's and its balancer's)", n)
+	}
+	if len(fake.Balancers()) != 0 {
+		t.Errorf("balancers left after destroy: %+v", fake.Balancers())
 	}
 	if fake.RolePolicy("jecloud-hello_test", "jecloud-state") != "" || fake.Calls("DeleteRole") != 1 {
 		t.Errorf("the role was not deleted")
