@@ -25,10 +25,11 @@ import (
 // in the same run, interleaved request by request, 500 requests a second
 // in all, each over one kept-alive connection. b.N requests each.
 //
-// Three other proxies to the same instance run beside the front door, for
-// scale, each logging a line a request to the journal as the front door
-// does: the same Caddy with one Go P (GOMAXPROCS=1), HAProxy (C, one event
-// loop) and the smallest Go proxy (net/http/httputil, e2e/testdata/bareproxy).
+// Other proxies to the same instance run beside the front door, for scale,
+// each logging a line a request to the journal as the front door does: the
+// same Caddy with one Go P (GOMAXPROCS=1), HAProxy (C, one event loop) and
+// the smallest Go proxy (net/http/httputil, e2e/testdata/bareproxy); and
+// the same Caddy without its access log, for what the log costs.
 //
 //	make build deb && JECLOUD_E2E=1 go test -tags e2e -run '^$' -bench FrontDoorLatency -benchtime 3000x ./e2e/
 func BenchmarkFrontDoorLatency(b *testing.B) {
@@ -109,39 +110,51 @@ type referenceProxy struct {
 	port int
 }
 
-// referenceProxies starts, in srv, three proxies to the app instance on
+// referenceProxies starts, in srv, four proxies to the app instance on
 // port beside the front door, each as a transient unit logging to the
-// journal: the front door's own configuration in a second Caddy with
-// GOMAXPROCS=1 (port 8081), HAProxy (8082: Debian's, the test host's
-// binary and the libraries it needs, as the lab image has no HAProxy) and
+// journal (but one): the front door's own configuration in a second Caddy
+// with GOMAXPROCS=1 (port 8081) and in a third without the access log
+// (8084), HAProxy (8082: Debian's, the test host's binary and the
+// libraries it needs, as the lab image has no HAProxy) and
 // e2e/testdata/bareproxy (8083).
 func referenceProxies(b *testing.B, srv *lab.Server, port int) []referenceProxy {
 	b.Helper()
 	upstream := fmt.Sprintf("127.0.0.1:%d", port)
 
-	// Caddy: the front door's configuration, its HTTP server on 8081,
-	// without TLS (nothing here has a certificate) or its admin socket.
+	// Caddy: the front door's configuration, its HTTP server on another
+	// port, without TLS (nothing here has a certificate) or its admin
+	// socket; once with one Go P, once without the access log.
 	raw, err := srv.ReadFile("/var/cloud/sys/proxy/caddy.json")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		b.Fatal(err)
+	for _, c := range []struct {
+		name, env string
+		port      int
+		log       bool
+	}{{"caddy-1proc", "GOMAXPROCS=1", 8081, true}, {"caddy-nolog", "", 8084, false}} {
+		var cfg map[string]any
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			b.Fatal(err)
+		}
+		cfg["admin"] = map[string]any{"disabled": true}
+		delete(cfg, "storage")
+		apps := cfg["apps"].(map[string]any)
+		delete(apps, "tls")
+		httpApp := apps["http"].(map[string]any)
+		httpApp["http_port"] = c.port
+		servers := httpApp["servers"].(map[string]any)
+		delete(servers, "https")
+		server := servers["http"].(map[string]any)
+		server["listen"] = []string{fmt.Sprintf(":%d", c.port)}
+		if !c.log {
+			delete(server, "logs")
+		}
+		out, _ := json.Marshal(cfg)
+		mustWrite(b, srv, "/run/reference/"+c.name+".json", out)
+		srv.MustExec("systemd-run", "--unit", "reference-"+c.name, "-p", "Environment=GOMEMLIMIT=48MiB HOME=/run/reference "+c.env,
+			"/usr/bin/caddy", "run", "--config", "/run/reference/"+c.name+".json")
 	}
-	cfg["admin"] = map[string]any{"disabled": true}
-	delete(cfg, "storage")
-	apps := cfg["apps"].(map[string]any)
-	delete(apps, "tls")
-	httpApp := apps["http"].(map[string]any)
-	httpApp["http_port"] = 8081
-	servers := httpApp["servers"].(map[string]any)
-	delete(servers, "https")
-	servers["http"].(map[string]any)["listen"] = []string{":8081"}
-	raw, _ = json.Marshal(cfg)
-	mustWrite(b, srv, "/run/reference/caddy.json", raw)
-	srv.MustExec("systemd-run", "--unit", "reference-caddy", "-p", "Environment=GOMAXPROCS=1 GOMEMLIMIT=48MiB HOME=/run/reference",
-		"/usr/bin/caddy", "run", "--config", "/run/reference/caddy.json")
 
 	// HAProxy: one frontend and backend, keep-alive both sides, an
 	// access log line a request to the journal (syslog), X-Forwarded-For
@@ -193,7 +206,7 @@ backend app
 	}
 	srv.MustExec("systemd-run", "--unit", "reference-goproxy", "/opt/reference/bareproxy", ":8083", upstream)
 
-	refs := []referenceProxy{{"caddy-1proc", 8081}, {"haproxy", 8082}, {"goproxy", 8083}}
+	refs := []referenceProxy{{"caddy-1proc", 8081}, {"caddy-nolog", 8084}, {"haproxy", 8082}, {"goproxy", 8083}}
 	for _, r := range refs {
 		addr := net.JoinHostPort(srv.Addr.String(), fmt.Sprint(r.port))
 		for i := 0; ; i++ {
@@ -203,7 +216,7 @@ backend app
 				break
 			}
 			if i == 100 {
-				st, _ := srv.Exec(b.Context(), "systemctl", "status", "reference-caddy", "reference-haproxy", "reference-goproxy")
+				st, _ := srv.Exec(b.Context(), "systemctl", "status", "reference-"+r.name)
 				b.Fatalf("%s does not listen on %s: %v\n%s", r.name, addr, err, st)
 			}
 			time.Sleep(50 * time.Millisecond)
