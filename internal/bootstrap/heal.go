@@ -3,8 +3,11 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -41,56 +44,104 @@ func Check(ctx context.Context, api StatusAPI, st *globalstate.Store, o Options,
 			return nil, nil, err
 		}
 	}
+	var ids []string
+	for _, s := range e.Servers {
+		if s.InstanceID != "" && s.Ready() {
+			ids = append(ids, s.InstanceID)
+		}
+	}
+	instances, impaired, err := describeHealth(ctx, api, ids)
+	if err != nil {
+		return nil, nil, err
+	}
 	var sick []Sick
 	for _, s := range e.Servers {
 		if s.InstanceID == "" || !s.Ready() {
 			continue
 		}
-		reason, err := checkOne(ctx, api, s, stale, now)
-		if err != nil {
-			return nil, nil, err
-		}
-		if reason != "" {
+		if reason := sickness(s, instances[s.InstanceID], impaired[s.InstanceID], stale, now); reason != "" {
 			sick = append(sick, Sick{Server: s.Name, InstanceID: s.InstanceID, Reason: reason})
 		}
 	}
 	return sick, e, nil
 }
 
-func checkOne(ctx context.Context, api StatusAPI, s globalstate.Server, stale time.Duration, now time.Time) (string, error) {
-	in, err := describe(ctx, api, s.InstanceID)
-	if err != nil {
-		return "", err
+// describeHealth describes the instances ids and the status checks of
+// those running, in one call of each per batch of 100 (not two per
+// server). Filters rather than InstanceIds: an id AWS no longer knows is
+// left out of the answer instead of failing the whole call. It returns
+// the instances found and, for each one failing a check, which.
+func describeHealth(ctx context.Context, api StatusAPI, ids []string) (map[string]*types.Instance, map[string]string, error) {
+	instances, impaired := map[string]*types.Instance{}, map[string]string{}
+	for batch := range slices.Chunk(ids, 100) {
+		filter := []types.Filter{{Name: aws.String("instance-id"), Values: batch}}
+		pages := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filter})
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("describing %s: %w", strings.Join(batch, ", "), err)
+			}
+			for _, r := range out.Reservations {
+				for i := range r.Instances {
+					instances[aws.ToString(r.Instances[i].InstanceId)] = &r.Instances[i]
+				}
+			}
+		}
+		var running []string
+		for _, id := range batch {
+			if in := instances[id]; in != nil && in.State != nil && in.State.Name == types.InstanceStateNameRunning {
+				running = append(running, id)
+			}
+		}
+		if len(running) == 0 {
+			continue
+		}
+		statuses := ec2.NewDescribeInstanceStatusPaginator(api, &ec2.DescribeInstanceStatusInput{
+			Filters: []types.Filter{{Name: aws.String("instance-id"), Values: running}}})
+		for statuses.HasMorePages() {
+			out, err := statuses.NextPage(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("status checks of %s: %w", strings.Join(running, ", "), err)
+			}
+			for _, st := range out.InstanceStatuses {
+				id := aws.ToString(st.InstanceId)
+				switch {
+				case st.SystemStatus != nil && st.SystemStatus.Status == types.SummaryStatusImpaired:
+					impaired[id] = "system"
+				case st.InstanceStatus != nil && st.InstanceStatus.Status == types.SummaryStatusImpaired:
+					impaired[id] = "instance"
+				}
+			}
+		}
 	}
+	return instances, impaired, nil
+}
+
+// sickness is why s needs replacing ("" if it does not), from its
+// instance (nil: not found), the status check it fails ("" for none) and
+// its report's age.
+func sickness(s globalstate.Server, in *types.Instance, impaired string, stale time.Duration, now time.Time) string {
 	if in == nil {
-		return "instance " + s.InstanceID + " not found", nil
+		return "instance " + s.InstanceID + " not found"
 	}
-	switch n := in.State.Name; n {
-	case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown, types.InstanceStateNameStopped, types.InstanceStateNameStopping:
-		return "instance " + s.InstanceID + " is " + string(n), nil
-	case types.InstanceStateNameRunning:
-		out, err := api.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{s.InstanceID}})
-		if err != nil {
-			return "", fmt.Errorf("status checks of %s (%s): %w", s.Name, s.InstanceID, err)
+	if in.State != nil {
+		switch n := in.State.Name; n {
+		case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown, types.InstanceStateNameStopped, types.InstanceStateNameStopping:
+			return "instance " + s.InstanceID + " is " + string(n)
 		}
-		for _, st := range out.InstanceStatuses {
-			if st.SystemStatus != nil && st.SystemStatus.Status == types.SummaryStatusImpaired {
-				return "instance " + s.InstanceID + " fails its system status check", nil
-			}
-			if st.InstanceStatus != nil && st.InstanceStatus.Status == types.SummaryStatusImpaired {
-				return "instance " + s.InstanceID + " fails its instance status check", nil
-			}
-		}
+	}
+	if impaired != "" {
+		return "instance " + s.InstanceID + " fails its " + impaired + " status check"
 	}
 	if stale > 0 {
 		if s.Observed == nil || s.Observed.Date.IsZero() {
-			return "no report in the global state", nil
+			return "no report in the global state"
 		}
 		if age := now.Sub(s.Observed.Date); age > stale {
-			return fmt.Sprintf("last report %s old (more than %s)", age.Truncate(time.Second), stale), nil
+			return fmt.Sprintf("last report %s old (more than %s)", age.Truncate(time.Second), stale)
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // Heal replaces each sick server: its instance is terminated if it is

@@ -94,7 +94,11 @@ func TestHeal(t *testing.T) {
 		}
 		return m
 	}
+	d0, s0 := fake.Calls("DescribeInstances"), fake.Calls("DescribeInstanceStatus")
 	got := reasons(0)
+	if d, s := fake.Calls("DescribeInstances")-d0, fake.Calls("DescribeInstanceStatus")-s0; d != 1 || s != 1 {
+		t.Errorf("Check of 3 instances made %d DescribeInstances and %d DescribeInstanceStatus calls, want one of each", d, s)
+	}
 	if len(got) != 2 || !strings.Contains(got["shop-prod-1"], "instance status check") ||
 		!strings.Contains(got["shop-prod-worker-2"], "is shutting-down") && !strings.Contains(got["shop-prod-worker-2"], "is terminated") {
 		t.Fatalf("Check without a report threshold = %v", got)
