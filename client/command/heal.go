@@ -3,6 +3,7 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -86,36 +87,7 @@ func healCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			w := c.App.Writer
-			if len(sick) == 0 {
-				fmt.Fprintf(w, "%s/%s: every server is healthy (%.1f s)\n", x.opts.App, x.opts.Env, res.Seconds)
-				return nil
-			}
-			for _, s := range sick {
-				verb := "replaced"
-				if dry {
-					verb = "needs replacing"
-				}
-				fmt.Fprintf(w, "%s (%s) %s: %s\n", s.Server, s.InstanceID, verb, s.Reason)
-			}
-			if dry {
-				fmt.Fprintf(w, "run `jepush heal %s` to replace them\n", x.opts.Env)
-				return nil
-			}
-			for _, s := range res.Servers {
-				for _, k := range sick {
-					if k.Server == s.Name {
-						fmt.Fprintf(w, "%s: now %s at %s\n", s.Name, s.InstanceID, s.Host)
-					}
-				}
-			}
-			if res.ElasticIP != "" {
-				fmt.Fprintf(w, "elastic IP %s is on the replacement\n", res.ElasticIP)
-			}
-			fmt.Fprintf(w, "%s/%s healed in %.1f s\n", x.opts.App, x.opts.Env, res.Seconds)
-			if !x.s3Deploy {
-				fmt.Fprintf(w, "the replacement runs no release yet: `jepush DIR %s` deploys the live one to it (deploy = \"s3\" servers fetch it themselves)\n", x.opts.Env)
-			}
+			res.print(c.App.Writer, x.s3Deploy)
 			return nil
 		},
 	}
@@ -129,6 +101,39 @@ type healResult struct {
 	Servers   []globalstate.Server `json:"servers,omitempty"`
 	ElasticIP string               `json:"elastic_ip,omitempty"`
 	Seconds   float64              `json:"seconds"`
+}
+
+// print says what heal found and did, for a person.
+func (r healResult) print(w io.Writer, s3Deploy bool) {
+	if len(r.Sick) == 0 {
+		fmt.Fprintf(w, "%s/%s: every server is healthy (%.1f s)\n", r.App, r.Env, r.Seconds)
+		return
+	}
+	for _, s := range r.Sick {
+		verb := "replaced"
+		if r.DryRun {
+			verb = "needs replacing"
+		}
+		fmt.Fprintf(w, "%s (%s) %s: %s\n", s.Server, s.InstanceID, verb, s.Reason)
+	}
+	if r.DryRun {
+		fmt.Fprintf(w, "run `jepush heal %s` to replace them\n", r.Env)
+		return
+	}
+	for _, s := range r.Servers {
+		for _, k := range r.Sick {
+			if k.Server == s.Name {
+				fmt.Fprintf(w, "%s: now %s at %s\n", s.Name, s.InstanceID, s.Host)
+			}
+		}
+	}
+	if r.ElasticIP != "" {
+		fmt.Fprintf(w, "elastic IP %s is on the replacement\n", r.ElasticIP)
+	}
+	fmt.Fprintf(w, "%s/%s healed in %.1f s\n", r.App, r.Env, r.Seconds)
+	if !s3Deploy {
+		fmt.Fprintf(w, "the replacement runs no release yet: `jepush DIR %s` deploys the live one to it (deploy = \"s3\" servers fetch it themselves)\n", r.Env)
+	}
 }
 
 // healHint prints, before a push, the servers of the environment that
