@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,7 +165,9 @@ func TestBalancer(t *testing.T) {
 // TestBalancerTLS: with domains, EnsureTLS requests one ACM certificate
 // for them and returns its DNS validation records while it is pending
 // (again: the same, no second request); once issued, it adds the HTTPS
-// listener with it, once; DestroyBalancer then DestroyTLS delete it all.
+// listener with it, once; a change of domains gets a new certificate,
+// which the listener takes once issued (the old one deleted);
+// DestroyBalancer then DestroyTLS delete it all.
 func TestBalancerTLS(t *testing.T) {
 	fake := ec2test.New(t, nil)
 	creds := credentials.NewStaticCredentialsProvider("k", "s", "")
@@ -205,6 +208,41 @@ func TestBalancerTLS(t *testing.T) {
 	https := ls.Listeners[1]
 	if https.Protocol != elbtypes.ProtocolEnumHttps || aws.ToInt32(https.Port) != 443 || len(https.Certificates) != 1 {
 		t.Errorf("HTTPS listener: %+v", https)
+	}
+	first := aws.ToString(https.Certificates[0].CertificateArn)
+	listenerCert := func() string {
+		t.Helper()
+		ls, err := lbs.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{aws.ToString(https.ListenerArn)}})
+		if err != nil || len(ls.Listeners) != 1 || len(ls.Listeners[0].Certificates) != 1 {
+			t.Fatalf("HTTPS listener: %+v %v", ls, err)
+		}
+		return aws.ToString(ls.Listeners[0].Certificates[0].CertificateArn)
+	}
+
+	// A domain added: a certificate for the new set is requested, the
+	// listener keeps the old one while ACM validates it, then takes the
+	// new one, and the old one is deleted.
+	domains = []string{"api.shop.example.com", "shop.example.com", "www.shop.example.com"}
+	recs, err = b.EnsureTLS(ctx, api, certs, o, domains)
+	if err != nil || len(recs) != 3 || fake.Calls("RequestCertificate") != 2 || listenerCert() != first {
+		t.Fatalf("domain added, pending: %+v %v, %d requests, listener on %s", recs, err, fake.Calls("RequestCertificate"), listenerCert())
+	}
+	fake.IssueCertificates()
+	if recs, err := b.EnsureTLS(ctx, api, certs, o, domains); err != nil || recs != nil {
+		t.Fatalf("domain added, issued: %+v %v", recs, err)
+	}
+	now := fake.Certificates()
+	if second := listenerCert(); second == first || len(now) != 1 || !slices.Equal(now[second], domains) {
+		t.Fatalf("after the change the listener has %s, certificates %v, want only the new one for %v", second, now, domains)
+	}
+	for range 2 {
+		if recs, err := b.EnsureTLS(ctx, api, certs, o, domains); err != nil || recs != nil {
+			t.Fatalf("again: %+v %v", recs, err)
+		}
+	}
+	if fake.Calls("ModifyListener") != 1 || fake.Calls("RequestCertificate") != 2 || fake.Calls("CreateListener") != 2 {
+		t.Errorf("calls: ModifyListener %d, RequestCertificate %d, CreateListener %d; want 1, 2, 2",
+			fake.Calls("ModifyListener"), fake.Calls("RequestCertificate"), fake.Calls("CreateListener"))
 	}
 	if err := bootstrap.DestroyBalancer(ctx, api, lbs, o); err != nil {
 		t.Fatal(err)

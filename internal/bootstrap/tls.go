@@ -62,9 +62,10 @@ func certificates(ctx context.Context, api ACM, app, env string) ([]acmtypes.Cer
 // empty): it requests an ACM certificate for them if the environment has
 // none for exactly these names, and returns the DNS records ACM waits
 // for while it is pending; once it is issued (a later push), it opens 443
-// in the balancer's security group and adds the HTTPS listener. A listener
-// that already has a certificate keeps it (a change of domains is not
-// carried to it yet: docs/routing.md).
+// in the balancer's security group and adds the HTTPS listener. When the
+// domains change, the listener keeps its certificate until the one for
+// the new names is issued, then takes it, and the environment's other
+// certificates are deleted.
 func (b *Balancer) EnsureTLS(ctx context.Context, api EC2, certs ACM, o Options, domains []string) ([]ValidationRecord, error) {
 	o.defaults()
 	if len(domains) == 0 {
@@ -74,8 +75,22 @@ func (b *Balancer) EnsureTLS(ctx context.Context, api EC2, certs ACM, o Options,
 	if err != nil {
 		return nil, fmt.Errorf("listeners of %s: %w", b.Name, err)
 	}
-	if slices.ContainsFunc(ls.Listeners, func(l elbtypes.Listener) bool { return aws.ToInt32(l.Port) == 443 }) {
-		return nil, nil
+	var https *elbtypes.Listener
+	if i := slices.IndexFunc(ls.Listeners, func(l elbtypes.Listener) bool { return aws.ToInt32(l.Port) == 443 }); i >= 0 {
+		https = &ls.Listeners[i]
+		if len(https.Certificates) > 0 {
+			// The usual push: one call to see that nothing changed.
+			in := aws.ToString(https.Certificates[0].CertificateArn)
+			d, err := certs.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(in)})
+			if err != nil {
+				return nil, fmt.Errorf("ACM certificate %s of %s: %w", in, b.Name, err)
+			}
+			names := slices.Clone(d.Certificate.SubjectAlternativeNames)
+			slices.Sort(names)
+			if slices.Equal(names, domains) {
+				return nil, nil
+			}
+		}
 	}
 	have, err := certificates(ctx, certs, o.App, o.Env)
 	if err != nil {
@@ -111,6 +126,27 @@ func (b *Balancer) EnsureTLS(ctx context.Context, api EC2, certs ACM, o Options,
 			}
 		}
 		return recs, nil
+	}
+	if https != nil {
+		if _, err := b.elb.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: https.ListenerArn,
+			Certificates: []elbtypes.Certificate{{CertificateArn: aws.String(arn)}}}); err != nil {
+			return nil, fmt.Errorf("giving the HTTPS listener of %s the certificate for %s: %w", b.Name, strings.Join(domains, ", "), err)
+		}
+		fmt.Fprintf(o.Log, "load balancer %s: HTTPS:443 now uses the ACM certificate for %s\n", b.Name, strings.Join(domains, ", "))
+		// The certificates for older sets of names, now unused. One
+		// that cannot go yet (AWS may still see it in use) stays until
+		// the next change, or destroy.
+		for _, c := range have {
+			if aws.ToString(c.CertificateArn) == arn {
+				continue
+			}
+			if _, err := certs.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: c.CertificateArn}); err != nil {
+				fmt.Fprintf(o.Log, "note: the ACM certificate for %s was not deleted: %v\n", aws.ToString(c.DomainName), err)
+				continue
+			}
+			fmt.Fprintf(o.Log, "deleted the ACM certificate for %s\n", aws.ToString(c.DomainName))
+		}
+		return nil, nil
 	}
 	gname := balancerGroupName(o.App, o.Env)
 	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{gname}}}})

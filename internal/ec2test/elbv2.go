@@ -91,6 +91,7 @@ var elbActions = map[string]handler{
 	"CreateListener":                (*Server).createListener,
 	"DescribeListeners":             (*Server).describeListeners,
 	"DeleteListener":                (*Server).deleteListener,
+	"ModifyListener":                (*Server).modifyListener,
 	"RegisterTargets":               (*Server).registerTargets,
 	"DeregisterTargets":             (*Server).deregisterTargets,
 	"DescribeTargetHealth":          (*Server).describeTargetHealth,
@@ -755,6 +756,71 @@ func (s *Server) describeListeners(r *request) (any, error) {
 		Listeners []xmlListener `xml:"DescribeListenersResult>Listeners>member"`
 		elbMeta
 	}{out, elbMeta{r.id}}, nil
+}
+
+// modifyListener changes an HTTPS listener's certificate (the fake's
+// ModifyListener takes nothing else). With HAProxy, the listener's
+// HAProxy is started again with a stand-in for the new certificate, on a
+// new port (AWS swaps it without a dropped connection; tests that need
+// that do not go through here).
+func (s *Server) modifyListener(r *request) (any, error) {
+	f := r.form
+	arn := f.Get("ListenerArn")
+	certs := members(f, "Certificates.member")
+	for _, k := range []string{"Port", "Protocol", "SslPolicy", "DefaultActions.member.1.Type"} {
+		if f.Get(k) != "" {
+			return nil, elbErr(400, "ValidationError", "the fake's ModifyListener changes the certificate only, not %s", k)
+		}
+	}
+	if len(certs) != 1 {
+		return nil, elbErr(400, "ValidationError", "the fake's ModifyListener takes one certificate")
+	}
+	certArn := f.Get(certs[0] + ".CertificateArn")
+	s.mu.Lock()
+	i := slices.IndexFunc(s.listeners, func(l *listener) bool { return l.arn == arn })
+	if i < 0 {
+		s.mu.Unlock()
+		return nil, notFound("ListenerNotFound", "Listener '%s' not found", arn)
+	}
+	l := s.listeners[i]
+	c := s.certByArn(certArn)
+	switch {
+	case l.protocol != "HTTPS":
+		s.mu.Unlock()
+		return nil, elbErr(400, "ValidationError", "An HTTP listener takes no certificate")
+	case c == nil:
+		s.mu.Unlock()
+		return nil, elbErr(400, "CertificateNotFound", "Certificate '%s' not found", certArn)
+	case c.status != "ISSUED":
+		s.mu.Unlock()
+		return nil, elbErr(400, "UnsupportedCertificate", "The certificate '%s' must be issued before it is used (it is %s)", certArn, c.status)
+	}
+	l.cert = certArn
+	names, old := slices.Clone(c.sans), l.hap
+	lb, tg := s.lbByArn(l.lb), s.tgByArn(l.tg)
+	s.mu.Unlock()
+	if old != nil && lb != nil && tg != nil {
+		old.stop()
+		pemFile, err := selfSigned(names)
+		if err != nil {
+			return nil, err
+		}
+		h, err := s.startHAProxy(lb, tg, pemFile)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		l.hap, lb.tlsAddr = h, h.front
+		s.mu.Unlock()
+		s.syncHAProxy(l.tg)
+	}
+	s.mu.Lock()
+	x := listenerXML(l)
+	s.mu.Unlock()
+	return &struct {
+		Listeners []xmlListener `xml:"ModifyListenerResult>Listeners>member"`
+		elbMeta
+	}{[]xmlListener{x}, elbMeta{r.id}}, nil
 }
 
 func (s *Server) deleteListener(r *request) (any, error) {

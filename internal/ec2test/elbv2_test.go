@@ -2,6 +2,7 @@ package ec2test_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -289,7 +290,7 @@ func TestELBHAProxy(t *testing.T) {
 	idA, idB := aws.ToString(run(t, ec, nil).InstanceId), aws.ToString(run(t, ec, nil).InstanceId)
 	waitRunning(t, ec, idA)
 	waitRunning(t, ec, idB)
-	_, tgArn := balancer(t, c, "2")
+	lbArn, tgArn := balancer(t, c, "2")
 	addr := srv.Balancers()[0].Addr
 	if addr == "" {
 		t.Fatal("no HAProxy address")
@@ -353,4 +354,42 @@ func TestELBHAProxy(t *testing.T) {
 		t.Errorf("10 requests with a deregistered: %v, want all to b", seen)
 	}
 	waitState(idA, portA, "unused")
+
+	// HTTPS: a listener with an ACM certificate serves a stand-in for it;
+	// ModifyListener gives it another.
+	certs := acm.NewFromConfig(awsConfig(t), func(o *acm.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	cert := func(name string) string {
+		t.Helper()
+		out, err := certs.RequestCertificate(ctx, &acm.RequestCertificateInput{DomainName: aws.String(name), ValidationMethod: acmtypes.ValidationMethodDns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.IssueCertificates()
+		return aws.ToString(out.CertificateArn)
+	}
+	served := func() []string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", srv.Balancers()[0].TLSAddr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].DNSNames
+	}
+	l, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(lbArn), Protocol: elbtypes.ProtocolEnumHttps, Port: aws.Int32(443),
+		Certificates:   []elbtypes.Certificate{{CertificateArn: aws.String(cert("shop.example.com"))}},
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgArn)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); len(got) != 1 || got[0] != "shop.example.com" {
+		t.Errorf("HTTPS listener serves a certificate for %v, want shop.example.com", got)
+	}
+	if _, err := c.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: l.Listeners[0].ListenerArn,
+		Certificates: []elbtypes.Certificate{{CertificateArn: aws.String(cert("www.shop.example.com"))}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); len(got) != 1 || got[0] != "www.shop.example.com" {
+		t.Errorf("after ModifyListener the listener serves a certificate for %v, want www.shop.example.com", got)
+	}
 }
