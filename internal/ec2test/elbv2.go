@@ -654,17 +654,9 @@ func (s *Server) createListener(r *request) (any, error) {
 	var certNames []string
 	if len(certs) == 1 {
 		certArn = f.Get(certs[0] + ".CertificateArn")
-		s.mu.Lock()
-		c := s.certByArn(certArn)
-		if c != nil {
-			certNames = slices.Clone(c.sans)
-		}
-		s.mu.Unlock()
-		if c == nil {
-			return nil, elbErr(400, "CertificateNotFound", "Certificate '%s' not found", certArn)
-		}
-		if c.status != "ISSUED" {
-			return nil, elbErr(400, "UnsupportedCertificate", "The certificate '%s' must be issued before it is used (it is %s)", certArn, c.status)
+		var err error
+		if certNames, err = s.issuedCert(certArn); err != nil {
+			return nil, err
 		}
 	}
 	port, err := intParam(f, "Port", 0, 1, 65535)
@@ -758,6 +750,21 @@ func (s *Server) describeListeners(r *request) (any, error) {
 	}{out, elbMeta{r.id}}, nil
 }
 
+// issuedCert returns the names of the ACM certificate arn, or the error
+// ELBv2 gives for a listener with it: not found, or not issued yet.
+func (s *Server) issuedCert(arn string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.certByArn(arn)
+	if c == nil {
+		return nil, elbErr(400, "CertificateNotFound", "Certificate '%s' not found", arn)
+	}
+	if c.status != "ISSUED" {
+		return nil, elbErr(400, "UnsupportedCertificate", "The certificate '%s' must be issued before it is used (it is %s)", arn, c.status)
+	}
+	return slices.Clone(c.sans), nil
+}
+
 // modifyListener changes an HTTPS listener's certificate (the fake's
 // ModifyListener takes nothing else). With HAProxy, the listener's
 // HAProxy is started again with a stand-in for the new certificate, on a
@@ -776,27 +783,23 @@ func (s *Server) modifyListener(r *request) (any, error) {
 		return nil, elbErr(400, "ValidationError", "the fake's ModifyListener takes one certificate")
 	}
 	certArn := f.Get(certs[0] + ".CertificateArn")
+	names, err := s.issuedCert(certArn)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
-	i := slices.IndexFunc(s.listeners, func(l *listener) bool { return l.arn == arn })
-	if i < 0 {
+	i, err := s.listenerIndex(arn)
+	if err != nil {
 		s.mu.Unlock()
-		return nil, notFound("ListenerNotFound", "Listener '%s' not found", arn)
+		return nil, err
 	}
 	l := s.listeners[i]
-	c := s.certByArn(certArn)
-	switch {
-	case l.protocol != "HTTPS":
+	if l.protocol != "HTTPS" {
 		s.mu.Unlock()
 		return nil, elbErr(400, "ValidationError", "An HTTP listener takes no certificate")
-	case c == nil:
-		s.mu.Unlock()
-		return nil, elbErr(400, "CertificateNotFound", "Certificate '%s' not found", certArn)
-	case c.status != "ISSUED":
-		s.mu.Unlock()
-		return nil, elbErr(400, "UnsupportedCertificate", "The certificate '%s' must be issued before it is used (it is %s)", certArn, c.status)
 	}
 	l.cert = certArn
-	names, old := slices.Clone(c.sans), l.hap
+	old := l.hap
 	lb, tg := s.lbByArn(l.lb), s.tgByArn(l.tg)
 	s.mu.Unlock()
 	if old != nil && lb != nil && tg != nil {
@@ -823,13 +826,22 @@ func (s *Server) modifyListener(r *request) (any, error) {
 	}{[]xmlListener{x}, elbMeta{r.id}}, nil
 }
 
+// listenerIndex is where the listener arn is in s.listeners (s.mu held).
+func (s *Server) listenerIndex(arn string) (int, error) {
+	i := slices.IndexFunc(s.listeners, func(l *listener) bool { return l.arn == arn })
+	if i < 0 {
+		return 0, notFound("ListenerNotFound", "Listener '%s' not found", arn)
+	}
+	return i, nil
+}
+
 func (s *Server) deleteListener(r *request) (any, error) {
 	arn := r.form.Get("ListenerArn")
 	s.mu.Lock()
-	i := slices.IndexFunc(s.listeners, func(l *listener) bool { return l.arn == arn })
-	if i < 0 {
+	i, err := s.listenerIndex(arn)
+	if err != nil {
 		s.mu.Unlock()
-		return nil, notFound("ListenerNotFound", "Listener '%s' not found", arn)
+		return nil, err
 	}
 	l := s.listeners[i]
 	s.listeners = slices.Delete(s.listeners, i, i+1)
