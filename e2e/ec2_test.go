@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -577,7 +578,12 @@ func TestRollingDeploy(t *testing.T) {
 		}
 	}()
 	start = time.Now()
-	out, err = w.jepushIn("", w.app, "test")
+	var result bytes.Buffer // --json: where each server stands, on stdout
+	push := exec.Command(w.jepush, "push", w.app, "test", "--json")
+	var progress bytes.Buffer
+	push.Env, push.Stdout, push.Stderr = w.env, &result, &progress
+	err = push.Run()
+	out = progress.String()
 	took := time.Since(start)
 	close(stop)
 	wg.Wait()
@@ -620,6 +626,18 @@ func TestRollingDeploy(t *testing.T) {
 		b, _ := s.ReadFile("/var/cloud/hello/test/app.json")
 		if !strings.Contains(string(b), `"current_version": "`+v2+`"`) {
 			t.Errorf("%s app.json: %s", s.Name, b)
+		}
+	}
+	var res struct {
+		OK    bool `json:"ok"`
+		Hosts []struct{ Host, Version, Live, State string }
+	}
+	if err := json.Unmarshal(result.Bytes(), &res); err != nil || !res.OK || len(res.Hosts) != 3 {
+		t.Fatalf("push --json: %v\n%s", err, result.String())
+	}
+	for _, h := range res.Hosts {
+		if h.Version != v2 || h.Live != v2 || h.State != "live" {
+			t.Errorf("push --json: %+v, want version and live %s, state live", h, v2)
 		}
 	}
 	t.Logf("summary: rolling deploy of 3 servers (max_parallel 1) in %s: %d rounds of requests to all 3 every 50 ms, %d with no server answering; failed requests per server %v; at most %d server(s) switching at once (app.json read on the servers every 20 ms, switches seen on %d servers)",

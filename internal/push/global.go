@@ -56,6 +56,11 @@ func (c *Client) pushGlobal(ctx context.Context, dir string, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.Requested != nil { // (the request goes into the document below, after the upload)
+		if err := o.Requested(ctx, id); err != nil {
+			return err
+		}
+	}
 	c.sayPlacement()
 	key := fleet.BundleKey(c.App, id)
 	bucket := g.Store.Bucket

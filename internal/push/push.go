@@ -26,7 +26,8 @@ type Options struct {
 	// Force deploys the version even when it is already live.
 	Force bool
 	// Requested, if set, is told the version ID before anything is sent
-	// (the global state records the request and its history).
+	// (over SSH to EC2 servers, the global state records the request and
+	// its history there; --json reports on that version), by every push.
 	Requested func(ctx context.Context, id string) error
 }
 

@@ -1,6 +1,9 @@
 package push
 
 import (
+	"context"
+	"errors"
+	"io"
 	"slices"
 	"testing"
 
@@ -48,5 +51,25 @@ func TestResultOf(t *testing.T) {
 				t.Errorf("host %q version %q live %q", r.Host, r.Version, r.Live)
 			}
 		})
+	}
+}
+
+// TestPushGlobalTellsRequested: a push through the global state (deploy =
+// "s3") tells Options.Requested its version before anything is sent, as a
+// push over SSH does: --json then reports whether that version is live.
+// Without it the result had no version, and a server still running the
+// old release counted as "live".
+func TestPushGlobalTellsRequested(t *testing.T) {
+	stop := errors.New("stop here")
+	var got string
+	c := &Client{App: "shop", Env: "prod", Stdout: io.Discard, Stderr: io.Discard, Global: &Global{}}
+	dir := appDir(t)
+	err := c.Push(t.Context(), dir, Options{Requested: func(_ context.Context, id string) error { got = id; return stop }})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Push: %v, want Requested's error before anything is sent", err)
+	}
+	want, err := c.hash(t.Context(), dir)
+	if err != nil || got != want {
+		t.Errorf("Requested was told %q, want the version %q (%v)", got, want, err)
 	}
 }
