@@ -465,36 +465,14 @@ func DestroyBalancer(ctx context.Context, api EC2, lbs ELB, o Options) error {
 				continue
 			}
 			// AWS lets the group go a little after its load balancer.
-			deadline := time.Now().Add(5 * time.Minute)
-			for {
+			if err := retryWhile(ctx, o, "ResourceInUse", func() error {
 				_, err := lbs.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})
-				if err == nil {
-					break
-				}
-				if !isCode(err, "ResourceInUse") || time.Now().After(deadline) {
-					return fmt.Errorf("deleting target group %s: %w", name, err)
-				}
-				if err := sleep(ctx, o.Poll); err != nil {
-					return err
-				}
+				return err
+			}); err != nil {
+				return fmt.Errorf("deleting target group %s: %w", name, err)
 			}
 			fmt.Fprintf(o.Log, "deleted target group %s\n", name)
 		}
 	}
-	gname := balancerGroupName(o.App, o.Env)
-	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{gname}}}})
-	if err != nil {
-		return fmt.Errorf("security group %s: %w", gname, err)
-	}
-	for _, g := range gs.SecurityGroups {
-		if tag(g.Tags, TagApp) != o.App || tag(g.Tags, TagEnv) != o.Env {
-			fmt.Fprintf(o.Log, "security group %s (%s) is not tagged for %s/%s: left alone\n", gname, aws.ToString(g.GroupId), o.App, o.Env)
-			continue
-		}
-		if err := deleteGroup(ctx, api, o, g); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Log, "deleted security group %s (%s)\n", gname, aws.ToString(g.GroupId))
-	}
-	return nil
+	return deleteTaggedGroups(ctx, api, o, balancerGroupName(o.App, o.Env))
 }

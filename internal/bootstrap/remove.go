@@ -215,12 +215,18 @@ func waitTerminated(ctx context.Context, api EC2, o Options) error {
 
 // deleteGroups deletes the web servers' security group and those of other
 // roles (jecloud-APP_ENV.ROLE, and the names before issue #17,
-// jecloud-APP-ENV.ROLE), if tagged for the environment; a group of those
-// names without the tags is left alone, and said so.
+// jecloud-APP-ENV.ROLE), if tagged for the environment.
 func deleteGroups(ctx context.Context, api EC2, o Options) error {
 	web, old := GroupName(o.App, o.Env, placement.Web), legacyGroupName(o.App, o.Env, placement.Web)
-	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"),
-		Values: []string{web, web + ".*", old, old + ".*"}}}})
+	return deleteTaggedGroups(ctx, api, o, web, web+".*", old, old+".*")
+}
+
+// deleteTaggedGroups deletes the security groups whose names match names
+// (wildcards as EC2's group-name filter takes them) and that are tagged
+// for the environment; a group of those names without the tags is left
+// alone, and said so.
+func deleteTaggedGroups(ctx context.Context, api EC2, o Options, names ...string) error {
+	gs, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: names}}})
 	if err != nil {
 		return fmt.Errorf("security groups of %s/%s: %w", o.App, o.Env, err)
 	}
@@ -242,14 +248,25 @@ func deleteGroups(ctx context.Context, api EC2, o Options) error {
 // after its instances are gone (their network interfaces): a
 // DependencyViolation is retried for up to 5 minutes.
 func deleteGroup(ctx context.Context, api EC2, o Options, g types.SecurityGroup) error {
+	err := retryWhile(ctx, o, "DependencyViolation", func() error {
+		_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deleting security group %s: %w", aws.ToString(g.GroupName), err)
+	}
+	return nil
+}
+
+// retryWhile calls f until it does not fail with the AWS error code, for
+// up to 5 minutes (what AWS takes to let a resource go after the one that
+// used it), every o.Poll.
+func retryWhile(ctx context.Context, o Options, code string, f func() error) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId})
-		if err == nil {
-			return nil
-		}
-		if !isCode(err, "DependencyViolation") || time.Now().After(deadline) {
-			return fmt.Errorf("deleting security group %s: %w", aws.ToString(g.GroupName), err)
+		err := f()
+		if err == nil || !isCode(err, code) || time.Now().After(deadline) {
+			return err
 		}
 		if err := sleep(ctx, o.Poll); err != nil {
 			return err
