@@ -883,9 +883,9 @@ func targetsParam(f url.Values, def int) ([]target, error) {
 	return out, nil
 }
 
-// registerTargets adds running instances of the VPC to a group (again, for
-// a draining one: it is in service anew).
-func (s *Server) registerTargets(r *request) (any, error) {
+// changeTargets runs change on the group TargetGroupArn names and the
+// targets the request lists (s.mu held), then brings its HAProxy in step.
+func (s *Server) changeTargets(r *request, change func(tg *targetGroup, ts []target) error) (any, error) {
 	arn := r.form.Get("TargetGroupArn")
 	s.mu.Lock()
 	tg := s.tgByArn(arn)
@@ -894,63 +894,58 @@ func (s *Server) registerTargets(r *request) (any, error) {
 		return nil, notFound("TargetGroupNotFound", "Target groups '[%s]' not found", arn)
 	}
 	ts, err := targetsParam(r.form, tg.port)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, err
-	}
-	for i, t := range ts {
-		inst := s.instance(t.id)
-		if inst == nil || inst.State != "running" {
-			s.mu.Unlock()
-			return nil, elbErr(400, "InvalidTarget", "The following targets are not in a running state and cannot be registered: '%s'", t.id)
-		}
-		ts[i].addr = inst.PrivateIP
-	}
-	for _, t := range ts {
-		if i := slices.IndexFunc(tg.targets, func(o *target) bool { return o.id == t.id && o.port == t.port }); i >= 0 {
-			o := tg.targets[i]
-			if o.draining {
-				o.draining, o.wasUp = false, false
-			}
-			continue
-		}
-		nt := t
-		tg.targets = append(tg.targets, &nt)
+	if err == nil {
+		err = change(tg, ts)
 	}
 	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	s.syncHAProxy(arn)
 	return emptyResult(r), nil
+}
+
+// registerTargets adds running instances of the VPC to a group (again, for
+// a draining one: it is in service anew).
+func (s *Server) registerTargets(r *request) (any, error) {
+	return s.changeTargets(r, func(tg *targetGroup, ts []target) error {
+		for i, t := range ts {
+			inst := s.instance(t.id)
+			if inst == nil || inst.State != "running" {
+				return elbErr(400, "InvalidTarget", "The following targets are not in a running state and cannot be registered: '%s'", t.id)
+			}
+			ts[i].addr = inst.PrivateIP
+		}
+		for _, t := range ts {
+			if i := slices.IndexFunc(tg.targets, func(o *target) bool { return o.id == t.id && o.port == t.port }); i >= 0 {
+				if o := tg.targets[i]; o.draining {
+					o.draining, o.wasUp = false, false
+				}
+				continue
+			}
+			nt := t
+			tg.targets = append(tg.targets, &nt)
+		}
+		return nil
+	})
 }
 
 // deregisterTargets starts draining targets: no new requests go to them,
 // and after the group's deregistration delay they are gone.
 func (s *Server) deregisterTargets(r *request) (any, error) {
-	arn := r.form.Get("TargetGroupArn")
-	s.mu.Lock()
-	tg := s.tgByArn(arn)
-	if tg == nil {
-		s.mu.Unlock()
-		return nil, notFound("TargetGroupNotFound", "Target groups '[%s]' not found", arn)
-	}
-	ts, err := targetsParam(r.form, tg.port)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, err
-	}
-	delay, _ := strconv.Atoi(tg.attrs["deregistration_delay.timeout_seconds"])
-	for _, t := range ts {
-		i := slices.IndexFunc(tg.targets, func(o *target) bool { return o.id == t.id && o.port == t.port })
-		if i < 0 {
-			s.mu.Unlock()
-			return nil, elbErr(400, "InvalidTarget", "The following targets are not registered in target group '%s': '%s'", arn, t.id)
+	return s.changeTargets(r, func(tg *targetGroup, ts []target) error {
+		delay, _ := strconv.Atoi(tg.attrs["deregistration_delay.timeout_seconds"])
+		for _, t := range ts {
+			i := slices.IndexFunc(tg.targets, func(o *target) bool { return o.id == t.id && o.port == t.port })
+			if i < 0 {
+				return elbErr(400, "InvalidTarget", "The following targets are not registered in target group '%s': '%s'", tg.arn, t.id)
+			}
+			if o := tg.targets[i]; !o.draining {
+				o.draining, o.drainEnd = true, time.Now().Add(time.Duration(delay)*time.Second)
+			}
 		}
-		if o := tg.targets[i]; !o.draining {
-			o.draining, o.drainEnd = true, time.Now().Add(time.Duration(delay)*time.Second)
-		}
-	}
-	s.mu.Unlock()
-	s.syncHAProxy(arn)
-	return emptyResult(r), nil
+		return nil
+	})
 }
 
 type xmlTargetHealth struct {
