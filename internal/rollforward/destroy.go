@@ -100,23 +100,15 @@ func (e *Engine) destroy(o *plan.Env) func(context.Context) error {
 // holds the lock. It fails with the step's error as soon as the destroy
 // step has failed (it backs off, and the next run tries again).
 func FollowDestroy(ctx context.Context, l state.Layout, ae state.AppEnv, logFrom int64, out io.Writer, kick func() error) error {
-	tail := &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}
-	changed, stop := watch(filepath.Dir(l.AppJSON(ae)), filepath.Dir(l.LogFile()))
-	defer stop()
-	period := time.Second
-	if changed == nil {
-		period = 50 * time.Millisecond
-	}
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	lastKick := time.Now()
+	f := newFollower(l, ae, logFrom, out, kick)
+	defer f.close()
 	for {
-		tail.copy(out)
+		f.tail.copy(out)
 		var a state.App
 		err := state.Read(l.AppJSON(ae), &a)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			tail.copy(out)
+			f.tail.copy(out)
 			return nil
 		case err != nil:
 			return err
@@ -125,17 +117,12 @@ func FollowDestroy(ctx context.Context, l state.Layout, ae state.AppEnv, logFrom
 		case a.Backoff != nil && a.Backoff.Step == plan.Destroy:
 			return fmt.Errorf("destroying %s failed (attempt %d; the roll-forward tries again at %s, or run `jeagent destroy %s %s` again): %s",
 				ae, a.Backoff.Failures, a.Backoff.NextTry.Format(time.RFC3339), ae.App, ae.Env, a.Backoff.LastError)
-		case time.Since(lastKick) > 2*time.Second && !Locked(l) && kick != nil:
-			lastKick = time.Now()
-			if err := kick(); err != nil {
-				return err
-			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		case <-changed:
+		if err := f.kickIfIdle(); err != nil {
+			return err
+		}
+		if err := f.wait(ctx); err != nil {
+			return err
 		}
 	}
 }

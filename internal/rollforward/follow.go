@@ -31,30 +31,22 @@ type Outcome struct {
 // in any case; where the kernel cannot watch, it looks every 50 ms.
 func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string, requested time.Time,
 	logFrom int64, out io.Writer, kick func() error) (Outcome, error) {
-	tail := &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}
-	changed, stop := watch(filepath.Dir(l.AppJSON(ae)), filepath.Dir(l.LogFile()))
-	defer stop()
-	period := time.Second
-	if changed == nil {
-		period = 50 * time.Millisecond
-	}
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	lastKick := time.Now()
+	f := newFollower(l, ae, logFrom, out, kick)
+	defer f.close()
 	var lastBackoff string
 	// Dates have whole seconds: a failed attempt of the same version asked
 	// for in the same second looks like this request's failure. Those seen
 	// while this request is pending are earlier ones.
 	stale := 0
 	for {
-		tail.copy(out)
+		f.tail.copy(out)
 		var a state.App
 		err := state.Read(l.AppJSON(ae), &a)
 		switch {
 		case err != nil:
 			fmt.Fprintf(out, "waiting: %v\n", err)
 		case a.Deployment == nil || a.Deployment.Version != version || !a.Deployment.RequestDate.Equal(requested):
-			tail.copy(out)
+			f.tail.copy(out)
 			return outcome(&a, version, requested, stale), nil
 		default:
 			stale = len(failuresOf(&a, version, requested))
@@ -64,20 +56,62 @@ func Follow(ctx context.Context, l state.Layout, ae state.AppEnv, version string
 					fmt.Fprintln(out, msg)
 					lastBackoff = msg
 				}
-			} else if time.Since(lastKick) > 2*time.Second && !Locked(l) && kick != nil {
-				lastKick = time.Now()
-				if err := kick(); err != nil {
-					return Outcome{}, err
-				}
+			} else if err := f.kickIfIdle(); err != nil {
+				return Outcome{}, err
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return Outcome{}, ctx.Err()
-		case <-tick.C:
-		case <-changed:
+		if err := f.wait(ctx); err != nil {
+			return Outcome{}, err
 		}
 	}
+}
+
+// follower is what Follow and FollowDestroy share: the app environment's
+// log lines copied to out, a look whenever app.json or the log changes
+// (inotify) and once a second anyway (every 50 ms where the kernel cannot
+// watch), and a roll-forward kicked now and then while none runs.
+type follower struct {
+	l        state.Layout
+	tail     *logTail
+	changed  <-chan struct{}
+	stop     func()
+	tick     *time.Ticker
+	kick     func() error
+	lastKick time.Time
+}
+
+func newFollower(l state.Layout, ae state.AppEnv, logFrom int64, out io.Writer, kick func() error) *follower {
+	f := &follower{l: l, tail: &logTail{path: l.LogFile(), off: logFrom, match: " " + ae.String() + ": "}, kick: kick, lastKick: time.Now()}
+	f.changed, f.stop = watch(filepath.Dir(l.AppJSON(ae)), filepath.Dir(l.LogFile()))
+	period := time.Second
+	if f.changed == nil {
+		period = 50 * time.Millisecond
+	}
+	f.tick = time.NewTicker(period)
+	return f
+}
+
+func (f *follower) close() { f.tick.Stop(); f.stop() }
+
+// kickIfIdle starts a roll-forward if none holds the lock and the last
+// kick is more than 2 s old (nil kick: never).
+func (f *follower) kickIfIdle() error {
+	if f.kick == nil || time.Since(f.lastKick) <= 2*time.Second || Locked(f.l) {
+		return nil
+	}
+	f.lastKick = time.Now()
+	return f.kick()
+}
+
+// wait returns at the next tick or change, or with ctx's error.
+func (f *follower) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.tick.C:
+	case <-f.changed:
+	}
+	return nil
 }
 
 // watch returns a channel that receives when something in one of dirs
