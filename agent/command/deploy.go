@@ -144,22 +144,32 @@ func requestTypes(c *cli.Context, ae state.AppEnv, id string, rollback bool, typ
 	return follow(c, ae, id, requested, from, run)
 }
 
+// waitContext is what a command waits in: until --timeout, or Ctrl-C.
+func waitContext(c *cli.Context) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	return ctx, func() { stop(); cancel() }
+}
+
+// kicker starts a roll-forward each time it is called, keeping the
+// latest run in *run (for the command to wait on at the end).
+func kicker(ctx context.Context, l state.Layout, run **launch.Run) func() error {
+	return func() error {
+		r, err := launch.Rollforward(ctx, l.Root)
+		if err == nil {
+			*run = r
+		}
+		return err
+	}
+}
+
 // follow streams the deployment's progress until it ends. run is the
 // roll-forward this command started, if any (nil: none).
 func follow(c *cli.Context, ae state.AppEnv, id string, requested time.Time, from int64, run *launch.Run) error {
 	l := layout(c)
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-	kick := func() error {
-		r, err := launch.Rollforward(ctx, l.Root)
-		if err == nil {
-			run = r
-		}
-		return err
-	}
-	res, err := rollforward.Follow(ctx, l, ae, id, requested, from, c.App.Writer, kick)
+	ctx, done := waitContext(c)
+	defer done()
+	res, err := rollforward.Follow(ctx, l, ae, id, requested, from, c.App.Writer, kicker(ctx, l, &run))
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{2, fmt.Errorf("stopped waiting for %s (%v); the deployment goes on: follow it with `jeagent status %s %s --follow`",

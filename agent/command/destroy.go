@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -73,18 +72,9 @@ func destroyCommand() *cli.Command {
 			if c.Bool("no-wait") || os.Getenv("JECLOUD_PHASE") != "" {
 				return nil
 			}
-			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-			defer cancel()
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-			defer stop()
-			kick := func() error {
-				r, err := launch.Rollforward(ctx, l.Root)
-				if err == nil {
-					run = r
-				}
-				return err
-			}
-			if err := rollforward.FollowDestroy(ctx, l, ae, from, out, kick); err != nil {
+			ctx, done := waitContext(c)
+			defer done()
+			if err := rollforward.FollowDestroy(ctx, l, ae, from, out, kicker(ctx, l, &run)); err != nil {
 				if ctx.Err() != nil {
 					return &exitError{2, fmt.Errorf("stopped waiting (%v); the removal goes on: see `jeagent status %s %s`", context.Cause(ctx), ae.App, ae.Env)}
 				}
