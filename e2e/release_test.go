@@ -106,7 +106,12 @@ func TestReleasePhase(t *testing.T) {
 	if got := get(); got != "version "+v1 {
 		t.Errorf("while v2's release command runs, GET / = %q, want v1 still", got)
 	}
-	ps := srv.MustExec("systemctl", "show", "-p", "User,ActiveState,ProtectSystem,NoNewPrivileges,MemoryMax,TasksMax,RuntimeMaxUSec", "jecloud-shop_prod_release.service")
+	// app.json says "releasing" just before the unit starts: wait for it.
+	var ps string
+	eventually(t, 30*time.Second, "the release unit active", func() bool {
+		ps = srv.MustExec("systemctl", "show", "-p", "User,ActiveState,ProtectSystem,NoNewPrivileges,MemoryMax,TasksMax,RuntimeMaxUSec", "jecloud-shop_prod_release.service")
+		return strings.Contains(ps, "ActiveState=active")
+	})
 	contains(t, "the release unit while it runs", ps, "User=jc-shop_prod", "ActiveState=active", "ProtectSystem=strict", "NoNewPrivileges=yes", "TasksMax=512", "RuntimeMaxUSec=2min")
 	srv.MustExec("install", "-o", "jc-shop_prod", "/dev/null", "/var/cloud/shop/prod/data/go")
 	res := <-done
