@@ -141,7 +141,7 @@ func TestProxyLogsFlags(t *testing.T) {
 		t.Skip("no journalctl here")
 	}
 	r := run(t, root, nil, nil, "logs", "web", "prod", "--proxy", "-n", "3")
-	if r.code != 0 || !strings.Contains(r.stderr, "web/prod: no requests in the front door's log (jecloud-proxy.service, logger http.log.access.web_prod)") {
+	if r.code != 0 || !strings.Contains(r.stderr, "web/prod: no requests in the front door's log (jecloud-haproxy.service, logger http.log.access.web_prod)") {
 		t.Errorf("logs --proxy: %+v", r)
 	}
 }

@@ -14,9 +14,10 @@ fi
 # and debootstrap give the end-to-end tests their servers (docs/lab.md);
 # cloud-init checks the user-data jepush writes (cloud-init schema); sudo
 # answers whether a caller of `sudo jeagent` is an administrator (TestSudoAdministrator);
-# caddy is the front door the proxy tests load configurations into, and pebble
-# (Let's Encrypt's test CA) gives it certificates (docs/routing.md); haproxy is
-# the load balancer of your own that TestHAProxyRollingDeploy puts in front.
+# haproxy and caddy are the front door the proxy tests load configurations
+# into, and pebble (Let's Encrypt's test CA) gives it certificates
+# (docs/routing.md); haproxy is also the load balancer of your own that
+# TestHAProxyRollingDeploy puts in front.
 pkgs=(make gcc libc6-dev git openssh-server ca-certificates redis-server systemd-container debootstrap cloud-init sudo caddy pebble haproxy)
 missing=()
 for p in "${pkgs[@]}"; do

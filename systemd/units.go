@@ -3,7 +3,8 @@
 // jeagent-rollforward.service (one roll-forward run, Type=oneshot: through
 // jeagent-tick when it is installed beside jeagent) and
 // jeagent-rollforward.timer (shortly after boot, then every minute); and
-// jecloud-proxy.service, the front door.
+// the front door: jecloud-haproxy.service (HAProxy on ports 80 and 443)
+// and jecloud-proxy.service (Caddy behind it on loopback).
 package systemd
 
 import (
@@ -14,7 +15,7 @@ import (
 	"strings"
 )
 
-//go:embed jeagent-rollforward.service jeagent-rollforward.timer jeagent-webhook.socket jeagent-webhook.service jecloud-proxy.service
+//go:embed jeagent-rollforward.service jeagent-rollforward.timer jeagent-webhook.socket jeagent-webhook.service jecloud-proxy.service jecloud-haproxy.service
 var files embed.FS
 
 // Names of the units.
@@ -24,15 +25,21 @@ const (
 	WebhookSocket  = "jeagent-webhook.socket"
 	WebhookService = "jeagent-webhook.service"
 	ProxyService   = "jecloud-proxy.service"
+	HAProxyService = "jecloud-haproxy.service"
 )
 
-// ProxyUnit returns the front door's service (docs/routing.md).
-func ProxyUnit() Unit {
-	b, err := files.ReadFile(ProxyService)
+// ProxyUnit returns the front door's Caddy service (docs/routing.md).
+func ProxyUnit() Unit { return embedded(ProxyService) }
+
+// HAProxyUnit returns the front door's HAProxy service (docs/routing.md).
+func HAProxyUnit() Unit { return embedded(HAProxyService) }
+
+func embedded(name string) Unit {
+	b, err := files.ReadFile(name)
 	if err != nil {
 		panic(err) // embedded: cannot happen
 	}
-	return Unit{Name: ProxyService, Content: b}
+	return Unit{Name: name, Content: b}
 }
 
 // DefaultWebhookPort is where the git webhook listens unless told.

@@ -158,11 +158,11 @@ func TestRollforwardUnitHardened(t *testing.T) {
 // seccomp filter, capabilities and address families).
 func TestUnitExposure(t *testing.T) {
 	dir := t.TempDir()
-	units := append(append(Units("", ""), WebhookUnits("", DefaultWebhookPort, false)...), ProxyUnit())
+	units := append(append(Units("", ""), WebhookUnits("", DefaultWebhookPort, false)...), ProxyUnit(), HAProxyUnit())
 	for _, tc := range []struct {
 		name string
 		max  float64
-	}{{Service, 6.0}, {WebhookService, 4.0}, {ProxyService, 4.0}} {
+	}{{Service, 6.0}, {WebhookService, 4.0}, {ProxyService, 4.0}, {HAProxyService, 4.0}} {
 		for _, u := range units {
 			if u.Name == tc.name {
 				os.WriteFile(filepath.Join(dir, u.Name), u.Content, 0o644)

@@ -115,8 +115,8 @@ func filterArgs(c *cli.Context) []string {
 	return args
 }
 
-// proxyLogs shows the front door's access log of ae: the lines of the
-// proxy's journal under its logger (journalctl's --grep keeps them, so that
+// proxyLogs shows the front door's access log of ae: the lines of
+// HAProxy's journal under its logger (journalctl's --grep keeps them, so that
 // --lines counts requests of this app environment only), oldest first,
 // readable or raw. With --follow, a second journalctl then follows from the
 // newest entry shown (journalctl prints --grep's last N newest first, so
@@ -124,7 +124,7 @@ func filterArgs(c *cli.Context) []string {
 func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
 	logger := proxy.AccessLogger(ae.App, ae.Env)
 	raw := c.Bool("json")
-	base := []string{"--unit", proxy.Unit, "--output", "cat", "--no-pager", "--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`}
+	base := []string{"--unit", proxy.HAProxyUnit, "--output", "cat", "--no-pager", "--grep", `"logger":"` + regexp.QuoteMeta(logger) + `"`}
 	var ls []accesslog.Line
 	base = append(base, filterArgs(c)...)
 	err := journal(c, jc, append(base, "--lines", strconv.Itoa(c.Int("lines"))), func(r io.Reader) error {
@@ -144,13 +144,13 @@ func proxyLogs(c *cli.Context, jc string, ae state.AppEnv) error {
 	}
 	if !c.Bool("follow") {
 		if len(ls) == 0 {
-			fmt.Fprintf(os.Stderr, "%s: no requests in the front door's log (%s, logger %s)\n", ae, proxy.Unit, logger)
+			fmt.Fprintf(os.Stderr, "%s: no requests in the front door's log (%s, logger %s)\n", ae, proxy.HAProxyUnit, logger)
 		}
 		return nil
 	}
 	follow := append(base, "--follow", "--lines", "0")
 	if !last.IsZero() {
-		// From the newest entry shown (Caddy's time; the journal's is a
+		// From the newest entry shown (HAProxy's time; the journal's is a
 		// little later): Copy skips what was shown.
 		follow = append(base, "--follow", "--since", last.UTC().Format("2006-01-02 15:04:05.000000")+" UTC")
 	}

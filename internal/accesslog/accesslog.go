@@ -1,7 +1,8 @@
 // Package accesslog reads the front door's access log of one app
-// environment out of the proxy's journal: Caddy writes one JSON object per
-// request, under the logger proxy.AccessLogger(app, env), among its other
-// lines. Collect and Copy keep that logger's entries, and each is printed
+// environment out of HAProxy's journal: one JSON object per request, in
+// the shape of Caddy's access log (which wrote it before HAProxy took
+// ports 80 and 443), under the logger proxy.AccessLogger(app, env), among
+// its other lines. Collect and Copy keep that logger's entries, and each is printed
 // as one readable line (time, client, method, host, URI, status, duration,
 // size), or as the JSON it was. See docs/routing.md#logs.
 package accesslog
@@ -20,7 +21,8 @@ import (
 	"github.com/jecloud/jecloud/internal/lines"
 )
 
-// Entry is one request as Caddy (2.6) logs it.
+// Entry is one request as the front door logs it (HAProxy's log-format
+// in routes; Caddy 2.6's access log has the same shape).
 type Entry struct {
 	Logger  string          `json:"logger"`
 	TS      json.RawMessage `json:"ts"` // seconds since 1970 (a float), or RFC 3339
@@ -32,6 +34,8 @@ type Entry struct {
 		URI      string `json:"uri"`
 	} `json:"request"`
 	Duration json.RawMessage `json:"duration"` // seconds (a float), or a Go duration
+	// DurationMS is HAProxy's total time (%Ta), in milliseconds.
+	DurationMS *int64 `json:"duration_ms"`
 	Size     int64           `json:"size"`
 	Status   int             `json:"status"`
 }
@@ -66,6 +70,9 @@ func (e Entry) Time() time.Time {
 
 // Took is how long the front door took to answer.
 func (e Entry) Took() time.Duration {
+	if e.DurationMS != nil {
+		return time.Duration(*e.DurationMS) * time.Millisecond
+	}
 	var f float64
 	if json.Unmarshal(e.Duration, &f) == nil {
 		return time.Duration(f * float64(time.Second))

@@ -41,10 +41,11 @@ var Packages = []string{
 	// datasource otherwise: it stays off); locales and python3-cffi-backend
 	// are what its modules need on minbase.
 	"cloud-init", "locales", "python3-cffi-backend",
-	// caddy: the front door (internal/proxy); its package's own
-	// caddy.service is enabled, as on a real server, and `jeagent init`
-	// turns it off for jecloud-proxy.service.
-	"caddy",
+	// haproxy and caddy: the front door (internal/proxy); the packages'
+	// own haproxy.service and caddy.service are enabled, as on a real
+	// server, and `jeagent init` turns them off for jecloud-haproxy.service
+	// and jecloud-proxy.service.
+	"caddy", "haproxy",
 }
 
 // imageVersion names the set-up customize does; change it when that

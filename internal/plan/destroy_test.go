@@ -69,7 +69,7 @@ func TestPlanDestroy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg, _ := routes.Render(in); strings.Contains(string(cfg), "shop.example.com") || !strings.Contains(string(cfg), "blog.example.com") {
+			if cfg, _ := routes.Render(in); strings.Contains(string(cfg.HAProxy), "shop.example.com") || !strings.Contains(string(cfg.HAProxy), "blog.example.com") {
 				t.Errorf("what the Route step loads (routes.Read):\n%s", cfg)
 			}
 		})

@@ -7,7 +7,6 @@
 package plan
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -239,7 +238,7 @@ func planDrainMarkers(l state.Layout, switching map[state.AppEnv]bool) (Step, bo
 // proxy's ACME account is broken (loading it repairs that).
 func planRoute(l state.Layout, s state.Server, envs []routes.Env, now time.Time) (Step, bool) {
 	cfg, _ := routes.Render(routes.Gather(l, s, envs))
-	if bytes.Equal(cfg, routes.Applied(l)) {
+	if cfg.Equal(routes.Applied(l)) {
 		if broken := routes.BrokenAccounts(routes.StorageDir, now); len(broken) > 0 {
 			return Step{AppEnv: ServerAppEnv, Name: Route, Reason: "the front door's ACME account " + broken[0] + " does not parse: every certificate order fails until it is replaced"}, true
 		}

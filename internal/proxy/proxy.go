@@ -1,10 +1,15 @@
-// Package proxy runs the front door: one Caddy per server
-// (jecloud-proxy.service), owned by the agent, on ports 80 and 443. Apply
-// renders Caddy's whole configuration from /var/cloud (package routes)
-// and loads it through Caddy's admin API on a Unix socket. A configuration
-// Caddy refuses leaves the running one in place; the error carries Caddy's
-// reason. Caddy keeps the last configuration it accepted (--resume), so a
-// restarted proxy comes back with every route. See docs/routing.md.
+// Package proxy runs the front door, owned by the agent: HAProxy on ports
+// 80 and 443 (jecloud-haproxy.service: TLS, routing by host name, the
+// app's requests straight to its web instances, the access log) and Caddy
+// behind it on loopback (jecloud-proxy.service: ACME certificates, static
+// sites, maintenance pages, the health path, the git webhook). Apply
+// renders both configurations from /var/cloud (package routes), has
+// HAProxy check its own, loads Caddy's through its admin API on a Unix
+// socket, then writes HAProxy's and reloads it through its master CLI
+// (requests in flight finish in the old worker). A configuration either
+// refuses leaves the running ones in place; the error carries its reason.
+// Both start from the files Apply wrote last, so a restarted front door
+// comes back with every route. See docs/routing.md.
 package proxy
 
 import (
@@ -25,27 +30,36 @@ import (
 	"github.com/jecloud/jecloud/systemd"
 )
 
-// Unit is the proxy's systemd service.
-const Unit = systemd.ProxyService
+// Unit is Caddy's systemd service, HAProxyUnit HAProxy's.
+const (
+	Unit        = systemd.ProxyService
+	HAProxyUnit = systemd.HAProxyService
+)
 
-// ErrNotRunning is returned when no proxy answers on the admin socket.
+// ErrNotRunning is returned when Caddy does not answer on its admin socket.
 var ErrNotRunning = errors.New("the front door (" + Unit + ") is not running: `systemctl status " + Unit + "` says why; `jeagent init` installs it")
 
-// AccessLogger is the name of an app environment's access log in the
-// proxy's journal (Caddy's logger "http.log.access.APP_ENV").
-func AccessLogger(app, env string) string { return "http.log.access." + app + "_" + env }
+// AccessLogger is the name of an app environment's access log in
+// HAProxy's journal ("http.log.access.APP_ENV", as Caddy named it).
+func AccessLogger(app, env string) string { return routes.AccessLogger + app + "_" + env }
 
-// Client talks to the proxy's admin API over its Unix socket.
+// Client drives the front door: Caddy's admin API over its Unix socket
+// and HAProxy's master CLI.
 type Client struct {
-	// Socket is the admin API's Unix socket (routes.AdminSocket on a server).
+	// Socket is Caddy's admin API's Unix socket (routes.AdminSocket on a server).
 	Socket string
-	// Adjust, when set, changes what Apply renders (tests run a proxy
-	// elsewhere than on ports 80 and 443).
+	// HAProxy is HAProxy's master CLI.
+	HAProxy *HAProxy
+	// HAProxyFile is where HAProxy reads its configuration; "" is
+	// routes.HAProxyFile (tests run one elsewhere).
+	HAProxyFile string
+	// Adjust, when set, changes what Apply renders (tests run a front
+	// door elsewhere than on ports 80 and 443).
 	Adjust func(*routes.Input)
 }
 
-// Default is the server's proxy.
-var Default = &Client{Socket: routes.AdminSocket}
+// Default is the server's front door.
+var Default = &Client{Socket: routes.AdminSocket, HAProxy: &HAProxy{Master: routes.MasterSocket}}
 
 func (c *Client) http() *http.Client {
 	return &http.Client{Transport: &http.Transport{
@@ -104,30 +118,17 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 }
 
 // InFlight returns, per upstream address ("127.0.0.1:PORT"), the requests
-// the proxy has sent there and not yet seen answered. Upstreams that are
-// being drained stay listed (routes keeps them configured).
+// HAProxy has sent there and not yet seen answered, in its current worker
+// and in the old ones that finish theirs after a reload.
 func (c *Client) InFlight(ctx context.Context) (map[string]int, error) {
-	b, err := c.do(ctx, http.MethodGet, "/reverse_proxy/upstreams", nil)
-	if err != nil {
-		return nil, err
-	}
-	var ups []struct {
-		Address     string `json:"address"`
-		NumRequests int    `json:"num_requests"`
-	}
-	if err := json.Unmarshal(b, &ups); err != nil {
-		return nil, fmt.Errorf("the front door's upstreams: %w", err)
-	}
-	m := make(map[string]int, len(ups))
-	for _, u := range ups {
-		m[u.Address] = u.NumRequests
-	}
-	return m, nil
+	return c.HAProxy.InFlight(ctx)
 }
 
-// Apply renders the configuration from the tree under l and loads it,
-// then records it as applied (routes.AppliedFile). The notes say what
-// could not be routed (a host claimed twice); they are not errors.
+// Apply renders the configuration from the tree under l and applies it:
+// HAProxy checks its part first (a refusal changes nothing), Caddy loads
+// its own, then HAProxy's file is written and HAProxy reloaded. It records
+// what was applied (routes.AppliedFile, routes.HAProxyFile). The notes say
+// what could not be routed (a host claimed twice); they are not errors.
 func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 	in, err := routes.Read(l)
 	if err != nil {
@@ -144,16 +145,56 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 	notes = append(notes, RepairAccounts(storage, time.Now())...)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := c.Load(ctx, cfg); err != nil {
-		return notes, err
-	}
 	if err := os.MkdirAll(routes.Dir(l), 0o755); err != nil {
 		return notes, err
 	}
-	if err := routes.Record(l, in); err != nil {
-		return notes, err
+	applied := routes.Applied(l)
+	hfile := c.HAProxyFile
+	if hfile == "" {
+		hfile = routes.HAProxyFile(l)
 	}
-	return notes, atomicfile.WriteFile(routes.AppliedFile(l), cfg, 0o644)
+	prev, _ := os.ReadFile(hfile)
+	newHAProxy := !bytes.Equal(prev, cfg.HAProxy)
+	if newHAProxy {
+		if err := c.check(ctx, hfile, cfg.HAProxy); err != nil {
+			return notes, fmt.Errorf("the front door (%s) refused the new configuration and keeps the running one: %w", HAProxyUnit, err)
+		}
+	}
+	if !bytes.Equal(cfg.Caddy, applied.Caddy) {
+		if err := c.Load(ctx, cfg.Caddy); err != nil {
+			return notes, err
+		}
+		if err := atomicfile.WriteFile(routes.AppliedFile(l), cfg.Caddy, 0o644); err != nil {
+			return notes, err
+		}
+	}
+	if newHAProxy {
+		if err := atomicfile.WriteFile(hfile, cfg.HAProxy, 0o644); err != nil {
+			return notes, err
+		}
+		if err := c.HAProxy.Reload(ctx); err != nil {
+			if errors.Is(err, ErrHAProxyNotRunning) {
+				// systemd starts it again from the file just written.
+				return notes, fmt.Errorf("the front door (%s) is not running: `systemctl status %s` says why; `jeagent init` installs it (%w)", HAProxyUnit, HAProxyUnit, err)
+			}
+			// What a restart loads stays what runs.
+			if prev != nil {
+				atomicfile.WriteFile(hfile, prev, 0o644)
+			}
+			return notes, fmt.Errorf("the front door (%s) refused the new configuration and keeps the running one: %w", HAProxyUnit, err)
+		}
+	}
+	return notes, routes.Record(l, in)
+}
+
+// check has HAProxy check cfg, written beside file.
+func (c *Client) check(ctx context.Context, file string, cfg []byte) error {
+	tmp := file + ".check"
+	if err := os.WriteFile(tmp, cfg, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return c.HAProxy.Check(ctx, tmp)
 }
 
 // RepairAccounts removes the ACME accounts in the proxy's file storage

@@ -30,7 +30,8 @@ func TestLBDrain(t *testing.T) {
 			return nil, err
 		}
 		cfg, notes := routes.Render(in)
-		return notes, os.WriteFile(routes.AppliedFile(l), cfg, 0o644)
+		os.WriteFile(routes.HAProxyFile(l), cfg.HAProxy, 0o644)
+		return notes, os.WriteFile(routes.AppliedFile(l), cfg.Caddy, 0o644)
 	}
 	var drainingAt []string
 	lb.e.Hooks = func() ([]hook.Hook, error) {

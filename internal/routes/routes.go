@@ -1,10 +1,14 @@
-// Package routes renders the front door's configuration (Caddy's JSON)
-// from the state tree: which host names go to which app environment's web
-// instances, the default app on the server's bare address, maintenance
-// pages, and where certificates come from. It only reads, and links no
+// Package routes renders the front door's configuration from the state
+// tree: which host names go to which app environment's web instances, the
+// default app on the server's bare address, maintenance pages, and where
+// certificates come from. The front door is two programs: HAProxy on ports
+// 80 and 443 (haproxy.cfg: TLS, routing by host name, the app's requests
+// straight to its web instances, the access log) and Caddy behind it on
+// loopback (caddy.json: ACME certificates, static sites, maintenance
+// pages, the health path, the git webhook). It only reads, and links no
 // network code, so that the roll-forward's planner (and jeagent-tick) can
-// tell whether the running proxy is behind the state. Package proxy loads
-// what it renders. See docs/routing.md.
+// tell whether the running front door is behind the state. Package proxy
+// loads what it renders. See docs/routing.md.
 package routes
 
 import (
@@ -17,24 +21,32 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jecloud/jecloud/internal/atomicfile"
-	"github.com/jecloud/jecloud/internal/names"
 	"github.com/jecloud/jecloud/internal/ports"
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-// Where the proxy runs (jecloud-proxy.service, docs/routing.md).
+// Where the front door runs (jecloud-haproxy.service and
+// jecloud-proxy.service, docs/routing.md).
 const (
-	// AdminSocket is the proxy's admin API (systemd's RuntimeDirectory of
-	// the unit, 0700).
+	// AdminSocket is Caddy's admin API (systemd's RuntimeDirectory of
+	// jecloud-proxy.service, 0700).
 	AdminSocket = "/run/jecloud-proxy/admin.sock"
-	// StorageDir is where the proxy keeps certificates and ACME accounts
+	// StorageDir is where Caddy keeps certificates and ACME accounts
 	// (the unit's StateDirectory).
 	StorageDir = "/var/lib/jecloud-proxy/data"
+	// BackendAddr is where Caddy serves HAProxy on loopback: ACME
+	// challenges, static sites, maintenance pages, the health path and
+	// the git webhook (below the instances' ports and ports.json's).
+	BackendAddr = "127.0.0.1:4480"
+	// MasterSocket is HAProxy's master CLI (the RuntimeDirectory of
+	// jecloud-haproxy.service, 0700).
+	MasterSocket = "/run/jecloud-haproxy/master.sock"
+	// JournalSocket is journald's syslog socket: HAProxy's access log.
+	JournalSocket = "/run/systemd/journal/dev-log"
 	// LetsEncrypt is the default ACME directory.
 	LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 	// MaintenancePage is the page a release may carry at its root; the
@@ -49,9 +61,31 @@ const (
 // only where it exists.
 func Dir(l state.Layout) string { return filepath.Join(l.Sys(), "proxy") }
 
-// AppliedFile is the configuration the proxy last accepted, for people to
+// AppliedFile is the configuration Caddy last accepted, for people to
 // read and for the planner to compare with.
 func AppliedFile(l state.Layout) string { return filepath.Join(Dir(l), "caddy.json") }
+
+// HAProxyFile is HAProxy's configuration: what it runs, as it last
+// accepted it (jecloud-haproxy.service reads it at start and reload).
+func HAProxyFile(l state.Layout) string { return filepath.Join(Dir(l), "haproxy.cfg") }
+
+// Config is the front door's whole configuration.
+type Config struct {
+	Caddy, HAProxy []byte
+}
+
+// Equal reports whether c and o are the same configuration.
+func (c Config) Equal(o Config) bool {
+	return bytes.Equal(c.Caddy, o.Caddy) && bytes.Equal(c.HAProxy, o.HAProxy)
+}
+
+// Applied returns the configuration the front door last accepted (nil
+// parts if none).
+func Applied(l state.Layout) Config {
+	c, _ := os.ReadFile(AppliedFile(l))
+	h, _ := os.ReadFile(HAProxyFile(l))
+	return Config{Caddy: c, HAProxy: h}
+}
 
 // Installed reports whether the proxy is set up on this server.
 func Installed(l state.Layout) bool {
@@ -79,9 +113,10 @@ type Env struct {
 type Input struct {
 	Proxy state.Proxy
 	Envs  []Env
-	// Issued reports whether a certificate for host is in the proxy's
-	// storage: HTTP is redirected to HTTPS only then.
-	Issued func(host string) bool
+	// CertFile is the certificate Caddy keeps for host (its key beside
+	// it, .key for .crt), "" while there is none: HTTPS is served with it,
+	// and HTTP redirected to HTTPS, only then.
+	CertFile func(host string) string
 	// Notes are Read's: app environments routed as before, or not at all,
 	// because their app.json does not parse. Render returns them first.
 	Notes []string
@@ -91,17 +126,15 @@ type Input struct {
 	// Draining is the directory of the markers that make an app
 	// environment's health path say "draining" (DrainDir).
 	Draining string
-	// Where the proxy listens and keeps its files; empty: the server's
-	// (":80", ":443", AdminSocket, StorageDir). Tests run a proxy of
-	// their own elsewhere.
-	HTTP, HTTPS, Admin, Storage string
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
+	// Where the front door listens and keeps its files; empty: the
+	// server's (HAProxy on ":80" and ":443", Caddy on Backend with its
+	// admin API on AdminSocket and its certificates in StorageDir). Tests
+	// run a front door of their own elsewhere.
+	HTTP, HTTPS, Backend, Admin, Storage string
+	// Log is where HAProxy sends its access log (syslog: "" is
+	// JournalSocket); User the user its workers run as ("" is "haproxy",
+	// "-" keeps the one that started it).
+	Log, User string
 }
 
 // EnvOf reads what the front door needs of ae beyond its app.json.
@@ -246,7 +279,7 @@ func readRecord(l state.Layout) map[string]recorded {
 // Gather is the Input for the app environments envs on a server whose
 // server.json is s: what the planner renders to compare, and Read.
 func Gather(l state.Layout, s state.Server, envs []Env) Input {
-	in := Input{Envs: envs, Issued: IssuedIn(StorageDir), Webhook: webhookAddr(WebhookSocket), Draining: DrainDir(l)}
+	in := Input{Envs: envs, CertFile: CertFileIn(StorageDir), Webhook: webhookAddr(WebhookSocket), Draining: DrainDir(l)}
 	if s.Proxy != nil {
 		in.Proxy = *s.Proxy
 	}
@@ -272,12 +305,17 @@ func webhookAddr(path string) string {
 	return ""
 }
 
-// IssuedIn reports whether Caddy's file storage at dir holds a
-// certificate for host (certificates/ISSUER/HOST/HOST.crt).
-func IssuedIn(dir string) func(string) bool {
-	return func(host string) bool {
+// CertFileIn returns the certificate Caddy's file storage at dir holds
+// for host (certificates/ISSUER/HOST/HOST.crt, its key HOST.key beside it),
+// "" if none.
+func CertFileIn(dir string) func(string) string {
+	return func(host string) string {
 		m, _ := filepath.Glob(filepath.Join(dir, "certificates", "*", host, host+".crt"))
-		return len(m) > 0
+		if len(m) == 0 {
+			return ""
+		}
+		slices.Sort(m)
+		return m[0]
 	}
 }
 
@@ -306,211 +344,6 @@ func BrokenAccounts(dir string, now time.Time) []string {
 		}
 	}
 	return broken
-}
-
-// Applied returns the configuration the proxy last accepted (nil if none).
-func Applied(l state.Layout) []byte {
-	b, _ := os.ReadFile(AppliedFile(l))
-	return b
-}
-
-// Site is one app environment's route: its host names and handler.
-type site struct {
-	env   Env
-	hosts []string
-}
-
-// DefaultName is ae's name under the base domain.
-func DefaultName(ae state.AppEnv, base string) string {
-	if base == "" {
-		return ""
-	}
-	return ae.App + "-" + ae.Env + "." + strings.TrimPrefix(base, ".")
-}
-
-// Render returns the proxy's whole configuration, and notes on what it
-// could not route (a host claimed twice: the first app environment in
-// name order keeps it).
-func Render(in Input) ([]byte, []string) {
-	notes := slices.Clone(in.Notes)
-	owner := map[string]state.AppEnv{}
-	var sites []site
-	envs := slices.Clone(in.Envs)
-	slices.SortFunc(envs, func(a, b Env) int { return strings.Compare(a.AppEnv.String(), b.AppEnv.String()) })
-	claim := func(ae state.AppEnv, h string) bool {
-		if o, ok := owner[h]; ok && o != ae {
-			notes = append(notes, fmt.Sprintf("%s: host %s is %s's: not routed here (remove it from one of them)", ae, h, o))
-			return false
-		}
-		owner[h] = ae
-		return true
-	}
-	// Domains first: a domain wins over a default name.
-	hosts := map[state.AppEnv][]string{}
-	for _, e := range envs {
-		if !e.Live && !e.Git {
-			continue
-		}
-		for _, h := range e.Domains {
-			if err := names.CheckHost(h); err != nil {
-				// A hand edit: the others are routed, and the log says why not this one.
-				notes = append(notes, fmt.Sprintf("%s: app.json domains: %v", e.AppEnv, err))
-				continue
-			}
-			if claim(e.AppEnv, h) && !slices.Contains(hosts[e.AppEnv], h) {
-				hosts[e.AppEnv] = append(hosts[e.AppEnv], h)
-			}
-		}
-	}
-	for _, e := range envs {
-		if !e.Live && !e.Git {
-			continue // a git environment is routed before its first push: the webhook
-		}
-		if h := DefaultName(e.AppEnv, in.Proxy.BaseDomain); h != "" && claim(e.AppEnv, h) && !slices.Contains(hosts[e.AppEnv], h) {
-			hosts[e.AppEnv] = append(hosts[e.AppEnv], h)
-		}
-		sites = append(sites, site{env: e, hosts: hosts[e.AppEnv]})
-	}
-	def, note := defaultSite(in.Proxy.DefaultApp, sites)
-	if note != "" {
-		notes = append(notes, note)
-	}
-
-	var httpRoutes, httpsRoutes []any
-	var tlsHosts []string
-	loggers := map[string]string{}
-	issued := in.Issued
-	if issued == nil {
-		issued = func(string) bool { return false }
-	}
-	for _, s := range sites {
-		if len(s.hosts) == 0 {
-			continue
-		}
-		logger := s.env.AppEnv.App + "_" + s.env.AppEnv.Env
-		var redirect []string
-		for _, h := range s.hosts {
-			loggers[h] = logger
-			if issued(h) {
-				redirect = append(redirect, h)
-			}
-		}
-		tlsHosts = append(tlsHosts, s.hosts...)
-		if s.env.Git && in.Webhook != "" {
-			// The git webhook, at its fixed path of each host name.
-			hook := obj{
-				"match":    []any{obj{"host": s.hosts, "path": []string{"/hooks/" + s.env.AppEnv.App + "/" + s.env.AppEnv.Env}}},
-				"handle":   []any{obj{"handler": "reverse_proxy", "upstreams": []any{obj{"dial": in.Webhook}}}},
-				"terminal": true,
-			}
-			httpsRoutes = append(httpsRoutes, hook)
-			if len(redirect) == 0 {
-				httpRoutes = append(httpRoutes, hook)
-			}
-		}
-		// The health path, for a load balancer in front: over HTTP too
-		// (not redirected), never sent to the app.
-		health := healthRoute(s.hosts, s.env, in.Draining)
-		httpRoutes = append(httpRoutes, health)
-		httpsRoutes = append(httpsRoutes, health)
-		if len(redirect) > 0 {
-			// Not what a load balancer that ended the client's TLS sends
-			// on (X-Forwarded-Proto: https, as an ALB's HTTPS listener
-			// does): redirecting it would loop (docs/routing.md).
-			r := route(redirect, obj{
-				"handler": "static_response", "status_code": 308,
-				"headers": obj{"Location": []string{"https://{http.request.host}{http.request.uri}"}},
-			})
-			r["match"] = []any{obj{"host": redirect, "not": []any{obj{"header": obj{"X-Forwarded-Proto": []string{"https"}}}}}}
-			httpRoutes = append(httpRoutes, r)
-		}
-		httpRoutes = append(httpRoutes, route(s.hosts, handler(s.env)))
-		httpsRoutes = append(httpsRoutes, route(s.hosts, handler(s.env)))
-	}
-	defaultLogger := ""
-	if def != nil {
-		httpRoutes = append(httpRoutes, healthRoute(nil, def.env, in.Draining))
-		httpRoutes = append(httpRoutes, obj{"handle": []any{handler(def.env)}, "terminal": true})
-		defaultLogger = def.env.AppEnv.App + "_" + def.env.AppEnv.Env
-	} else {
-		httpRoutes = append(httpRoutes, obj{"handle": []any{obj{
-			"handler": "static_response", "status_code": 404,
-			"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}},
-			"body":    "No app is served at this address: ask for one of its host names.\n",
-		}}, "terminal": true})
-	}
-	// Instances being drained: on a route no request matches, so that
-	// the proxy keeps counting their requests in flight.
-	var draining []any
-	for _, s := range sites {
-		for _, a := range s.env.Upstreams.Draining {
-			draining = append(draining, obj{"dial": a})
-		}
-	}
-	for _, e := range envs {
-		if !e.Live && !e.Git {
-			for _, a := range e.Upstreams.Draining {
-				draining = append(draining, obj{"dial": a})
-			}
-		}
-	}
-	if len(draining) > 0 {
-		httpRoutes = append(httpRoutes, obj{
-			"match":  []any{obj{"remote_ip": obj{"ranges": []string{"255.255.255.255/32"}}}},
-			"handle": []any{obj{"handler": "reverse_proxy", "upstreams": draining}},
-		})
-	}
-	servers := obj{"http": obj{
-		"listen": []string{or(in.HTTP, ":80")}, "routes": httpRoutes,
-		"logs": serverLogs(loggers, defaultLogger),
-	}}
-	// Caddy tells its HTTP server from its HTTPS one by these ports.
-	apps := obj{"http": obj{"servers": servers, "http_port": port(in.HTTP, 80), "https_port": port(in.HTTPS, 443)}}
-	if len(tlsHosts) > 0 {
-		servers["https"] = obj{
-			"listen": []string{or(in.HTTPS, ":443")}, "routes": httpsRoutes,
-			"automatic_https": obj{"disable_redirects": true},
-			"logs":            serverLogs(loggers, ""),
-		}
-		ca := in.Proxy.ACME.CA
-		if ca == "" {
-			ca = LetsEncrypt
-		}
-		issuer := obj{"module": "acme", "ca": ca}
-		if in.Proxy.ACME.Email != "" {
-			issuer["email"] = in.Proxy.ACME.Email
-		}
-		if in.Proxy.ACME.CARoot != "" {
-			issuer["trusted_roots_pem_files"] = []string{in.Proxy.ACME.CARoot}
-		}
-		slices.Sort(tlsHosts)
-		apps["tls"] = obj{"automation": obj{"policies": []any{obj{"subjects": tlsHosts, "issuers": []any{issuer}}}}}
-	}
-	cfg := obj{
-		"admin":   obj{"listen": "unix/" + or(in.Admin, AdminSocket), "origins": []string{"localhost"}},
-		"storage": obj{"module": "file_system", "root": or(in.Storage, StorageDir)},
-		"apps":    apps,
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(cfg); err != nil {
-		panic(err) // maps of strings and slices always encode
-	}
-	return buf.Bytes(), notes
-}
-
-type obj = map[string]any
-
-// port is addr's port, or def when addr is empty.
-func port(addr string, def int) int {
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
-		if n, err := strconv.Atoi(addr[i+1:]); err == nil {
-			return n
-		}
-	}
-	return def
 }
 
 // HealthPath answers a load balancer's health checks on every host name
@@ -554,96 +387,6 @@ func SetDraining(l state.Layout, ae state.AppEnv, on bool) error {
 func Draining(l state.Layout, ae state.AppEnv) bool {
 	_, err := os.Stat(DrainMarker(l, ae))
 	return err == nil
-}
-
-// healthRoute answers HealthPath for e on hosts (nil: any host).
-func healthRoute(hosts []string, e Env, drainDir string) obj {
-	m := obj{"path": []string{HealthPath}}
-	if hosts != nil {
-		m["host"] = hosts
-	}
-	text := func(code int, body string) obj {
-		return obj{"handler": "static_response", "status_code": code,
-			"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}, "Cache-Control": []string{"no-store"}},
-			"body":    body}
-	}
-	// Checks every few seconds stay out of the access log.
-	quiet := obj{"handler": "vars", "skip_log": true}
-	var answer []any
-	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static == "" {
-		answer = []any{obj{"handle": []any{text(503, "no web process\n")}}}
-	} else {
-		answer = []any{
-			obj{"match": []any{obj{"file": obj{"root": drainDir, "try_files": []string{"/" + markerName(e.AppEnv)}}}},
-				"handle": []any{text(503, "draining\n")}, "terminal": true},
-			obj{"handle": []any{text(200, "ok\n")}},
-		}
-	}
-	return obj{"match": []any{m}, "handle": []any{quiet, obj{"handler": "subroute", "routes": answer}}, "terminal": true}
-}
-
-func route(hosts []string, h any) obj {
-	return obj{"match": []any{obj{"host": hosts}}, "handle": []any{h}, "terminal": true}
-}
-
-func serverLogs(loggers map[string]string, def string) obj {
-	l := obj{}
-	if len(loggers) > 0 {
-		l["logger_names"] = loggers
-	}
-	if def != "" {
-		l["default_logger_name"] = def
-	}
-	return l
-}
-
-// handler answers for one app environment: its web instances, balanced,
-// or a 503 in maintenance or with none running.
-func handler(e Env) any {
-	if e.Maintenance {
-		page := e.Page
-		ctype := "text/html; charset=utf-8"
-		if page == nil {
-			page = []byte("<!doctype html>\n<title>Down for maintenance</title>\n<h1>Down for maintenance</h1>\n<p>We will be back shortly.</p>\n")
-		}
-		return obj{
-			"handler": "static_response", "status_code": 503,
-			"headers": obj{"Content-Type": []string{ctype}, "Retry-After": []string{"120"}, "Cache-Control": []string{"no-store"}},
-			"body":    literal(string(page)),
-		}
-	}
-	if len(e.Upstreams.Web) == 0 && e.Upstreams.Static != "" {
-		// A static site: the copy holds regular files and directories
-		// only (no link leads out of it); no listing of a directory.
-		return obj{"handler": "file_server", "root": e.Upstreams.Static}
-	}
-	if len(e.Upstreams.Web) == 0 {
-		return obj{
-			"handler": "static_response", "status_code": 503,
-			"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}},
-			"body":    e.AppEnv.String() + " has no web process running on this server.\n",
-		}
-	}
-	var ups []any
-	for _, a := range e.Upstreams.Web {
-		ups = append(ups, obj{"dial": a})
-	}
-	return obj{
-		"handler":   "reverse_proxy",
-		"upstreams": ups,
-		// An instance that refuses connections (it crashed; systemd
-		// restarts it) is skipped for 10 s, and the request tried on
-		// another for up to 5 s.
-		"load_balancing": obj{"selection_policy": obj{"policy": "round_robin"}, "try_duration": "5s", "try_interval": "100ms"},
-		"health_checks":  obj{"passive": obj{"fail_duration": "10s"}},
-	}
-}
-
-// literal escapes Caddy's placeholders ({env.X}, {http.request.header.Y})
-// in text from a bundle, so that a page is sent as written and cannot read
-// the proxy's environment or the request's headers into the answer.
-func literal(s string) string {
-	return strings.NewReplacer("{", `\{`, "}", `\}`).Replace(s)
 }
 
 // defaultSite is the app environment served on the bare address: the one

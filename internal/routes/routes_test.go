@@ -64,6 +64,48 @@ func hosts(t *testing.T, cfg []byte) map[string][]string {
 	return out
 }
 
+// doors summarizes both configurations: HAProxy's frontends (which site
+// each host name is, "*" for the bare address; "SITE>app" when its
+// requests go straight to its web instances; "redirect HOSTS") and
+// Caddy's routes ("caddy": host=handler, as hosts does).
+func doors(t *testing.T, cfg Config) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	if c := hosts(t, cfg.Caddy)["backend"]; c != nil {
+		out["caddy"] = c
+	}
+	front := ""
+	for _, line := range strings.Split(string(cfg.HAProxy), "\n") {
+		line = strings.TrimSpace(line)
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "frontend "):
+			front = f[1]
+		case strings.HasPrefix(line, "backend "):
+			front = ""
+		case front == "":
+		case strings.HasPrefix(line, "http-request set-var(txn.site) str(") && strings.Contains(line, "-m found"):
+			if !strings.HasPrefix(f[2], "str(-)") {
+				out[front] = append(out[front], "*="+strings.TrimSuffix(strings.TrimPrefix(f[2], "str("), ")"))
+			}
+		case false:
+			out[front] = append(out[front], "*="+strings.TrimSuffix(strings.TrimPrefix(f[2], "str("), ")"))
+		case strings.HasPrefix(line, "http-request set-var(txn.site) str(") && strings.Contains(line, " if "):
+			i := slices.Index(f, "str")
+			out[front] = append(out[front], strings.Join(f[i+1:len(f)-1], ",")+"="+strings.TrimSuffix(strings.TrimPrefix(f[2], "str("), ")"))
+		case strings.HasPrefix(line, "http-request redirect"):
+			i := slices.Index(f, "str")
+			j := slices.Index(f, "}")
+			out[front] = append(out[front], "redirect "+strings.Join(f[i+1:j], ","))
+		case strings.HasPrefix(line, "use_backend site_"):
+			out[front] = append(out[front], strings.TrimPrefix(f[1], "site_")+">app")
+		case strings.HasPrefix(line, "use_backend caddy if { var(txn.site)"):
+			out[front] = append(out[front], f[7]+f[11]+">caddy")
+		}
+	}
+	return out
+}
+
 func TestRender(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -74,34 +116,40 @@ func TestRender(t *testing.T) {
 		{
 			name: "one app, no domain: the bare address",
 			in:   Input{Envs: []Env{env("hello", "prod", nil, "127.0.0.1:5000")}},
-			want: map[string][]string{"http": {"*=reverse_proxy"}},
+			want: map[string][]string{"http": {"*=hello_prod", "hello_prod>app"}, "caddy": {"*=static_response:4"}},
 		},
 		{
 			name: "two apps, no default: 404 on the bare address",
 			in:   Input{Envs: []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:5000"), env("b", "prod", []string{"b.example.com"}, "127.0.0.1:5001")}},
 			want: map[string][]string{
-				"http":  {"a.example.com=reverse_proxy", "b.example.com=reverse_proxy", "*=static_response:4"},
-				"https": {"a.example.com=reverse_proxy", "b.example.com=reverse_proxy"},
+				"http":  {"a.example.com=a_prod", "b.example.com=b_prod", "a_prod>app", "b_prod>app"},
+				"caddy": {"*=static_response:4"},
 			},
 		},
 		{
 			name: "default app named, base domain, a certificate issued",
 			in: Input{
-				Proxy:  state.Proxy{BaseDomain: "apps.example.net", DefaultApp: "b/prod"},
-				Envs:   []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:5000"), env("b", "prod", nil, "127.0.0.1:5001")},
-				Issued: func(h string) bool { return h == "a.example.com" },
+				Proxy: state.Proxy{BaseDomain: "apps.example.net", DefaultApp: "b/prod"},
+				Envs:  []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:5000"), env("b", "prod", nil, "127.0.0.1:5001")},
+				CertFile: func(h string) string {
+					if h == "a.example.com" {
+						return "/var/lib/jecloud-proxy/data/certificates/x/a.example.com/a.example.com.crt"
+					}
+					return ""
+				},
 			},
 			want: map[string][]string{
-				"http":  {"a.example.com=static_response:3", "a.example.com,a-prod.apps.example.net=reverse_proxy", "b-prod.apps.example.net=reverse_proxy", "*=reverse_proxy"},
-				"https": {"a.example.com,a-prod.apps.example.net=reverse_proxy", "b-prod.apps.example.net=reverse_proxy"},
+				"http":  {"a.example.com,a-prod.apps.example.net=a_prod", "b-prod.apps.example.net=b_prod", "*=b_prod", "redirect a.example.com", "a_prod>app", "b_prod>app"},
+				"https": {"a.example.com,a-prod.apps.example.net=a_prod", "b-prod.apps.example.net=b_prod", "*=b_prod", "a_prod>app", "b_prod>app"},
+				"caddy": {"*=static_response:4"},
 			},
 		},
 		{
 			name: "a host claimed twice: the first in name order keeps it",
 			in:   Input{Envs: []Env{env("b", "prod", []string{"x.example.com"}, "127.0.0.1:5001"), env("a", "prod", []string{"x.example.com"}, "127.0.0.1:5000")}},
 			want: map[string][]string{
-				"http":  {"x.example.com=reverse_proxy", "*=static_response:4"},
-				"https": {"x.example.com=reverse_proxy"},
+				"http":  {"x.example.com=a_prod", "a_prod>app", "b_prod>app"},
+				"caddy": {"*=static_response:4"},
 			},
 			notes: []string{"b/prod: host x.example.com is a/prod's: not routed here (remove it from one of them)"},
 		},
@@ -111,7 +159,7 @@ func TestRender(t *testing.T) {
 				{AppEnv: state.AppEnv{App: "a", Env: "prod"}, Maintenance: true, Live: true, Upstreams: Upstreams{Web: []string{"127.0.0.1:10001"}, Draining: []string{"127.0.0.1:10000"}}},
 				{AppEnv: state.AppEnv{App: "new", Env: "prod"}, Domains: []string{"new.example.com"}},
 			}},
-			want: map[string][]string{"http": {"*=static_response:5", "drain=reverse_proxy"}},
+			want: map[string][]string{"http": {"*=a_prod"}, "caddy": {"*=static_response:5"}},
 		},
 		{
 			name: "git webhook through the host names",
@@ -119,36 +167,38 @@ func TestRender(t *testing.T) {
 				{AppEnv: state.AppEnv{App: "a", Env: "prod"}, Domains: []string{"a.example.com"}, Git: true, Live: true, Upstreams: Upstreams{Web: []string{"127.0.0.1:10001"}}},
 			}},
 			want: map[string][]string{
-				"http":  {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy", "*=reverse_proxy"},
-				"https": {"a.example.com/hooks/a/prod=reverse_proxy", "a.example.com=reverse_proxy"},
+				"http":  {"a.example.com=a_prod", "*=a_prod", "a_prod/hooks/a/prod>caddy", "a_prod>app"},
+				"caddy": {"a.example.com/hooks/a/prod=reverse_proxy", "*=static_response:4"},
 			},
 		},
 		{
 			name: "a hand-edited domain that is no host name",
 			in:   Input{Envs: []Env{env("a", "prod", []string{"a.example.com", "b.example.com:80", "x"}, "127.0.0.1:5000")}},
 			want: map[string][]string{
-				"http":  {"a.example.com=reverse_proxy", "*=reverse_proxy"},
-				"https": {"a.example.com=reverse_proxy"},
+				"http":  {"a.example.com=a_prod", "*=a_prod", "a_prod>app"},
+				"caddy": {"*=static_response:4"},
 			},
 			notes: []string{"a/prod: app.json domains: NOTE", "a/prod: app.json domains: NOTE"},
 		},
 		{
 			name:  "default_app that is not here",
 			in:    Input{Proxy: state.Proxy{DefaultApp: "gone/prod"}, Envs: []Env{env("a", "prod", nil, "127.0.0.1:5000")}},
-			want:  map[string][]string{"http": {"*=static_response:4"}},
+			want:  map[string][]string{"http": {"a_prod>app"}, "caddy": {"*=static_response:4"}},
 			notes: []string{`server.json: proxy.default_app "gone/prod" is no app environment deployed here: nothing is served on the bare address`},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, notes := Render(c.in)
-			got := hosts(t, cfg)
+			got := doors(t, cfg)
 			for name, want := range c.want {
-				if !slices.Equal(got[name], want) {
-					t.Errorf("server %s: routes %q, want %q", name, got[name], want)
+				if !slices.Equal(got[name], want) && !(len(want) == 0 && len(got[name]) == 0) {
+					t.Errorf("%s: %q, want %q", name, got[name], want)
 				}
 			}
-			if len(got) != len(c.want) {
-				t.Errorf("servers %v, want %v", got, c.want)
+			for name := range got {
+				if _, ok := c.want[name]; !ok {
+					t.Errorf("%s: %q, want none", name, got[name])
+				}
 			}
 			for i := range notes {
 				if i < len(c.notes) && strings.HasSuffix(c.notes[i], "NOTE") && strings.HasPrefix(notes[i], strings.TrimSuffix(c.notes[i], "NOTE")) {
@@ -159,7 +209,7 @@ func TestRender(t *testing.T) {
 				t.Errorf("notes %q, want %q", notes, c.notes)
 			}
 			again, _ := Render(c.in)
-			if string(again) != string(cfg) {
+			if !again.Equal(cfg) {
 				t.Error("two renders of one input differ")
 			}
 		})
@@ -225,10 +275,14 @@ func TestStaticSite(t *testing.T) {
 	if err != nil || !e.Live || e.Upstreams.Static != root {
 		t.Fatalf("EnvOf: %+v %v", e, err)
 	}
-	cfg, _ := Render(Input{Envs: []Env{e}})
+	all, _ := Render(Input{Envs: []Env{e}})
+	cfg := all.Caddy
 	got := hosts(t, cfg)
-	if want := []string{"site.example=file_server", "*=file_server"}; !slices.Equal(got["http"], want) {
-		t.Errorf("http routes %v, want %v", got["http"], want)
+	if want := []string{"site.example=file_server", "*=file_server"}; !slices.Equal(got["backend"], want) {
+		t.Errorf("caddy's routes %v, want %v", got["backend"], want)
+	}
+	if strings.Contains(string(all.HAProxy), "use_backend site_") {
+		t.Errorf("HAProxy sends a static site to web instances:\n%s", all.HAProxy)
 	}
 	if !strings.Contains(string(cfg), `"root": "`+root+`"`) {
 		t.Errorf("no file server rooted at %s:\n%s", root, cfg)
@@ -237,8 +291,8 @@ func TestStaticSite(t *testing.T) {
 		t.Errorf("a static site's health path says it has no web process:\n%s", cfg)
 	}
 	e.Maintenance = true
-	cfg, _ = Render(Input{Envs: []Env{e}})
-	if got := hosts(t, cfg); got["http"][0] != "site.example=static_response:5" {
-		t.Errorf("maintenance: %v", got["http"])
+	all, _ = Render(Input{Envs: []Env{e}})
+	if got := hosts(t, all.Caddy); got["backend"][0] != "site.example=static_response:5" {
+		t.Errorf("maintenance: %v", got["backend"])
 	}
 }
