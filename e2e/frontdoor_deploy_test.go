@@ -102,7 +102,7 @@ require("http").createServer((q, s) => setTimeout(() => s.end("release " + v + "
 			}
 		}
 		if r.failed != 0 || r.ok < 10000 {
-			j, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "60", "-u", "jecloud-"+a.name+"_prod_*", "-u", "jecloud-proxy.service")
+			j, _ := srv.Exec(t.Context(), "journalctl", "--no-pager", "-o", "short-precise", "-n", "60", "-u", "jecloud-"+a.name+"_prod_*", "-u", "jecloud-haproxy.service")
 			t.Errorf("%s: %d ok, %d failed: %v\n%s", a.name, r.ok, r.failed, r.errors, j)
 		}
 		if a.name != "hello" && (r.bodies["release 1"] == 0 || r.bodies["release 2"] == 0) {

@@ -21,12 +21,12 @@ import (
 const stockServer = `require("http").createServer((q, s) => s.end(process.env.JECLOUD_APP + "/" + process.env.JECLOUD_ENV + " " + q.headers.host + "\n")).listen(process.env.PORT);
 `
 
-// TestFrontDoor: `jeagent init` runs the front door (Caddy) on port 80;
-// two app environments are served by host name, a hand edit of app.json's
-// domains is applied by the next roll-forward, the bare address goes to
-// the default app; a configuration Caddy refuses keeps the running one and
-// says why; a proxy killed by a signal is restarted by systemd with every
-// route.
+// TestFrontDoor: `jeagent init` runs the front door (HAProxy on port 80,
+// Caddy behind it); two app environments are served by host name, a hand
+// edit of app.json's domains is applied by the next roll-forward, the bare
+// address goes to the default app; a configuration Caddy refuses keeps the
+// running one and says why; HAProxy and Caddy killed by a signal are
+// restarted by systemd with every route.
 func TestFrontDoor(t *testing.T) {
 	lab.Require(t)
 	jeagent, jepush := binaries(t)
@@ -42,12 +42,16 @@ func TestFrontDoor(t *testing.T) {
 		out, _ := srv.Exec(t.Context(), "systemctl", "is-active", unit)
 		return strings.TrimSpace(out)
 	}
-	if s := state("jecloud-proxy.service"); s != "active" {
-		j, _ := srv.Exec(t.Context(), "journalctl", "-n", "30", "--no-pager", "-u", "jecloud-proxy.service")
-		t.Fatalf("jecloud-proxy.service after jeagent init: %s\n%s", s, j)
+	for _, unit := range []string{"jecloud-haproxy.service", "jecloud-proxy.service"} {
+		if s := state(unit); s != "active" {
+			j, _ := srv.Exec(t.Context(), "journalctl", "-n", "30", "--no-pager", "-u", unit)
+			t.Fatalf("%s after jeagent init: %s\n%s", unit, s, j)
+		}
 	}
-	if s := state("caddy.service"); s == "active" {
-		t.Errorf("Debian's caddy.service is still %s after jeagent init", s)
+	for _, unit := range []string{"caddy.service", "haproxy.service"} {
+		if s := state(unit); s == "active" {
+			t.Errorf("Debian's %s is still %s after jeagent init", unit, s)
+		}
 	}
 
 	get := func(host string) (int, string) {
@@ -132,9 +136,10 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 	edit("/var/cloud/sys/server.json", "proxy", `{"default_app": "blog/prod", "base_domain": "apps.example.net"}`)
 	srv.MustExec("jeagent", "rollforward", "--retry")
 
-	// Killed: systemd restarts it, and it starts with every route.
-	pid := strings.TrimSpace(srv.MustExec("systemctl", "show", "-P", "MainPID", "jecloud-proxy.service"))
+	// Killed: systemd restarts them, and they start with every route.
+	pid := strings.TrimSpace(srv.MustExec("systemctl", "show", "-P", "MainPID", "jecloud-haproxy.service"))
 	srv.MustExec("kill", "-9", pid)
+	srv.MustExec("systemctl", "kill", "-s", "KILL", "jecloud-proxy.service")
 	eventually(t, 15*time.Second, "the front door back after kill -9", func() bool {
 		code, body := get("blog.example.com")
 		return code == 200 && strings.HasPrefix(body, "blog/prod")
@@ -142,7 +147,7 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 	if code, body := get("shop.example.com"); code != 200 || !strings.HasPrefix(body, "shop/prod") {
 		t.Errorf("after the restart, shop.example.com: %d %q", code, body)
 	}
-	after := strings.TrimSpace(srv.MustExec("systemctl", "show", "-P", "MainPID", "jecloud-proxy.service"))
+	after := strings.TrimSpace(srv.MustExec("systemctl", "show", "-P", "MainPID", "jecloud-haproxy.service"))
 
 	// A reboot: everything is served again.
 	if err := srv.Reboot(); err != nil {
@@ -153,5 +158,5 @@ json.dump(d, open(p, "w"), indent=2)`, path, key, value)
 		c2, b2 := get("shop.example.com")
 		return c1 == 200 && strings.HasPrefix(b1, "blog/prod") && c2 == 200 && strings.HasPrefix(b2, "shop/prod")
 	})
-	t.Logf("summary: front door on port 80: 2 apps by host name, default name and bare address; a refused configuration kept the running one; killed (pid %s), restarted by systemd (pid %s) with every route; all served again after a reboot", pid, after)
+	t.Logf("summary: front door on port 80: 2 apps by host name, default name and bare address; a refused configuration kept the running one; HAProxy killed (pid %s) with Caddy, restarted by systemd (pid %s) with every route; all served again after a reboot", pid, after)
 }

@@ -25,11 +25,10 @@ import (
 // in the same run, interleaved request by request, 500 requests a second
 // in all, each over one kept-alive connection. b.N requests each.
 //
-// Other proxies to the same instance run beside the front door, for scale,
-// each logging a line a request to the journal as the front door does: the
-// same Caddy with one Go P (GOMAXPROCS=1), HAProxy (C, one event loop) and
-// the smallest Go proxy (net/http/httputil, e2e/testdata/bareproxy); and
-// the same Caddy without its access log, for what the log costs.
+// The front door is HAProxy. Two other proxies to the same instance run
+// beside it, for scale, each logging a line a request to the journal as
+// the front door does: Caddy as the front door was before (Go), and the
+// smallest Go proxy (net/http/httputil, e2e/testdata/bareproxy).
 //
 //	make build deb && JECLOUD_E2E=1 go test -tags e2e -run '^$' -bench FrontDoorLatency -benchtime 3000x ./e2e/
 func BenchmarkFrontDoorLatency(b *testing.B) {
@@ -110,88 +109,29 @@ type referenceProxy struct {
 	port int
 }
 
-// referenceProxies starts, in srv, four proxies to the app instance on
-// port beside the front door, each as a transient unit logging to the
-// journal (but one): the front door's own configuration in a second Caddy
-// with GOMAXPROCS=1 (port 8081) and in a third without the access log
-// (8084), HAProxy (8082: Debian's, the test host's binary and the
-// libraries it needs, as the lab image has no HAProxy) and
-// e2e/testdata/bareproxy (8083).
+// referenceProxies starts, in srv, two proxies to the app instance on
+// port beside the front door, each as a transient unit logging a line a
+// request to the journal as the front door does: Caddy as the front door
+// was before HAProxy took its place (reverse_proxy, round robin, passive
+// health checks, an access log; port 8081) and e2e/testdata/bareproxy,
+// the smallest Go proxy (8083).
 func referenceProxies(b *testing.B, srv *lab.Server, port int) []referenceProxy {
 	b.Helper()
 	upstream := fmt.Sprintf("127.0.0.1:%d", port)
-
-	// Caddy: the front door's configuration, its HTTP server on another
-	// port, without TLS (nothing here has a certificate) or its admin
-	// socket; once with one Go P, once without the access log.
-	raw, err := srv.ReadFile("/var/cloud/sys/proxy/caddy.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, c := range []struct {
-		name, env string
-		port      int
-		log       bool
-	}{{"caddy-1proc", "GOMAXPROCS=1", 8081, true}, {"caddy-nolog", "", 8084, false}} {
-		var cfg map[string]any
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			b.Fatal(err)
-		}
-		cfg["admin"] = map[string]any{"disabled": true}
-		delete(cfg, "storage")
-		apps := cfg["apps"].(map[string]any)
-		delete(apps, "tls")
-		httpApp := apps["http"].(map[string]any)
-		httpApp["http_port"] = c.port
-		servers := httpApp["servers"].(map[string]any)
-		delete(servers, "https")
-		server := servers["http"].(map[string]any)
-		server["listen"] = []string{fmt.Sprintf(":%d", c.port)}
-		if !c.log {
-			delete(server, "logs")
-		}
-		out, _ := json.Marshal(cfg)
-		mustWrite(b, srv, "/run/reference/"+c.name+".json", out)
-		srv.MustExec("systemd-run", "--unit", "reference-"+c.name, "-p", "Environment=GOMEMLIMIT=48MiB HOME=/run/reference "+c.env,
-			"/usr/bin/caddy", "run", "--config", "/run/reference/"+c.name+".json")
-	}
-
-	// HAProxy: one frontend and backend, keep-alive both sides, an
-	// access log line a request to the journal (syslog), X-Forwarded-For
-	// set as Caddy does.
-	out, err := exec.Command("ldd", "/usr/sbin/haproxy").Output()
-	if err != nil {
-		b.Skipf("haproxy is not installed on the test host (scripts/setup.sh installs it): %v", err)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 3 && f[1] == "=>" && !strings.HasPrefix(f[0], "libc.so") && !strings.HasPrefix(f[0], "libm.so") {
-			if err := srv.CopyIn(f[2], "/opt/reference/lib/"+f[0]); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := srv.CopyIn("/usr/sbin/haproxy", "/opt/reference/haproxy"); err != nil {
-		b.Fatal(err)
-	}
-	mustWrite(b, srv, "/run/reference/haproxy.cfg", []byte(`global
-  log /dev/log local0
-  maxconn 1000
-defaults
-  mode http
-  log global
-  option httplog
-  option forwardfor
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend web
-  bind :8082
-  default_backend app
-backend app
-  server app1 `+upstream+"\n"))
-	srv.MustExec("systemd-run", "--unit", "reference-haproxy", "-p", "Environment=LD_LIBRARY_PATH=/opt/reference/lib",
-		"/opt/reference/haproxy", "-W", "-f", "/run/reference/haproxy.cfg")
+	caddy, _ := json.Marshal(map[string]any{
+		"admin": map[string]any{"disabled": true},
+		"apps": map[string]any{"http": map[string]any{"http_port": 8081, "servers": map[string]any{"ref": map[string]any{
+			"listen": []string{":8081"}, "logs": map[string]any{},
+			"routes": []any{map[string]any{"handle": []any{map[string]any{
+				"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": upstream}},
+				"load_balancing": map[string]any{"selection_policy": map[string]any{"policy": "round_robin"}, "try_duration": "5s", "try_interval": "100ms"},
+				"health_checks":  map[string]any{"passive": map[string]any{"fail_duration": "10s"}},
+			}}}},
+		}}}},
+	})
+	mustWrite(b, srv, "/run/reference/caddy.json", caddy)
+	srv.MustExec("systemd-run", "--unit", "reference-caddy", "-p", "Environment=GOMEMLIMIT=48MiB HOME=/run/reference",
+		"/usr/bin/caddy", "run", "--config", "/run/reference/caddy.json")
 
 	// The smallest Go proxy.
 	bin := filepath.Join(b.TempDir(), "bareproxy")
@@ -206,7 +146,7 @@ backend app
 	}
 	srv.MustExec("systemd-run", "--unit", "reference-goproxy", "/opt/reference/bareproxy", ":8083", upstream)
 
-	refs := []referenceProxy{{"caddy-1proc", 8081}, {"caddy-nolog", 8084}, {"haproxy", 8082}, {"goproxy", 8083}}
+	refs := []referenceProxy{{"caddy", 8081}, {"goproxy", 8083}}
 	for _, r := range refs {
 		addr := net.JoinHostPort(srv.Addr.String(), fmt.Sprint(r.port))
 		for i := 0; ; i++ {

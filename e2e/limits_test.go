@@ -88,9 +88,9 @@ func TestLimits(t *testing.T) {
 	major := strings.Split(nodeVersion, ".")[0]
 
 	// A stand-in metadata service on its real addresses. The front door
-	// (jecloud-proxy.service, or Debian's caddy.service before `jeagent
+	// (jecloud-haproxy.service, or Debian's caddy.service before `jeagent
 	// init` turns it off), not used here, holds port 80 on every address.
-	srv.Exec(t.Context(), "systemctl", "stop", "jecloud-proxy.service", "caddy.service")
+	srv.Exec(t.Context(), "systemctl", "stop", "jecloud-haproxy.service", "jecloud-proxy.service", "caddy.service", "haproxy.service")
 	// A server without the front door, as after `jeagent init --no-proxy`:
 	// the web processes bind their ports.json ports themselves.
 	srv.MustExec("rm", "-rf", "/var/cloud/sys/proxy")

@@ -25,8 +25,9 @@ func initCommand() *cli.Command {
 			"and it bounds the journal with " + sysd.JournaldDropIn + "\n" +
 			"(" + sysd.JournaldSummary() + "; a key you set in journald.conf or a drop-in of your own\n" +
 			"is left out), restarting systemd-journald when that file changed. And it installs the\n" +
-			"front door (docs/routing.md): Debian's caddy if missing, run as " + systemd.ProxyService + "\n" +
-			"on ports 80 and 443 (Debian's own caddy.service is stopped and disabled).\n" +
+			"front door (docs/routing.md): Debian's haproxy and caddy if missing, run as\n" +
+			systemd.HAProxyService + " on ports 80 and 443 and " + systemd.ProxyService + " behind it\n" +
+			"on loopback (Debian's own haproxy.service and caddy.service are stopped and disabled).\n" +
 			"Safe to run again: a second run changes nothing and says so.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-systemd", Usage: "leave systemd alone: no units, no journald drop-in, no front door"},

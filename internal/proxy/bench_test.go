@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 )
 
 // BenchmarkLatency is the latency the front door adds: the same app
-// asked directly, through the proxy (real Caddy, loopback), and through a
+// asked directly, through the front door (real HAProxy, loopback), and through a
 // bare reverse proxy (net/http/httputil, in a process of its own: the
 // smallest proxy there is, for scale) in the same run, interleaved request
 // by request (so that whatever else the machine does falls on all alike),
@@ -31,7 +32,7 @@ import (
 //
 //	go test -run '^$' -bench Latency -benchtime 5000x ./internal/proxy
 func BenchmarkLatency(b *testing.B) {
-	c, addr, _ := caddy(b)
+	c, addr, _ := door(b)
 	l := state.Layout{Root: b.TempDir()}
 	ae := state.AppEnv{App: "shop", Env: "prod"}
 	upstream := app(b, "shop", 0)
@@ -91,7 +92,7 @@ func BenchmarkLatency(b *testing.B) {
 const bareProxyEnv = "JECLOUD_BENCH_BARE_PROXY"
 
 // bareProxy starts this test binary again as a bare reverse proxy to
-// upstream, in a process of its own as Caddy is, and returns its address.
+// upstream, in a process of its own as HAProxy is, and returns its address.
 func bareProxy(b *testing.B, upstream string) string {
 	addr := freeAddr(b)
 	cmd := exec.Command(os.Args[0])
@@ -123,12 +124,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// BenchmarkIdleMemory is the proxy's resident memory with 20 app
-// environments routed (each with a domain and two instances), idle.
+// BenchmarkIdleMemory is the front door's memory (HAProxy's master and
+// worker and Caddy, proportional set sizes: pages they share counted once)
+// with 20 app environments routed (each with a domain and two
+// instances), idle.
 //
 //	go test -run '^$' -bench IdleMemory -benchtime 1x ./internal/proxy
 func BenchmarkIdleMemory(b *testing.B) {
-	c, _, _ := caddy(b)
+	c, _, _ := door(b)
 	l := state.Layout{Root: b.TempDir()}
 	for i := range 20 {
 		ae := state.AppEnv{App: fmt.Sprintf("app%d", i), Env: "prod"}
@@ -141,11 +144,23 @@ func BenchmarkIdleMemory(b *testing.B) {
 		}
 	}
 	time.Sleep(2 * time.Second) // idle
-	b.ReportMetric(float64(rss(b, pidOf(b, c.Socket)))/(1<<20), "RSS-MB")
+	var caddy, haproxy int64
+	for _, pid := range pidsOf(b, filepath.Dir(c.Socket)) {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmd), "haproxy") {
+			haproxy += pss(b, pid)
+		} else {
+			caddy += pss(b, pid)
+		}
+	}
+	b.ReportMetric(float64(caddy+haproxy)/(1<<20), "PSS-MB")
+	b.ReportMetric(float64(haproxy)/(1<<20), "haproxy-PSS-MB")
+	b.ReportMetric(float64(caddy)/(1<<20), "caddy-PSS-MB")
 }
 
-// pidOf finds the caddy process serving the admin socket sock.
-func pidOf(b *testing.B, sock string) int {
+// pidsOf finds the front door's processes that door started in dir.
+func pidsOf(b *testing.B, dir string) []int {
+	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -153,28 +168,29 @@ func pidOf(b *testing.B, sock string) int {
 			continue
 		}
 		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.HasPrefix(string(cmd), "/usr/bin/caddy\x00run") || strings.Contains(string(cmd), "caddy\x00run") {
-			env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-			if strings.Contains(string(env), strings.TrimSuffix(sock, "/admin.sock")) {
-				return pid
-			}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if (strings.Contains(string(cmd), "haproxy") || strings.Contains(string(cmd), "caddy\x00run")) && (strings.Contains(string(cmd), dir) || strings.Contains(string(env), dir)) {
+			pids = append(pids, pid)
 		}
 	}
-	b.Fatal("no caddy process for " + sock)
-	return 0
+	if len(pids) < 3 {
+		b.Fatalf("front door processes for %s: %v, want HAProxy's master and worker and Caddy", dir, pids)
+	}
+	return pids
 }
 
-func rss(b *testing.B, pid int) int64 {
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// pss is a process's proportional set size.
+func pss(b *testing.B, pid int) int64 {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}
 	}
-	b.Fatal("no VmRSS")
+	b.Fatal("no Pss")
 	return 0
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,21 +21,18 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-// TestCertificatesPebble runs the real Caddy and the real Pebble on
-// loopback: a real ACME order (Pebble validates through Caddy's own ports)
+// TestCertificatesPebble runs the real front door (HAProxy and Caddy) and
+// the real Pebble on loopback: a real ACME order (Pebble validates over
+// HTTP-01 through HAProxy's port 80, which sends the challenge to Caddy)
 // gives an issued certificate whose expiry Certificates reads from
-// storage; a name Pebble refuses shows as failing with Pebble's reason,
-// read from Caddy's own log.
+// storage, which HAProxy then serves; a name Pebble refuses shows as
+// failing with Pebble's reason, read from Caddy's own log.
 func TestCertificatesPebble(t *testing.T) {
-	bin, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Skip("caddy is not installed (scripts/setup.sh installs it)")
-	}
-	dir := t.TempDir()
-	sock, logFile, storage := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "caddy.log"), filepath.Join(dir, "storage")
-	boot := filepath.Join(dir, "boot.json")
-	os.WriteFile(boot, []byte(`{"admin":{"listen":"unix/`+sock+`","origins":["localhost"]}}`), 0o644)
-	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
+	c, httpAddr, _ := door(t)
+	var at routes.Input
+	c.Adjust(&at)
+	httpsAddr, storage := at.HTTPS, at.Storage
+	logFile := filepath.Join(filepath.Dir(c.Socket), "caddy.log")
 	port := func(a string) int { return int(netip.MustParseAddrPort(a).Port()) }
 	lo := netip.MustParseAddr("127.0.0.1")
 	pebble := lab.StartPebble(t, lo, lab.PebbleOptions{HTTPPort: port(httpAddr), TLSPort: port(httpsAddr), Blocklist: []string{"refused.example.com"}})
@@ -45,25 +41,7 @@ func TestCertificatesPebble(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, "run", "--resume", "--config", boot)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
-	lf, _ := os.Create(logFile)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
-		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, httpsAddr, sock, storage
-		in.Issued = routes.IssuedIn(storage)
-	}}
+	dir := t.TempDir()
 	l := state.Layout{Root: t.TempDir()}
 	os.MkdirAll(l.Sys(), 0o755)
 	root := filepath.Join(dir, "pebble-ca.pem")
@@ -96,7 +74,11 @@ func TestCertificatesPebble(t *testing.T) {
 	if c := certs[1]; !strings.Contains(c.Error, "rejectedIdentifier") {
 		t.Errorf("refused order's reason: %q", c.Error)
 	}
-	// HTTPS verified against Pebble's root.
+	// The next Apply (the planner's, on a server) gives HAProxy the
+	// certificate; HTTPS verified against Pebble's root.
+	if _, err := c.Apply(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
 	pemRoot, err := pebble.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -115,10 +97,7 @@ func TestCertificatesPebble(t *testing.T) {
 		t.Fatalf("HTTPS to shop.example.com: %v\n%s", err, b)
 	}
 	resp.Body.Close()
-	// Once issued, the next Apply redirects HTTP to HTTPS for that name only.
-	if _, err := c.Apply(context.Background(), l); err != nil {
-		t.Fatal(err)
-	}
+	// Once issued, HTTP is redirected to HTTPS for that name only.
 	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/x?y=1", nil)
 	req.Host = "shop.example.com"
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

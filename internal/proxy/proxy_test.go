@@ -2,6 +2,9 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,60 +22,117 @@ import (
 	"github.com/jecloud/jecloud/internal/state"
 )
 
-// caddy starts Debian's caddy (scripts/setup.sh installs it) with its
-// admin API on a socket in a temp dir, the way jecloud-proxy.service runs
-// it (--resume), and returns a client whose Apply listens on free
-// loopback ports.
-func caddy(t testing.TB) (*proxy.Client, string, func()) {
+// door starts the front door as jecloud-haproxy.service and
+// jecloud-proxy.service run it, with Debian's haproxy and caddy
+// (scripts/setup.sh installs them) in a temp dir: HAProxy in master-worker
+// mode with its master CLI on a socket, its access log sent to a syslog
+// socket the test reads into haproxy.log; Caddy with its admin API on a
+// socket (--resume). It returns a client whose Apply listens on free
+// loopback ports, HAProxy's HTTP address, and a restart of both.
+func door(t testing.TB) (*proxy.Client, string, func()) {
 	t.Helper()
-	bin, err := exec.LookPath("caddy")
+	caddyBin, err := exec.LookPath("caddy")
 	if err != nil {
 		t.Skip("caddy is not installed (scripts/setup.sh installs it)")
 	}
+	haproxyBin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy is not installed (scripts/setup.sh installs it)")
+	}
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "admin.sock")
+	sock, master, cfgFile := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "master.sock"), filepath.Join(dir, "haproxy.cfg")
 	boot := filepath.Join(dir, "boot.json")
 	os.WriteFile(boot, []byte(`{"admin":{"listen":"unix/`+sock+`","origins":["localhost"]}}`), 0o644)
-	httpAddr := freeAddr(t)
-	var cmd *exec.Cmd
-	start := func() {
-		cmd = exec.Command(bin, "run", "--resume", "--config", boot)
-		cmd.Env = append(os.Environ(), "GOMEMLIMIT=48MiB", "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
-		log, _ := os.Create(filepath.Join(dir, "caddy.log"))
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("unix", sock); err == nil {
-				c.Close()
+	logSock := filepath.Join(dir, "log.sock")
+	syslog, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: logSock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syslog.Close() })
+	go func() {
+		f, _ := os.Create(filepath.Join(dir, "haproxy.log"))
+		defer f.Close()
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := syslog.Read(buf)
+			if err != nil {
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
+			// "<134>Dec  5 01:02:03 haproxy[12]: MESSAGE": the journal keeps MESSAGE.
+			line := string(buf[:n])
+			if i := strings.Index(line, "]: "); i >= 0 {
+				line = line[i+3:]
+			}
+			f.WriteString(strings.TrimSuffix(line, "\n") + "\n")
 		}
-		b, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
-		t.Fatalf("caddy did not open its admin socket:\n%s", b)
+	}()
+	httpAddr, httpsAddr, backend := freeAddr(t), freeAddr(t), freeAddr(t)
+	adjust := func(in *routes.Input) {
+		in.HTTP, in.HTTPS, in.Backend, in.Admin, in.Storage = httpAddr, httpsAddr, backend, sock, filepath.Join(dir, "storage")
+		in.Log, in.User = logSock, "-"
+		in.CertFile = routes.CertFileIn(in.Storage)
+		if in.Proxy.ACME.CA == "" {
+			// Nothing leaves the machine: no ACME CA answers there.
+			in.Proxy.ACME.CA = "https://127.0.0.1:9/directory"
+		}
+	}
+	// HAProxy starts from a file, as under systemd: the first one routes nothing.
+	var empty routes.Input
+	adjust(&empty)
+	first, _ := routes.Render(empty)
+	os.WriteFile(cfgFile, first.HAProxy, 0o644)
+	var caddyCmd, haproxyCmd *exec.Cmd
+	start := func() {
+		caddyCmd = exec.Command(caddyBin, "run", "--resume", "--config", boot)
+		caddyCmd.Env = append(os.Environ(), "GOMEMLIMIT=48MiB", "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "HOME="+dir)
+		log, _ := os.Create(filepath.Join(dir, "caddy.log"))
+		caddyCmd.Stdout, caddyCmd.Stderr = log, log
+		if err := caddyCmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		haproxyCmd = exec.Command(haproxyBin, "-W", "-S", master, "-f", cfgFile)
+		hlog, _ := os.Create(filepath.Join(dir, "haproxy.out"))
+		haproxyCmd.Stdout, haproxyCmd.Stderr = hlog, hlog
+		if err := haproxyCmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{sock, master} {
+			for i := 0; ; i++ {
+				if c, err := net.Dial("unix", s); err == nil {
+					c.Close()
+					break
+				}
+				if i == 100 {
+					b, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
+					h, _ := os.ReadFile(filepath.Join(dir, "haproxy.out"))
+					t.Fatalf("the front door did not open %s:\ncaddy:\n%s\nhaproxy:\n%s", s, b, h)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
 	}
 	stop := func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		for _, c := range []*exec.Cmd{haproxyCmd, caddyCmd} {
+			c.Process.Kill()
+			c.Wait()
+		}
 	}
 	start()
 	t.Cleanup(stop)
-	c := &proxy.Client{Socket: sock, Adjust: func(in *routes.Input) {
-		in.HTTP, in.HTTPS, in.Admin, in.Storage = httpAddr, freeAddr(t), sock, filepath.Join(dir, "storage")
-	}}
-	// After a restart, Caddy answers on its admin socket a moment before
-	// it listens on the addresses of the configuration it resumed.
+	c := &proxy.Client{Socket: sock, HAProxy: &proxy.HAProxy{Master: master}, HAProxyFile: cfgFile, Adjust: adjust}
+	// After a restart, both answer on their sockets a moment before they
+	// listen on the addresses of their configurations.
 	restart := func() {
 		stop()
 		start()
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("tcp", httpAddr); err == nil {
-				c.Close()
-				return
+		for _, a := range []string{httpAddr, backend} {
+			for i := 0; i < 100; i++ {
+				if c, err := net.Dial("tcp", a); err == nil {
+					c.Close()
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return c, httpAddr, restart
@@ -127,7 +187,7 @@ func get(t *testing.T, addr, host string) (int, string) {
 }
 
 func TestApplyRoutesByHost(t *testing.T) {
-	c, addr, restart := caddy(t)
+	c, addr, restart := door(t)
 	ctx := context.Background()
 	l := state.Layout{Root: t.TempDir()}
 	shop, blog := state.AppEnv{App: "shop", Env: "prod"}, state.AppEnv{App: "blog", Env: "prod"}
@@ -214,7 +274,7 @@ func TestApplyRoutesByHost(t *testing.T) {
 // TestDrainCounts: an instance moved to Draining takes no new request,
 // and the requests it had in flight finish and are counted until then.
 func TestDrainCounts(t *testing.T) {
-	c, addr, _ := caddy(t)
+	c, addr, _ := door(t)
 	ctx := context.Background()
 	l := state.Layout{Root: t.TempDir()}
 	ae := state.AppEnv{App: "shop", Env: "prod"}
@@ -249,10 +309,12 @@ func TestDrainCounts(t *testing.T) {
 }
 
 func TestNotRunning(t *testing.T) {
-	c := &proxy.Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
-	_, err := c.InFlight(context.Background())
-	if err == nil || !strings.Contains(err.Error(), proxy.Unit+") is not running") {
-		t.Errorf("InFlight with no proxy: %v", err)
+	c := &proxy.Client{Socket: filepath.Join(t.TempDir(), "none.sock"), HAProxy: &proxy.HAProxy{Master: filepath.Join(t.TempDir(), "none.sock")}}
+	if _, err := c.InFlight(context.Background()); !errors.Is(err, proxy.ErrHAProxyNotRunning) {
+		t.Errorf("InFlight with no HAProxy: %v", err)
+	}
+	if _, err := c.Config(context.Background()); err == nil || !strings.Contains(err.Error(), proxy.Unit+") is not running") {
+		t.Errorf("Config with no Caddy: %v", err)
 	}
 }
 
@@ -260,7 +322,7 @@ func TestNotRunning(t *testing.T) {
 // through the front door both ways, and counts as a request in flight
 // while it is open, so a drain waits for it (up to [grace]).
 func TestWebSocketPassesThrough(t *testing.T) {
-	c, addr, _ := caddy(t)
+	c, addr, _ := door(t)
 	ctx := context.Background()
 	l := state.Layout{Root: t.TempDir()}
 	ae := state.AppEnv{App: "chat", Env: "prod"}
@@ -274,7 +336,9 @@ func TestWebSocketPassesThrough(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		// RFC 6455's answer to the key (HAProxy checks it, as browsers do).
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
 		rw.Flush()
 		buf := make([]byte, 64)
 		for {
@@ -329,7 +393,7 @@ func TestWebSocketPassesThrough(t *testing.T) {
 // (no reload), 503 with no web process; the bare address answers for the
 // default app.
 func TestHealthPath(t *testing.T) {
-	c, addr, _ := caddy(t)
+	c, addr, _ := door(t)
 	l := state.Layout{Root: t.TempDir()}
 	shop, blog := state.AppEnv{App: "shop", Env: "prod"}, state.AppEnv{App: "blog", Env: "prod"}
 	deploy(t, l, shop, state.App{CurrentVersion: "aaaaaaaaaaaa", Domains: []string{"shop.example.com"}}, routes.Upstreams{Web: []string{app(t, "shop", 0)}})
@@ -378,7 +442,8 @@ func TestHealthPath(t *testing.T) {
 		t.Errorf("the app itself: %d %q", code, body)
 	}
 	// The app's request is in the access log; the checks are not.
-	log, _ := os.ReadFile(filepath.Join(filepath.Dir(c.Socket), "caddy.log"))
+	time.Sleep(200 * time.Millisecond) // HAProxy logs a request once it is done
+	log, _ := os.ReadFile(filepath.Join(filepath.Dir(c.Socket), "haproxy.log"))
 	if !strings.Contains(string(log), `"logger":"http.log.access.shop_prod"`) || strings.Contains(string(log), routes.HealthPath) {
 		t.Errorf("access log: want the app's request and no health check:\n%s", log)
 	}
