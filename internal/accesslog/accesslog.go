@@ -36,8 +36,8 @@ type Entry struct {
 	Duration json.RawMessage `json:"duration"` // seconds (a float), or a Go duration
 	// DurationMS is HAProxy's total time (%Ta), in milliseconds.
 	DurationMS *int64 `json:"duration_ms"`
-	Size     int64           `json:"size"`
-	Status   int             `json:"status"`
+	Size       int64  `json:"size"`
+	Status     int    `json:"status"`
 }
 
 // Parse reads one journal line; ok is false unless it is an entry of logger.

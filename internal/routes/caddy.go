@@ -158,4 +158,3 @@ func handler(e Env) any {
 func literal(s string) string {
 	return strings.NewReplacer("{", `\{`, "}", `\}`).Replace(s)
 }
-
