@@ -189,6 +189,10 @@ func (c *Client) Apply(ctx context.Context, l state.Layout) ([]string, error) {
 
 // check has HAProxy check cfg, written beside file.
 func (c *Client) check(ctx context.Context, file string, cfg []byte) error {
+	if _, err := os.Stat(c.HAProxy.bin()); err != nil {
+		// A jeagent upgraded without `jeagent init` (the .deb runs it).
+		return fmt.Errorf("HAProxy is not installed (%w): `jeagent init` installs it and moves the front door onto it", err)
+	}
 	tmp := file + ".check"
 	if err := os.WriteFile(tmp, cfg, 0o600); err != nil {
 		return err
