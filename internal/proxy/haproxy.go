@@ -323,8 +323,12 @@ func (h *HAProxy) procs(ctx context.Context) (procs, error) {
 // cutting those it had accepted.
 const masterRestart = 5 * time.Second
 
-// errNoAnswer is a master CLI connection closed without a word.
-var errNoAnswer = errors.New("no answer")
+// errNoAnswer is a master CLI connection closed without a word, errRefused
+// a socket nobody listens on: a master re-executing itself, or gone.
+var (
+	errNoAnswer = errors.New("no answer")
+	errRefused  = fmt.Errorf("%w", ErrHAProxyNotRunning)
+)
 
 // cli sends one command to the master CLI and returns its answer, trying
 // again while the master re-executes itself (not for "reload").
@@ -345,14 +349,17 @@ func (h *HAProxy) cli(ctx context.Context, cmd string) (string, error) {
 
 // restarting is whether err may be a master re-executing itself.
 func restarting(err error) bool {
-	return errors.Is(err, ErrHAProxyNotRunning) || errors.Is(err, errNoAnswer) ||
+	return errors.Is(err, errRefused) || errors.Is(err, errNoAnswer) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (h *HAProxy) cliOnce(ctx context.Context, cmd string) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", h.Master)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "", fmt.Errorf("%w: %s: %w", errRefused, h.Master, err)
+	}
+	if errors.Is(err, syscall.ENOENT) {
 		return "", fmt.Errorf("%w: %s: %w", ErrHAProxyNotRunning, h.Master, err)
 	}
 	if err != nil {

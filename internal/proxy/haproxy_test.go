@@ -247,12 +247,37 @@ func TestHAProxyReload(t *testing.T) {
 	done := d.getLater("/slow")
 	eventually(t, time.Second, "the request to a in flight", func() bool { return d.inFlight(t)[a] == 1 })
 
+	// Read all along the reload (the master re-executes itself twice),
+	// InFlight never errs nor loses the request.
+	stop, polled := make(chan struct{}), make(chan []string)
+	go func() {
+		var bad []string
+		reads := 0
+		for ; ; reads++ {
+			select {
+			case <-stop:
+				polled <- append(bad, fmt.Sprint(reads, " reads"))
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if n, err := d.InFlight(ctx); err != nil || n[a] != 1 {
+				bad = append(bad, fmt.Sprint(n, err))
+			}
+		}
+	}()
 	d.write(t, haproxyConfig(d.port, b))
 	started := time.Now()
 	if err := d.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("reload took %s", time.Since(started).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond) // the master's second re-execution
+	close(stop)
+	if p := <-polled; len(p) > 1 {
+		t.Errorf("InFlight during the reload, want %s: 1 each time, got: %v", a, p)
+	} else {
+		t.Logf("InFlight during the reload: %s, each saying %s: 1", p[0], a)
+	}
 	after, err := d.procs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +355,7 @@ func TestHAProxyNotRunning(t *testing.T) {
 	}
 	for _, sock := range []string{filepath.Join(dir, "none.sock"), stale} {
 		for name, call := range calls {
-			// It tries again for a master re-executing itself, until ctx ends.
+			// A refusal may be a master re-executing itself: tried again until ctx ends.
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			err := call(&HAProxy{Master: sock}, ctx)
 			cancel()
