@@ -44,7 +44,7 @@ var (
 	ErrHAProxyNotRunning = errors.New("no HAProxy master listens on its CLI socket")
 	// ErrHAProxyRefused is wrapped by the errors of a configuration HAProxy
 	// refuses; HAProxy's reason follows it.
-	ErrHAProxyRefused = errors.New("haproxy -c says")
+	ErrHAProxyRefused = errors.New("HAProxy refused the configuration")
 )
 
 func (h *HAProxy) bin() string {
@@ -156,10 +156,10 @@ func (h *HAProxy) failed(ctx context.Context, master int) error {
 			}
 		}
 		if err := h.check(ctx, files); err != nil {
-			return fmt.Errorf("HAProxy's master could not load its configuration and keeps the running one: %w", err)
+			return fmt.Errorf("HAProxy's master could not reload and keeps the running configuration: %w", err)
 		}
 	}
-	return fmt.Errorf("%w: nothing, yet HAProxy's master could not load its configuration (%s) and keeps the running one; its log says why", ErrHAProxyRefused, strings.Join(files, ", "))
+	return fmt.Errorf("HAProxy's master could not reload %s and keeps the running configuration, though haproxy -c finds no fault; its log says why (`journalctl -u jecloud-haproxy`): %w", strings.Join(files, ", "), ErrHAProxyRefused)
 }
 
 // masterFiles is the files the master reads (its -f arguments) and its

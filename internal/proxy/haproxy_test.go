@@ -306,37 +306,57 @@ func TestHAProxyReload(t *testing.T) {
 	}
 }
 
-// TestHAProxyReloadBroken: a file HAProxy cannot load, written without a
-// check: the reload fails with HAProxy's reason and the worker serves on.
+// TestHAProxyReloadBroken: files the master cannot load, written without
+// a check: the reload fails with HAProxy's reason when `haproxy -c` has
+// one, and the worker serves on.
 func TestHAProxyReloadBroken(t *testing.T) {
 	a := upstream(t, "a")
 	d := startHAProxy(t, a)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	before, err := d.procs(ctx)
+	taken, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: HAProxy cannot bind it
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.write(t, haproxyConfig(d.port, a)+"    bogus_keyword on\n")
-	err = d.Reload(ctx)
-	if !errors.Is(err, ErrHAProxyRefused) || !strings.Contains(err.Error(), "haproxy.cfg:13] : unknown keyword 'bogus_keyword'") {
-		t.Fatalf("reload of a broken file: %v", err)
+	defer taken.Close()
+	good := haproxyConfig(d.port, a)
+	tests := []struct{ name, cfg, want string }{
+		{"unknown keyword", good + "    bogus_keyword on\n", "haproxy.cfg:13] : unknown keyword 'bogus_keyword' in 'backend' section"},
+		// haproxy -c binds nothing: it finds no fault.
+		{"port taken", good + "frontend other\n    bind " + taken.Addr().String() + "\n    default_backend app\n", "could not reload " + d.file + " and keeps the running configuration, though haproxy -c finds no fault; its log"},
 	}
-	t.Logf("%v", err)
-	after, err := d.procs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after.current) != 1 || after.current[0] != before.current[0] || after.failed != 1 {
-		t.Fatalf("show proc: before %+v, after %+v: want the same worker, 1 failed reload", before, after)
-	}
-	if status, body, err := d.get("/"); err != nil || status != 200 || body != "a" {
-		t.Fatalf("a request after the failed reload: %d %q %v", status, body, err)
-	}
-	// Fixed, it loads.
-	d.write(t, haproxyConfig(d.port, a))
-	if err := d.Reload(ctx); err != nil {
-		t.Fatalf("reload once fixed: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			before, err := d.procs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.write(t, tt.cfg)
+			started := time.Now()
+			err = d.Reload(ctx)
+			t.Logf("the failed reload took %s", time.Since(started).Round(time.Millisecond))
+			if !errors.Is(err, ErrHAProxyRefused) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("reload: %v, want a refusal saying %q", err, tt.want)
+			}
+			t.Logf("%v", err)
+			after, err := d.procs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.current) != 1 || after.current[0] != before.current[0] || after.failed != 1 {
+				t.Fatalf("show proc: before %+v, after %+v: want the same worker, 1 failed reload", before, after)
+			}
+			if status, body, err := d.get("/"); err != nil || status != 200 || body != "a" {
+				t.Fatalf("a request after the failed reload: %d %q %v", status, body, err)
+			}
+			// Fixed, it loads.
+			d.write(t, good)
+			started = time.Now()
+			if err := d.Reload(ctx); err != nil {
+				t.Fatalf("reload once fixed: %v", err)
+			}
+			t.Logf("the reload once fixed took %s", time.Since(started).Round(time.Millisecond))
+		})
 	}
 }
 
