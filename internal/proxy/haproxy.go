@@ -26,11 +26,17 @@ import (
 // count and "[failed: N]", the failed reloads since the last good one),
 // the current worker under "# workers" and the workers still finishing
 // their requests after a reload under "# old workers"; `reload` re-executes
-// the master and closes the connection without an answer; `@!PID CMD` sends
-// CMD to worker PID's own CLI ("@1" is the current worker only). A reload
-// that cannot load the file keeps the current worker, adds one to
-// "failed", and says why only in the master's log (2.6 has no
-// `show startup-logs` on the master CLI).
+// the master and closes the connection without an answer, and the master
+// re-executes itself again once the new worker is forked (to free the
+// configuration's memory): its socket refuses connections for 60-80 ms,
+// cuts one, refuses for 35-45 ms more, then the new master answers with
+// the new worker listed, so cli tries again; `@!PID CMD` sends CMD to
+// worker PID's own CLI, old ones included ("@1" is the current worker
+// only). A reload that cannot load the file keeps the current worker, adds
+// one to "failed", and says why only in the master's log (2.6 has no
+// `show startup-logs` on the master CLI). An old worker closes its idle
+// keep-alive client connections at once and answers the requests in
+// flight with "Connection: close", then exits.
 type HAProxy struct {
 	Bin    string // haproxy binary; "" is /usr/sbin/haproxy
 	Master string // the master CLI's Unix socket
@@ -41,7 +47,7 @@ var (
 	ErrHAProxyNotRunning = errors.New("no HAProxy master listens on its CLI socket")
 	// ErrHAProxyRefused is wrapped by the errors of a configuration HAProxy
 	// refuses; HAProxy's reason follows it.
-	ErrHAProxyRefused = errors.New("haproxy -c says")
+	ErrHAProxyRefused = errors.New("HAProxy refused the configuration")
 )
 
 func (h *HAProxy) bin() string {
@@ -106,20 +112,21 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The master re-executes itself and closes the connection unanswered.
-	// Any other error than these is that closing: the polling says.
-	if _, err := h.cli(ctx, "reload"); errors.Is(err, ErrHAProxyNotRunning) || ctx.Err() != nil {
+	// The master closes the connection unanswered, or cuts it: what
+	// follows tells.
+	if _, err := h.cliOnce(ctx, "reload"); errors.Is(err, ErrHAProxyNotRunning) || ctx.Err() != nil {
 		return fmt.Errorf("reload HAProxy: %w", err)
 	}
-	for tick := time.NewTicker(20 * time.Millisecond); ; {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("reload HAProxy: no new worker yet: %w", ctx.Err())
 		case <-tick.C:
 		}
-		// The socket stays open across the re-execution: a connection
-		// waits for the new master, which answers once its worker is
-		// forked or its reload failed.
+		// The new master answers once its worker is forked or its
+		// reload failed.
 		now, err := h.procs(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -154,10 +161,10 @@ func (h *HAProxy) failed(ctx context.Context, master int) error {
 			}
 		}
 		if err := h.check(ctx, files); err != nil {
-			return fmt.Errorf("HAProxy's master could not load its configuration and keeps the running one: %w", err)
+			return fmt.Errorf("HAProxy's master could not reload and keeps the running configuration: %w", err)
 		}
 	}
-	return fmt.Errorf("%w: nothing, yet HAProxy's master could not load its configuration (%s) and keeps the running one; its log says why", ErrHAProxyRefused, strings.Join(files, ", "))
+	return fmt.Errorf("HAProxy's master could not reload %s and keeps the running configuration, though haproxy -c finds no fault; its log says why (`journalctl -u jecloud-haproxy`): %w", strings.Join(files, ", "), ErrHAProxyRefused)
 }
 
 // masterFiles is the files the master reads (its -f arguments) and its
@@ -315,11 +322,49 @@ func (h *HAProxy) procs(ctx context.Context) (procs, error) {
 	return p, nil
 }
 
-// cli sends one command to the master CLI and returns its answer.
+// masterRestart bounds how long cli waits for a master that re-executes
+// itself: twice a reload (to load the new file, then to drop it from its
+// memory), its socket refusing connections for about 0.1 s each time and
+// cutting those it had accepted.
+const masterRestart = 5 * time.Second
+
+// errNoAnswer is a master CLI connection closed without a word, errRefused
+// a socket nobody listens on: a master re-executing itself, or gone.
+var (
+	errNoAnswer = errors.New("no answer")
+	errRefused  = fmt.Errorf("%w", ErrHAProxyNotRunning)
+)
+
+// cli sends one command to the master CLI and returns its answer, trying
+// again while the master re-executes itself (not for "reload").
 func (h *HAProxy) cli(ctx context.Context, cmd string) (string, error) {
+	give := time.Now().Add(masterRestart)
+	for {
+		out, err := h.cliOnce(ctx, cmd)
+		if err == nil || !restarting(err) || time.Now().After(give) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// restarting is whether err may be a master re-executing itself.
+func restarting(err error) bool {
+	return errors.Is(err, errRefused) || errors.Is(err, errNoAnswer) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (h *HAProxy) cliOnce(ctx context.Context, cmd string) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", h.Master)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "", fmt.Errorf("%w: %s: %w", errRefused, h.Master, err)
+	}
+	if errors.Is(err, syscall.ENOENT) {
 		return "", fmt.Errorf("%w: %s: %w", ErrHAProxyNotRunning, h.Master, err)
 	}
 	if err != nil {
@@ -341,6 +386,9 @@ func (h *HAProxy) cli(ctx context.Context, cmd string) (string, error) {
 			err = ctx.Err()
 		}
 		return "", fmt.Errorf("%s on %s: %w", cmd, h.Master, err)
+	}
+	if out.Len() == 0 && cmd != "reload" {
+		return "", fmt.Errorf("%s on %s: %w", cmd, h.Master, errNoAnswer)
 	}
 	return out.String(), nil
 }
