@@ -133,6 +133,36 @@ func referenceProxies(b *testing.B, srv *lab.Server, port int) []referenceProxy 
 	srv.MustExec("systemd-run", "--unit", "reference-caddy", "-p", "Environment=GOMEMLIMIT=48MiB HOME=/run/reference",
 		"/usr/bin/caddy", "run", "--config", "/run/reference/caddy.json")
 
+	// HAProxy as plainly as it comes (one frontend and backend, an
+	// access-log line a request to the journal), and the front door's own
+	// configuration with one thread: what the front door's rules and its
+	// threads cost, if anything.
+	mustWrite(b, srv, "/run/reference/haproxy-plain.cfg", []byte(`global
+  log /dev/log local0
+  maxconn 1000
+defaults
+  mode http
+  log global
+  option httplog
+  option forwardfor
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend web
+  bind :8082
+  default_backend app
+backend app
+  server app1 `+upstream+"\n"))
+	door, err := srv.ReadFile("/var/cloud/sys/proxy/haproxy.cfg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	one := strings.Replace(strings.Replace(string(door), "    bind :80\n", "    bind :8085\n", 1), "global\n", "global\n    nbthread 1\n", 1)
+	mustWrite(b, srv, "/run/reference/haproxy-1thread.cfg", []byte(one))
+	for _, name := range []string{"haproxy-plain", "haproxy-1thread"} {
+		srv.MustExec("systemd-run", "--unit", "reference-"+name, "/usr/sbin/haproxy", "-W", "-f", "/run/reference/"+name+".cfg")
+	}
+
 	// The smallest Go proxy.
 	bin := filepath.Join(b.TempDir(), "bareproxy")
 	build := exec.Command("go", "build", "-o", bin, "./e2e/testdata/bareproxy")
@@ -146,7 +176,7 @@ func referenceProxies(b *testing.B, srv *lab.Server, port int) []referenceProxy 
 	}
 	srv.MustExec("systemd-run", "--unit", "reference-goproxy", "/opt/reference/bareproxy", ":8083", upstream)
 
-	refs := []referenceProxy{{"caddy", 8081}, {"goproxy", 8083}}
+	refs := []referenceProxy{{"caddy", 8081}, {"goproxy", 8083}, {"haproxy-plain", 8082}, {"haproxy-1thread", 8085}}
 	for _, r := range refs {
 		addr := net.JoinHostPort(srv.Addr.String(), fmt.Sprint(r.port))
 		for i := 0; ; i++ {
