@@ -57,7 +57,9 @@ func (e Entry) Time() time.Time {
 	var f float64
 	if json.Unmarshal(e.TS, &f) == nil && f > 0 && f < math.MaxInt32*4 {
 		sec, frac := math.Modf(f)
-		return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+		// To the microsecond: a float's last digits are noise
+		// (HAProxy's 1796434933.738 would print as .737).
+		return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
 	}
 	var s string
 	if json.Unmarshal(e.TS, &s) == nil {
