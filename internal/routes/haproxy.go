@@ -28,7 +28,7 @@ const AccessLogger = "http.log.access."
 // names.CheckHost (host names, in Render's plan), checkUpstream (loopback
 // addresses) or CertFileIn (paths under Caddy's storage): none holds a
 // space, a quote or a newline.
-func renderHAProxy(in Input, lay layout) []byte {
+func renderHAProxy(in Input, lay *layout) []byte {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("# The front door's data path (docs/routing.md): written by jeagent from")
@@ -83,6 +83,12 @@ func renderHAProxy(in Input, lay layout) []byte {
 			break
 		}
 		if f := in.CertFile(h); f != "" {
+			if !cfgToken(f) {
+				// Caddy names the directory after the CA's URL (server.json):
+				// nothing from it goes into the file unchecked.
+				lay.notes = append(lay.notes, fmt.Sprintf("%s: its certificate %q is not served: its path holds a character HAProxy's configuration cannot take", h, f))
+				continue
+			}
 			certs = append(certs, f)
 			issued[h] = true
 			w("# certificate %s %s", h, digest(f))
@@ -163,6 +169,21 @@ func renderHAProxy(in Input, lay layout) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// cfgToken reports whether s can be written into HAProxy's configuration
+// as one word: an absolute path of letters, digits and ._-@/ only (no
+// space, quote, #, $, % or newline, which HAProxy would read as syntax).
+func cfgToken(s string) bool {
+	if !strings.HasPrefix(s, "/") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@/", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // digest names a certificate file's content ("" if it cannot be read).

@@ -98,3 +98,25 @@ func TestRenderFollowsRenewal(t *testing.T) {
 		t.Error("a renewed certificate leaves the configuration as it was")
 	}
 }
+
+// TestHAProxyCertPathInjection: a certificate path that would add syntax
+// to HAProxy's configuration (a newline and a directive, a space and a
+// second crt, a comment) is left out, with a note; the name is served over
+// HTTP as before.
+func TestHAProxyCertPathInjection(t *testing.T) {
+	for _, bad := range []string{
+		"/var/lib/jecloud-proxy/data/certificates/x\n    stats socket /tmp/s level admin\n/a.crt",
+		"/var/lib/jecloud-proxy/data/certificates/x crt /etc/ssl/private/other.pem/a.crt",
+		"/var/lib/jecloud-proxy/data/certificates/x#y/a.crt",
+		"relative/a.crt",
+	} {
+		in := Input{CertFile: func(string) string { return bad }, Envs: []Env{env("a", "prod", []string{"a.example.com"}, "127.0.0.1:10000")}}
+		cfg, notes := Render(in)
+		if strings.Contains(string(cfg.HAProxy), "stats socket") || strings.Contains(string(cfg.HAProxy), "frontend https") || strings.Contains(string(cfg.HAProxy), "redirect") {
+			t.Errorf("certificate path %q reached the configuration:\n%s", bad, cfg.HAProxy)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], "is not served") {
+			t.Errorf("certificate path %q: notes %q", bad, notes)
+		}
+	}
+}

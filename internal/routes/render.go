@@ -103,7 +103,8 @@ func plan(in Input) layout {
 // name order keeps it).
 func Render(in Input) (Config, []string) {
 	lay := plan(in)
-	return Config{Caddy: renderCaddy(in, lay), HAProxy: renderHAProxy(in, lay)}, lay.notes
+	cfg := Config{Caddy: renderCaddy(in, lay), HAProxy: renderHAProxy(in, &lay)}
+	return cfg, lay.notes
 }
 
 func or(v, def string) string {
