@@ -292,6 +292,17 @@ func TestFrontDoorFromSockets(t *testing.T) {
 		t.Fatalf("socket mode wrote upstreams.json: %s", out)
 	}
 
+	// The push ends once port 5000 serves the release; the same roll-forward
+	// then routes it through the front door (a route step: HAProxy checks
+	// and reloads its configuration, some 0.3 s).
+	eventually(t, 10*time.Second, "hello/prod through the front door", func() bool {
+		resp, err := http.Get("http://" + srv.Addr.String() + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	writeFiles(t, dir, map[string]string{"jecloud.toml": "app = \"hello\"\n\n[web]\nhealth = \"/healthz\"\n"})
 	var code int
 	var out string
