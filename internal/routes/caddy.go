@@ -142,14 +142,12 @@ func handler(e Env) any {
 		// only (no link leads out of it); no listing of a directory.
 		return obj{"handler": "file_server", "root": e.Upstreams.Static}
 	}
-	if len(e.Upstreams.Web) == 0 {
-		return obj{
-			"handler": "static_response", "status_code": 503,
-			"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}},
-			"body":    e.AppEnv.String() + " has no web process running on this server.\n",
-		}
+	// No web process (a site with one is HAProxy's: site.direct).
+	return obj{
+		"handler": "static_response", "status_code": 503,
+		"headers": obj{"Content-Type": []string{"text/plain; charset=utf-8"}},
+		"body":    e.AppEnv.String() + " has no web process running on this server.\n",
 	}
-	return nil // HAProxy sends the requests to the web instances (site.direct)
 }
 
 // literal escapes Caddy's placeholders ({env.X}, {http.request.header.Y})

@@ -40,8 +40,6 @@ type layout struct {
 	def   *site  // served on the bare address, if any
 	// tlsHosts are the host names certificates are asked for, sorted.
 	tlsHosts []string
-	// draining are the instances that take no new requests.
-	draining []string
 	notes    []string
 }
 
@@ -79,7 +77,6 @@ func plan(in Input) layout {
 		}
 	}
 	for _, e := range envs {
-		out.draining = append(out.draining, e.Upstreams.Draining...)
 		if !e.Live && !e.Git {
 			continue // a git environment is routed before its first push: the webhook
 		}
